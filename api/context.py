@@ -1,0 +1,21 @@
+"""What the API's handlers share: settings, cache, a PostgreSQL pool and the bridge's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from bridge.cache.base import Cache
+from bridge.config import Settings
+from bridge.pipeline import Bridge
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    cache: Cache
+    pool: AsyncConnectionPool[Any] | None = None
+    bridge: Bridge | None = None
+    extras: dict[str, Any] = field(default_factory=dict)

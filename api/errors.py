@@ -1,0 +1,58 @@
+"""One error shape for every failure: {"error": "<short>", "detail": ...} with the right code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger("pms_bridge.api")
+
+_SHORT = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(HTTPException):
+    """Raised by handlers: `error` is the short code, `detail` anything JSON."""
+
+    def __init__(self, status_code: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status_code, detail=str(detail or error), headers=headers)
+        self.error = error
+        self.payload = detail
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ApiError):
+        error, detail = exc.error, exc.payload
+    elif isinstance(exc, ValidationException):
+        error, detail = "validation_failed", exc.extra or exc.detail
+    else:
+        error, detail = _SHORT.get(exc.status_code, "error"), exc.detail
+    return Response(
+        {"error": error, "detail": detail}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(
+        {"error": "internal_error", "detail": "unexpected server error; it has been logged"},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: _http_error, Exception: _unexpected}

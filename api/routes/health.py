@@ -1,0 +1,51 @@
+"""Liveness, readiness and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.context import ApiContext
+from metrics.definitions import REGISTRY
+
+
+class Check(msgspec.Struct):
+    ok: bool
+    detail: str = ""
+
+
+class Readiness(msgspec.Struct):
+    ready: bool
+    checks: dict[str, Check]
+
+
+@get("/health/live", include_in_schema=True, tags=["health"])
+async def live() -> dict[str, str]:
+    return {"status": "live"}
+
+
+@get("/health/ready", tags=["health"])
+async def ready(ctx: ApiContext) -> Response[Readiness]:
+    checks: dict[str, Check] = {}
+    if ctx.pool is not None:
+        try:
+            async with ctx.pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+            checks["database"] = Check(True)
+        except Exception as exc:
+            checks["database"] = Check(False, type(exc).__name__)
+    checks["cache"] = Check(await ctx.cache.ping())
+    if ctx.bridge is not None:
+        waiting, seconds = ctx.bridge.lag
+        ok = ctx.bridge.connected and seconds <= ctx.settings.lag_ready_seconds
+        checks["capture"] = Check(ok, f"lag {seconds:.1f}s, {waiting:.0f} waiting")
+    is_ready = all(c.ok for c in checks.values())
+    return Response(Readiness(is_ready, checks), status_code=200 if is_ready else 503)
+
+
+@get("/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)
+async def prometheus() -> Response[Any]:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

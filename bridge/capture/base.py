@@ -1,0 +1,31 @@
+"""The contract every capture source keeps: committed batches in commit order, claimed atomically."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import psycopg
+
+from bridge.changes import Batch
+
+
+
+class Source(Protocol):
+    name: str
+
+    async def open(self, checkpoint: int | None) -> None:
+        """Connect; `checkpoint` is the last position whose effects were committed."""
+
+    async def next_batch(self) -> Batch | None:
+        """The next batch of committed changes, or None after waiting a short while for one."""
+
+    async def claim(self, conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
+        """Inside the apply transaction: make the batch consumed if and only if it commits."""
+
+    async def acknowledge(self, batch: Batch) -> None:
+        """After the apply transaction committed."""
+
+    async def lag(self) -> tuple[float, float]:
+        """(changes or bytes waiting, seconds behind the newest commit)."""
+
+    async def close(self) -> None: ...

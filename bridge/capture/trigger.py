@@ -1,0 +1,123 @@
+"""Trigger capture: reads the outbox the capture trigger fills, woken by NOTIFY, polling as backstop.
+
+Outbox ids come from a sequence, so they are not commit order: a transaction that took id 10
+can commit after id 11 was consumed. The consumer never keeps a high-water mark. It reads
+whatever rows are visible (visible means committed) and deletes exactly those rows in the
+transaction that applies their effects. A row of a transaction still in flight is invisible
+and simply stays until a later batch, so nothing can be skipped; a crash before the commit
+leaves the rows in place, so they are applied again, idempotently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import psycopg
+
+from bridge.capture.install import primary_keys
+from bridge.changes import OPS_BY_CODE, Batch, Change, RawReject
+from bridge.db import connect
+from bridge.sql import query
+
+
+
+class TriggerSource:
+    name = "trigger"
+
+    def __init__(
+        self, database_url: str, tables: tuple[str, ...], *, batch_size: int = 2000,
+        poll_interval: float = 0.5,
+    ) -> None:  # fmt: skip
+        self.database_url = database_url
+        self.tables = tables
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._keys: dict[str, tuple[str, ...]] = {}
+
+    async def open(self, checkpoint: int | None) -> None:
+        self._conn = await connect(self.database_url, autocommit=True)
+        await self._conn.execute(query("outbox_listen"))
+        self._keys = await primary_keys(self._conn, self.tables)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None:
+            raise RuntimeError("TriggerSource.open() was not called")
+        return self._conn
+
+    async def _fetch(self) -> list[tuple[Any, ...]]:
+        cur = await self._connection().execute(query("outbox_fetch"), {"limit": self.batch_size})
+        return await cur.fetchall()
+
+    async def _wait_for_notify(self, timeout: float) -> None:
+        # psycopg keeps notifications that arrive during other queries in a backlog that
+        # notifies() hands out first, so a NOTIFY racing the last fetch is never missed.
+        async for _ in self._connection().notifies(timeout=timeout, stop_after=1):
+            pass
+
+    async def next_batch(self) -> Batch | None:
+        rows = await self._fetch()
+        if rows:
+            if len(rows) < self.batch_size:
+                # Keep the backlog short; the caller fetches again right after this batch.
+                await self._wait_for_notify(0)
+            return self._decode(rows)
+        # The timeout is the backstop that makes a lost notification cost a poll, not a change.
+        await self._wait_for_notify(self.poll_interval)
+        rows = await self._fetch()
+        return self._decode(rows) if rows else None
+
+    def _decode(self, rows: list[tuple[Any, ...]]) -> Batch:
+        changes: list[Change] = []
+        rejects: list[RawReject] = []
+        for outbox_id, txid, captured_at, table, code, old, new in rows:
+            try:
+                changes.append(self._change(outbox_id, txid, captured_at, table, code, old, new))
+            except (KeyError, ValueError, TypeError, msgspec.ValidationError) as exc:
+                payload = {"old": old, "new": new}
+                error = f"{type(exc).__name__}: {exc}"
+                rejects.append(RawReject(outbox_id, table, code, payload, error))
+        return Batch(changes, rows[-1][0], rejects, claim=[r[0] for r in rows])
+
+    def _change(
+        self, outbox_id: int, txid: int, captured_at: Any, table: str, code: str,
+        old: Any, new: Any,
+    ) -> Change:  # fmt: skip
+        op = OPS_BY_CODE[code]
+        columns = self._keys.get(table)
+        if columns is None:
+            raise KeyError(f"table {table!r} is not watched")
+        if old is not None and not isinstance(old, dict):
+            raise TypeError("old_row is not a JSON object")
+        if new is not None and not isinstance(new, dict):
+            raise TypeError("new_row is not a JSON object")
+        pk: dict[str, Any] = {}
+        if op != "truncate":
+            row = new if new is not None else old
+            if row is None:
+                raise ValueError(f"{op} without a row")
+            pk = {column: row[column] for column in columns}
+        return Change(outbox_id, txid, captured_at, table, op, pk, old, new)
+
+    async def claim(self, conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
+        cur = await conn.execute(query("outbox_claim"), {"ids": batch.claim})
+        if cur.rowcount != len(batch.claim):
+            raise RuntimeError(
+                f"claimed {cur.rowcount} of {len(batch.claim)} outbox rows: another consumer?"
+            )
+
+    async def acknowledge(self, batch: Batch) -> None:
+        return None
+
+    async def lag(self) -> tuple[float, float]:
+        cur = await self._connection().execute(query("outbox_lag"))
+        row = await cur.fetchone()
+        if row is None:
+            return 0.0, 0.0
+        return float(row[0]), float(row[1] or 0.0)

@@ -1,0 +1,168 @@
+"""The `pms-bridge` command line: migrate, run, demo, snapshot, status, capture, ..."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import psycopg
+
+from bridge.config import ConfigError, Settings, load_settings, require_database
+
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+# Each module adds its subcommands with register(subparsers); the core ones live here.
+COMMAND_MODULES: list[str] = []
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        overrides={
+            "database_url": getattr(args, "database_url", None),
+            "redis_url": getattr(args, "redis_url", None),
+            "capture": getattr(args, "capture", None),
+            "api_host": getattr(args, "host", None),
+            "api_port": getattr(args, "port", None),
+        }
+    )
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.db import connect
+    from bridge.migrate import migrate
+
+    async with await connect(require_database(settings)) as conn:
+        applied = await migrate(conn, settings.watched_tables)
+    names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing pending"
+    print(f"migrate: applied {names}; capture installed on {len(settings.watched_tables)} tables")
+    return 0
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.runner import install_stop_signals, serve
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await serve(settings, stop, run_bridge=not args.api_only, run_api=not args.no_api)
+    return 0
+
+
+async def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.cache import open_cache
+    from bridge.db import connect
+    from bridge.service import horizon
+    from bridge.snapshot import rebuild_availability
+
+    cache = open_cache(settings.redis_url, settings.redis_prefix)
+    try:
+        async with await connect(require_database(settings)) as conn:
+            written = await rebuild_availability(conn, cache, horizon(settings))
+    finally:
+        await cache.close()
+    print(f"snapshot: wrote {written} availability entries")
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.status import collect_status
+
+    report = await collect_status(settings)
+    print(report.render())
+    return 0
+
+
+async def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.capture import install as capture
+    from bridge.db import connect
+
+    async with await connect(require_database(settings)) as conn:
+        if args.action == "install":
+            await capture.install(conn, settings.watched_tables)
+        else:
+            await capture.remove(conn, settings.watched_tables)
+        await conn.commit()
+        tables = sorted(await capture.installed(conn))
+    print(f"capture {args.action}: triggers now on {', '.join(tables) or 'no tables'}")
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.demo.runner import run_demo
+
+    return await run_demo(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pms-bridge", description=__doc__)
+    parser.add_argument("--database-url", help="PMS database (default: $DATABASE_URL)")
+    parser.add_argument("--redis-url", help="Redis for the caches (default: $REDIS_URL)")
+    parser.add_argument("--capture", choices=["trigger", "logical"], help="$BRIDGE_CAPTURE")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("migrate", help="apply pending migrations and install capture").set_defaults(
+        handler=cmd_migrate
+    )
+    run = sub.add_parser("run", help="bridge + API + metrics in one process")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--no-api", action="store_true", help="only the bridge")
+    mode.add_argument("--api-only", action="store_true", help="only the API")
+    run.add_argument("--host", help="$API_HOST (127.0.0.1)")
+    run.add_argument("--port", type=int, help="$API_PORT (8000)")
+    run.set_defaults(handler=cmd_run)
+
+    demo = sub.add_parser("demo", help="embedded PostgreSQL, seed data, workload, live figures")
+    demo.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
+    demo.add_argument("--port", type=int, default=None, help="API port (8000)")
+    demo.add_argument("--host", default=None)
+    demo.add_argument("--rate", type=float, default=200.0, help="workload transactions/s")
+    demo.add_argument("--hotels", type=int, default=3)
+    demo.add_argument("--rooms-per-hotel", type=int, default=100)
+    demo.add_argument("--data-dir", default=None, help="where the embedded cluster lives")
+    demo.add_argument("--quiet", action="store_true", help="no live progress line")
+    demo.set_defaults(handler=cmd_demo)
+
+    sub.add_parser("snapshot", help="rebuild the availability cache").set_defaults(
+        handler=cmd_snapshot
+    )
+    sub.add_parser("status", help="capture lag, checkpoint, parked changes").set_defaults(
+        handler=cmd_status
+    )
+    capture = sub.add_parser("capture", help="install or remove the capture triggers")
+    capture.add_argument("action", choices=["install", "remove"])
+    capture.set_defaults(handler=cmd_capture)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    try:
+        settings = _settings(args)
+        return asyncio.run(handler(args, settings))
+    except ConfigError as exc:
+        print(f"pms-bridge: error: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"pms-bridge: error: cannot reach the database: {first}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

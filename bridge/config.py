@@ -1,0 +1,133 @@
+"""Settings from the environment and flags; a bad value stops start-up with one clear line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+DEFAULT_WATCHED = (
+    "hotels",
+    "room_types",
+    "rooms",
+    "clients",
+    "reservations",
+    "reservation_details",
+    "plans_hotel",
+    "plans_rates",
+)
+# Availability cannot be computed without these, whatever else is watched.
+REQUIRED_TABLES = ("hotels", "room_types", "rooms", "reservations", "reservation_details")
+
+
+class ConfigError(ValueError):
+    """One line saying which setting is wrong and how to fix it."""
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    database_url: str | None = None
+    redis_url: str | None = None
+    capture: Literal["trigger", "logical"] = "trigger"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    jwt_secret: str | None = None
+    watched_tables: tuple[str, ...] = DEFAULT_WATCHED
+    batch_size: int = 2000
+    poll_interval: float = 0.5
+    consumer_name: str = "default"
+    redis_prefix: str = "pmsb"
+    horizon_days_back: int = 31
+    horizon_days_ahead: int = 366
+    lag_ready_seconds: float = 30.0
+    slot_name: str = "pms_bridge"
+    publication_name: str = "pms_bridge"
+    extra: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+_ENV: dict[str, tuple[str, type]] = {
+    "DATABASE_URL": ("database_url", str),
+    "REDIS_URL": ("redis_url", str),
+    "BRIDGE_CAPTURE": ("capture", str),
+    "API_HOST": ("api_host", str),
+    "API_PORT": ("api_port", int),
+    "BRIDGE_JWT_SECRET": ("jwt_secret", str),
+    "BRIDGE_WATCHED_TABLES": ("watched_tables", tuple),
+    "BRIDGE_BATCH_SIZE": ("batch_size", int),
+    "BRIDGE_POLL_INTERVAL": ("poll_interval", float),
+    "BRIDGE_CONSUMER": ("consumer_name", str),
+    "BRIDGE_REDIS_PREFIX": ("redis_prefix", str),
+    "BRIDGE_LAG_READY_SECONDS": ("lag_ready_seconds", float),
+    "BRIDGE_SLOT": ("slot_name", str),
+    "BRIDGE_PUBLICATION": ("publication_name", str),
+}
+
+
+def _coerce(env_name: str, raw: str, kind: type) -> Any:
+    if kind is tuple:
+        items = tuple(part.strip() for part in raw.split(",") if part.strip())
+        if not items:
+            raise ConfigError(f"{env_name} is empty; give a comma-separated list of table names")
+        return items
+    if kind is int or kind is float:
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ConfigError(f"{env_name}={raw!r} is not a number") from None
+    return raw
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Settings from the environment, then flags (`overrides`, None values ignored)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for env_name, (field, kind) in _ENV.items():
+        raw = environ.get(env_name)
+        if raw is not None and raw != "":
+            values[field] = _coerce(env_name, raw, kind)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    if settings.capture not in ("trigger", "logical"):
+        raise ConfigError(
+            f"BRIDGE_CAPTURE={settings.capture!r} is not a capture mode; use trigger or logical"
+        )
+    url = settings.database_url
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "DATABASE_URL must be a postgresql:// URL, e.g. postgresql://user:pass@host:5432/pms"
+        )
+    if settings.redis_url is not None and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError("REDIS_URL must be a redis:// URL, e.g. redis://127.0.0.1:6379/0")
+    if not 0 < settings.api_port < 65536:
+        raise ConfigError(f"API_PORT={settings.api_port} is outside 1-65535")
+    if not 1 <= settings.batch_size <= 100_000:
+        raise ConfigError(f"BRIDGE_BATCH_SIZE={settings.batch_size} must be in 1-100000")
+    if settings.poll_interval <= 0:
+        raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
+    missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
+    if missing:
+        raise ConfigError(
+            f"BRIDGE_WATCHED_TABLES must include {', '.join(missing)} (availability needs them)"
+        )
+    for table in settings.watched_tables:
+        if not table.replace("_", "").isalnum():
+            raise ConfigError(f"BRIDGE_WATCHED_TABLES: {table!r} is not a table name")
+
+
+def require_database(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise ConfigError(
+            "DATABASE_URL is not set; point it at the PMS database "
+            "(or use `pms-bridge demo` for an embedded one)"
+        )
+    return settings.database_url

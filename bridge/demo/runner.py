@@ -1,0 +1,160 @@
+"""`pms-bridge demo`: the product on embedded defaults, a workload, a live line and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from bridge.cache import open_cache
+from bridge.config import Settings
+from bridge.db import connect
+from bridge.demo.environment import prepare_pms, start_embedded
+from bridge.demo.verify import compare
+from bridge.demo.workload import Workload
+from bridge.embedded import PostgresCluster
+from bridge.pipeline import Bridge
+from bridge.runner import install_stop_signals, serve
+from bridge.service import horizon
+from bridge.snapshot import rebuild_availability
+from bridge.sql import query
+
+DRAIN_SECONDS = 60.0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def _progress(bridge: Bridge, workload: Workload, stop: asyncio.Event, live: bool) -> None:
+    last_applied, last_at = bridge.applied, time.monotonic()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except TimeoutError:
+            pass
+        now = time.monotonic()
+        rate = (bridge.applied - last_applied) / max(now - last_at, 1e-6)
+        last_applied, last_at = bridge.applied, now
+        p50 = bridge.latencies.percentile(0.5) * 1000
+        p99 = bridge.latencies.percentile(0.99) * 1000
+        line = (
+            f"changes/s={rate:7.0f} applied={bridge.applied:8d} p50={p50:6.1f}ms "
+            f"p99={p99:6.1f}ms lag={bridge.lag[1]:5.2f}s waiting={bridge.lag[0]:5.0f}"
+        )
+        if live:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+
+async def _drain(bridge: Bridge, url: str) -> None:
+    """Wait until every captured change has been applied (or give up after DRAIN_SECONDS)."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    async with await connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            cur = await conn.execute(query("outbox_lag"))
+            row = await cur.fetchone()
+            if row is not None and row[0] == 0:
+                return
+            await asyncio.sleep(0.2)
+
+
+async def run_demo(args: argparse.Namespace, base: Settings) -> int:
+    cluster: PostgresCluster | None = None
+    settings = base
+    overrides: dict[str, Any] = {}
+    if args.port is not None:
+        overrides["api_port"] = args.port
+    if args.host is not None:
+        overrides["api_host"] = args.host
+    try:
+        if settings.database_url is None:
+            _say("demo: starting embedded PostgreSQL ...")
+            cluster = await asyncio.to_thread(start_embedded, args.data_dir)
+            overrides["database_url"] = cluster.url("pms")
+        settings = _with(settings, overrides)
+        assert settings.database_url is not None
+        _say("demo: creating the PMS schema and seed data, migrating ...")
+        await prepare_pms(
+            settings.database_url, settings, hotels=args.hotels,
+            rooms_per_hotel=args.rooms_per_hotel,
+        )  # fmt: skip
+        cache = open_cache(settings.redis_url, settings.redis_prefix)
+        await cache.clear()
+        async with await connect(settings.database_url) as conn:
+            written = await rebuild_availability(conn, cache, horizon(settings))
+        _say(f"demo: cache built ({written} availability entries, "
+             f"{'redis' if settings.redis_url else 'in-process'})")  # fmt: skip
+        return await _run(args, settings, cache)
+    finally:
+        if cluster is not None:
+            await asyncio.to_thread(cluster.stop)
+            if args.data_dir is None:
+                shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
+
+
+def _with(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    import msgspec
+
+    return msgspec.structs.replace(settings, **overrides)
+
+
+async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
+    assert settings.database_url is not None
+    stop_all = asyncio.Event()
+    stop_workload = asyncio.Event()
+    install_stop_signals(stop_workload)
+    started_at = datetime.now()
+    workload = Workload(settings.database_url, args.rate)
+    state: dict[str, Bridge] = {}
+
+    def started(bridge: Bridge | None, _ctx: Any) -> None:
+        if bridge is not None:
+            state["bridge"] = bridge
+
+    server = asyncio.create_task(serve(settings, stop_all, cache=cache, on_started=started))
+    await asyncio.sleep(0.5)
+    if server.done():
+        await server
+        return 1
+    bridge = state["bridge"]
+    _say(f"demo: API on http://{settings.api_host}:{settings.api_port} "
+         f"(/dashboard, /metrics, /api/booking-engine/...); workload {args.rate:.0f} tx/s; "
+         f"Ctrl-C to stop")  # fmt: skip
+    load = asyncio.create_task(workload.run(stop_workload))
+    progress = asyncio.create_task(
+        _progress(bridge, workload, stop_all, live=not args.quiet and sys.stderr.isatty())
+    )
+    if args.duration is not None:
+        try:
+            await asyncio.wait_for(stop_workload.wait(), args.duration)
+        except TimeoutError:
+            stop_workload.set()
+    else:
+        await stop_workload.wait()
+    await load
+    await _drain(bridge, settings.database_url)
+    if not args.quiet and sys.stderr.isatty():
+        print(file=sys.stderr)
+    async with await connect(settings.database_url) as conn:
+        verdict = await compare(conn, cache, horizon(settings))
+        cur = await conn.execute(query("verify_reservations_without_sync"), {"since": started_at})
+        row = await cur.fetchone()
+        missing_sync = int(row[0]) if row else 0
+    p50 = bridge.latencies.percentile(0.5) * 1000
+    p99 = bridge.latencies.percentile(0.99) * 1000
+    stop_all.set()
+    await server
+    await progress
+    for line in verdict.mismatched:
+        _say(f"demo: mismatch {line}")
+    lost = verdict.lost + missing_sync
+    print(
+        f"summary: changes={workload.changes} applied={bridge.applied} lost={lost} "
+        f"duplicated={verdict.duplicated} p50_ms={p50:.1f} p99_ms={p99:.1f}",
+        flush=True,
+    )
+    return 0 if lost == 0 and verdict.duplicated == 0 else 1

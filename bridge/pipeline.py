@@ -1,0 +1,218 @@
+"""The bridge loop: source -> Change -> projectors -> sinks, with effects and checkpoint in one commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import msgspec
+import psycopg
+
+from bridge import checkpoint
+from bridge.cache.base import Cache
+from bridge.capture.base import Source
+from bridge.changes import Batch, Change, RawReject
+from bridge.db import connect
+from bridge.projectors import availability, sync_status
+from bridge.rows import MalformedChange, validate
+from bridge.sinks import availability as availability_sink
+from bridge.sinks import sync_status as sync_sink
+from bridge.sinks.availability import Horizon
+from bridge.sql import query
+from metrics import definitions as m
+
+log = logging.getLogger("pms_bridge.pipeline")
+
+# Errors after which the bridge reconnects and carries on rather than exiting.
+RECOVERABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError, ConnectionError)
+
+
+class Stage(Protocol):
+    """One projector + sink pair, applied inside the batch's transaction."""
+
+    name: str
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None: ...
+
+
+class AvailabilityStage:
+    name = "availability"
+
+    def __init__(self, cache: Cache, horizon: Horizon) -> None:
+        self.cache = cache
+        self.horizon = horizon
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
+        await availability_sink.apply(conn, self.cache, availability.project(changes), self.horizon)
+
+
+class SyncStatusStage:
+    name = "sync_status"
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
+        await sync_sink.apply(conn, sync_status.project(changes))
+
+
+class LatencySamples:
+    """Recent commit -> applied latencies, for the demo's p50/p99 (the histogram is for Prometheus)."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.samples: deque[float] = deque(maxlen=size)
+
+    def percentile(self, q: float) -> float:
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Bridge:
+    """Applies batches from one source; exactly one active Bridge per consumer name."""
+
+    def __init__(
+        self,
+        database_url: str,
+        source: Source,
+        stages: Sequence[Stage],
+        *,
+        consumer: str = "default",
+        lag_interval: float = 1.0,
+    ) -> None:
+        self.database_url = database_url
+        self.source = source
+        self.stages = list(stages)
+        self.consumer = f"{source.name}:{consumer}"
+        self.lag_interval = lag_interval
+        self.latencies = LatencySamples()
+        self.applied = 0
+        self.parked = 0
+        self.connected = False
+        self.lag: tuple[float, float] = (0.0, 0.0)
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._next_lag = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: finishes the batch in hand, then returns. Reconnects on loss."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                await self._open(stop)
+                backoff = 0.1
+                while not stop.is_set():
+                    await self.step()
+            except RECOVERABLE as exc:
+                m.source_errors.labels(kind=type(exc).__name__).inc()
+                log.warning("connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                await self._close()
+                try:
+                    await asyncio.wait_for(stop.wait(), backoff)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, 5.0)
+        await self._close()
+
+    async def _open(self, stop: asyncio.Event) -> None:
+        self._conn = await connect(self.database_url, autocommit=True)
+        while not stop.is_set():
+            cur = await self._conn.execute(query("try_consumer_lock"), {"consumer": self.consumer})
+            row = await cur.fetchone()
+            if row is not None and row[0]:
+                break
+            # Another process is the active consumer; stand by until it lets go.
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except TimeoutError:
+                pass
+        if stop.is_set():
+            return
+        saved = await checkpoint.load(self._conn, self.consumer)
+        await self.source.open(saved.position if saved else None)
+        self.connected = True
+        m.consumer_active.set(1)
+
+    async def _close(self) -> None:
+        self.connected = False
+        m.consumer_active.set(0)
+        await self.source.close()
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def step(self) -> int:
+        """Apply at most one batch; returns how many changes it applied."""
+        now = time.monotonic()
+        if now >= self._next_lag:
+            self._next_lag = now + self.lag_interval
+            self.lag = await self.source.lag()
+            m.lag_changes.set(self.lag[0])
+            m.lag_seconds.set(self.lag[1])
+        batch = await self.source.next_batch()
+        if batch is None:
+            return 0
+        return await self.apply(batch)
+
+    async def apply(self, batch: Batch) -> int:
+        conn = self._conn
+        if conn is None:
+            raise psycopg.InterfaceError("bridge is not connected")
+        good: list[Change] = []
+        rejects = list(batch.raw_rejects)
+        for change in batch.changes:
+            try:
+                validate(change)
+            except MalformedChange as exc:
+                rejects.append(RawReject(change.position, change.table, change.op,
+                                         msgspec.to_builtins(change), str(exc)))  # fmt: skip
+            else:
+                good.append(change)
+        async with conn.transaction():
+            for stage in self.stages:
+                await stage.apply(conn, good)
+            if rejects:
+                await self._park(conn, rejects)
+            await self.source.claim(conn, batch)
+            last = good[-1].committed_at if good else None
+            await checkpoint.save(conn, self.consumer, batch.position, len(good), last)
+        await self.source.acknowledge(batch)
+        self._account(good, rejects)
+        return len(good)
+
+    async def _park(self, conn: psycopg.AsyncConnection[Any], rejects: list[RawReject]) -> None:
+        encode = msgspec.json.encode
+        await conn.execute(
+            query("park_change"),
+            {
+                "consumer": self.consumer,
+                "positions": [str(r.position) for r in rejects],
+                "tables": [r.table for r in rejects],
+                "ops": [r.op for r in rejects],
+                "payloads": [encode(r.payload).decode() for r in rejects],
+                "errors": [r.error for r in rejects],
+            },
+        )
+        for reject in rejects:
+            log.warning("parked change %s on %s: %s", reject.position, reject.table, reject.error)
+
+    def _account(self, good: list[Change], rejects: list[RawReject]) -> None:
+        now = time.time()
+        counts: dict[tuple[str, str], int] = {}
+        observe = m.sync_latency.labels(capture=self.source.name).observe
+        record = self.latencies.samples.append
+        for change in good:
+            latency = max(now - change.committed_at.timestamp(), 0.0)
+            observe(latency)
+            record(latency)
+            key = (change.table, change.op)
+            counts[key] = counts.get(key, 0) + 1
+        for (table, op), count in counts.items():
+            m.changes_applied.labels(table=table, op=op).inc(count)
+        for reject in rejects:
+            m.changes_parked.labels(table=reject.table or "unknown").inc()
+        self.applied += len(good)
+        self.parked += len(rejects)
+        m.batches_applied.inc()
+        m.batch_size.observe(len(good) + len(rejects))

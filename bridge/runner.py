@@ -1,0 +1,106 @@
+"""Runs the bridge, the API and /metrics in one process until SIGTERM/SIGINT or a stop event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from psycopg_pool import AsyncConnectionPool
+
+from api.app import create_app
+from api.context import ApiContext
+from bridge.cache import Cache, open_cache
+from bridge.config import Settings, require_database
+from bridge.db import APPLICATION_NAME
+from bridge.pipeline import Bridge
+from bridge.service import build_bridge
+
+log = logging.getLogger("pms_bridge.runner")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runner owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def open_pool(settings: Settings, max_size: int = 20) -> AsyncConnectionPool[Any]:
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        require_database(settings),
+        min_size=2,
+        max_size=max_size,
+        kwargs={"application_name": f"{APPLICATION_NAME}-api", "autocommit": True},
+        open=False,
+    )
+    await pool.open(wait=False)
+    return pool
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    run_bridge: bool = True,
+    run_api: bool = True,
+    cache: Cache | None = None,
+    on_started: Callable[[Bridge | None, ApiContext | None], None] | None = None,
+) -> Bridge | None:
+    """Serve until `stop` is set; the bridge finishes the batch in hand before returning."""
+    bridge: Bridge | None = None
+    if run_bridge:
+        bridge, cache = build_bridge(settings, cache)
+    cache = cache or open_cache(settings.redis_url, settings.redis_prefix)
+    tasks: list[asyncio.Task[Any]] = []
+    server: _Server | None = None
+    pool: AsyncConnectionPool[Any] | None = None
+    ctx: ApiContext | None = None
+    try:
+        if bridge is not None:
+            tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
+        if run_api:
+            pool = await open_pool(settings)
+            ctx = ApiContext(settings=settings, cache=cache, pool=pool, bridge=bridge)
+            config = uvicorn.Config(
+                create_app(ctx), host=settings.api_host, port=settings.api_port,
+                log_level="warning", access_log=False, lifespan="on",
+            )  # fmt: skip
+            server = _Server(config)
+            tasks.append(asyncio.create_task(server.serve(), name="api"))
+        if on_started is not None:
+            on_started(bridge, ctx)
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            if task is not stopper and server is not None and task.get_name() == "api":
+                raise SystemExit(f"API server stopped: is {settings.api_host}:{settings.api_port} free?")
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stopper.cancel()
+    finally:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        for task in tasks:
+            if not task.done():
+                await asyncio.gather(task, return_exceptions=True)
+        if pool is not None:
+            await pool.close()
+        await cache.close()
+    return bridge

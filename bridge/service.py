@@ -1,0 +1,41 @@
+"""Wires settings into a running bridge: cache, capture source, stages, API server."""
+
+from __future__ import annotations
+
+from bridge.cache import Cache, open_cache
+from bridge.capture.base import Source
+from bridge.capture.trigger import TriggerSource
+from bridge.config import Settings, require_database
+from bridge.pipeline import AvailabilityStage, Bridge, Stage, SyncStatusStage
+from bridge.sinks.availability import Horizon
+
+
+def horizon(settings: Settings) -> Horizon:
+    return Horizon(settings.horizon_days_back, settings.horizon_days_ahead)
+
+
+def build_source(settings: Settings) -> Source:
+    url = require_database(settings)
+    if settings.capture == "logical":
+        from bridge.capture.logical import LogicalSource
+
+        return LogicalSource(url, settings)
+    return TriggerSource(
+        url, settings.watched_tables, batch_size=settings.batch_size,
+        poll_interval=settings.poll_interval,
+    )  # fmt: skip
+
+
+def build_stages(settings: Settings, cache: Cache) -> list[Stage]:
+    return [AvailabilityStage(cache, horizon(settings)), SyncStatusStage()]
+
+
+def build_bridge(settings: Settings, cache: Cache | None = None) -> tuple[Bridge, Cache]:
+    cache = cache or open_cache(settings.redis_url, settings.redis_prefix)
+    bridge = Bridge(
+        require_database(settings),
+        build_source(settings),
+        build_stages(settings, cache),
+        consumer=settings.consumer_name,
+    )
+    return bridge, cache

@@ -1,0 +1,78 @@
+"""Availability sink: recomputes a batch's dirty keys in one query and writes them in one round trip."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+
+from bridge.cache.base import Availability, AvailabilityKey, Cache
+from bridge.projectors.availability import AvailabilityDirty
+from bridge.sql import query
+from metrics.definitions import availability_keys_written
+
+
+class Horizon:
+    """The nights the cache keeps: a month back (for late changes) to a year ahead."""
+
+    def __init__(self, days_back: int = 31, days_ahead: int = 366) -> None:
+        self.days_back = days_back
+        self.days_ahead = days_ahead
+
+    def bounds(self, today: date | None = None) -> tuple[date, date]:
+        today = today or date.today()
+        return today - timedelta(days=self.days_back), today + timedelta(days=self.days_ahead)
+
+
+async def recompute(
+    conn: psycopg.AsyncConnection[Any], dirty: AvailabilityDirty, horizon: Horizon
+) -> tuple[list[Availability], list[AvailabilityKey]]:
+    """Availability for every dirty key, from the PMS tables as this transaction sees them."""
+    lo, hi = horizon.bounds()
+    room_types = dirty.room_types
+    if dirty.everything:
+        cur = await conn.execute(query("availability_all_room_types"))
+        room_types = room_types | {(h, t) for h, t in await cur.fetchall()}
+    nights = sorted(dirty.nights)
+    reservations = sorted(dirty.reservations)
+    types = sorted(room_types)
+    keys = sorted(dirty.keys)
+    params = {
+        "night_hotel": [n[0] for n in nights],
+        "night_room": [n[1] for n in nights],
+        "night_date": [n[2] for n in nights],
+        "res_hotel": [r[0] for r in reservations],
+        "res_id": [r[1] for r in reservations],
+        "type_hotel": [t[0] for t in types],
+        "type_id": [t[1] for t in types],
+        "key_hotel": [k[0] for k in keys],
+        "key_type": [k[1] for k in keys],
+        "key_date": [k[2] for k in keys],
+        "lo": lo,
+        "hi": hi,
+    }
+    cur = await conn.execute(query("availability_recompute"), params)
+    now = time.time()
+    entries: list[Availability] = []
+    deletes: list[AvailabilityKey] = []
+    for hotel_id, room_type_id, night, exists, sellable, taken, available, over in await cur.fetchall():
+        if exists:
+            entries.append(
+                Availability(hotel_id, room_type_id, night, sellable, taken, available, over, now)
+            )
+        else:
+            deletes.append(AvailabilityKey(hotel_id, room_type_id, night))
+    return entries, deletes
+
+
+async def apply(
+    conn: psycopg.AsyncConnection[Any], cache: Cache, dirty: AvailabilityDirty, horizon: Horizon
+) -> int:
+    if not dirty:
+        return 0
+    entries, deletes = await recompute(conn, dirty, horizon)
+    await cache.put_availability(entries, deletes)
+    availability_keys_written.inc(len(entries) + len(deletes))
+    return len(entries) + len(deletes)

@@ -1,0 +1,29 @@
+"""Full rebuild of the availability cache from the PMS tables, one hotel at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from bridge.cache.base import Cache
+from bridge.projectors.availability import AvailabilityDirty
+from bridge.sinks import availability as availability_sink
+from bridge.sinks.availability import Horizon
+from bridge.sql import query
+
+
+async def rebuild_availability(
+    conn: psycopg.AsyncConnection[Any], cache: Cache, horizon: Horizon
+) -> int:
+    """Recompute every (hotel, room type, night) in the horizon; returns entries written."""
+    cur = await conn.execute(query("availability_all_room_types"))
+    by_hotel: dict[int, set[tuple[int, int]]] = {}
+    for hotel_id, room_type_id in await cur.fetchall():
+        by_hotel.setdefault(hotel_id, set()).add((hotel_id, room_type_id))
+    written = 0
+    for room_types in by_hotel.values():
+        written += await availability_sink.apply(
+            conn, cache, AvailabilityDirty(room_types=room_types), horizon
+        )
+    return written

@@ -1,0 +1,66 @@
+"""Finds the project's .sql files and loads named query blocks and numbered migrations once."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import LiteralString, cast
+
+import msgspec
+
+_NAME = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
+_MIGRATION = re.compile(r"^(\d{3})_(\w+)\.sql$")
+
+
+class Migration(msgspec.Struct, frozen=True):
+    version: int
+    name: str
+    sql: str
+
+
+def sql_root() -> Path:
+    """`sql/` beside the packages in a checkout, or inside the package in an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sql", here.parent / "sql"):
+        if (candidate / "queries").is_dir():
+            return candidate
+    raise FileNotFoundError(f"no sql/ directory next to {here}")
+
+
+def parse_queries(text: str, source: str) -> dict[str, str]:
+    parts = _NAME.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice in {source}")
+        queries[name] = body.strip()
+    return queries
+
+
+@cache
+def queries() -> dict[str, str]:
+    loaded: dict[str, str] = {}
+    for path in sorted((sql_root() / "queries").glob("*.sql")):
+        for name, body in parse_queries(path.read_text(), path.name).items():
+            if name in loaded:
+                raise ValueError(f"query {name!r} in {path.name} is already defined elsewhere")
+            loaded[name] = body
+    return loaded
+
+
+def query(name: str) -> LiteralString:
+    """A named query block; the text is ours (from sql/), never built from input."""
+    return cast(LiteralString, queries()[name])
+
+
+def migrations(folder: str) -> list[Migration]:
+    found = []
+    for path in sorted((sql_root() / folder).glob("*.sql")):
+        match = _MIGRATION.match(path.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"two migrations in sql/{folder} share a number: {versions}")
+    return found

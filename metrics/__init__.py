@@ -1,0 +1,1 @@
+"""Prometheus registry and every metric the bridge and the API export."""
