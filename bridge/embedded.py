@@ -20,8 +20,8 @@ SERVICE_USER = "pmsbridge"
 
 LOGICAL_SETTINGS: Mapping[str, str] = {
     "wal_level": "logical",
-    "max_wal_senders": "10",
-    "max_replication_slots": "10",
+    "max_wal_senders": "40",
+    "max_replication_slots": "64",
     "max_connections": "300",
     "shared_buffers": "128MB",
     "listen_addresses": "127.0.0.1",

@@ -1,0 +1,1 @@
+"""CLI subcommands that live beside the features they drive; each module has register()."""

