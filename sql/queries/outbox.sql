@@ -1,7 +1,7 @@
 -- name: outbox_fetch
 -- Whatever is visible is committed; a row of a transaction still in flight is invisible
 -- here and stays in the outbox until a later batch, whatever its id.
-SELECT id, txid::text::bigint % 4294967296 AS txid, captured_at, table_name, op::text AS op, old_row, new_row
+SELECT id, txid::text::bigint %% 4294967296 AS txid, captured_at, table_name, op::text AS op, old_row, new_row
 FROM pms_bridge.outbox
 ORDER BY id
 LIMIT %(limit)s;
