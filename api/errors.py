@@ -29,7 +29,13 @@ _SHORT = {
 class ApiError(HTTPException):
     """Raised by handlers: `error` is the short code, `detail` anything JSON."""
 
-    def __init__(self, status_code: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(status_code=status_code, detail=str(detail or error), headers=headers)
         self.error = error
         self.payload = detail

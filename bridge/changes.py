@@ -16,9 +16,9 @@ class Change(msgspec.Struct, frozen=True, gc=False):
     """A row change as committed in the PMS, from either capture source.
 
     `position` orders changes within one source (outbox id or LSN); `xid` is the 32-bit
-    transaction id (both sources can give it; logical decoding knows no epoch); `table` is the partition
-    root's name; `old` is present for update and delete (as far as the source knows it),
-    `new` for insert and update.
+    transaction id (logical decoding knows no epoch); `table` is the partition root's name;
+    `old` is present for update and delete (as far as the source knows it), `new` for insert
+    and update.
     """
 
     position: int

@@ -10,7 +10,9 @@ from psycopg.rows import dict_row
 APPLICATION_NAME = "pms-bridge"
 
 
-async def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+async def connect(
+    url: str, *, autocommit: bool = False, **kwargs: Any
+) -> psycopg.AsyncConnection[Any]:
     return await psycopg.AsyncConnection.connect(
         url,
         autocommit=autocommit,

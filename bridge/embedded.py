@@ -218,9 +218,18 @@ class RedisServer:
         log = (self.workdir / "redis.log").open("ab")
         self._proc = subprocess.Popen(
             [
-                str(redis_executable()), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-            ],  # fmt: skip
+                str(redis_executable()),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

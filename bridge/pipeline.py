@@ -1,8 +1,9 @@
-"""The bridge loop: source -> Change -> projectors -> sinks, with effects and checkpoint in one commit."""
+"""The bridge loop: source -> Change -> projectors -> sinks; effects + checkpoint in one commit."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -36,7 +37,9 @@ class Stage(Protocol):
 
     name: str
 
-    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None: ...
+    async def apply(
+        self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]
+    ) -> None: ...
 
 
 class AvailabilityStage:
@@ -58,7 +61,7 @@ class SyncStatusStage:
 
 
 class LatencySamples:
-    """Recent commit -> applied latencies, for the demo's p50/p99 (the histogram is for Prometheus)."""
+    """Recent commit -> applied latencies for the demo's p50/p99; Prometheus has the histogram."""
 
     def __init__(self, size: int = 200_000) -> None:
         self.samples: deque[float] = deque(maxlen=size)
@@ -108,10 +111,8 @@ class Bridge:
                 m.source_errors.labels(kind=type(exc).__name__).inc()
                 log.warning("connection lost (%s); reconnecting in %.1fs", exc, backoff)
                 await self._close()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
-                except TimeoutError:
-                    pass
                 backoff = min(backoff * 2, 5.0)
         await self._close()
 
@@ -123,10 +124,8 @@ class Bridge:
             if row is not None and row[0]:
                 break
             # Another process is the active consumer; stand by until it lets go.
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            except TimeoutError:
-                pass
         if stop.is_set():
             return
         saved = await checkpoint.load(self._conn, self.consumer)

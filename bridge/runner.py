@@ -87,7 +87,9 @@ async def serve(
             if task is not stopper and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
             if task is not stopper and server is not None and task.get_name() == "api":
-                raise SystemExit(f"API server stopped: is {settings.api_host}:{settings.api_port} free?")
+                raise SystemExit(
+                    f"API server stopped: is {settings.api_host}:{settings.api_port} free?"
+                )
         stop.set()
         if server is not None:
             server.should_exit = True

@@ -19,7 +19,8 @@ def build_source(settings: Settings) -> Source:
     if settings.capture == "logical":
         from bridge.capture.logical import LogicalSource
 
-        return LogicalSource(url, settings)
+        source: Source = LogicalSource(url, settings)
+        return source
     return TriggerSource(
         url, settings.watched_tables, batch_size=settings.batch_size,
         poll_interval=settings.poll_interval,

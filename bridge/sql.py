@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import LiteralString, cast
+from typing import LiteralString
 
 import msgspec
 
@@ -51,7 +51,7 @@ def queries() -> dict[str, str]:
 
 def query(name: str) -> LiteralString:
     """A named query block; the text is ours (from sql/), never built from input."""
-    return cast(LiteralString, queries()[name])
+    return queries()[name]
 
 
 def migrations(folder: str) -> list[Migration]:

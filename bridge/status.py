@@ -1,4 +1,4 @@
-"""`pms-bridge status`: the consumer's checkpoint, lag and parked changes, read from the database."""
+"""`pms-bridge status`: the consumer's checkpoint, lag and parked changes, from the database."""
 
 from __future__ import annotations
 

@@ -31,9 +31,7 @@ changes_parked = Counter(
     ["table"],
     registry=REGISTRY,
 )
-batches_applied = Counter(
-    "pms_bridge_batches_applied_total", "Batches applied", registry=REGISTRY
-)
+batches_applied = Counter("pms_bridge_batches_applied_total", "Batches applied", registry=REGISTRY)
 batch_size = Histogram(
     "pms_bridge_batch_size_changes",
     "Changes per applied batch",

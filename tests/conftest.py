@@ -117,7 +117,9 @@ def settings(db_url: str, redis_url: str, redis_prefix: str) -> Settings:
 @pytest.fixture(params=["memory", "redis"])
 async def cache(request: Any, redis_url: str, redis_prefix: str) -> AsyncIterator[Cache]:
     """Both cache backends, for tests whose behaviour must not depend on the backend."""
-    backend: Cache = MemoryCache() if request.param == "memory" else RedisCache(redis_url, redis_prefix)
+    backend: Cache = (
+        MemoryCache() if request.param == "memory" else RedisCache(redis_url, redis_prefix)
+    )
     yield backend
     await backend.clear()
     await backend.close()

@@ -23,19 +23,19 @@ async def outbox_size(url: str) -> int:
         return int(row[0]) if row else 0
 
 
-async def drain(bridge: Bridge, settings: Settings, *, timeout: float = 120.0) -> None:
-    """Step the bridge until its source has nothing left (an upper bound, never a timed assertion)."""
+async def drain(bridge: Bridge, settings: Settings, *, limit_s: float = 120.0) -> None:
+    """Step the bridge until its source has nothing left; `limit_s` only guards against hangs."""
     stop = asyncio.Event()
     await bridge._open(stop)
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit_s
         idle = 0
         while time.monotonic() < deadline:
             applied = await bridge.step()
             idle = idle + 1 if applied == 0 else 0
             if idle >= 2 and (await bridge.source.lag())[0] == 0:
                 return
-        raise AssertionError(f"bridge did not drain within {timeout}s")
+        raise AssertionError(f"bridge did not drain within {limit_s}s")
     finally:
         await bridge._close()
 
@@ -47,7 +47,7 @@ async def run_once(settings: Settings, cache: Cache) -> Bridge:
 
 
 async def truth(url: str, settings: Settings) -> dict[tuple[int, int, Any], tuple[int, int, int]]:
-    """Availability recomputed from scratch: (hotel, type, night) -> (sellable, taken, available)."""
+    """Availability from scratch: (hotel, type, night) -> (sellable, taken, available)."""
     fresh = MemoryCache()
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await rebuild_availability(conn, fresh, horizon(settings))

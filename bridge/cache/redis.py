@@ -73,8 +73,7 @@ class RedisCache:
     async def all_availability(self) -> list[Availability]:
         found: list[Availability] = []
         async for key in self._redis.scan_iter(match=f"{self.prefix}:avail:*", count=1000):
-            values = await self._redis.hvals(key)
-            found.extend(_decode(v) for v in values)
+            found.extend(_decode(_bytes(v)) for v in await self._redis.hvals(key))
         return found
 
     async def put_document(self, kind: str, key: str, value: bytes) -> None:
@@ -85,8 +84,8 @@ class RedisCache:
             await self._redis.hset(self._doc_key(kind), mapping=values)  # type: ignore[arg-type]
 
     async def get_document(self, kind: str, key: str) -> bytes | None:
-        value: bytes | None = await self._redis.hget(self._doc_key(kind), key)
-        return value
+        value = await self._redis.hget(self._doc_key(kind), key)
+        return None if value is None else _bytes(value)
 
     async def delete_documents(self, kind: str, keys: Sequence[str]) -> None:
         if keys:
@@ -94,7 +93,7 @@ class RedisCache:
 
     async def document_keys(self, kind: str) -> list[str]:
         keys = await self._redis.hkeys(self._doc_key(kind))
-        return sorted(k.decode() for k in keys)
+        return sorted(_bytes(k).decode() for k in keys)
 
     async def ping(self) -> bool:
         try:
@@ -108,6 +107,11 @@ class RedisCache:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _bytes(value: bytes | str) -> bytes:
+    """The client returns bytes (no decode_responses); the stubs allow str too."""
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def _type_order(entry: Availability) -> int:

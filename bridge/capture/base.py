@@ -1,4 +1,4 @@
-"""The contract every capture source keeps: committed batches in commit order, claimed atomically."""
+"""What every capture source promises: committed batches in commit order, claimed atomically."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any, Protocol
 import psycopg
 
 from bridge.changes import Batch
-
 
 
 class Source(Protocol):

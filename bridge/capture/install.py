@@ -11,7 +11,9 @@ from psycopg import sql
 from bridge.sql import query
 
 
-async def primary_keys(conn: psycopg.AsyncConnection[Any], tables: Sequence[str]) -> dict[str, tuple[str, ...]]:
+async def primary_keys(
+    conn: psycopg.AsyncConnection[Any], tables: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
     cur = await conn.execute(query("primary_keys"), {"tables": list(tables)})
     return {name: tuple(cols) for name, cols in await cur.fetchall()}
 

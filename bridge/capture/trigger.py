@@ -1,4 +1,4 @@
-"""Trigger capture: reads the outbox the capture trigger fills, woken by NOTIFY, polling as backstop.
+"""Trigger capture: reads the outbox the capture trigger fills, woken by NOTIFY or a poll.
 
 Outbox ids come from a sequence, so they are not commit order: a transaction that took id 10
 can commit after id 11 was consumed. The consumer never keeps a high-water mark. It reads
@@ -19,7 +19,6 @@ from bridge.capture.install import primary_keys
 from bridge.changes import OPS_BY_CODE, Batch, Change, RawReject
 from bridge.db import connect
 from bridge.sql import query
-
 
 
 class TriggerSource:
@@ -55,10 +54,10 @@ class TriggerSource:
         cur = await self._connection().execute(query("outbox_fetch"), {"limit": self.batch_size})
         return await cur.fetchall()
 
-    async def _wait_for_notify(self, timeout: float) -> None:
+    async def _wait_for_notify(self, seconds: float) -> None:
         # psycopg keeps notifications that arrive during other queries in a backlog that
         # notifies() hands out first, so a NOTIFY racing the last fetch is never missed.
-        async for _ in self._connection().notifies(timeout=timeout, stop_after=1):
+        async for _ in self._connection().notifies(timeout=seconds, stop_after=1):
             pass
 
     async def next_batch(self) -> Batch | None:

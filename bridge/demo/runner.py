@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import sys
 import time
@@ -33,10 +34,8 @@ def _say(message: str) -> None:
 async def _progress(bridge: Bridge, workload: Workload, stop: asyncio.Event, live: bool) -> None:
     last_applied, last_at = bridge.applied, time.monotonic()
     while not stop.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-        except TimeoutError:
-            pass
         now = time.monotonic()
         rate = (bridge.applied - last_applied) / max(now - last_at, 1e-6)
         last_applied, last_at = bridge.applied, now

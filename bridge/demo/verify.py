@@ -1,4 +1,4 @@
-"""Compares the cache with availability recomputed from scratch: the demo's lost/duplicated figures."""
+"""Compares the cache with availability recomputed from scratch: lost/duplicated figures."""
 
 from __future__ import annotations
 

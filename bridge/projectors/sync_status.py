@@ -8,7 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from bridge.changes import Change
+from bridge.changes import Change, Op
 
 TABLES = frozenset({"reservations", "reservation_details"})
 
@@ -16,7 +16,7 @@ TABLES = frozenset({"reservations", "reservation_details"})
 class SyncMark(msgspec.Struct, frozen=True, gc=False):
     hotel_id: int
     booking_id: uuid.UUID
-    op: str
+    op: Op
     changed_at: datetime
 
 
@@ -29,7 +29,7 @@ def project(changes: Iterable[Change]) -> list[SyncMark]:
         row = change.row
         if change.table == "reservations":
             booking = row.get("id", change.pk.get("id"))
-            op = change.op
+            op: Op = change.op
         else:
             booking = row.get("reservation_id")
             op = "update"

@@ -1,4 +1,4 @@
-"""Availability sink: recomputes a batch's dirty keys in one query and writes them in one round trip."""
+"""Availability sink: a batch's dirty keys recomputed in one query, written in one round trip."""
 
 from __future__ import annotations
 
@@ -57,7 +57,16 @@ async def recompute(
     now = time.time()
     entries: list[Availability] = []
     deletes: list[AvailabilityKey] = []
-    for hotel_id, room_type_id, night, exists, sellable, taken, available, over in await cur.fetchall():
+    for (
+        hotel_id,
+        room_type_id,
+        night,
+        exists,
+        sellable,
+        taken,
+        available,
+        over,
+    ) in await cur.fetchall():
         if exists:
             entries.append(
                 Availability(hotel_id, room_type_id, night, sellable, taken, available, over, now)

@@ -58,12 +58,16 @@ async def test_inserted_reservation_reaches_cache_and_sync_table(
         await rebuild_availability(conn, cache, horizon(settings))
     night = date.today() + timedelta(days=10)
     room_id, room_type_id = await free_room(url, 1, night)
-    before = {e.room_type_id: e for e in await cache.get_availability(1, night, night + timedelta(days=1))}
+    before = {
+        e.room_type_id: e for e in await cache.get_availability(1, night, night + timedelta(days=1))
+    }
 
     reservation_id = await book(url, 1, room_id, night)
     await run_once(settings, cache)
 
-    after = {e.room_type_id: e for e in await cache.get_availability(1, night, night + timedelta(days=1))}
+    after = {
+        e.room_type_id: e for e in await cache.get_availability(1, night, night + timedelta(days=1))
+    }
     assert after[room_type_id].available == before[room_type_id].available - 1
     assert after[room_type_id].taken == before[room_type_id].taken + 1
     assert await cached(cache) == await truth(url, settings)
