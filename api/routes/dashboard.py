@@ -1,0 +1,165 @@
+"""The built-in status page: sync latency against the 5 s target, lag, throughput, cache, API."""
+
+from __future__ import annotations
+
+import html
+import time
+
+import msgspec
+from litestar import Response, get
+from prometheus_client import Metric
+
+from api.context import ApiContext
+from metrics.definitions import REGISTRY, SYNC_TARGET_SECONDS
+
+
+class DashboardData(msgspec.Struct):
+    capture: str
+    connected: bool
+    applied: int
+    parked: int
+    changes_per_second: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    within_target_ratio: float
+    target_seconds: float
+    lag_seconds: float
+    waiting: float
+    cache_hits: float
+    cache_misses: float
+    api_requests: float
+    api_errors: float
+
+
+class _Rate:
+    """Changes per second between two looks at the page."""
+
+    def __init__(self) -> None:
+        self.last = (time.monotonic(), 0)
+        self.value = 0.0
+
+    def update(self, applied: int) -> float:
+        now = time.monotonic()
+        then, before = self.last
+        if now - then >= 0.5:
+            self.value = max(applied - before, 0) / (now - then)
+            self.last = (now, applied)
+        return self.value
+
+
+_rate = _Rate()
+
+
+def _samples(name: str) -> list[tuple[dict[str, str], float, str]]:
+    found: list[tuple[dict[str, str], float, str]] = []
+    metric: Metric
+    for metric in REGISTRY.collect():
+        if metric.name == name:
+            found.extend((s.labels, s.value, s.name) for s in metric.samples)
+    return found
+
+
+def _within_target() -> float:
+    """Share of applied changes whose commit -> cache latency was within the 5 s target."""
+    within = total = 0.0
+    for labels, value, sample in _samples("pms_bridge_sync_latency_seconds"):
+        if sample.endswith("_bucket") and labels.get("le") == str(SYNC_TARGET_SECONDS):
+            within += value
+        elif sample.endswith("_count"):
+            total += value
+    return within / total if total else 1.0
+
+
+def collect(ctx: ApiContext) -> DashboardData:
+    bridge = ctx.bridge
+    hits = sum(
+        v
+        for lb, v, s in _samples("pms_bridge_cache_requests")
+        if lb.get("result") == "hit" and s.endswith("_total")
+    )
+    misses = sum(
+        v
+        for lb, v, s in _samples("pms_bridge_cache_requests")
+        if lb.get("result") == "miss" and s.endswith("_total")
+    )
+    api = _samples("pms_bridge_api_requests")
+    requests = sum(v for _, v, s in api if s.endswith("_total"))
+    errors = sum(v for lb, v, s in api if s.endswith("_total") and lb.get("status", "")[:1] in "45")
+    applied = bridge.applied if bridge else 0
+    return DashboardData(
+        capture=bridge.source.name if bridge else "off (api only)",
+        connected=bool(bridge and bridge.connected),
+        applied=applied,
+        parked=bridge.parked if bridge else 0,
+        changes_per_second=_rate.update(applied),
+        latency_p50_ms=bridge.latencies.percentile(0.5) * 1000 if bridge else 0.0,
+        latency_p99_ms=bridge.latencies.percentile(0.99) * 1000 if bridge else 0.0,
+        within_target_ratio=_within_target(),
+        target_seconds=SYNC_TARGET_SECONDS,
+        lag_seconds=bridge.lag[1] if bridge else 0.0,
+        waiting=bridge.lag[0] if bridge else 0.0,
+        cache_hits=hits,
+        cache_misses=misses,
+        api_requests=requests,
+        api_errors=errors,
+    )
+
+
+@get("/dashboard/data", tags=["health"])
+async def dashboard_data(ctx: ApiContext) -> DashboardData:
+    return collect(ctx)
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="2"><title>PMS Bridge status</title>
+<style>body{{font:15px system-ui,sans-serif;margin:2rem;background:#fafafa;color:#222}}
+h1{{font-size:1.3rem}}
+.grid{{display:grid;gap:12px;grid-template-columns:repeat(auto-fill,minmax(210px,1fr))}}
+.card{{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px}}
+.v{{font-size:1.6rem;font-weight:600}}.ok{{color:#17803d}}.bad{{color:#b42318}}
+small{{color:#666}}</style></head><body>
+<h1>PMS Bridge <small>capture: {capture} &middot;
+<span class="{conn_class}">{conn}</span></small></h1>
+<div class="grid">
+<div class="card">
+<small>sync latency p50 / p99 (target {target:.0f} s)</small>
+<div class="v {lat_class}">{p50:.1f} / {p99:.1f} ms</div></div>
+<div class="card"><small>changes within the {target:.0f} s target</small>
+<div class="v {lat_class}">{within:.3%}</div></div>
+<div class="card"><small>lag</small><div class="v">{lag:.2f} s</div>
+<small>{waiting:.0f} waiting</small></div>
+<div class="card"><small>throughput</small><div class="v">{rate:.0f}/s</div></div>
+<div class="card"><small>changes applied</small><div class="v">{applied}</div></div>
+<div class="card"><small>parked (malformed)</small><div class="v">{parked}</div></div>
+<div class="card"><small>cache hits / misses</small>
+<div class="v">{hits:.0f} / {misses:.0f}</div></div>
+<div class="card"><small>API requests / 4xx+5xx</small>
+<div class="v">{requests:.0f} / {errors:.0f}</div></div>
+</div><p><small>Prometheus: <a href="/metrics">/metrics</a> &middot; JSON:
+<a href="/dashboard/data">/dashboard/data</a> &middot; API:
+<a href="/schema/openapi.json">/schema/openapi.json</a></small></p></body></html>"""
+
+
+@get("/dashboard", tags=["health"], media_type="text/html")
+async def dashboard(ctx: ApiContext) -> Response[str]:
+    d = collect(ctx)
+    page = _PAGE.format(
+        capture=html.escape(d.capture),
+        conn="connected" if d.connected else "not connected",
+        conn_class="ok" if d.connected else "bad",
+        target=d.target_seconds,
+        p50=d.latency_p50_ms,
+        p99=d.latency_p99_ms,
+        lat_class="ok" if d.latency_p99_ms < d.target_seconds * 1000 else "bad",
+        within=d.within_target_ratio,
+        lag=d.lag_seconds,
+        waiting=d.waiting,
+        rate=d.changes_per_second,
+        applied=d.applied,
+        parked=d.parked,
+        hits=d.cache_hits,
+        misses=d.cache_misses,
+        requests=d.api_requests,
+        errors=d.api_errors,
+    )
+    return Response(page, media_type="text/html")
