@@ -81,7 +81,9 @@ class TriggerSource:
             except (KeyError, ValueError, TypeError, msgspec.ValidationError) as exc:
                 payload = {"old": old, "new": new}
                 error = f"{type(exc).__name__}: {exc}"
-                rejects.append(RawReject(outbox_id, table, code, payload, error))
+                # Parked with the op's name, as a validated change would be ("X" stays "X").
+                op = OPS_BY_CODE.get(code, code)
+                rejects.append(RawReject(outbox_id, table, op, payload, error))
         return Batch(changes, rows[-1][0], rejects, claim=[r[0] for r in rows])
 
     def _change(

@@ -1,0 +1,86 @@
+"""A hotel the PMS adds while the bridge runs (new partitions) is captured like any other."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import date, timedelta
+
+import msgspec
+import psycopg
+
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from bridge.service import build_bridge
+from tests.helpers import cached, truth
+from tests.integration.test_capture_correctness import running
+
+
+async def add_hotel(url: str, night: date) -> tuple[int, uuid.UUID]:
+    """What the PMS does for a new hotel: the row, its partitions, types, rooms, a booking."""
+    reservation_id = uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute("INSERT INTO hotels (name) VALUES ('Added Hotel') RETURNING id")
+        row = await cur.fetchone()
+        assert row is not None
+        hotel_id: int = row[0]
+        await conn.execute("SELECT pms_create_hotel_partitions(%s)", (hotel_id,))
+        await conn.commit()
+        await conn.execute(
+            "INSERT INTO room_types (hotel_id, name) VALUES (%s, 'Single'), (%s, 'Double')",
+            (hotel_id, hotel_id),
+        )
+        await conn.execute(
+            "INSERT INTO rooms (hotel_id, room_type_id, room_number)"
+            " SELECT %s, t.id, t.name || '-' || i FROM room_types t, generate_series(1, 3) i"
+            " WHERE t.hotel_id = %s",
+            (hotel_id, hotel_id),
+        )
+        await conn.commit()
+        client = await (await conn.execute("SELECT id FROM clients LIMIT 1")).fetchone()
+        assert client is not None
+        await conn.execute(
+            "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
+            " status) VALUES (%s, %s, %s, %s, %s, 'confirmed')",
+            (reservation_id, hotel_id, client[0], night, night + timedelta(days=1)),
+        )
+        await conn.execute(
+            "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
+            " SELECT %s, %s, %s, min(id) FROM rooms WHERE hotel_id = %s",
+            (hotel_id, reservation_id, night, hotel_id),
+        )
+        await conn.commit()
+    return hotel_id, reservation_id
+
+
+async def test_hotel_added_while_running_is_captured(settings: Settings, capture_mode: str) -> None:
+    settings = msgspec.structs.replace(settings, capture=capture_mode)
+    url = settings.database_url
+    assert url is not None
+    cache = MemoryCache()
+    bridge, _ = build_bridge(settings, cache)
+    night = date.today() + timedelta(days=3)
+
+    async with running(bridge):
+        hotel_id, reservation_id = await add_hotel(url, night)
+
+        async def synced() -> bool:
+            async with await psycopg.AsyncConnection.connect(url) as conn:
+                cur = await conn.execute(
+                    "SELECT 1 FROM booking_sync_status WHERE hotel_id = %s AND booking_id = %s",
+                    (hotel_id, reservation_id),
+                )
+                return await cur.fetchone() is not None
+
+        deadline = time.monotonic() + 60
+        while not await synced():
+            assert time.monotonic() < deadline, "the new hotel's reservation never arrived"
+            await asyncio.sleep(0.1)
+
+    new_hotel = {k: v for k, v in (await cached(cache)).items() if k[0] == hotel_id}
+    expected = {k: v for k, v in (await truth(url, settings)).items() if k[0] == hotel_id}
+    assert new_hotel == expected
+    assert len(expected) == 2 * (settings.horizon_days_back + settings.horizon_days_ahead + 1)
+    taken = sorted(v[1] for k, v in new_hotel.items() if k[2] == night)
+    assert taken == [0, 1]
