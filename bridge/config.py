@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, kw_only=True):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     jwt_secret: str | None = None
+    rate_limits: str = ""
     watched_tables: tuple[str, ...] = DEFAULT_WATCHED
     batch_size: int = 2000
     poll_interval: float = 0.5
@@ -53,6 +54,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "API_HOST": ("api_host", str),
     "API_PORT": ("api_port", int),
     "BRIDGE_JWT_SECRET": ("jwt_secret", str),
+    "BRIDGE_RATE_LIMITS": ("rate_limits", str),
     "BRIDGE_WATCHED_TABLES": ("watched_tables", tuple),
     "BRIDGE_BATCH_SIZE": ("batch_size", int),
     "BRIDGE_POLL_INTERVAL": ("poll_interval", float),

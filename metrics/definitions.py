@@ -83,3 +83,21 @@ api_latency = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
+api_rate_limited = Counter(
+    "pms_bridge_api_rate_limited_total",
+    "Rate-limit outcomes that are not a plain pass: rejected calls, limiter errors",
+    ["klass", "outcome"],
+    registry=REGISTRY,
+)
+api_audit_failed = Counter(
+    "pms_bridge_api_audit_failed_total",
+    "Audit log entries that could not be written (the requests themselves succeeded)",
+    ["reason"],
+    registry=REGISTRY,
+)
+api_bookings = Counter(
+    "pms_bridge_api_bookings_total",
+    "Booking writes through the API by operation and outcome",
+    ["op", "outcome"],
+    registry=REGISTRY,
+)
