@@ -7,6 +7,7 @@ import time
 
 import msgspec
 from litestar import Response, get
+from litestar.di import NamedDependency
 from prometheus_client import Metric
 
 from api.context import ApiContext
@@ -70,7 +71,7 @@ def _within_target() -> float:
     return within / total if total else 1.0
 
 
-def collect(ctx: ApiContext) -> DashboardData:
+def collect(ctx: NamedDependency[ApiContext]) -> DashboardData:
     bridge = ctx.bridge
     hits = sum(
         v
@@ -106,7 +107,7 @@ def collect(ctx: ApiContext) -> DashboardData:
 
 
 @get("/dashboard/data", tags=["health"])
-async def dashboard_data(ctx: ApiContext) -> DashboardData:
+async def dashboard_data(ctx: NamedDependency[ApiContext]) -> DashboardData:
     return collect(ctx)
 
 
@@ -141,7 +142,7 @@ small{{color:#666}}</style></head><body>
 
 
 @get("/dashboard", tags=["health"], media_type="text/html")
-async def dashboard(ctx: ApiContext) -> Response[str]:
+async def dashboard(ctx: NamedDependency[ApiContext]) -> Response[str]:
     d = collect(ctx)
     page = _PAGE.format(
         capture=html.escape(d.capture),

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Response, get
+from litestar.di import NamedDependency
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.context import ApiContext
@@ -28,7 +29,7 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", tags=["health"])
-async def ready(ctx: ApiContext) -> Response[Readiness]:
+async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
     checks: dict[str, Check] = {}
     if ctx.pool is not None:
         try:
