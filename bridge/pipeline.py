@@ -30,6 +30,8 @@ log = logging.getLogger("pms_bridge.pipeline")
 
 # Errors after which the bridge reconnects and carries on rather than exiting.
 RECOVERABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError, ConnectionError)
+# Errors a change's own data can cause in a stage: the change is parked, the stream goes on.
+POISON = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 class Stage(Protocol):
@@ -169,8 +171,7 @@ class Bridge:
             else:
                 good.append(change)
         async with conn.transaction():
-            for stage in self.stages:
-                await stage.apply(conn, good)
+            good = await self._apply_stages(conn, good, rejects)
             if rejects:
                 await self._park(conn, rejects)
             await self.source.claim(conn, batch)
@@ -179,6 +180,34 @@ class Bridge:
         await self.source.acknowledge(batch)
         self._account(good, rejects)
         return len(good)
+
+    async def _apply_stages(
+        self, conn: psycopg.AsyncConnection[Any], changes: list[Change], rejects: list[RawReject]
+    ) -> list[Change]:
+        """All stages over the batch; if the batch fails on its data, change by change, so
+        the change that fails is parked and the others are applied (savepoints keep the
+        transaction usable)."""
+        try:
+            async with conn.transaction():
+                for stage in self.stages:
+                    await stage.apply(conn, changes)
+            return changes
+        except POISON:
+            log.warning("batch of %d failed on its data; applying change by change", len(changes))
+        applied: list[Change] = []
+        for change in changes:
+            try:
+                async with conn.transaction():
+                    for stage in self.stages:
+                        await stage.apply(conn, [change])
+            except POISON as exc:
+                payload = msgspec.to_builtins(change)
+                rejects.append(
+                    RawReject(change.position, change.table, change.op, payload, str(exc))
+                )
+            else:
+                applied.append(change)
+        return applied
 
     async def _park(self, conn: psycopg.AsyncConnection[Any], rejects: list[RawReject]) -> None:
         encode = msgspec.json.encode
