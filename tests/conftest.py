@@ -91,6 +91,21 @@ def db_url(pg_cluster: PostgresCluster, pms_template: str) -> str:
     return clone_database(pg_cluster, pms_template)
 
 
+@pytest.fixture
+def own_cluster(workdir: Path) -> Iterator[PostgresCluster]:
+    """A cluster of the test's own, for tests that restart or crash the server."""
+    cluster = start_cluster(workdir, f"own{next(_counter)}")
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+async def own_db_url(own_cluster: PostgresCluster) -> str:
+    """Like db_url, but on `own_cluster`."""
+    await build_template(own_cluster.url(), own_cluster.url(TEMPLATE), Settings())
+    return clone_database(own_cluster, TEMPLATE)
+
+
 @pytest.fixture(scope="session")
 def redis_url(workdir: Path) -> Iterator[str]:
     if os.environ.get("REDIS_URL"):

@@ -61,7 +61,7 @@ class Writers:
                         continue
                 try:
                     changed, reservations = await self._one(conn)
-                except (psycopg.errors.IntegrityError, psycopg.errors.TransactionRollbackError):
+                except (psycopg.errors.IntegrityError, psycopg.errors.TransactionRollback):
                     continue
                 except (psycopg.OperationalError, psycopg.InterfaceError):
                     self.uncertain += 1
