@@ -1,0 +1,100 @@
+"""`pms-bridge migrate`: applies what is pending once, and refuses a database without the PMS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bridge.config import DEFAULT_WATCHED
+from bridge.embedded import PostgresCluster
+from bridge.migrate import apply_pms_schema
+from bridge.sql import migrations
+
+ROOT = Path(__file__).resolve().parents[2]
+_names = iter(range(1_000_000))
+
+
+def create_database(cluster: PostgresCluster, prefix: str) -> str:
+    name = f"{prefix}_{os.getpid()}_{next(_names)}"
+    with psycopg.connect(cluster.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return cluster.url(name)
+
+
+def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "DATABASE_URL"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "--database-url", url, *args],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def state(url: str) -> dict[str, Any]:
+    """What migrate leaves behind: its bookkeeping and every capture trigger, clones included."""
+    with psycopg.connect(url) as conn:
+        versions = conn.execute(
+            "SELECT version, name, applied_at FROM pms_bridge.schema_migrations ORDER BY version"
+        ).fetchall()
+        triggers = conn.execute(
+            "SELECT c.relname, t.tgname, t.tgparentid = 0 AS on_root FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'pms_bridge_capture%%'"
+            " ORDER BY 1, 2"
+        ).fetchall()
+    return {"versions": versions, "triggers": triggers}
+
+
+async def test_migrate_twice_is_a_no_op(pg_cluster: PostgresCluster) -> None:
+    url = create_database(pg_cluster, "migrate")
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await apply_pms_schema(conn)
+
+    first = cli(url, "migrate")
+    assert first.returncode == 0, first.stderr
+    for migration in migrations("bridge"):
+        assert f"{migration.version:03d}_{migration.name}" in first.stdout
+    after_first = state(url)
+    assert [v for v, _, _ in after_first["versions"]] == [m.version for m in migrations("bridge")]
+
+    second = cli(url, "migrate")
+    assert second.returncode == 0, second.stderr
+    assert "nothing pending" in second.stdout
+    assert state(url) == after_first
+
+    # One row trigger and one truncate trigger per watched root, however often it ran.
+    roots = [(table, name) for table, name, on_root in after_first["triggers"] if on_root]
+    expected = sorted(
+        (table, name)
+        for table in DEFAULT_WATCHED
+        for name in ("pms_bridge_capture", "pms_bridge_capture_truncate")
+    )
+    assert roots == expected
+
+
+@pytest.mark.parametrize("present", [(), ("hotels", "clients")])
+def test_migrate_without_pms_tables_stops_with_one_line(
+    pg_cluster: PostgresCluster, present: tuple[str, ...]
+) -> None:
+    url = create_database(pg_cluster, "nopms")
+    with psycopg.connect(url) as conn:
+        for table in present:
+            conn.execute(psycopg.sql.SQL("CREATE TABLE {} (id INT PRIMARY KEY)").format(
+                psycopg.sql.Identifier(table)))  # fmt: skip
+
+    result = cli(url, "migrate")
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    missing = [t for t in DEFAULT_WATCHED if t not in present]
+    assert "missing" in lines[0]
+    listed = lines[0].rsplit(": ", 1)[1].split(" (")[0].split(", ")
+    assert listed == missing
+    with psycopg.connect(url) as conn:
+        schema = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'pms_bridge'").fetchone()
+    assert schema is None, "a refused migrate must leave the database untouched"
