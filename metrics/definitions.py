@@ -101,3 +101,36 @@ api_bookings = Counter(
     ["op", "outcome"],
     registry=REGISTRY,
 )
+cache_updates = Counter(
+    "pms_bridge_cache_updates_total",
+    "Cache update requests (hotels, room types, availability refresh) by outcome",
+    ["cache_type", "status"],
+    registry=REGISTRY,
+)
+availability_refreshed = Counter(
+    "pms_bridge_availability_refreshed_total",
+    "Availability entries the background refresher recomputed because their TTL expired",
+    registry=REGISTRY,
+)
+availability_cleaned = Counter(
+    "pms_bridge_availability_cleaned_total",
+    "Availability entries removed for nights older than the retention",
+    registry=REGISTRY,
+)
+deliveries = Counter(
+    "pms_bridge_deliveries_total",
+    "Webhook delivery attempts to the booking engine by outcome (delivered, retry, failed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+delivery_failed = Counter(
+    "pms_bridge_delivery_failed_total",
+    "Booking changes given up after the retry limit (booking_sync_status = failed)",
+    registry=REGISTRY,
+)
+delivery_latency = Histogram(
+    "pms_bridge_delivery_seconds",
+    "Time from a booking change's commit to the booking engine's acknowledgement",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)

@@ -1,0 +1,111 @@
+"""Prices sink: a batch's dirty hotels repriced in one query and written in one cache call.
+
+One document per hotel (kind `prices`, key = hotel id) holds every plan's nightly prices over
+the horizon, so a hotel's pricing over any range is one cache read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import psycopg
+
+from bridge.cache.base import Cache
+from bridge.changes import Change
+from bridge.projectors import prices
+from bridge.projectors.prices import PricesDirty
+from bridge.sinks.availability import Horizon
+from bridge.sql import query
+
+PRICES = "prices"
+
+
+class NightPrice(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    date: date
+    price: Decimal
+
+
+class PlanPrices(msgspec.Struct, frozen=True):
+    """A hotel plan and its price on each night that has one."""
+
+    plan_id: int
+    plans_global_id: int | None
+    name: str
+    plan_type: str | None
+    nights: list[NightPrice]
+
+
+class HotelPrices(msgspec.Struct, frozen=True):
+    hotel_id: int
+    first_night: date
+    last_night: date
+    computed_at: datetime
+    plans: list[PlanPrices]
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(HotelPrices).decode
+
+
+async def recompute(
+    conn: psycopg.AsyncConnection[Any], dirty: PricesDirty, horizon: Horizon
+) -> tuple[dict[int, HotelPrices], list[int]]:
+    """Fresh documents for every dirty hotel that exists, and the dirty hotels that do not."""
+    lo, hi = horizon.bounds()
+    cur = await conn.execute(
+        query("prices_recompute"),
+        {"everything": dirty.everything, "hotel_ids": sorted(dirty.hotels),
+         "global_ids": sorted(dirty.global_plans), "lo": lo, "hi": hi},
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    plans: dict[int, dict[int, PlanPrices]] = {}
+    for hotel_id, plan_id, global_id, name, plan_type, night, price in await cur.fetchall():
+        hotel = plans.setdefault(hotel_id, {})
+        if plan_id is None:
+            continue
+        plan = hotel.get(plan_id)
+        if plan is None:
+            plan = hotel[plan_id] = PlanPrices(plan_id, global_id, name, plan_type, [])
+        if night is not None:
+            plan.nights.append(NightPrice(night, price))
+    documents = {
+        hotel_id: HotelPrices(hotel_id, lo, hi, now, list(by_plan.values()))
+        for hotel_id, by_plan in plans.items()
+    }
+    gone = [] if dirty.everything else sorted(dirty.hotels - documents.keys())
+    return documents, gone
+
+
+async def apply(
+    conn: psycopg.AsyncConnection[Any], cache: Cache, dirty: PricesDirty, horizon: Horizon
+) -> int:
+    if not dirty:
+        return 0
+    documents, gone = await recompute(conn, dirty, horizon)
+    if dirty.everything:
+        gone = [int(k) for k in await cache.document_keys(PRICES) if int(k) not in documents]
+    await cache.put_documents(PRICES, {str(h): _encode(d) for h, d in documents.items()})
+    await cache.delete_documents(PRICES, [str(h) for h in gone])
+    return len(documents) + len(gone)
+
+
+async def read(cache: Cache, hotel_id: int) -> HotelPrices | None:
+    raw = await cache.get_document(PRICES, str(hotel_id))
+    return None if raw is None else _decode(raw)
+
+
+class PricesStage:
+    """Plan and rate changes reprice their hotels' plans over the horizon."""
+
+    name = "prices"
+
+    def __init__(self, cache: Cache, horizon: Horizon) -> None:
+        self.cache = cache
+        self.horizon = horizon
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
+        await apply(conn, self.cache, prices.project(changes), self.horizon)
