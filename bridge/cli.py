@@ -17,7 +17,7 @@ from bridge.config import ConfigError, Settings, load_settings, require_database
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 # Each module adds its subcommands with register(subparsers); the core ones live here.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["bridge.commands.keys"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -46,6 +46,11 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bridge.runner import install_stop_signals, serve
 
+    if not args.no_api and not settings.jwt_secret:
+        raise ConfigError(
+            "BRIDGE_JWT_SECRET is not set; the API signs its access tokens with it "
+            "(e.g. export BRIDGE_JWT_SECRET=$(openssl rand -hex 32))"
+        )
     stop = asyncio.Event()
     install_stop_signals(stop)
     await serve(settings, stop, run_bridge=not args.api_only, run_api=not args.no_api)
