@@ -44,7 +44,16 @@ class Settings(msgspec.Struct, kw_only=True):
     lag_ready_seconds: float = 30.0
     slot_name: str = "pms_bridge"
     publication_name: str = "pms_bridge"
-    extra: dict[str, str] = msgspec.field(default_factory=dict)
+    # Hotel / room-type caches: "manual" counts captured changes until an update is asked
+    # for (the integration document's rule); "auto" applies them live.
+    catalog_policy: Literal["manual", "auto"] = "manual"
+    availability_ttl_minutes: float = 15.0
+    refresh_interval: float = 5.0
+    delivery_concurrency: int = 8
+    delivery_max_attempts: int = 8
+    delivery_timeout: float = 10.0
+    # Logical capture: unconfirmed WAL above this raises a warning (log + metric).
+    slot_lag_warn_bytes: int = 256 * 1024 * 1024
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -63,6 +72,13 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_LAG_READY_SECONDS": ("lag_ready_seconds", float),
     "BRIDGE_SLOT": ("slot_name", str),
     "BRIDGE_PUBLICATION": ("publication_name", str),
+    "BRIDGE_CATALOG_POLICY": ("catalog_policy", str),
+    "BRIDGE_AVAILABILITY_TTL_MINUTES": ("availability_ttl_minutes", float),
+    "BRIDGE_REFRESH_INTERVAL": ("refresh_interval", float),
+    "BRIDGE_DELIVERY_CONCURRENCY": ("delivery_concurrency", int),
+    "BRIDGE_DELIVERY_MAX_ATTEMPTS": ("delivery_max_attempts", int),
+    "BRIDGE_DELIVERY_TIMEOUT": ("delivery_timeout", float),
+    "BRIDGE_SLOT_LAG_WARN_BYTES": ("slot_lag_warn_bytes", int),
 }
 
 
@@ -114,6 +130,20 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"API_PORT={settings.api_port} is outside 1-65535")
     if not 1 <= settings.batch_size <= 100_000:
         raise ConfigError(f"BRIDGE_BATCH_SIZE={settings.batch_size} must be in 1-100000")
+    if settings.catalog_policy not in ("manual", "auto"):
+        raise ConfigError(
+            f"BRIDGE_CATALOG_POLICY={settings.catalog_policy!r} is not a policy; use manual or auto"
+        )
+    if settings.availability_ttl_minutes <= 0 or settings.refresh_interval <= 0:
+        raise ConfigError(
+            "BRIDGE_AVAILABILITY_TTL_MINUTES and BRIDGE_REFRESH_INTERVAL must be positive"
+        )
+    if not 1 <= settings.delivery_concurrency <= 256 or settings.delivery_max_attempts < 1:
+        raise ConfigError(
+            "BRIDGE_DELIVERY_CONCURRENCY must be in 1-256 and BRIDGE_DELIVERY_MAX_ATTEMPTS >= 1"
+        )
+    if settings.delivery_timeout <= 0:
+        raise ConfigError("BRIDGE_DELIVERY_TIMEOUT must be a positive number of seconds")
     if settings.poll_interval <= 0:
         raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]

@@ -16,9 +16,10 @@ from api.app import create_app
 from api.context import ApiContext
 from bridge.cache import Cache, open_cache
 from bridge.config import Settings, require_database
-from bridge.db import APPLICATION_NAME
+from bridge.db import APPLICATION_NAME, connect
 from bridge.pipeline import Bridge
-from bridge.service import build_bridge
+from bridge.service import build_bridge, horizon
+from bridge.snapshot import BUILT_MARKER, rebuild_availability
 
 log = logging.getLogger("pms_bridge.runner")
 
@@ -49,6 +50,16 @@ async def open_pool(settings: Settings, max_size: int = 20) -> AsyncConnectionPo
     return pool
 
 
+async def ensure_availability_built(settings: Settings, cache: Cache) -> None:
+    """An in-process cache starts empty and a new Redis has nothing: build it before serving.
+    Rebuilding is always safe, since every entry is recomputed from the PMS tables."""
+    if await cache.get_document("meta", BUILT_MARKER) is not None:
+        return
+    async with await connect(require_database(settings)) as conn:
+        written = await rebuild_availability(conn, cache, horizon(settings))
+    log.info("availability cache built: %d entries", written)
+
+
 async def serve(
     settings: Settings,
     stop: asyncio.Event,
@@ -69,6 +80,7 @@ async def serve(
     ctx: ApiContext | None = None
     try:
         if bridge is not None:
+            await ensure_availability_built(settings, cache)
             tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
         if run_api:
             pool = await open_pool(settings)
@@ -82,19 +94,16 @@ async def serve(
         if on_started is not None:
             on_started(bridge, ctx)
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-            if task is not stopper and server is not None and task.get_name() == "api":
-                raise SystemExit(
-                    f"API server stopped: is {settings.api_host}:{settings.api_port} free?"
-                )
+        # Whichever ends first (a stop request, or a task failing) ends them all.
+        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         if server is not None:
             server.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
         stopper.cancel()
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
     finally:
         stop.set()
         if server is not None:

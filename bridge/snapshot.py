@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -11,6 +12,9 @@ from bridge.projectors.availability import AvailabilityDirty
 from bridge.sinks import availability as availability_sink
 from bridge.sinks.availability import Horizon
 from bridge.sql import query
+
+# Cache document ("meta" kind) set once the availability cache holds a full build.
+BUILT_MARKER = "availability_built"
 
 
 async def rebuild_availability(
@@ -26,4 +30,5 @@ async def rebuild_availability(
         written += await availability_sink.apply(
             conn, cache, AvailabilityDirty(room_types=room_types), horizon
         )
+    await cache.put_document("meta", BUILT_MARKER, str(time.time()).encode())
     return written
