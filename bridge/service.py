@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
 from bridge.cache import Cache, open_cache
 from bridge.capture.base import Source
 from bridge.capture.trigger import TriggerSource
@@ -14,12 +19,27 @@ def horizon(settings: Settings) -> Horizon:
     return Horizon(settings.horizon_days_back, settings.horizon_days_ahead)
 
 
-def build_source(settings: Settings) -> Source:
+def snapshot_hook(
+    settings: Settings, cache: Cache
+) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]:
+    """Rebuilds the caches on a connection the source opened at its slot's exported snapshot."""
+
+    async def rebuild(conn: psycopg.AsyncConnection[Any]) -> None:
+        from bridge.snapshot import rebuild_availability
+
+        await rebuild_availability(conn, cache, horizon(settings))
+
+    return rebuild
+
+
+def build_source(settings: Settings, cache: Cache | None = None) -> Source:
     url = require_database(settings)
     if settings.capture == "logical":
         from bridge.capture.logical import LogicalSource
 
-        source: Source = LogicalSource(url, settings)
+        # A new slot's snapshot is where its stream starts: the caches are built from it.
+        hook = snapshot_hook(settings, cache) if cache is not None else None
+        source: Source = LogicalSource(url, settings, on_snapshot=hook)
         return source
     return TriggerSource(
         url, settings.watched_tables, batch_size=settings.batch_size,
@@ -35,7 +55,7 @@ def build_bridge(settings: Settings, cache: Cache | None = None) -> tuple[Bridge
     cache = cache or open_cache(settings.redis_url, settings.redis_prefix)
     bridge = Bridge(
         require_database(settings),
-        build_source(settings),
+        build_source(settings, cache),
         build_stages(settings, cache),
         consumer=settings.consumer_name,
     )

@@ -134,3 +134,29 @@ delivery_latency = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+slot_lag_bytes = Gauge(
+    "pms_bridge_slot_lag_bytes",
+    "Logical capture: WAL bytes written since the slot's confirmed flush position",
+    registry=REGISTRY,
+)
+slot_lag_seconds = Gauge(
+    "pms_bridge_slot_lag_seconds",
+    "Logical capture: seconds since the consumer was last caught up with the slot",
+    registry=REGISTRY,
+)
+slot_retained_bytes = Gauge(
+    "pms_bridge_slot_retained_bytes",
+    "Logical capture: WAL bytes the slot keeps on the server (from its restart position)",
+    registry=REGISTRY,
+)
+slot_lag_warning = Gauge(
+    "pms_bridge_slot_lag_warning",
+    "1 while the slot lag is above BRIDGE_SLOT_LAG_WARN_BYTES",
+    registry=REGISTRY,
+)
+logical_identity_gaps = Counter(
+    "pms_bridge_logical_identity_gaps_total",
+    "Updates/deletes received without the old row the projector needs (REPLICA IDENTITY not FULL)",
+    ["table"],
+    registry=REGISTRY,
+)

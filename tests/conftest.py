@@ -12,6 +12,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,34 @@ def redis_prefix() -> str:
 
 
 @pytest.fixture
-def settings(db_url: str, redis_url: str, redis_prefix: str) -> Settings:
-    return Settings(
-        database_url=db_url, redis_url=redis_url, redis_prefix=redis_prefix, poll_interval=0.1
-    )
+def settings(db_url: str, redis_url: str, redis_prefix: str) -> Iterator[Settings]:
+    # Slots are cluster-wide: each test database gets its own, dropped after the test.
+    slot = f"pmsb_{db_url.rsplit('/', 1)[1]}"
+    yield Settings(
+        database_url=db_url, redis_url=redis_url, redis_prefix=redis_prefix, poll_interval=0.1,
+        slot_name=slot, publication_name=slot,
+    )  # fmt: skip
+    drop_slot(db_url, slot)
+
+
+def drop_slot(url: str, slot: str) -> None:
+    """Drop a test's replication slot, ending a stream a failed test left open."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
+            " WHERE slot_name = %s AND active_pid IS NOT NULL",
+            (slot,),
+        )
+        for _ in range(50):
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+            ).fetchone()
+            if row is None:
+                return
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                return
+            time.sleep(0.1)
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -1,0 +1,417 @@
+"""Logical capture: streams the pgoutput slot and hands the bridge whole committed transactions.
+
+Exactly-once effect: a batch's position is the end LSN of its last commit. The pipeline saves
+it as the checkpoint in the apply transaction; only after that commit does `acknowledge`
+report it to the server as flushed. After a crash the server replays from the last flushed
+position, and transactions ending at or before the checkpoint are dropped here.
+
+The slot is created on the first start, exporting a snapshot: `on_snapshot` (given by the
+service) rebuilds the caches inside a transaction that imported it, before streaming starts,
+so the stream begins exactly where the snapshot ends.
+
+Streamed transactions (protocol 2, PostgreSQL 14+) are buffered until their Stream Commit
+and dropped on Stream Abort: the bridge applies committed transactions only, so streaming
+moves the spill of a large transaction from the server's disk into this process, in
+exchange for the server not re-reading it and the commit arriving without delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import pq, sql
+
+from bridge.capture import slot as slots
+from bridge.capture.install import primary_keys
+from bridge.capture.pgoutput import (
+    KEEPALIVE,
+    XLOG_DATA,
+    Begin,
+    Commit,
+    Decoder,
+    Delete,
+    Insert,
+    ProtocolError,
+    Relation,
+    StreamAbort,
+    StreamCommit,
+    StreamStart,
+    StreamStop,
+    Truncate,
+    Update,
+    standby_status,
+)
+from bridge.changes import Batch, Change, RawReject
+from bridge.config import Settings
+from bridge.db import connect
+from metrics import definitions as m
+
+log = logging.getLogger("pms_bridge.capture.logical")
+
+SnapshotHook = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
+
+# The server drops a silent client after wal_sender_timeout (60 s by default).
+STATUS_INTERVAL = 5.0
+
+Pending = Insert | Update | Delete | Truncate
+
+
+class _Transaction:
+    """One transaction being received: its changes, or its raw messages while streamed."""
+
+    __slots__ = ("changes", "committed_at", "streamed", "xid")
+
+    def __init__(self, xid: int, committed_at: datetime | None) -> None:
+        self.xid = xid
+        self.committed_at = committed_at
+        self.changes: list[Change] = []
+        self.streamed: list[Pending] = []
+
+
+class LogicalSource:
+    name = "logical"
+
+    def __init__(
+        self, database_url: str, settings: Settings, *, on_snapshot: SnapshotHook | None = None
+    ) -> None:
+        self.database_url = database_url
+        self.settings = settings
+        self.slot = slots.check_name("slot", settings.slot_name)
+        self.publication = slots.check_name("publication", settings.publication_name)
+        self.tables = settings.watched_tables
+        self.batch_size = settings.batch_size
+        self.poll_interval = settings.poll_interval
+        self.on_snapshot = on_snapshot
+        self.checkpoint = 0
+        self.snapshot_taken: str | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._repl: psycopg.AsyncConnection[Any] | None = None
+        self._decoder = Decoder()
+        self._keys: dict[str, tuple[str, ...]] = {}
+        self._tx: _Transaction | None = None
+        self._streams: dict[int, _Transaction] = {}
+        self._ready: list[Change] = []
+        self._ready_position = 0
+        self._tx_position = 0
+        self._stream_xid = 0
+        self._confirmed = 0
+        self._reported = 0
+        self._wal_end = 0
+        self._last_status = 0.0
+        self._caught_up_at = time.monotonic()
+        self._warned_identity: set[str] = set()
+        self._lag_warned = False
+
+    # Connection ----------------------------------------------------------------------------
+
+    async def open(self, checkpoint: int | None) -> None:
+        self.checkpoint = checkpoint or 0
+        self._decoder = Decoder()
+        self._tx = None
+        self._streams.clear()
+        self._ready = []
+        self._ready_position = 0
+        self._conn = await connect(self.database_url, autocommit=True)
+        version = await slots.prepare(self._conn, self.publication, self.tables)
+        self._keys = await primary_keys(self._conn, self.tables)
+        self._repl = await slots.replication_connection(self.database_url)
+        if not await slots.slot_exists(self._conn, self.slot):
+            created = await slots.create_slot(
+                self._repl, self.slot, version, export_snapshot=self.on_snapshot is not None
+            )
+            log.info("created slot %s at %s", self.slot, created.consistent_point)
+            if created.snapshot is not None and self.on_snapshot is not None:
+                await self._hand_off(created.snapshot)
+        await self._start(version)
+
+    async def _hand_off(self, snapshot: str) -> None:
+        async with await connect(self.database_url) as conn:
+            await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            await slots.import_snapshot(conn, snapshot)
+            assert self.on_snapshot is not None
+            await self.on_snapshot(conn)
+            await conn.commit()
+        self.snapshot_taken = snapshot
+
+    async def _start(self, version: int) -> None:
+        options = [
+            sql.SQL("proto_version {}").format(sql.Literal("2" if version >= 140000 else "1")),
+            sql.SQL("publication_names {}").format(
+                sql.Literal(sql.Identifier(self.publication).as_string(self._repl))
+            ),
+            sql.SQL("messages 'true'"),
+        ]
+        if version >= 140000:
+            options.append(sql.SQL("streaming 'on'"))
+        statement = sql.SQL("START_REPLICATION SLOT {} LOGICAL 0/0 ({})").format(
+            sql.Identifier(self.slot), sql.SQL(", ").join(options)
+        )
+        pgconn = self._pgconn()
+        pgconn.send_query(statement.as_bytes(self._repl))
+        while True:
+            await self._flush_out()
+            if not pgconn.is_busy():
+                break
+            await self._wait(pgconn.socket, 30.0, write=False)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None or result.status != pq.ExecStatus.COPY_BOTH:
+            message = result.error_message.decode(errors="replace") if result else "no result"
+            raise psycopg.OperationalError(f"START_REPLICATION failed: {message.strip()}")
+        self._last_status = time.monotonic()
+
+    async def close(self) -> None:
+        for conn in (self._repl, self._conn):
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await conn.close()
+        self._repl = None
+        self._conn = None
+
+    def _pgconn(self) -> pq.abc.PGconn:
+        if self._repl is None:
+            raise psycopg.InterfaceError("LogicalSource.open() was not called")
+        return self._repl.pgconn
+
+    def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None:
+            raise psycopg.InterfaceError("LogicalSource.open() was not called")
+        return self._conn
+
+    async def _wait(self, fd: int, seconds: float, *, write: bool) -> bool:
+        """Until the socket is readable (or writable); False on timeout."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        (loop.add_writer if write else loop.add_reader)(fd, wake)
+        try:
+            await asyncio.wait_for(ready, seconds)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            (loop.remove_writer if write else loop.remove_reader)(fd)
+
+    async def _flush_out(self) -> None:
+        pgconn = self._pgconn()
+        while pgconn.flush() == 1:
+            await self._wait(pgconn.socket, 10.0, write=True)
+
+    async def _send_status(self, lsn: int, *, reply: bool = False) -> None:
+        pgconn = self._pgconn()
+        while pgconn.put_copy_data(standby_status(lsn, reply=reply)) == 0:
+            await self._wait(pgconn.socket, 10.0, write=True)
+        await self._flush_out()
+        self._reported = lsn
+        self._last_status = time.monotonic()
+
+    # Reading ---------------------------------------------------------------------------------
+
+    def _read(self) -> bytes | None:
+        """The next CopyData payload already received, or None when none is complete yet."""
+        pgconn = self._pgconn()
+        size, data = pgconn.get_copy_data(1)
+        if size > 0:
+            return bytes(data)
+        if size == 0:
+            return None
+        result = pgconn.get_result()
+        message = result.error_message.decode(errors="replace").strip() if result else ""
+        raise psycopg.OperationalError(f"replication stream ended: {message or 'copy done'}")
+
+    def _idle(self) -> bool:
+        return self._tx is None and not self._streams and not self._ready
+
+    async def _handle_frame(self, frame: bytes) -> None:
+        kind = frame[0]
+        if kind == 119:  # 'w' XLogData
+            _start, wal_end, _sent = XLOG_DATA.unpack_from(frame, 1)
+            self._wal_end = max(self._wal_end, wal_end)
+            self._handle(frame[25:])
+        elif kind == 107:  # 'k' primary keepalive
+            wal_end, _sent, reply = KEEPALIVE.unpack_from(frame, 1)
+            self._wal_end = max(self._wal_end, wal_end)
+            if self._idle():
+                # Nothing received is waiting to be applied: everything up to the server's
+                # position is consumed, so the slot may move on (and free WAL).
+                self._confirmed = max(self._confirmed, wal_end)
+                self._caught_up_at = time.monotonic()
+            if reply or self._confirmed > self._reported:
+                await self._send_status(self._confirmed)
+        else:
+            raise ProtocolError(f"unknown replication frame {chr(kind)!r}")
+
+    def _handle(self, data: bytes) -> None:
+        message = self._decoder.decode(data)
+        if isinstance(message, (Insert, Update, Delete, Truncate)):
+            if message.xid is not None:
+                self._streams[self._stream_xid].streamed.append(message)
+            elif self._tx is None:
+                raise ProtocolError(f"{type(message).__name__} outside a transaction")
+            else:
+                self._tx.changes.extend(self._changes(message, self._tx, self._tx_position))
+        elif isinstance(message, Begin):
+            self._tx = _Transaction(message.xid, message.committed_at)
+            self._tx_position = message.final_lsn
+        elif isinstance(message, Commit):
+            tx, self._tx = self._tx, None
+            if tx is None:
+                raise ProtocolError("Commit without Begin")
+            self._committed(tx.changes, message.end_lsn)
+        elif isinstance(message, StreamStart):
+            self._stream_xid = message.xid
+            self._streams.setdefault(message.xid, _Transaction(message.xid, None))
+        elif isinstance(message, StreamStop):
+            pass
+        elif isinstance(message, StreamCommit):
+            tx = self._streams.pop(message.xid, _Transaction(message.xid, None))
+            tx.committed_at = message.committed_at
+            changes = [
+                change
+                for pending in tx.streamed
+                for change in self._changes(pending, tx, message.commit_lsn)
+            ]
+            self._committed(changes, message.end_lsn)
+        elif isinstance(message, StreamAbort):
+            if message.xid == message.subxid:
+                self._streams.pop(message.xid, None)
+            elif message.xid in self._streams:
+                tx = self._streams[message.xid]
+                tx.streamed = [p for p in tx.streamed if p.xid != message.subxid]
+        # Origin, Type, Relation (cached by the decoder) and logical messages need nothing more.
+
+    def _committed(self, changes: list[Change], end_lsn: int) -> None:
+        if end_lsn <= self.checkpoint:
+            return  # replayed after a crash: its effects are already committed
+        self._ready.extend(changes)
+        self._ready_position = max(self._ready_position, end_lsn)
+
+    def _changes(self, message: Pending, tx: _Transaction, position: int) -> list[Change]:
+        assert tx.committed_at is not None
+        xid, at = tx.xid, tx.committed_at
+        if isinstance(message, Truncate):
+            return [Change(position, xid, at, r.name, "truncate", {}) for r in message.relations]
+        relation = message.relation
+        table = relation.name
+        if isinstance(message, Insert):
+            return [Change(position, xid, at, table, "insert", self._pk(relation, message.new),
+                           None, message.new)]  # fmt: skip
+        if isinstance(message, Update):
+            new = message.new
+            old = message.old if message.old_kind == "O" else None
+            if old is not None and len(new) < len(relation.columns):
+                # Unchanged TOASTed values are not sent; the full old row has them.
+                new = {**{k: v for k, v in old.items() if k not in new}, **new}
+            elif old is None and table in slots.FULL_IDENTITY_TABLES:
+                self._identity_gap(table)
+            return [Change(position, xid, at, table, "update", self._pk(relation, new), old, new)]
+        if message.old_kind != "O" and table in slots.FULL_IDENTITY_TABLES:
+            self._identity_gap(table)
+        return [Change(position, xid, at, table, "delete", self._pk(relation, message.old),
+                       message.old, None)]  # fmt: skip
+
+    def _identity_gap(self, table: str) -> None:
+        m.logical_identity_gaps.labels(table=table).inc()
+        if table not in self._warned_identity:
+            self._warned_identity.add(table)
+            log.warning(
+                "%s changed in a partition without REPLICA IDENTITY FULL: the old row is "
+                "unknown, restart the bridge (or run migrate) to set it", table
+            )  # fmt: skip
+
+    def _pk(self, relation: Relation, row: dict[str, Any]) -> dict[str, Any]:
+        columns = self._keys.get(relation.name)
+        if columns is None:
+            columns = tuple(c.name for c in relation.columns if c.key)
+        return {c: row[c] for c in columns if c in row}
+
+    # The Source contract ---------------------------------------------------------------------
+
+    async def next_batch(self) -> Batch | None:
+        pgconn = self._pgconn()
+        deadline = time.monotonic() + self.poll_interval
+        while True:
+            while len(self._ready) < self.batch_size:
+                frame = self._read()
+                if frame is None:
+                    break
+                await self._handle_frame(frame)
+            if self._ready:
+                return self._take()
+            if self._ready_position > self._confirmed and self._tx is None and not self._streams:
+                # Transactions with nothing for the bridge (filtered, empty, replayed).
+                self._confirmed = self._ready_position
+                await self._send_status(self._confirmed)
+            now = time.monotonic()
+            if now - self._last_status >= STATUS_INTERVAL:
+                await self._send_status(self._confirmed)
+            remaining = deadline - now
+            if remaining <= 0:
+                return None
+            if await self._wait(pgconn.socket, remaining, write=False):
+                pgconn.consume_input()
+
+    def _take(self) -> Batch:
+        changes, self._ready = self._ready, []
+        rejects = [self._reject(c) for c in changes if self._unprojectable(c)]
+        if rejects:
+            changes = [c for c in changes if not self._unprojectable(c)]
+        return Batch(changes, self._ready_position, rejects)
+
+    @staticmethod
+    def _unprojectable(change: Change) -> bool:
+        # A delete whose old row is only its key: the projector needs its room and night.
+        return (
+            change.op == "delete" and change.table in slots.FULL_IDENTITY_TABLES
+            and change.old is not None and set(change.old) <= set(change.pk)
+        )  # fmt: skip
+
+    @staticmethod
+    def _reject(change: Change) -> RawReject:
+        return RawReject(
+            change.position, change.table, change.op, {"pk": change.pk, "old": change.old},
+            f"delete on {change.table} without its old row: set REPLICA IDENTITY FULL "
+            "(restart the bridge or run `pms-bridge --capture logical migrate`)",
+        )  # fmt: skip
+
+    async def claim(self, conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
+        # The pipeline saves batch.position as the checkpoint in this same transaction.
+        if batch.position <= self.checkpoint:
+            raise RuntimeError(
+                f"batch at {batch.position} is not after checkpoint {self.checkpoint}"
+            )
+
+    async def acknowledge(self, batch: Batch) -> None:
+        self.checkpoint = batch.position
+        self._confirmed = max(self._confirmed, batch.position)
+        await self._send_status(self._confirmed)
+        if not self._ready:
+            self._caught_up_at = time.monotonic()
+
+    async def lag(self) -> tuple[float, float]:
+        measured = await slots.slot_lag(self._connection(), self.slot)
+        behind = measured.behind_bytes if measured else 0
+        seconds = 0.0 if behind == 0 else time.monotonic() - self._caught_up_at
+        m.slot_lag_bytes.set(behind)
+        m.slot_lag_seconds.set(seconds)
+        m.slot_retained_bytes.set(measured.retained_bytes if measured else 0)
+        warn = behind >= self.settings.slot_lag_warn_bytes
+        if warn and not self._lag_warned:
+            log.warning(
+                "slot %s is %d bytes behind (threshold %d)",
+                self.slot, behind, self.settings.slot_lag_warn_bytes,
+            )  # fmt: skip
+        self._lag_warned = warn
+        m.slot_lag_warning.set(1 if warn else 0)
+        return float(behind), seconds

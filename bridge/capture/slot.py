@@ -1,0 +1,215 @@
+"""The logical capture's server side: checks, publication, replica identity, slot, lag, drop."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from bridge.capture.pgoutput import parse_lsn
+from bridge.config import ConfigError
+from bridge.db import connect
+from bridge.sql import query
+
+# Tables whose old rows the availability projector reads (see sql/bridge/030).
+FULL_IDENTITY_TABLES = ("reservation_details", "rooms")
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class LogicalSetupError(ConfigError):
+    """The server or role cannot serve logical capture; one line says how to fix it."""
+
+
+class SlotCreated(msgspec.Struct, frozen=True):
+    name: str
+    consistent_point: int
+    snapshot: str | None
+
+
+class SlotLag(msgspec.Struct, frozen=True):
+    behind_bytes: int
+    retained_bytes: int
+    active: bool
+
+
+def check_name(kind: str, name: str) -> str:
+    if not _NAME.match(name):
+        raise LogicalSetupError(
+            f"{kind} name {name!r} must be lower-case letters, digits and _ (at most 63)"
+        )
+    return name
+
+
+async def check_server(conn: psycopg.AsyncConnection[Any]) -> int:
+    """Refuse to start unless wal_level is logical and the role may replicate; the version."""
+    cur = await conn.execute(query("logical_server_check"))
+    row = await cur.fetchone()
+    if row is None:
+        raise LogicalSetupError("cannot read the current role from pg_roles")
+    wal_level, can_replicate, role, version = row
+    if wal_level != "logical":
+        raise LogicalSetupError(
+            f"wal_level is {wal_level}, logical capture needs logical: run "
+            "ALTER SYSTEM SET wal_level = logical and restart PostgreSQL "
+            "(or use BRIDGE_CAPTURE=trigger)"
+        )
+    if not can_replicate:
+        raise LogicalSetupError(
+            f"role {role} lacks REPLICATION: run ALTER ROLE {role} REPLICATION as a superuser "
+            "(or use BRIDGE_CAPTURE=trigger)"
+        )
+    if version < 140000:
+        raise LogicalSetupError(
+            f"PostgreSQL {version // 10000} is too old for logical capture (14 or later needed)"
+        )
+    return int(version)
+
+
+def _tables(tables: Sequence[str]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(t) for t in sorted(tables))
+
+
+async def ensure_publication(
+    conn: psycopg.AsyncConnection[Any], publication: str, tables: Sequence[str]
+) -> None:
+    """Create the publication, or bring an existing one to exactly the watched tables."""
+    check_name("publication", publication)
+    ident = sql.Identifier(publication)
+    cur = await conn.execute(query("logical_publication_exists"), {"publication": publication})
+    row = await cur.fetchone()
+    if row is None:
+        statement = sql.SQL(query("logical_publication_create"))
+        await conn.execute(statement.format(publication=ident, tables=_tables(tables)))
+        return
+    if not row[0]:
+        await conn.execute(sql.SQL(query("logical_publication_via_root")).format(publication=ident))
+    cur = await conn.execute(query("logical_publication_tables"), {"publication": publication})
+    if {name for (name,) in await cur.fetchall()} != set(tables):
+        statement = sql.SQL(query("logical_publication_set_tables"))
+        await conn.execute(statement.format(publication=ident, tables=_tables(tables)))
+
+
+async def identity_missing(conn: psycopg.AsyncConnection[Any], tables: Sequence[str]) -> list[str]:
+    wanted = [t for t in FULL_IDENTITY_TABLES if t in tables]
+    cur = await conn.execute(query("logical_identity_missing"), {"tables": wanted})
+    return [name for (name,) in await cur.fetchall()]
+
+
+async def ensure_replica_identity(
+    conn: psycopg.AsyncConnection[Any], tables: Sequence[str]
+) -> list[str]:
+    """REPLICA IDENTITY FULL where the projector needs old rows, partitions included."""
+    if not await identity_missing(conn, tables):
+        return []
+    wanted = [t for t in FULL_IDENTITY_TABLES if t in tables]
+    try:
+        cur = await conn.execute(query("logical_identity_full"), {"tables": wanted})
+    except psycopg.errors.InsufficientPrivilege:
+        raise LogicalSetupError(
+            f"{', '.join(wanted)} need REPLICA IDENTITY FULL and this role does not own them: "
+            "run `pms-bridge --capture logical migrate` as the tables' owner"
+        ) from None
+    row = await cur.fetchone()
+    return list(row[0]) if row and row[0] else []
+
+
+async def prepare(
+    conn: psycopg.AsyncConnection[Any], publication: str, tables: Sequence[str]
+) -> int:
+    """Everything on the normal connection a slot needs; idempotent. Returns the server version."""
+    version = await check_server(conn)
+    await ensure_publication(conn, publication, tables)
+    await ensure_replica_identity(conn, tables)
+    return version
+
+
+async def replication_connection(url: str) -> psycopg.AsyncConnection[Any]:
+    return await connect(url, autocommit=True, replication="database")
+
+
+async def slot_exists(conn: psycopg.AsyncConnection[Any], slot: str) -> bool:
+    cur = await conn.execute(query("logical_slot_info"), {"slot": slot})
+    row = await cur.fetchone()
+    if row is None:
+        return False
+    plugin, _database, _active, _pid, _lsn = row
+    if plugin != "pgoutput":
+        raise LogicalSetupError(
+            f"replication slot {slot} uses {plugin}, not pgoutput: "
+            f"drop it (`pms-bridge slot drop`) or set BRIDGE_SLOT to another name"
+        )
+    return True
+
+
+async def create_slot(
+    repl: psycopg.AsyncConnection[Any], slot: str, version: int, *, export_snapshot: bool = True
+) -> SlotCreated:
+    """CREATE_REPLICATION_SLOT on the replication connection, exporting its snapshot.
+
+    The snapshot stays importable only until the next command on `repl`, so the caller
+    imports it before it starts streaming.
+    """
+    ident = sql.Identifier(check_name("slot", slot))
+    if version >= 150000:
+        mode = "export" if export_snapshot else "nothing"
+        statement = sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT {})").format(
+            ident, sql.Literal(mode)
+        )
+    else:
+        option = "EXPORT_SNAPSHOT" if export_snapshot else "NOEXPORT_SNAPSHOT"
+        statement = sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput {}").format(
+            ident, sql.SQL(option)
+        )
+    cur = await repl.execute(statement)
+    row = await cur.fetchone()
+    if row is None:
+        raise RuntimeError("CREATE_REPLICATION_SLOT returned no row")
+    return SlotCreated(row[0], parse_lsn(row[1]), row[2])
+
+
+async def import_snapshot(conn: psycopg.AsyncConnection[Any], snapshot: str) -> None:
+    """Inside a fresh REPEATABLE READ transaction: see exactly what the slot's start saw."""
+    statement = sql.SQL(query("logical_snapshot_import")).format(snapshot=sql.Literal(snapshot))
+    await conn.execute(statement)
+
+
+async def slot_lag(conn: psycopg.AsyncConnection[Any], slot: str) -> SlotLag | None:
+    cur = await conn.execute(query("logical_slot_lag"), {"slot": slot})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    behind, retained, active = row
+    return SlotLag(max(int(behind or 0), 0), max(int(retained or 0), 0), bool(active))
+
+
+class Dropped(msgspec.Struct, frozen=True):
+    slot: bool
+    publication: bool
+
+
+async def drop(url: str, slot: str, publication: str) -> Dropped:
+    """Remove the slot (refusing while a consumer streams from it) and the publication."""
+    check_name("slot", slot)
+    check_name("publication", publication)
+    async with await connect(url, autocommit=True) as conn:
+        cur = await conn.execute(query("logical_slot_info"), {"slot": slot})
+        row = await cur.fetchone()
+        slot_dropped = False
+        if row is not None:
+            _plugin, _database, active, pid, _lsn = row
+            if active:
+                raise LogicalSetupError(
+                    f"slot {slot} is in use by process {pid}: stop the bridge, then drop it"
+                )
+            await conn.execute(query("logical_slot_drop"), {"slot": slot})
+            slot_dropped = True
+        cur = await conn.execute(query("logical_publication_exists"), {"publication": publication})
+        publication_dropped = await cur.fetchone() is not None
+        statement = sql.SQL(query("logical_publication_drop"))
+        await conn.execute(statement.format(publication=sql.Identifier(publication)))
+    return Dropped(slot_dropped, publication_dropped)
