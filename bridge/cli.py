@@ -17,7 +17,7 @@ from bridge.config import ConfigError, Settings, load_settings, require_database
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 # Each module adds its subcommands with register(subparsers); the core ones live here.
-COMMAND_MODULES: list[str] = ["bridge.commands.keys"]
+COMMAND_MODULES: list[str] = ["bridge.commands.keys", "bridge.commands.slot"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -36,8 +36,16 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from bridge.db import connect
     from bridge.migrate import migrate
 
+    logical = settings.capture == "logical"
     async with await connect(require_database(settings)) as conn:
-        applied = await migrate(conn, settings.watched_tables)
+        # Logical capture needs no triggers: its capture is the publication (and the
+        # REPLICA IDENTITY its projector needs), set only when that mode is chosen.
+        applied = await migrate(conn, settings.watched_tables, install_capture=not logical)
+        if logical:
+            from bridge.capture.slot import prepare
+
+            await prepare(conn, settings.publication_name, settings.watched_tables)
+            await conn.commit()
     names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing pending"
     print(f"migrate: applied {names}; capture installed on {len(settings.watched_tables)} tables")
     return 0

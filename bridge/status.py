@@ -42,9 +42,14 @@ async def collect_status(settings: Settings) -> StatusReport:
     async with await connect(require_database(settings), autocommit=True) as conn:
         cur = await conn.execute(query("status_overview"), {"consumer": consumer})
         row = await cur.fetchone()
+        extra: dict[str, str] = {}
+        if settings.capture == "logical":
+            from bridge.capture.slot import status_lines
+
+            extra = await status_lines(conn, settings, consumer)
     assert row is not None
     position, applied, checkpoint_at, waiting, lag, parked = row
     return StatusReport(
         settings.capture, consumer, position, int(applied or 0), checkpoint_at,
-        int(waiting or 0), float(lag or 0.0), int(parked or 0),
+        int(waiting or 0), float(lag or 0.0), int(parked or 0), extra,
     )  # fmt: skip

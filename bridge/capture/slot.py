@@ -10,8 +10,8 @@ import msgspec
 import psycopg
 from psycopg import sql
 
-from bridge.capture.pgoutput import parse_lsn
-from bridge.config import ConfigError
+from bridge.capture.pgoutput import format_lsn, parse_lsn
+from bridge.config import ConfigError, Settings
 from bridge.db import connect
 from bridge.sql import query
 
@@ -213,3 +213,30 @@ async def drop(url: str, slot: str, publication: str) -> Dropped:
         statement = sql.SQL(query("logical_publication_drop"))
         await conn.execute(statement.format(publication=sql.Identifier(publication)))
     return Dropped(slot_dropped, publication_dropped)
+
+
+async def status_lines(
+    conn: psycopg.AsyncConnection[Any], settings: Settings, consumer: str
+) -> dict[str, str]:
+    """`pms-bridge status` lines for the slot: lag in bytes and seconds, retained WAL, warning."""
+    lag = await slot_lag(conn, settings.slot_name)
+    if lag is None:
+        return {"slot": f"{settings.slot_name} (not created yet: the bridge creates it on start)"}
+    seconds = 0.0
+    if lag.behind_bytes:
+        cur = await conn.execute(query("logical_status_seconds"), {"consumer": consumer})
+        row = await cur.fetchone()
+        seconds = float(row[0]) if row and row[0] is not None else 0.0
+    cur = await conn.execute(query("checkpoint_load"), {"consumer": consumer})
+    checkpoint = await cur.fetchone()
+    lines = {
+        "slot": f"{settings.slot_name} ({'streaming' if lag.active else 'inactive'})",
+        "slot lsn": format_lsn(int(checkpoint[0])) if checkpoint else "-",
+        "slot lag": f"{lag.behind_bytes} bytes, {seconds:.1f} s",
+        "wal retained": f"{lag.retained_bytes} bytes",
+    }
+    if lag.behind_bytes >= settings.slot_lag_warn_bytes:
+        lines["warning"] = (
+            f"slot lag above BRIDGE_SLOT_LAG_WARN_BYTES={settings.slot_lag_warn_bytes}"
+        )
+    return lines
