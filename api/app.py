@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
+from api.audit import AuditWriter
+from api.auth.guard import provide_anonymous, provide_principal
+from api.auth.keys import KeyStore
 from api.context import ApiContext
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import availability, dashboard, health
+from api.middleware import wrap
+from api.ratelimit import open_limiter
+from api.routes import auth, availability, bookings, dashboard, health
+
+log = logging.getLogger("pms_bridge.api")
+
+MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(ctx: ApiContext) -> Litestar:
+    if not ctx.settings.jwt_secret:
+        # `pms-bridge run` refuses to start without BRIDGE_JWT_SECRET; embedded uses get one.
+        log.info("BRIDGE_JWT_SECRET not set: tokens are signed with a per-process secret")
+    ctx.jwt_secret = ctx.settings.jwt_secret or secrets.token_urlsafe(32)
+    ctx.limiter = open_limiter(
+        ctx.settings.redis_url, ctx.settings.redis_prefix, ctx.settings.rate_limits
+    )
+    ctx.audit = AuditWriter(ctx.pool)
+    if ctx.pool is not None:
+        ctx.keys = KeyStore(ctx.pool)
+
     async def provide_ctx() -> ApiContext:
         return ctx
 
+    async def start() -> None:
+        if ctx.keys is not None:
+            ctx.keys.start()
+        if ctx.audit is not None:
+            ctx.audit.start()
+
+    async def stop() -> None:
+        if ctx.keys is not None:
+            await ctx.keys.stop()
+        if ctx.audit is not None:
+            await ctx.audit.stop()
+        if ctx.limiter is not None:
+            await ctx.limiter.close()
+
+    audit = ctx.audit
     return Litestar(
         route_handlers=[
             health.live,
@@ -23,11 +62,32 @@ def create_app(ctx: ApiContext) -> Litestar:
             dashboard.dashboard,
             dashboard.dashboard_data,
             availability.availability,
+            *bookings.ROUTES,
+            *auth.ROUTES,
         ],
-        dependencies={"ctx": Provide(provide_ctx, use_cache=True)},
+        dependencies={
+            "ctx": Provide(provide_ctx, use_cache=True),
+            "principal": Provide(provide_principal),
+            "anonymous": Provide(provide_anonymous),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[lambda app: wrap(app, audit)],
+        on_startup=[start],
+        on_shutdown=[stop],
+        request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
-            title="PMS Bridge booking-engine API", version="0.1.0", path="/schema"
+            title="PMS Bridge booking-engine API",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer",
+                        description="An API key (pmsb_…) or an access token from /auth/token",
+                    )  # fmt: skip
+                }
+            ),
+            security=[{"bearer": []}],
         ),
         debug=False,
     )

@@ -7,6 +7,9 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.audit import AuditWriter
+from api.auth.keys import KeyStore
+from api.ratelimit import Limiter
 from bridge.cache.base import Cache
 from bridge.config import Settings
 from bridge.pipeline import Bridge
@@ -19,3 +22,8 @@ class ApiContext:
     pool: AsyncConnectionPool[Any] | None = None
     bridge: Bridge | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # Set by create_app: key lookup, rate limiter, audit writer and the JWT signing secret.
+    keys: KeyStore | None = None
+    limiter: Limiter | None = None
+    audit: AuditWriter | None = None
+    jwt_secret: str = ""

@@ -1,0 +1,113 @@
+"""The audit log: every API call queued in memory and written in batches by a background task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from bridge.sql import query
+from metrics.definitions import api_audit_failed
+
+log = logging.getLogger("pms_bridge.api.audit")
+
+MAX_QUEUED = 20_000
+BATCH = 500
+FLUSH_SECONDS = 0.5
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    hotel_id: int | None
+    action: str
+    entity_type: str
+    entity_id: str | None
+    request_data: dict[str, Any]
+    response_data: dict[str, Any]
+    status: str
+    error_message: str | None
+    created_at: datetime
+
+
+def now() -> datetime:
+    # The table's columns are TIMESTAMP without time zone; the bridge writes UTC there.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class AuditWriter:
+    """Never blocks or fails a request: a full queue or a failed write is counted and logged."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any] | None) -> None:
+        self._pool = pool
+        self._queue: deque[AuditEntry] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def record(self, entry: AuditEntry) -> None:
+        if self._pool is None:
+            return
+        if len(self._queue) >= MAX_QUEUED:
+            api_audit_failed.labels(reason="queue_full").inc()
+            return
+        self._queue.append(entry)
+        if len(self._queue) >= BATCH:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._pool is not None:
+            self._task = asyncio.create_task(self._loop(), name="api-audit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while self._queue:
+            await self.flush()
+
+    async def flush(self) -> int:
+        if not self._queue or self._pool is None:
+            return 0
+        batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+        try:
+            async with self._pool.connection(timeout=5) as conn:
+                await conn.execute(query("api_audit_insert"), _columns(batch))
+        except Exception as exc:
+            api_audit_failed.labels(reason="write_error").inc(len(batch))
+            log.warning("audit batch of %d entries not written: %s", len(batch), exc)
+            return 0
+        self.written += len(batch)
+        return len(batch)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+            self._wake.clear()
+            while await self.flush() == BATCH:
+                pass
+
+
+def _dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def _columns(batch: list[AuditEntry]) -> dict[str, list[Any]]:
+    return {
+        "hotel_id": [e.hotel_id for e in batch],
+        "action": [e.action for e in batch],
+        "entity_type": [e.entity_type for e in batch],
+        "entity_id": [e.entity_id for e in batch],
+        "request_data": [Jsonb(e.request_data, _dumps) for e in batch],
+        "response_data": [Jsonb(e.response_data, _dumps) for e in batch],
+        "status": [e.status for e in batch],
+        "error_message": [e.error_message for e in batch],
+        "created_at": [e.created_at for e in batch],
+    }

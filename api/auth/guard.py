@@ -1,0 +1,107 @@
+"""Per-request guard: who is calling (API key or JWT), may they (scope), and how often (rate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request
+
+from api.auth import tokens
+from api.auth.keys import KeyRecord
+from api.context import ApiContext
+from api.errors import ApiError
+from api.ratelimit import Decision
+from metrics.definitions import api_rate_limited
+
+
+class Principal(msgspec.Struct, frozen=True):
+    key_pk: int
+    key_id: str
+    hotel_id: int
+    scopes: tuple[str, ...]
+    via: str  # "api_key" | "jwt"
+
+
+def call_state(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The per-call notes the audit middleware reads (principal, rate decision, audit fields)."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    return state
+
+
+def _bearer(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise ApiError(401, "unauthorized", "Authorization must be 'Bearer <api key or token>'")
+        return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def usable(record: KeyRecord | None) -> KeyRecord:
+    if record is None:
+        raise ApiError(401, "unauthorized", "API key or token not recognised")
+    if not record.is_active:
+        raise ApiError(401, "unauthorized", "API key is deactivated")
+    if record.expired:
+        raise ApiError(401, "unauthorized", "API key has expired")
+    return record
+
+
+async def identify(ctx: ApiContext, credential: str) -> Principal:
+    """A Principal for an API key or an access token, or 401 saying what is wrong."""
+    assert ctx.keys is not None
+    if credential.count(".") == 2:
+        try:
+            claims = tokens.decode_access(credential, ctx.jwt_secret)
+        except tokens.TokenError as exc:
+            raise ApiError(401, "invalid_token", str(exc)) from None
+        # A token dies with its key: deactivating a key cuts off its tokens too.
+        record = usable(await ctx.keys.by_key_id(claims.key_id))
+        ctx.keys.touch(record)
+        return Principal(record.id, record.key_id, claims.hotel_id, claims.scopes, "jwt")
+    record = usable(await ctx.keys.verify(credential))
+    ctx.keys.touch(record)
+    return Principal(record.id, record.key_id, record.hotel_id, record.scopes, "api_key")
+
+
+async def limit(request: Request[Any, Any, Any], ctx: ApiContext, caller: str, klass: str) -> None:
+    assert ctx.limiter is not None
+    decision: Decision = await ctx.limiter.hit(caller, klass)
+    call_state(request)["ratelimit"] = decision
+    if not decision.allowed:
+        api_rate_limited.labels(klass=klass, outcome="rejected").inc()
+        raise ApiError(
+            429, "rate_limited",
+            f"too many {klass} requests; retry in {decision.retry_after}s",
+            headers={"Retry-After": str(decision.retry_after)},
+        )  # fmt: skip
+
+
+async def provide_principal(request: Request[Any, Any, Any], ctx: ApiContext) -> Principal:
+    """Dependency for protected routes; the route's opt names its scope and rate class."""
+    opt = request.route_handler.opt
+    scope: str = opt.get("scope", "read")
+    credential = _bearer(request)
+    if credential is None:
+        raise ApiError(401, "unauthorized", "missing credentials: send 'Authorization: Bearer …'")
+    principal = await identify(ctx, credential)
+    call_state(request)["principal"] = principal
+    await limit(request, ctx, principal.key_id, opt.get("rate", scope))
+    if scope not in principal.scopes:
+        raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+    return principal
+
+
+async def provide_anonymous(request: Request[Any, Any, Any], ctx: ApiContext) -> str:
+    """Dependency for the token endpoints: rate-limited by client address."""
+    client = request.client.host if request.client else "unknown"
+    await limit(request, ctx, f"ip:{client}", request.route_handler.opt.get("rate", "auth"))
+    return client
+
+
+def same_hotel(principal: Principal, hotel_id: int) -> None:
+    """Another hotel's data does not exist for this caller."""
+    if hotel_id != principal.hotel_id:
+        raise ApiError(404, "not_found", f"hotel {hotel_id} not found")

@@ -1,0 +1,145 @@
+"""API keys: generation, hashing, lookup with a short in-process cache, batched last_used_at."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+from bridge.sql import query
+
+log = logging.getLogger("pms_bridge.api.keys")
+
+PREFIX = "pmsb"
+SCOPES = ("read", "book", "admin")
+# Each scope includes the ones before it: a booking key can read, an admin key can book.
+IMPLIED: dict[str, tuple[str, ...]] = {
+    "read": ("read",),
+    "book": ("read", "book"),
+    "admin": ("read", "book", "admin"),
+}
+_KEY = re.compile(r"^pmsb_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})$")
+# Revoking or expiring a key takes effect within this many seconds on every replica.
+RECORD_TTL_SECONDS = 5.0
+TOUCH_INTERVAL_SECONDS = 5.0
+
+
+class KeyRecord(msgspec.Struct, frozen=True):
+    id: int
+    key_id: str
+    hotel_id: int
+    key_hash: str
+    scopes: tuple[str, ...]
+    is_active: bool
+    expires_at: datetime | None
+    expired: bool
+
+
+class NewKey(msgspec.Struct, frozen=True):
+    key_id: str
+    key: str
+    key_hash: str
+
+
+def hash_key(key: str) -> str:
+    # The secret part carries 256 bits of entropy, so a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def generate() -> NewKey:
+    key_id = secrets.token_hex(8)
+    key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    return NewKey(key_id, key, hash_key(key))
+
+
+def key_id_of(key: str) -> str | None:
+    match = _KEY.match(key)
+    return match[1] if match else None
+
+
+def _record(row: tuple[Any, ...]) -> KeyRecord:
+    return KeyRecord(
+        id=row[0], key_id=row[1], hotel_id=row[2], key_hash=row[3], scopes=tuple(row[4] or ()),
+        is_active=bool(row[5]), expires_at=row[6], expired=bool(row[7]),
+    )  # fmt: skip
+
+
+class KeyStore:
+    """Resolves keys to records; a record is re-read at most every RECORD_TTL_SECONDS."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+        self._records: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._used: set[int] = set()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def by_key_id(self, key_id: str) -> KeyRecord | None:
+        now = time.monotonic()
+        cached = self._records.get(key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query("api_key_lookup"), {"key_id": key_id})
+            row = await cur.fetchone()
+        record = _record(row) if row else None
+        if len(self._records) > 100_000:
+            self._records.clear()
+        self._records[key_id] = (now + RECORD_TTL_SECONDS, record)
+        return record
+
+    async def by_id(self, id_: int) -> KeyRecord | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query("api_key_by_id"), {"id": id_})
+            row = await cur.fetchone()
+        return _record(row) if row else None
+
+    async def verify(self, key: str) -> KeyRecord | None:
+        """The key's record if the key is genuine (constant-time hash compare), else None."""
+        key_id = key_id_of(key)
+        if key_id is None:
+            return None
+        record = await self.by_key_id(key_id)
+        if record is None:
+            hmac.compare_digest(hash_key(key), hash_key(key))
+            return None
+        if not hmac.compare_digest(hash_key(key), record.key_hash):
+            return None
+        return record
+
+    def touch(self, record: KeyRecord) -> None:
+        self._used.add(record.id)
+
+    def start(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_loop(), name="api-key-touch")
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
+
+    async def flush(self) -> None:
+        if not self._used:
+            return
+        ids, self._used = sorted(self._used), set()
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute(query("api_key_touch"), {"ids": ids})
+        except Exception as exc:
+            log.warning("could not record last_used_at for %d keys: %s", len(ids), exc)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TOUCH_INTERVAL_SECONDS)
+            await self.flush()

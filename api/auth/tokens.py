@@ -1,0 +1,120 @@
+"""JWT access tokens (HS256, short-lived) and rotating refresh tokens with reuse detection."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+from api.auth.keys import KeyRecord
+from bridge.sql import query
+
+ALGORITHM = "HS256"
+AUDIENCE = "pms-bridge-booking-engine"
+ISSUER = "pms-bridge"
+ACCESS_TTL_SECONDS = 900
+REFRESH_TTL_SECONDS = 7 * 24 * 3600
+REFRESH_PREFIX = "pmsr_"
+
+
+class Claims(msgspec.Struct, frozen=True):
+    key_id: str
+    hotel_id: int
+    scopes: tuple[str, ...]
+    expires_at: datetime
+
+
+class TokenError(Exception):
+    """The token is not acceptable; the message says why without echoing the token."""
+
+
+class RefreshOutcome(msgspec.Struct, frozen=True):
+    api_key_id: int
+    family: uuid.UUID
+
+
+def issue_access(record: KeyRecord, secret: str, now: float | None = None) -> str:
+    issued = int(now if now is not None else time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": record.key_id,
+        "hotel_id": record.hotel_id,
+        "scope": " ".join(record.scopes),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ACCESS_TTL_SECONDS,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def decode_access(token: str, secret: str) -> Claims:
+    """Only HS256 with our secret, our audience and issuer, and not expired."""
+    try:
+        payload = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+            options={"require": ["exp", "iat", "aud", "iss", "sub"]},
+        )  # fmt: skip
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired") from None
+    except jwt.InvalidAudienceError:
+        raise TokenError("token is for another audience") from None
+    except jwt.InvalidAlgorithmError:
+        raise TokenError("token algorithm not accepted (HS256 only)") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError("token signature does not verify") from None
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"token rejected: {type(exc).__name__}") from None
+    hotel_id, scope, sub = payload.get("hotel_id"), payload.get("scope"), payload["sub"]
+    if not isinstance(hotel_id, int) or not isinstance(scope, str) or not isinstance(sub, str):
+        raise TokenError("token claims are malformed")
+    return Claims(sub, hotel_id, tuple(scope.split()), datetime.fromtimestamp(payload["exp"], UTC))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_refresh(
+    pool: AsyncConnectionPool[Any], record: KeyRecord, family: uuid.UUID | None = None
+) -> str:
+    token = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    async with pool.connection() as conn:
+        await conn.execute(
+            query("api_refresh_insert"),
+            {
+                "token_hash": _hash(token),
+                "family": family or uuid.uuid4(),
+                "api_key_id": record.id,
+                "ttl": REFRESH_TTL_SECONDS,
+            },
+        )
+    return token
+
+
+async def spend_refresh(pool: AsyncConnectionPool[Any], token: str) -> RefreshOutcome:
+    """Uses up a refresh token; a second use of one token revokes its whole family."""
+    if not token.startswith(REFRESH_PREFIX):
+        raise TokenError("not a refresh token")
+    async with pool.connection() as conn:
+        cur = await conn.execute(query("api_refresh_spend"), {"token_hash": _hash(token)})
+        row = await cur.fetchone()
+        if row is None:
+            raise TokenError("refresh token unknown")
+        family, api_key_id, reused, revoked, expired = row
+        if reused:
+            await conn.execute(query("api_refresh_revoke_family"), {"family": family})
+            raise TokenError("refresh token was already used; its family is now revoked")
+    if revoked:
+        raise TokenError("refresh token revoked")
+    if expired:
+        raise TokenError("refresh token expired")
+    return RefreshOutcome(api_key_id, family)

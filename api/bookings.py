@@ -1,0 +1,408 @@
+"""Booking writes into the PMS tables: one transaction each, serialized per room type, no overbooking."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import msgspec
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from api.errors import ApiError
+from api.schemas import (
+    BookedNight,
+    Booking,
+    BookingCreate,
+    BookingUpdate,
+    ConflictDetail,
+    GuestOut,
+    NightAvailable,
+    RoomTypeLeft,
+    SyncInfo,
+)
+from bridge.sql import query
+from metrics.definitions import api_bookings
+
+MAX_NIGHTS = 30
+MAX_DAYS_AHEAD = 366
+
+Conn = AsyncConnection[Any]
+
+
+def check_stay(check_in: date, check_out: date, today: date) -> None:
+    """The stay rules every write enforces (422 when broken)."""
+    if check_out <= check_in:
+        raise ApiError(422, "invalid_stay", "check_out must be after check_in")
+    if (check_out - check_in).days > MAX_NIGHTS:
+        raise ApiError(422, "invalid_stay", f"a stay is at most {MAX_NIGHTS} nights")
+    if check_in < today:
+        raise ApiError(422, "invalid_stay", "check_in is in the past")
+    if check_out > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise ApiError(422, "invalid_stay", f"check_out is more than {MAX_DAYS_AHEAD} days ahead")
+
+
+def request_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def nights_of(check_in: date, check_out: date) -> list[date]:
+    return [check_in + timedelta(days=i) for i in range((check_out - check_in).days)]
+
+
+def assign_rooms(
+    free: dict[date, list[int]], nights: Sequence[date], preferred: Sequence[int] = ()
+) -> list[int] | None:
+    """A room per night: one room for the whole stay when any is free throughout (preferring
+    `preferred`, then the PMS's assignment priority), else night by night, keeping the previous
+    night's room where possible; None when some night has no room at all."""
+    if any(not free.get(night) for night in nights):
+        return None
+    whole = set(free[nights[0]]).intersection(*(free[n] for n in nights[1:]))
+    if whole:
+        ranked = [r for r in preferred if r in whole] + [r for r in free[nights[0]] if r in whole]
+        return [ranked[0]] * len(nights)
+    rooms: list[int] = []
+    for night in nights:
+        candidates = free[night]
+        keep = rooms[-1] if rooms and rooms[-1] in candidates else None
+        rooms.append(keep if keep is not None else candidates[0])
+    return rooms
+
+
+async def _free_rooms(
+    conn: Conn,
+    hotel_id: int,
+    room_type_id: int,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    exclude: uuid.UUID | None,
+) -> dict[date, list[int]]:
+    cur = await conn.execute(
+        query("api_booking_free_rooms"),
+        {
+            "hotel_id": hotel_id, "room_type_id": room_type_id, "check_in": check_in,
+            "check_out": check_out, "people": guests, "exclude": exclude,
+        },
+    )  # fmt: skip
+    free: dict[date, list[int]] = {}
+    for night, room_id, fits in await cur.fetchall():
+        if fits:
+            free.setdefault(night, []).append(room_id)
+    return free
+
+
+async def _conflict(
+    conn: Conn, hotel_id: int, room_type_id: int, check_in: date, check_out: date
+) -> ApiError:
+    """409 with what is still available for those nights, per room type."""
+    cur = await conn.execute(
+        query("api_booking_hotel_availability"),
+        {"hotel_id": hotel_id, "check_in": check_in, "check_out": check_out},
+    )
+    by_type: dict[int, list[NightAvailable]] = {}
+    for type_id, night, available in await cur.fetchall():
+        by_type.setdefault(type_id, []).append(NightAvailable(night, available))
+    left = [
+        RoomTypeLeft(type_id, nights, all(n.available > 0 for n in nights))
+        for type_id, nights in sorted(by_type.items())
+    ]
+    detail = ConflictDetail(
+        message=f"no room of type {room_type_id} is free for every night requested",
+        room_type_id=room_type_id,
+        nights=by_type.get(room_type_id, []),
+        still_available=left,
+    )
+    return ApiError(409, "not_available", msgspec.to_builtins(detail))
+
+
+async def _room_type(conn: Conn, hotel_id: int, room_type_id: int, guests: int) -> None:
+    cur = await conn.execute(
+        query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": room_type_id}
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise ApiError(404, "not_found", f"room type {room_type_id} not found in hotel {hotel_id}")
+    if guests > row[3]:
+        raise ApiError(
+            422, "over_capacity", f"{guests} guests exceed the room type's capacity of {row[3]}"
+        )
+
+
+async def _plan(conn: Conn, hotel_id: int, plan_id: int | None) -> dict[str, Any] | None:
+    cur = await conn.execute(query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": plan_id})
+    row = await cur.fetchone()
+    if row is None:
+        if plan_id is not None:
+            raise ApiError(422, "unknown_plan", f"plan {plan_id} is not an active plan here")
+        return None
+    return {"id": row[0], "global_id": row[1], "name": row[2], "type": row[3]}
+
+
+async def _prices(
+    conn: Conn, hotel_id: int, plan: dict[str, Any] | None, check_in: date, check_out: date,
+    guests: int,
+) -> list[float]:  # fmt: skip
+    if plan is None:
+        return [0.0] * (check_out - check_in).days
+    # The price projector's own query (issue 4), so a booking costs what the cache shows.
+    cur = await conn.execute(
+        query("prices_recompute"),
+        {"everything": False, "hotel_ids": [hotel_id], "global_ids": [],
+         "lo": check_in, "hi": check_out - timedelta(days=1)},
+    )  # fmt: skip
+    by_night = {
+        night: float(price)
+        for _, plan_id, _, _, _, night, price in await cur.fetchall()
+        if plan_id == plan["id"] and night is not None and price is not None
+    }
+    factor = guests if plan["type"] == "per_person" else 1
+    return [by_night.get(night, 0.0) * factor for night in nights_of(check_in, check_out)]
+
+
+async def _write_nights(
+    conn: Conn, hotel_id: int, booking_id: uuid.UUID, plan: dict[str, Any] | None,
+    nights: list[date], rooms: list[int], prices: list[float], guests: int,
+) -> None:  # fmt: skip
+    await conn.execute(
+        query("api_booking_details_insert"),
+        {
+            "hotel_id": hotel_id, "reservation_id": booking_id,
+            "plan_id": plan["id"] if plan else None,
+            "plans_global_id": plan["global_id"] if plan else None,
+            "plan_name": plan["name"] if plan else None,
+            "plan_type": plan["type"] if plan else "per_room",
+            "people": guests, "dates": nights, "room_ids": rooms, "prices": prices,
+        },
+    )  # fmt: skip
+
+
+async def _echo(
+    conn: Conn, hotel_id: int, booking_id: uuid.UUID, booking_engine_id: str | None, op: str
+) -> None:
+    await conn.execute(
+        query("api_booking_sync_echo"),
+        {"hotel_id": hotel_id, "booking_id": booking_id,
+         "booking_engine_id": booking_engine_id, "op": op},
+    )  # fmt: skip
+
+
+async def read_booking(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> Booking | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query("api_booking_get"), {"hotel_id": hotel_id, "id": booking_id})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await cur.execute(query("api_booking_get_nights"), {"hotel_id": hotel_id, "id": booking_id})
+    nights = [
+        BookedNight(
+            date=n["date"], room_id=n["room_id"], room_number=n["room_number"],
+            room_type_id=n["room_type_id"], plan_id=n["plans_hotel_id"],
+            plan_name=n["plan_name"], guests=n["number_of_people"],
+            price=float(n["price"] or 0), cancelled=n["cancelled"],
+        )
+        for n in await cur.fetchall()
+    ]  # fmt: skip
+    return Booking(
+        booking_id=row["id"], hotel_id=row["hotel_id"], status=row["status"], type=row["type"],
+        check_in=row["check_in"], check_out=row["check_out"], guests=row["number_of_people"],
+        payment_timing=row["payment_timing"], comment=row["comment"],
+        guest=GuestOut(row["client_id"], row["name"], row["name_kana"], row["email"],
+                       row["phone"]),
+        nights=nights,
+        total_price=round(sum(n.price for n in nights if not n.cancelled), 2),
+        sync=SyncInfo(row["booking_engine_id"], row["sync_status"], row["last_sync_attempt"],
+                      row["error_message"]),
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )  # fmt: skip
+
+
+class Replay(msgspec.Struct, frozen=True):
+    status_code: int
+    booking: Booking
+
+
+async def _claim(
+    conn: Conn, api_key_id: int, key: str, body_hash: str
+) -> Replay | None:
+    """Claims an Idempotency-Key; a stored answer for the same body is replayed."""
+    params = {"api_key_id": api_key_id, "key": key, "request_hash": body_hash}
+    cur = await conn.execute(query("api_idempotency_claim"), params)
+    if await cur.fetchone() is not None:
+        return None
+    cur = await conn.execute(query("api_idempotency_get"), params)
+    row = await cur.fetchone()
+    assert row is not None  # the conflicting row is committed: ON CONFLICT waited for it
+    stored_hash, status_code, response = row
+    if stored_hash != body_hash:
+        raise ApiError(
+            422, "idempotency_key_reused", "this Idempotency-Key was used with another request body"
+        )
+    return Replay(status_code, msgspec.convert(response, Booking))
+
+
+async def _remember(
+    conn: Conn, api_key_id: int, key: str, status_code: int, booking: Booking
+) -> None:
+    await conn.execute(
+        query("api_idempotency_store"),
+        {"api_key_id": api_key_id, "key": key, "status_code": status_code,
+         "response": Jsonb(msgspec.to_builtins(booking))},
+    )  # fmt: skip
+
+
+async def create(
+    pool: AsyncConnectionPool[Any],
+    api_key_id: int,
+    body: BookingCreate,
+    idempotency: tuple[str, str] | None,
+) -> Replay:
+    """Creates the guest, the web reservation and its nights; 409 when a night is full."""
+    async with pool.connection() as conn, conn.transaction():
+        if idempotency is not None:
+            replay = await _claim(conn, api_key_id, *idempotency)
+            if replay is not None:
+                api_bookings.labels(op="create", outcome="replayed").inc()
+                return replay
+        hotel_id, type_id = body.hotel_id, body.room_type_id
+        await conn.execute(query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id})
+        await _room_type(conn, hotel_id, type_id, body.guests)
+        plan = await _plan(conn, hotel_id, body.plan_id)
+        nights = nights_of(body.check_in, body.check_out)
+        free = await _free_rooms(
+            conn, hotel_id, type_id, body.check_in, body.check_out, body.guests, None
+        )
+        rooms = assign_rooms(free, nights)
+        if rooms is None:
+            api_bookings.labels(op="create", outcome="conflict").inc()
+            raise await _conflict(conn, hotel_id, type_id, body.check_in, body.check_out)
+        prices = await _prices(conn, hotel_id, plan, body.check_in, body.check_out, body.guests)
+        guest = body.guest
+        cur = await conn.execute(
+            query("api_booking_client_insert"),
+            {"name": guest.name, "name_kana": guest.name_kana, "email": guest.email,
+             "phone": guest.phone},
+        )  # fmt: skip
+        client_row = await cur.fetchone()
+        assert client_row is not None
+        booking_id = uuid.uuid4()
+        await conn.execute(
+            query("api_booking_reservation_insert"),
+            {
+                "id": booking_id, "hotel_id": hotel_id, "client_id": client_row[0],
+                "check_in": body.check_in, "check_out": body.check_out, "people": body.guests,
+                "payment_timing": body.payment_timing, "comment": body.comment,
+            },
+        )  # fmt: skip
+        await _write_nights(conn, hotel_id, booking_id, plan, nights, rooms, prices, body.guests)
+        await _echo(conn, hotel_id, booking_id, body.booking_engine_id, "I")
+        booking = await read_booking(conn, hotel_id, booking_id)
+        assert booking is not None
+        if idempotency is not None:
+            await _remember(conn, api_key_id, idempotency[0], 201, booking)
+    api_bookings.labels(op="create", outcome="created").inc()
+    return Replay(201, booking)
+
+
+async def _locked(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        query("api_booking_reservation_for_update"), {"hotel_id": hotel_id, "id": booking_id}
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise ApiError(404, "not_found", f"booking {booking_id} not found")
+    if row["type"] != "web":
+        raise ApiError(
+            409, "not_a_web_booking", "only bookings made through the booking engine can change here"
+        )
+    return row
+
+
+async def update(
+    pool: AsyncConnectionPool[Any], hotel_id: int, booking_id: uuid.UUID, body: BookingUpdate,
+    today: date,
+) -> Booking:  # fmt: skip
+    """New dates or guests are re-checked against availability inside the same transaction."""
+    async with pool.connection() as conn, conn.transaction():
+        res = await _locked(conn, hotel_id, booking_id)
+        if res["status"] == "cancelled":
+            raise ApiError(409, "booking_cancelled", "a cancelled booking cannot be changed")
+        check_in = body.check_in or res["check_in"]
+        check_out = body.check_out or res["check_out"]
+        guests = body.guests or res["number_of_people"]
+        moved = (check_in, check_out, guests) != (
+            res["check_in"], res["check_out"], res["number_of_people"]
+        )
+        if moved:
+            check_stay(check_in, check_out, today)
+            cur = await conn.execute(
+                query("api_booking_current_nights"), {"hotel_id": hotel_id, "id": booking_id}
+            )
+            current = await cur.fetchall()
+            if not current or current[0][2] is None:
+                raise ApiError(409, "no_room_type", "the booking has no room to re-check against")
+            type_id, plan_id = current[0][2], current[0][3]
+            await conn.execute(
+                query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id}
+            )
+            await _room_type(conn, hotel_id, type_id, guests)
+            nights = nights_of(check_in, check_out)
+            free = await _free_rooms(
+                conn, hotel_id, type_id, check_in, check_out, guests, booking_id
+            )
+            rooms = assign_rooms(free, nights, preferred=[row[1] for row in current])
+            if rooms is None:
+                api_bookings.labels(op="update", outcome="conflict").inc()
+                raise await _conflict(conn, hotel_id, type_id, check_in, check_out)
+            plan = await _plan(conn, hotel_id, plan_id) if plan_id is not None else None
+            prices = await _prices(conn, hotel_id, plan, check_in, check_out, guests)
+            await conn.execute(
+                query("api_booking_details_delete"),
+                {"hotel_id": hotel_id, "reservation_id": booking_id},
+            )
+            await _write_nights(conn, hotel_id, booking_id, plan, nights, rooms, prices, guests)
+        await conn.execute(
+            query("api_booking_reservation_update"),
+            {"hotel_id": hotel_id, "id": booking_id, "check_in": check_in,
+             "check_out": check_out, "people": guests, "comment": body.comment},
+        )  # fmt: skip
+        if body.guest is not None:
+            g = body.guest
+            await conn.execute(
+                query("api_booking_client_update"),
+                {"client_id": res["reservation_client_id"], "name": g.name,
+                 "name_kana": g.name_kana, "email": g.email, "phone": g.phone},
+            )  # fmt: skip
+        await _echo(conn, hotel_id, booking_id, None, "U")
+        booking = await read_booking(conn, hotel_id, booking_id)
+        assert booking is not None
+    api_bookings.labels(op="update", outcome="updated").inc()
+    return booking
+
+
+async def cancel(pool: AsyncConnectionPool[Any], hotel_id: int, booking_id: uuid.UUID) -> Booking:
+    """Cancels as the PMS does (status and every night's `cancelled`); cancelling twice is a no-op."""
+    async with pool.connection() as conn, conn.transaction():
+        res = await _locked(conn, hotel_id, booking_id)
+        if res["status"] != "cancelled":
+            await conn.execute(query("api_booking_cancel"), {"hotel_id": hotel_id, "id": booking_id})
+            await _echo(conn, hotel_id, booking_id, None, "U")
+        booking = await read_booking(conn, hotel_id, booking_id)
+        assert booking is not None
+    api_bookings.labels(op="cancel", outcome="cancelled").inc()
+    return booking
+
+
+async def get(pool: AsyncConnectionPool[Any], hotel_id: int, booking_id: uuid.UUID) -> Booking:
+    async with pool.connection() as conn:
+        booking = await read_booking(conn, hotel_id, booking_id)
+    if booking is None:
+        raise ApiError(404, "not_found", f"booking {booking_id} not found")
+    return booking

@@ -1,0 +1,170 @@
+"""Token-bucket rate limits per caller and endpoint class: in Redis (Lua) or in-process."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Protocol
+
+import msgspec
+import redis.asyncio as aioredis
+
+from bridge.config import ConfigError
+from metrics.definitions import api_rate_limited
+
+log = logging.getLogger("pms_bridge.api.ratelimit")
+
+CLASSES = ("read", "book", "admin", "auth")
+DEFAULT_LIMITS = "read=200:400,book=20:40,admin=5:10,auth=10:20"
+
+
+class Limit(msgspec.Struct, frozen=True):
+    rate: float  # tokens added per second
+    burst: int  # bucket size
+
+
+class Decision(msgspec.Struct, frozen=True):
+    allowed: bool
+    limit: Limit
+    remaining: int
+    retry_after: int
+    reset: int
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        window = max(1, math.ceil(self.limit.burst / self.limit.rate))
+        headers = [
+            (b"ratelimit-limit", str(self.limit.burst).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset).encode()),
+            (b"ratelimit-policy", f"{self.limit.burst};w={window}".encode()),
+        ]
+        if not self.allowed:
+            headers.append((b"retry-after", str(self.retry_after).encode()))
+        return headers
+
+
+def parse_limits(spec: str) -> dict[str, Limit]:
+    """`read=200:400,book=20:40`: per class, tokens per second and burst."""
+    limits = dict(_parse(DEFAULT_LIMITS))
+    limits.update(_parse(spec))
+    return limits
+
+
+def _parse(spec: str) -> dict[str, Limit]:
+    found: dict[str, Limit] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        rate, _, burst = value.partition(":")
+        try:
+            limit = Limit(float(rate), int(burst or max(1, math.ceil(float(rate)))))
+        except ValueError:
+            limit = Limit(0, 0)
+        if name not in CLASSES or limit.rate <= 0 or limit.burst < 1:
+            raise ConfigError(
+                f"BRIDGE_RATE_LIMITS: {part!r} is not CLASS=PER_SECOND:BURST with CLASS in "
+                f"{', '.join(CLASSES)}, e.g. read=200:400"
+            )
+        found[name] = limit
+    return found
+
+
+def _decision(limit: Limit, allowed: bool, tokens: float, wait: float) -> Decision:
+    return Decision(
+        allowed=allowed,
+        limit=limit,
+        remaining=max(0, math.floor(tokens)),
+        retry_after=max(1, math.ceil(wait)) if not allowed else 0,
+        reset=math.ceil((limit.burst - tokens) / limit.rate),
+    )
+
+
+class Limiter(Protocol):
+    async def hit(self, caller: str, klass: str) -> Decision: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryLimiter:
+    """One process's buckets: the embedded default, and the fallback when Redis fails."""
+
+    def __init__(self, limits: dict[str, Limit]) -> None:
+        self.limits = limits
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+
+    async def hit(self, caller: str, klass: str) -> Decision:
+        return self.take(caller, klass)
+
+    def take(self, caller: str, klass: str) -> Decision:
+        limit = self.limits[klass]
+        now = time.monotonic()
+        tokens, stamp = self._buckets.get((caller, klass), (float(limit.burst), now))
+        tokens = min(float(limit.burst), tokens + (now - stamp) * limit.rate)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        if len(self._buckets) > 100_000:
+            self._buckets.clear()
+        self._buckets[(caller, klass)] = (tokens, now)
+        return _decision(limit, allowed, tokens, (1.0 - tokens) / limit.rate)
+
+    async def close(self) -> None:
+        return None
+
+
+# Redis's own clock, so every replica refills the shared bucket the same way.
+_BUCKET_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(v[1]) or burst
+local ts = tonumber(v[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, tostring(tokens), tostring(wait)}
+"""
+
+
+class RedisLimiter:
+    """Shared buckets: one atomic script call per request, whatever the number of replicas."""
+
+    def __init__(self, url: str, prefix: str, limits: dict[str, Limit]) -> None:
+        self.limits = limits
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        self._script: Any = self._redis.register_script(_BUCKET_LUA)
+        self._prefix = prefix
+        self._fallback = MemoryLimiter(limits)
+
+    async def hit(self, caller: str, klass: str) -> Decision:
+        limit = self.limits[klass]
+        try:
+            allowed, tokens, wait = await self._script(
+                keys=[f"{self._prefix}:rl:{klass}:{caller}"], args=[limit.rate, limit.burst]
+            )
+        except Exception as exc:
+            # Redis down must not take the API with it: limit this replica on its own meanwhile.
+            api_rate_limited.labels(klass=klass, outcome="redis_error").inc()
+            log.warning("rate limiter falls back to in-process buckets: %s", exc)
+            return self._fallback.take(caller, klass)
+        return _decision(limit, bool(allowed), float(tokens), float(wait))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def open_limiter(redis_url: str | None, prefix: str, spec: str) -> Limiter:
+    limits = parse_limits(spec)
+    if redis_url:
+        return RedisLimiter(redis_url, prefix, limits)
+    return MemoryLimiter(limits)

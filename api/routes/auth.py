@@ -1,0 +1,92 @@
+"""POST /auth/token, POST /auth/validate-token, GET /auth/user/{user_id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+
+from api.auth import tokens
+from api.auth.guard import Principal, identify, usable
+from api.context import ApiContext
+from api.errors import ApiError
+from api.routes.common import OPT, PREFIX, errors, note
+from api.schemas import Identity, TokenRequest, TokenResponse, ValidateRequest, ValidateResponse
+
+
+def _identity(principal: Principal, expires_at: Any = None) -> Identity:
+    return Identity(
+        user_id=principal.key_id, key_id=principal.key_id, hotel_id=principal.hotel_id,
+        scopes=list(principal.scopes), authenticated_with=principal.via, expires_at=expires_at,
+    )  # fmt: skip
+
+
+@post(
+    f"{PREFIX}/auth/token", tags=["auth"], status_code=200, opt={"rate": "auth"},
+    responses=errors(), summary="Exchange an API key (or a refresh token) for tokens",
+)  # fmt: skip
+async def token(
+    request: Request[Any, Any, Any], ctx: ApiContext, anonymous: str, data: TokenRequest
+) -> TokenResponse:
+    """An access token (15 min) and a refresh token; each refresh token works once."""
+    note(request, "auth.token", "api_key", None, {"grant_type": data.grant_type})
+    assert ctx.keys is not None and ctx.pool is not None
+    family = None
+    if data.grant_type == "api_key":
+        if data.api_key is None:
+            raise ApiError(400, "bad_request", "grant_type api_key needs api_key")
+        record = usable(await ctx.keys.verify(data.api_key))
+    else:
+        if data.refresh_token is None:
+            raise ApiError(400, "bad_request", "grant_type refresh_token needs refresh_token")
+        try:
+            spent = await tokens.spend_refresh(ctx.pool, data.refresh_token)
+        except tokens.TokenError as exc:
+            raise ApiError(401, "invalid_token", str(exc)) from None
+        record = usable(await ctx.keys.by_id(spent.api_key_id))
+        family = spent.family
+    ctx.keys.touch(record)
+    note(request, "auth.token", "api_key", record.key_id, {"grant_type": data.grant_type},
+         {"hotel_id": record.hotel_id})  # fmt: skip
+    request.scope["state"]["hotel_id"] = record.hotel_id  # type: ignore[typeddict-item]
+    return TokenResponse(
+        access_token=tokens.issue_access(record, ctx.jwt_secret),
+        token_type="Bearer",
+        expires_in=tokens.ACCESS_TTL_SECONDS,
+        refresh_token=await tokens.issue_refresh(ctx.pool, record, family),
+        refresh_expires_in=tokens.REFRESH_TTL_SECONDS,
+        scope=" ".join(record.scopes),
+    )
+
+
+@post(
+    f"{PREFIX}/auth/validate-token", tags=["auth"], status_code=200, opt={"rate": "auth"},
+    responses=errors(), summary="Check a token (or API key); 401 when it is not valid",
+)  # fmt: skip
+async def validate_token(
+    request: Request[Any, Any, Any], ctx: ApiContext, anonymous: str, data: ValidateRequest
+) -> ValidateResponse:
+    note(request, "auth.validate", "token")
+    principal = await identify(ctx, data.token)
+    expires_at = None
+    if principal.via == "jwt":
+        expires_at = tokens.decode_access(data.token, ctx.jwt_secret).expires_at
+    request.scope["state"]["hotel_id"] = principal.hotel_id  # type: ignore[typeddict-item]
+    return ValidateResponse(True, _identity(principal, expires_at))
+
+
+@get(
+    f"{PREFIX}/auth/user/{{user_id:str}}", tags=["auth"], opt=OPT("read"),
+    responses=errors(404), summary="The identity behind the caller's credentials",
+)  # fmt: skip
+async def user(
+    request: Request[Any, Any, Any], principal: Principal, user_id: str
+) -> Identity:
+    """user_id is the key id; asking for another key's identity is 404."""
+    note(request, "auth.user", "api_key", user_id)
+    if user_id != principal.key_id:
+        raise ApiError(404, "not_found", f"user {user_id} not found")
+    return _identity(principal)
+
+
+ROUTES = [token, validate_token, user]

@@ -1,0 +1,116 @@
+"""POST/GET/PUT/DELETE /bookings: booking writes into the PMS, idempotent creation."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, delete, get, post, put
+from litestar.params import Parameter
+
+from api import bookings
+from api.auth.guard import Principal, same_hotel
+from api.context import ApiContext
+from api.routes.common import OPT, PREFIX, errors, note
+from api.schemas import Booking, BookingCreate, BookingUpdate
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key", required=False, min_length=1, max_length=200,
+        description="Same key and body: the first response again; same key, other body: 422",
+    ),
+]  # fmt: skip
+
+
+def _pool(ctx: ApiContext) -> Any:
+    assert ctx.pool is not None
+    return ctx.pool
+
+
+def _summary(b: Booking) -> dict[str, Any]:
+    return {"status": b.status, "check_in": b.check_in, "check_out": b.check_out,
+            "nights": len(b.nights), "total_price": b.total_price}  # fmt: skip
+
+
+@post(
+    f"{PREFIX}/bookings", tags=["bookings"], status_code=201, opt=OPT("book"),
+    responses=errors(404, 409, 422), summary="Create a booking",
+)  # fmt: skip
+async def create_booking(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    data: BookingCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Booking]:
+    """Guest, web reservation and one night row each, with a room free for the whole stay."""
+    note(request, "booking.create", "booking", None,
+         {"hotel_id": data.hotel_id, "room_type_id": data.room_type_id,
+          "check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
+          "plan_id": data.plan_id, "idempotency_key": idempotency_key is not None})  # fmt: skip
+    same_hotel(principal, data.hotel_id)
+    bookings.check_stay(data.check_in, data.check_out, date.today())
+    idem = None
+    if idempotency_key is not None:
+        idem = (idempotency_key, bookings.request_hash(msgspec.json.encode(data)))
+    outcome = await bookings.create(_pool(ctx), principal.key_pk, data, idem)
+    booking = outcome.booking
+    note(request, "booking.create", "booking", str(booking.booking_id),
+         request_summary(request), _summary(booking))  # fmt: skip
+    return Response(booking, status_code=outcome.status_code)
+
+
+def request_summary(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    audit: dict[str, Any] = request.scope["state"]["audit"]  # type: ignore[typeddict-item]
+    summary: dict[str, Any] = audit["request"]
+    return summary
+
+
+@get(
+    f"{PREFIX}/bookings/{{booking_id:uuid}}", tags=["bookings"], opt=OPT("read"),
+    responses=errors(404), summary="Get a booking with its nights and sync status",
+)  # fmt: skip
+async def get_booking(
+    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal, booking_id: UUID
+) -> Booking:
+    note(request, "booking.read", "booking", str(booking_id))
+    return await bookings.get(_pool(ctx), principal.hotel_id, booking_id)
+
+
+@put(
+    f"{PREFIX}/bookings/{{booking_id:uuid}}", tags=["bookings"], opt=OPT("book"),
+    responses=errors(404, 409, 422), summary="Change dates, guests or guest details",
+)  # fmt: skip
+async def update_booking(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    booking_id: UUID,
+    data: BookingUpdate,
+) -> Booking:
+    note(request, "booking.update", "booking", str(booking_id),
+         {"check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
+          "guest_changed": data.guest is not None})  # fmt: skip
+    booking = await bookings.update(_pool(ctx), principal.hotel_id, booking_id, data, date.today())
+    note(request, "booking.update", "booking", str(booking_id), request_summary(request),
+         _summary(booking))  # fmt: skip
+    return booking
+
+
+@delete(
+    f"{PREFIX}/bookings/{{booking_id:uuid}}", tags=["bookings"], status_code=200,
+    opt=OPT("book"), responses=errors(404, 409), summary="Cancel a booking",
+)  # fmt: skip
+async def cancel_booking(
+    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal, booking_id: UUID
+) -> Booking:
+    note(request, "booking.cancel", "booking", str(booking_id))
+    booking = await bookings.cancel(_pool(ctx), principal.hotel_id, booking_id)
+    note(request, "booking.cancel", "booking", str(booking_id), {}, _summary(booking))
+    return booking
+
+
+ROUTES = [create_booking, get_booking, update_booking, cancel_booking]

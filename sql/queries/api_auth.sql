@@ -1,0 +1,50 @@
+-- name: api_key_insert
+INSERT INTO booking_engine_api_keys (hotel_id, key_id, api_key_hash, description, scopes,
+                                     expires_at)
+VALUES (%(hotel_id)s, %(key_id)s, %(hash)s, %(description)s, %(scopes)s::text[],
+        localtimestamp + make_interval(secs => %(expires_in)s::float8))
+RETURNING id, expires_at;
+
+-- name: api_key_lookup
+-- The key id is public (printed as part of the key); the secret is compared against the hash
+-- in Python in constant time.
+SELECT id, key_id, hotel_id, api_key_hash, scopes, is_active, expires_at,
+       (expires_at IS NOT NULL AND expires_at <= localtimestamp) AS expired
+FROM booking_engine_api_keys
+WHERE key_id = %(key_id)s;
+
+-- name: api_key_by_id
+SELECT id, key_id, hotel_id, api_key_hash, scopes, is_active, expires_at,
+       (expires_at IS NOT NULL AND expires_at <= localtimestamp) AS expired
+FROM booking_engine_api_keys
+WHERE id = %(id)s;
+
+-- name: api_key_touch
+-- Batched: one statement for every key used since the last flush (a few seconds ago at most).
+UPDATE booking_engine_api_keys
+SET last_used_at = localtimestamp
+WHERE id = ANY(%(ids)s::int[]);
+
+-- name: api_hotel_exists
+SELECT EXISTS (SELECT 1 FROM hotels WHERE id = %(hotel_id)s);
+
+-- name: api_refresh_insert
+INSERT INTO pms_bridge.api_refresh_tokens (token_hash, family, api_key_id, expires_at)
+VALUES (%(token_hash)s, %(family)s, %(api_key_id)s, now() + make_interval(secs => %(ttl)s));
+
+-- name: api_refresh_spend
+-- Marks the token used exactly once; a second spender gets the row back with used_at set.
+UPDATE pms_bridge.api_refresh_tokens t
+SET used_at = coalesce(t.used_at, now())
+FROM (SELECT token_hash, used_at AS was_used
+      FROM pms_bridge.api_refresh_tokens
+      WHERE token_hash = %(token_hash)s
+      FOR UPDATE) AS prior
+WHERE t.token_hash = prior.token_hash
+RETURNING t.family, t.api_key_id, prior.was_used IS NOT NULL AS reused,
+          t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired;
+
+-- name: api_refresh_revoke_family
+UPDATE pms_bridge.api_refresh_tokens
+SET revoked_at = coalesce(revoked_at, now())
+WHERE family = %(family)s;

@@ -1,0 +1,207 @@
+"""Bookings through the API: PMS rows written, no overbooking under concurrency, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from tests.integration.api_server import (
+    create_key,
+    fill_all_but,
+    room_type_with_rooms,
+    running_api,
+)
+
+FAR = date.today() + timedelta(days=200)
+
+
+def body(room_type_id: int, check_in: date, nights: int = 2, **extra: Any) -> dict[str, Any]:
+    return {
+        "hotel_id": 1, "room_type_id": room_type_id, "check_in": check_in.isoformat(),
+        "check_out": (check_in + timedelta(days=nights)).isoformat(), "guests": 1,
+        "guest": {"name": "Ada Lovelace", "email": "ada@example.test", "phone": "+44 20 0000"},
+        **extra,
+    }  # fmt: skip
+
+
+async def fetch(db_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(sql, args)  # type: ignore[arg-type]
+        return await cur.fetchall()
+
+
+async def test_create_writes_pms_rows_and_echo_mark(settings: Settings, db_url: str) -> None:
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        created = await http.post(
+            "/api/booking-engine/bookings",
+            json=body(type_id, FAR, 3, booking_engine_id="be-123", plan_id=None),
+        )
+        assert created.status_code == 201, created.text
+        booking = created.json()
+        booking_id = booking["booking_id"]
+        assert booking["type"] == "web" and booking["status"] == "confirmed"
+        assert [n["date"] for n in booking["nights"]] == [
+            (FAR + timedelta(days=i)).isoformat() for i in range(3)
+        ]
+        assert len({n["room_id"] for n in booking["nights"]}) == 1  # one room for the stay
+        assert all(n["price"] > 0 for n in booking["nights"])
+        assert booking["sync"]["booking_engine_id"] == "be-123"
+        assert booking["sync"]["sync_status"] == "synced"
+
+        again = await http.get(f"/api/booking-engine/bookings/{booking_id}")
+        assert again.status_code == 200 and again.json() == booking
+
+    rows = await fetch(
+        db_url,
+        "SELECT r.type, r.status, c.name, count(d.id) FROM reservations r"
+        " JOIN clients c ON c.id = r.reservation_client_id"
+        " JOIN reservation_details d ON d.hotel_id = r.hotel_id AND d.reservation_id = r.id"
+        " WHERE r.id = %s GROUP BY r.type, r.status, c.name",
+        uuid.UUID(booking_id),
+    )
+    assert rows == [("web", "confirmed", "Ada Lovelace", 3)]
+    sync = await fetch(
+        db_url,
+        "SELECT origin, sync_status, booking_engine_id, origin_xid IS NOT NULL"
+        " FROM booking_sync_status WHERE booking_id = %s",
+        uuid.UUID(booking_id),
+    )
+    assert sync == [("booking_engine", "synced", "be-123", True)]
+
+
+async def test_last_room_goes_once_then_409_says_what_is_left(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    check_in = date.today() + timedelta(days=100)
+    await fill_all_but(db_url, 1, type_id, [check_in, check_in + timedelta(days=1)], keep=1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        first = await http.post("/api/booking-engine/bookings", json=body(type_id, check_in))
+        second = await http.post("/api/booking-engine/bookings", json=body(type_id, check_in))
+    assert first.status_code == 201, first.text
+    assert second.status_code == 409
+    refused = second.json()
+    assert refused["error"] == "not_available"
+    assert [n["available"] for n in refused["detail"]["nights"]] == [0, 0]
+    others = [t for t in refused["detail"]["still_available"] if t["room_type_id"] != type_id]
+    assert others and all(t["free_every_night"] for t in others)
+
+
+async def test_hundred_concurrent_requests_for_one_room_book_it_once(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    check_in = date.today() + timedelta(days=120)
+    await fill_all_but(db_url, 1, type_id, [check_in, check_in + timedelta(days=1)], keep=1)
+    async with running_api(settings, MemoryCache()) as api:
+        limits = {"limits": __import__("httpx").Limits(max_connections=100)}
+        async with api.client(key, **limits) as http:
+            start = asyncio.Event()
+
+            async def attempt(i: int) -> int:
+                await start.wait()
+                payload = body(type_id, check_in, guest={"name": f"Guest {i}"})
+                return (await http.post("/api/booking-engine/bookings", json=payload)).status_code
+
+            tasks = [asyncio.create_task(attempt(i)) for i in range(100)]
+            await asyncio.sleep(0.1)
+            start.set()
+            codes = Counter(await asyncio.gather(*tasks))
+    assert codes == {201: 1, 409: 99}
+    booked = await fetch(
+        db_url,
+        "SELECT d.date, count(*) FROM reservation_details d"
+        " JOIN reservations r ON r.hotel_id = d.hotel_id AND r.id = d.reservation_id"
+        " JOIN rooms rm ON rm.hotel_id = d.hotel_id AND rm.id = d.room_id"
+        " WHERE d.hotel_id = 1 AND rm.room_type_id = %s AND d.date = ANY(%s)"
+        " AND d.cancelled IS NULL AND r.status <> 'cancelled' AND rm.for_sale"
+        " AND NOT rm.is_staff_room GROUP BY d.date ORDER BY d.date",
+        type_id,
+        [check_in, check_in + timedelta(days=1)],
+    )
+    sellable = await fetch(
+        db_url,
+        "SELECT count(*) FROM rooms WHERE hotel_id = 1 AND room_type_id = %s"
+        " AND for_sale AND NOT is_staff_room",
+        type_id,
+    )
+    assert [count for _, count in booked] == [sellable[0][0]] * 2  # full, never over
+
+
+async def test_idempotency_key_replays_and_rejects_another_body(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        headers = {"Idempotency-Key": "order-42"}
+        payload = body(type_id, FAR + timedelta(days=10))
+        replies = await asyncio.gather(
+            *[http.post("/api/booking-engine/bookings", json=payload, headers=headers)
+              for _ in range(5)]
+        )  # fmt: skip
+        assert {r.status_code for r in replies} == {201}
+        assert len({r.json()["booking_id"] for r in replies}) == 1
+        later = await http.post("/api/booking-engine/bookings", json=payload, headers=headers)
+        assert later.status_code == 201 and later.json() == replies[0].json()
+        other = await http.post(
+            "/api/booking-engine/bookings",
+            json={**payload, "guests": 2},
+            headers=headers,
+        )
+        assert other.status_code == 422
+        assert other.json()["error"] == "idempotency_key_reused"
+    count = await fetch(
+        db_url,
+        "SELECT count(*) FROM reservations WHERE hotel_id = 1 AND type = 'web'"
+        " AND check_in = %s",
+        FAR + timedelta(days=10),
+    )
+    assert count == [(1,)]
+
+
+async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_url: str) -> None:
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    today = date.today()
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**body(type_id, FAR), "surprise": 1}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guests": 0}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guest": {"name": ""}}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guest": {"name": "x" * 201}}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "check_out": FAR.isoformat()}, 422, "invalid_stay"),
+        (body(type_id, FAR, 31), 422, "invalid_stay"),
+        (body(type_id, today - timedelta(days=1), 1), 422, "invalid_stay"),
+        (body(type_id, today + timedelta(days=366), 1), 422, "invalid_stay"),
+        ({**body(type_id, FAR), "guests": 40}, 422, "over_capacity"),
+        ({**body(type_id, FAR), "room_type_id": 99999}, 404, "not_found"),
+        ({**body(type_id, FAR), "plan_id": 99999}, 422, "unknown_plan"),
+        ({**body(type_id, FAR), "hotel_id": 2}, 404, "not_found"),
+    ]
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        for payload, status, error in cases:
+            reply = await http.post("/api/booking-engine/bookings", json=payload)
+            assert (reply.status_code, reply.json()["error"]) == (status, error), payload
+            assert set(reply.json()) == {"error", "detail"}
+        huge = await http.post(
+            "/api/booking-engine/bookings",
+            content=b'{"comment": "' + b"x" * 100_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert huge.status_code in (400, 413)
+        assert set(huge.json()) == {"error", "detail"}
+        missing = await http.get(f"/api/booking-engine/bookings/{uuid.uuid4()}")
+        assert missing.status_code == 404
+    count = await fetch(db_url, "SELECT count(*) FROM reservations WHERE type = 'web' AND check_in >= %s", FAR)
+    assert count == [(0,)]
