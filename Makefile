@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+# `make demo -- --duration 30` passes what follows `--` on, like ARGS="--duration 30" does.
+TARGETS := install demo test lint bench clean
+PASSED := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -17,10 +20,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/pms-bridge demo $(ARGS)
+	$(BIN)/pms-bridge demo $(ARGS) $(PASSED)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest $(ARGS) $(PASSED)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,7 +31,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench $(ARGS) $(PASSED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The words after `--` are arguments, not targets: let make accept them and do nothing.
+ifneq ($(PASSED),)
+$(PASSED):
+	@:
+endif
