@@ -30,7 +30,10 @@ async def _each_table(
 
 
 async def install(conn: psycopg.AsyncConnection[Any], tables: Sequence[str]) -> None:
-    """Idempotent: CREATE OR REPLACE on the roots; PostgreSQL clones them to every partition."""
+    """Idempotent: CREATE OR REPLACE on the roots; PostgreSQL clones them to every partition.
+    Tables dropped from the watched set lose their triggers, so capture matches the setting."""
+    unwatched = sorted(await installed(conn) - set(tables))
+    await _each_table(conn, unwatched, "capture_remove_row", "capture_remove_truncate")
     await _each_table(conn, tables, "capture_install_row", "capture_install_truncate")
 
 

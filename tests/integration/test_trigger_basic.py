@@ -82,3 +82,14 @@ async def test_inserted_reservation_reaches_cache_and_sync_table(
         assert row == ("pending", "insert")
         outbox = await (await conn.execute("SELECT count(*) FROM pms_bridge.outbox")).fetchone()
         assert outbox == (0,)
+
+
+async def test_install_follows_the_watched_set(db_url: str) -> None:
+    from bridge.capture import install as capture
+
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        assert "clients" in await capture.installed(conn)
+        await capture.install(conn, ["hotels", "rooms"])
+        assert await capture.installed(conn) == {"hotels", "rooms"}
+        await capture.remove(conn, ["hotels", "rooms"])
+        assert await capture.installed(conn) == set()
