@@ -48,7 +48,17 @@ def build_source(settings: Settings, cache: Cache | None = None) -> Source:
 
 
 def build_stages(settings: Settings, cache: Cache) -> list[Stage]:
-    return [AvailabilityStage(cache, horizon(settings)), SyncStatusStage()]
+    from bridge.delivery.events import DeliveryStage
+    from bridge.sinks.catalog import CatalogStage
+    from bridge.sinks.prices import PricesStage
+
+    return [
+        AvailabilityStage(cache, horizon(settings)),
+        SyncStatusStage(),
+        CatalogStage(cache, settings.catalog_policy),
+        PricesStage(cache, horizon(settings)),
+        DeliveryStage(),
+    ]
 
 
 def build_bridge(settings: Settings, cache: Cache | None = None) -> tuple[Bridge, Cache]:

@@ -18,6 +18,9 @@ class SyncMark(msgspec.Struct, frozen=True, gc=False):
     booking_id: uuid.UUID
     op: Op
     changed_at: datetime
+    # The one transaction all of the batch's changes of this booking came from, else None:
+    # equal to the row's origin_xid, it is the booking engine's own write (not echoed).
+    only_xid: int | None = None
 
 
 def project(changes: Iterable[Change]) -> list[SyncMark]:
@@ -41,5 +44,8 @@ def project(changes: Iterable[Change]) -> list[SyncMark]:
         previous = marks.get(key)
         if previous is not None and previous.op in ("insert", "delete") and op == "update":
             op = previous.op  # a new or deleted booking stays new or deleted within a batch
-        marks[key] = SyncMark(hotel_id, booking_id, op, change.committed_at)
+        only_xid: int | None = change.xid
+        if previous is not None and previous.only_xid != change.xid:
+            only_xid = None
+        marks[key] = SyncMark(hotel_id, booking_id, op, change.committed_at, only_xid)
     return list(marks.values())

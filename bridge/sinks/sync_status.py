@@ -21,5 +21,6 @@ async def apply(conn: psycopg.AsyncConnection[Any], marks: Sequence[SyncMark]) -
             "booking_ids": [m.booking_id for m in marks],
             "ops": [m.op for m in marks],
             "changed_at": [m.changed_at.replace(tzinfo=None) for m in marks],
+            "only_xids": [m.only_xid for m in marks],
         },
     )

@@ -1,0 +1,1 @@
+"""Delivery of booking changes to the booking engine's webhook: events, signing, the worker."""

@@ -1,0 +1,107 @@
+"""Delivery projector and stage: a batch's reservation changes become webhook events in the outbox.
+
+The stage runs inside the batch's transaction, so an event exists exactly when its change is
+applied; the worker sends it later. Event ids are derived from the change (uuid5), so a batch
+applied twice cannot enqueue an event twice. A booking whose changes in the batch all come
+from the booking engine's own API transaction (booking_sync_status.origin_xid) is not echoed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+import psycopg
+
+from bridge.changes import Change
+from bridge.sql import query
+
+TABLES = frozenset({"reservations", "reservation_details"})
+NAMESPACE = uuid.UUID("5b1f3c0e-8d4a-4b59-9a57-2f0c1d6e7a31")
+
+Operation = Literal["created", "updated", "cancelled", "deleted"]
+
+
+class DeliveryIntent(msgspec.Struct, gc=False):
+    """One event to enqueue: the booking's last change in the batch decides id and time."""
+
+    event_id: uuid.UUID
+    hotel_id: int
+    booking_id: uuid.UUID
+    operation: Operation
+    occurred_at: datetime
+    # The one transaction all of the batch's changes of this booking came from, else None.
+    only_xid: int | None
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def project(changes: Iterable[Change]) -> list[DeliveryIntent]:
+    intents: dict[tuple[int, uuid.UUID], DeliveryIntent] = {}
+    for change in changes:
+        if change.table not in TABLES or change.op == "truncate":
+            continue
+        row = change.row
+        if change.table == "reservations":
+            raw = row.get("id", change.pk.get("id"))
+        else:
+            raw = row.get("reservation_id")
+        if raw is None:
+            continue
+        hotel_id = int(row.get("hotel_id", change.pk.get("hotel_id", 0)))
+        booking_id = _uuid(raw)
+        key = (hotel_id, booking_id)
+        previous = intents.get(key)
+        operation: Operation = "updated"
+        if change.table == "reservations":
+            if change.op == "insert":
+                operation = "created"
+            elif change.op == "delete":
+                operation = "deleted"
+            elif (change.new or {}).get("status") == "cancelled" and (
+                (change.old or {}).get("status") != "cancelled"
+            ):
+                operation = "cancelled"
+        if previous is not None and operation == "updated" and previous.operation != "updated":
+            operation = previous.operation  # created/cancelled/deleted stays what it was
+        xid: int | None = change.xid
+        if previous is not None and previous.only_xid != change.xid:
+            xid = None
+        event_id = uuid.uuid5(NAMESPACE, f"{hotel_id}:{booking_id}:{change.xid}:{change.position}")
+        intents[key] = DeliveryIntent(
+            event_id, hotel_id, booking_id, operation, change.committed_at, xid
+        )
+    return list(intents.values())
+
+
+async def enqueue(conn: psycopg.AsyncConnection[Any], intents: Sequence[DeliveryIntent]) -> int:
+    """Insert the events of sync-enabled hotels, payloads frozen now; one statement."""
+    if not intents:
+        return 0
+    cur = await conn.execute(
+        query("delivery_enqueue"),
+        {
+            "event_ids": [i.event_id for i in intents],
+            "hotel_ids": [i.hotel_id for i in intents],
+            "booking_ids": [i.booking_id for i in intents],
+            "operations": [i.operation for i in intents],
+            "occurred_at": [i.occurred_at for i in intents],
+            "only_xids": [i.only_xid for i in intents],
+        },
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+class DeliveryStage:
+    """Enqueues webhook events for reservation changes (the worker delivers them)."""
+
+    name = "delivery"
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
+        await enqueue(conn, project(changes))

@@ -1,0 +1,265 @@
+"""Delivery worker: sends due webhook events, in order per reservation, concurrently across them.
+
+State lives in PostgreSQL (pms_bridge.delivery_events, booking_sync_status), so a crash at
+any point loses nothing: an event not marked delivered is sent again, with the same
+Idempotency-Key and the same body. One process delivers at a time (an advisory lock); it
+wakes on NOTIFY from the enqueueing stage, and polls as a backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import msgspec
+import psycopg
+
+from bridge.db import connect
+from bridge.delivery.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
+from bridge.sql import query
+from metrics import definitions as m
+
+log = logging.getLogger("pms_bridge.delivery")
+
+# 4xx answers that say "try again later" rather than "this request is wrong".
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+RECOVERABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
+
+
+class DueEvent(msgspec.Struct, frozen=True):
+    event_id: uuid.UUID
+    hotel_id: int
+    booking_id: uuid.UUID
+    attempts: int
+    occurred_at: datetime
+    body: str
+    url: str
+    secret: str
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """What one attempt came to: delivered, or an error and whether retrying can help."""
+
+    delivered: bool
+    retryable: bool = True
+    error: str | None = None
+    booking_engine_id: str | None = None
+
+
+class DeliveryStats(msgspec.Struct):
+    """This process's attempt counts (the database holds the durable ones)."""
+
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: between half and all of min(cap, base * 2^(attempt-1))."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return float(ceiling * random.uniform(0.5, 1.0))
+
+
+def _engine_id(response: httpx.Response) -> str | None:
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        value = data.get("booking_engine_id", data.get("id"))
+        return None if value is None else str(value)
+    return None
+
+
+class DeliveryWorker:
+    """Runs until stopped; `concurrency` bounds the requests in flight (one per reservation)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        concurrency: int = 8,
+        max_attempts: int = 8,
+        timeout: float = 10.0,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.database_url = database_url
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.poll_interval = poll_interval
+        self.stats = DeliveryStats()
+        self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; reconnects after losing the database."""
+        pause = 0.5
+        while not stop.is_set():
+            try:
+                await self._serve(stop)
+                pause = 0.5
+            except RECOVERABLE as exc:
+                log.warning("delivery lost the database (%s); retrying in %.1fs", exc, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                pause = min(pause * 2, 10.0)
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        listen = await connect(self.database_url, autocommit=True)
+        try:
+            while not stop.is_set():
+                cur = await listen.execute(query("delivery_lock"))
+                row = await cur.fetchone()
+                if row is not None and row[0]:
+                    break
+                with contextlib.suppress(TimeoutError):  # another process delivers; stand by
+                    await asyncio.wait_for(stop.wait(), 2.0)
+            if stop.is_set():
+                return
+            await listen.execute(query("delivery_listen"))
+            listener = asyncio.create_task(self._listen(listen, stop))
+            self._conn = await connect(self.database_url, autocommit=True)
+            limits = httpx.Limits(max_connections=self.concurrency * 2)
+            async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
+                try:
+                    while not stop.is_set():
+                        if listener.done():
+                            listener.result()  # the lock's session is gone: start over
+                            break
+                        started = await self.step(client)
+                        if started == 0:
+                            await self._sleep(stop)
+                finally:
+                    listener.cancel()
+                    await asyncio.gather(listener, return_exceptions=True)
+                    await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        finally:
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+            await listen.close()
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
+        async for _ in conn.notifies():
+            self._wake.set()
+            if stop.is_set():
+                return
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        """Until a NOTIFY, a finished request, the next due retry, stop, or the poll interval."""
+        wait = self.poll_interval
+        conn = self._conn
+        if conn is not None and not self._in_flight:
+            cur = await conn.execute(query("delivery_next_due"))
+            row = await cur.fetchone()
+            if row is not None and row[0] is not None:
+                wait = max(0.01, min(wait, float(row[0])))
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def step(self, client: httpx.AsyncClient) -> int:
+        """Start deliveries for due events up to the concurrency bound; returns how many."""
+        conn = self._conn
+        room = self.concurrency - len(self._in_flight)
+        if conn is None or room <= 0:
+            return 0
+        cur = await conn.execute(
+            query("delivery_due"), {"in_flight": list(self._in_flight), "limit": room}
+        )
+        events = [DueEvent(*row) for row in await cur.fetchall()]
+        for event in events:
+            task = asyncio.create_task(self._deliver(client, event))
+            self._in_flight[event.booking_id] = task
+            task.add_done_callback(self._done_callback(event.booking_id))
+        return len(events)
+
+    def _done_callback(self, booking_id: uuid.UUID) -> Callable[[asyncio.Task[None]], None]:
+        def done(_task: asyncio.Task[None]) -> None:
+            self._in_flight.pop(booking_id, None)
+            self._wake.set()
+
+        return done
+
+    async def _deliver(self, client: httpx.AsyncClient, event: DueEvent) -> None:
+        outcome = await self.attempt(client, event)
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            await self._record(conn, event, outcome)
+        except RECOVERABLE as exc:
+            # The event stays pending in the database and is sent again after reconnecting.
+            log.warning("could not record delivery of %s: %s", event.event_id, exc)
+
+    async def attempt(self, client: httpx.AsyncClient, event: DueEvent) -> Outcome:
+        """One POST of the event, signed, with its Idempotency-Key."""
+        body = event.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: str(event.event_id),
+            EVENT_HEADER: str(event.event_id),
+            SIGNATURE_HEADER: sign(event.secret, body),
+            "User-Agent": "pms-bridge",
+        }
+        try:
+            response = await client.post(event.url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return Outcome(False, True, f"timeout after {self.timeout:g}s")
+        except (httpx.HTTPError, ValueError) as exc:
+            return Outcome(False, True, f"{type(exc).__name__}: {exc}"[:500])
+        if response.is_success:
+            return Outcome(True, booking_engine_id=_engine_id(response))
+        error = f"HTTP {response.status_code}: {response.text[:200]}"
+        retryable = response.status_code >= 500 or response.status_code in RETRYABLE_4XX
+        return Outcome(False, retryable, error)
+
+    async def _record(
+        self, conn: psycopg.AsyncConnection[Any], event: DueEvent, outcome: Outcome
+    ) -> None:
+        attempt = event.attempts + 1
+        if outcome.delivered:
+            await conn.execute(
+                query("delivery_mark_delivered"),
+                {"event_id": event.event_id, "booking_engine_id": outcome.booking_engine_id},
+            )
+            self.stats.delivered += 1
+            m.deliveries.labels(outcome="delivered").inc()
+            m.delivery_latency.observe(max(time.time() - event.occurred_at.timestamp(), 0.0))
+        elif outcome.retryable and attempt < self.max_attempts:
+            delay = backoff(attempt, self.base_delay, self.max_delay)
+            await conn.execute(
+                query("delivery_mark_retry"),
+                {"event_id": event.event_id, "error": outcome.error, "delay": delay},
+            )
+            self.stats.retried += 1
+            m.deliveries.labels(outcome="retry").inc()
+        else:
+            await conn.execute(
+                query("delivery_mark_failed"), {"event_id": event.event_id, "error": outcome.error}
+            )
+            self.stats.failed += 1
+            m.deliveries.labels(outcome="failed").inc()
+            m.delivery_failed.inc()
+            log.warning("delivery of %s for booking %s failed for good: %s",
+                        event.event_id, event.booking_id, outcome.error)  # fmt: skip

@@ -1,0 +1,186 @@
+-- name: delivery_enqueue
+-- Webhook events for a batch's bookings, for hotels with sync enabled, skipping a booking
+-- whose only transaction in the batch is the booking engine's own write through our API.
+-- The body is built here, once: every attempt sends the same bytes under the same key.
+WITH x AS (
+    SELECT *
+    FROM unnest(%(event_ids)s::uuid[], %(hotel_ids)s::int[], %(booking_ids)s::uuid[],
+                %(operations)s::text[], %(occurred_at)s::timestamptz[], %(only_xids)s::bigint[])
+         AS x(event_id, hotel_id, booking_id, operation, occurred_at, only_xid)
+), due AS (
+    SELECT x.*, s.booking_engine_id
+    FROM x
+    LEFT JOIN booking_sync_status s ON s.hotel_id = x.hotel_id AND s.booking_id = x.booking_id
+    WHERE EXISTS (SELECT 1 FROM booking_engine_config c
+                  WHERE c.hotel_id = x.hotel_id AND c.sync_enabled)
+      AND NOT coalesce(s.origin = 'booking_engine' AND s.origin_xid = x.only_xid, false)
+), ins AS (
+    INSERT INTO pms_bridge.delivery_events (event_id, hotel_id, booking_id, operation,
+                                            occurred_at, payload)
+    SELECT d.event_id, d.hotel_id, d.booking_id, d.operation, d.occurred_at,
+           jsonb_build_object(
+               'event_id', d.event_id,
+               'type', 'reservation.' || d.operation,
+               'operation', d.operation,
+               'hotel_id', d.hotel_id,
+               'occurred_at', d.occurred_at,
+               'reservation', coalesce(res.doc, jsonb_build_object(
+                   'id', d.booking_id, 'hotel_id', d.hotel_id,
+                   'booking_engine_id', d.booking_engine_id, 'status', NULL,
+                   'nights', '[]'::jsonb)))
+    FROM due d
+    LEFT JOIN LATERAL (
+        SELECT jsonb_build_object(
+                   'id', r.id, 'hotel_id', r.hotel_id,
+                   'booking_engine_id', d.booking_engine_id,
+                   'status', r.status, 'type', r.type,
+                   'check_in', r.check_in, 'check_out', r.check_out,
+                   'number_of_people', r.number_of_people,
+                   'payment_timing', r.payment_timing, 'agent', r.agent,
+                   'ota_reservation_id', r.ota_reservation_id, 'comment', r.comment,
+                   'created_at', r.created_at, 'updated_at', r.updated_at,
+                   'client', jsonb_build_object('id', cl.id, 'name', cl.name,
+                                                'email', cl.email, 'phone', cl.phone),
+                   'nights', coalesce((
+                       SELECT jsonb_agg(jsonb_build_object(
+                                  'date', n.date, 'room_id', n.room_id,
+                                  'room_type_id', rm.room_type_id,
+                                  'plans_hotel_id', n.plans_hotel_id,
+                                  'plan_name', n.plan_name, 'plan_type', n.plan_type,
+                                  'number_of_people', n.number_of_people,
+                                  'price', n.price, 'cancelled', n.cancelled IS NOT NULL)
+                              ORDER BY n.date, n.room_id)
+                       FROM reservation_details n
+                       LEFT JOIN rooms rm ON rm.hotel_id = n.hotel_id AND rm.id = n.room_id
+                       WHERE n.hotel_id = r.hotel_id AND n.reservation_id = r.id
+                   ), '[]'::jsonb)) AS doc
+        FROM reservations r
+        LEFT JOIN clients cl ON cl.id = r.reservation_client_id
+        WHERE r.hotel_id = d.hotel_id AND r.id = d.booking_id AND d.operation <> 'deleted'
+    ) res ON true
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM ins CROSS JOIN LATERAL (SELECT pg_notify('pms_bridge_delivery', '')) n;
+
+-- name: delivery_listen
+LISTEN pms_bridge_delivery;
+
+-- name: delivery_lock
+-- One delivering process at a time keeps each reservation's events in order.
+SELECT pg_try_advisory_lock(hashtext('pms_bridge.delivery'), 0);
+
+-- name: delivery_due
+-- The oldest open event of each booking, if it is due and not in flight here: a booking's
+-- next event waits for the one before it, so order holds per reservation. A failed head
+-- blocks its booking until `pms-bridge sync retry` requeues it.
+WITH heads AS (
+    SELECT DISTINCT ON (e.hotel_id, e.booking_id)
+           e.event_id, e.hotel_id, e.booking_id, e.status, e.attempts, e.next_attempt_at,
+           e.occurred_at, e.seq, e.payload
+    FROM pms_bridge.delivery_events e
+    WHERE e.status <> 'delivered'
+    ORDER BY e.hotel_id, e.booking_id, e.seq
+)
+SELECT h.event_id, h.hotel_id, h.booking_id, h.attempts, h.occurred_at, h.payload::text,
+       c.booking_engine_url, c.webhook_secret
+FROM heads h
+JOIN LATERAL (
+    SELECT booking_engine_url, webhook_secret FROM booking_engine_config
+    WHERE hotel_id = h.hotel_id AND sync_enabled ORDER BY id DESC LIMIT 1
+) c ON true
+WHERE h.status = 'pending' AND h.next_attempt_at <= now()
+  AND h.booking_id <> ALL(%(in_flight)s::uuid[])
+ORDER BY h.next_attempt_at, h.seq
+LIMIT %(limit)s;
+
+-- name: delivery_next_due
+-- When the next open event falls due (for sleeping until then).
+SELECT extract(epoch FROM min(next_attempt_at) - now())
+FROM pms_bridge.delivery_events WHERE status = 'pending';
+
+-- name: delivery_mark_delivered
+-- The event is acknowledged; the booking is synced once none of its events is open.
+WITH e AS (
+    UPDATE pms_bridge.delivery_events
+    SET status = 'delivered', attempts = attempts + 1, delivered_at = now(), last_error = NULL
+    WHERE event_id = %(event_id)s AND status = 'pending'
+    RETURNING hotel_id, booking_id, attempts
+)
+UPDATE booking_sync_status s
+SET sync_status = CASE WHEN EXISTS (
+        SELECT 1 FROM pms_bridge.delivery_events o
+        WHERE o.hotel_id = e.hotel_id AND o.booking_id = e.booking_id
+          AND o.status <> 'delivered' AND o.event_id <> %(event_id)s)
+        THEN s.sync_status ELSE 'synced' END,
+    last_sync_attempt = CURRENT_TIMESTAMP,
+    retry_count = e.attempts - 1,
+    error_message = NULL,
+    booking_engine_id = coalesce(%(booking_engine_id)s, s.booking_engine_id)
+FROM e
+WHERE s.hotel_id = e.hotel_id AND s.booking_id = e.booking_id;
+
+-- name: delivery_mark_retry
+WITH e AS (
+    UPDATE pms_bridge.delivery_events
+    SET attempts = attempts + 1, last_error = %(error)s,
+        next_attempt_at = now() + make_interval(secs => %(delay)s)
+    WHERE event_id = %(event_id)s AND status = 'pending'
+    RETURNING hotel_id, booking_id, attempts
+)
+UPDATE booking_sync_status s
+SET last_sync_attempt = CURRENT_TIMESTAMP, retry_count = e.attempts, error_message = %(error)s
+FROM e
+WHERE s.hotel_id = e.hotel_id AND s.booking_id = e.booking_id;
+
+-- name: delivery_mark_failed
+WITH e AS (
+    UPDATE pms_bridge.delivery_events
+    SET status = 'failed', attempts = attempts + 1, last_error = %(error)s
+    WHERE event_id = %(event_id)s AND status = 'pending'
+    RETURNING hotel_id, booking_id, attempts
+)
+UPDATE booking_sync_status s
+SET sync_status = 'failed', last_sync_attempt = CURRENT_TIMESTAMP,
+    retry_count = e.attempts - 1, error_message = %(error)s
+FROM e
+WHERE s.hotel_id = e.hotel_id AND s.booking_id = e.booking_id;
+
+-- name: delivery_requeue
+-- `sync retry`: failed events (all, or one booking's) go back to pending with a fresh
+-- retry budget; with a booking, its pending events are also made due now.
+WITH e AS (
+    UPDATE pms_bridge.delivery_events
+    SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+    WHERE status <> 'delivered'
+      AND (%(booking_id)s::uuid IS NULL OR booking_id = %(booking_id)s::uuid)
+      AND (status = 'failed' OR %(booking_id)s::uuid IS NOT NULL)
+    RETURNING hotel_id, booking_id
+), s AS (
+    UPDATE booking_sync_status s
+    SET sync_status = 'pending', retry_count = 0, error_message = NULL
+    FROM (SELECT DISTINCT hotel_id, booking_id FROM e) b
+    WHERE s.hotel_id = b.hotel_id AND s.booking_id = b.booking_id
+    RETURNING 1
+)
+SELECT count(*) FROM e;
+
+-- name: delivery_mark_pending
+UPDATE booking_sync_status
+SET sync_status = 'pending', retry_count = 0, error_message = NULL
+WHERE booking_id = %(booking_id)s;
+
+-- name: delivery_booking_hotel
+SELECT hotel_id FROM booking_sync_status WHERE booking_id = %(booking_id)s
+UNION
+SELECT hotel_id FROM reservations WHERE id = %(booking_id)s;
+
+-- name: delivery_summary
+-- Totals for the demo's summary line and `sync retry`'s report.
+SELECT count(*) FILTER (WHERE status = 'delivered') AS delivered,
+       coalesce(sum(CASE status WHEN 'pending' THEN attempts
+                                ELSE greatest(attempts - 1, 0) END), 0) AS retried,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'pending') AS pending
+FROM pms_bridge.delivery_events
+WHERE created_at >= %(since)s;
