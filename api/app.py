@@ -17,7 +17,18 @@ from api.context import ApiContext
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import wrap
 from api.ratelimit import open_limiter
-from api.routes import auth, availability, bookings, dashboard, health
+from api.routes import (
+    amenities,
+    auth,
+    availability,
+    bookings,
+    cache,
+    dashboard,
+    health,
+    hotels,
+    plans,
+    room_types,
+)
 
 log = logging.getLogger("pms_bridge.api")
 
@@ -61,9 +72,14 @@ def create_app(ctx: ApiContext) -> Litestar:
             health.prometheus,
             dashboard.dashboard,
             dashboard.dashboard_data,
-            availability.availability,
+            *availability.ROUTES,
+            *hotels.ROUTES,
+            *room_types.ROUTES,
+            *amenities.ROUTES,
+            *plans.ROUTES,
             *bookings.ROUTES,
             *auth.ROUTES,
+            *cache.ROUTES,
         ],
         dependencies={
             "ctx": Provide(provide_ctx, use_cache=True),

@@ -177,3 +177,141 @@ class RefreshAvailabilityRequest(Strict):
     start_date: date
     end_date: date
     room_type_id: Id | None = None
+
+
+# --- queries (validated as Structs so unknown parameters are refused too) -----------------
+
+
+class AvailabilityQuery(Strict):
+    start_date: date
+    end_date: date
+    room_type_id: Id | None = None
+    plan_id: Id | None = None
+
+
+class PricingQuery(Strict):
+    start_date: date | None = None
+    end_date: date | None = None
+    plan_id: Id | None = None
+
+
+class StatusQuery(Strict):
+    hotel_id: Id | None = None
+
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+class HotelOut(msgspec.Struct):
+    hotel_id: int
+    name: str
+    formal_name: str | None
+    facility_type: str | None
+    open_date: date | None
+    total_rooms: int | None
+    postal_code: str | None
+    address: str | None
+    email: str | None
+    phone_number: str | None
+    latitude: float | None
+    longitude: float | None
+    sort_order: int | None
+
+
+class HotelsResponse(msgspec.Struct):
+    hotels: list[HotelOut]
+
+
+class RoomTypeOut(msgspec.Struct):
+    room_type_id: int
+    name: str
+    description: str | None
+    sellable_rooms: int
+    max_capacity: int
+
+
+class RoomTypesResponse(msgspec.Struct):
+    hotel_id: int
+    room_types: list[RoomTypeOut]
+
+
+class AmenityOut(msgspec.Struct):
+    amenity_id: int
+    name: str
+    category: str | None
+    description: str | None
+    icon: str | None
+    sort_order: int
+
+
+class AmenitiesResponse(msgspec.Struct):
+    hotel_id: int
+    amenities: list[AmenityOut]
+
+
+class ImageOut(msgspec.Struct):
+    image_id: int
+    url: str
+    caption: str | None
+    sort_order: int
+    is_primary: bool
+
+
+class ImagesResponse(msgspec.Struct):
+    hotel_id: int
+    images: list[ImageOut]
+
+
+class PlanOut(msgspec.Struct):
+    plan_id: int
+    plans_global_id: int | None
+    name: str
+    plan_type: str | None
+
+
+class PlansResponse(msgspec.Struct):
+    hotel_id: int
+    plans: list[PlanOut]
+
+
+class PriceNight(msgspec.Struct):
+    date: date
+    price: float
+
+
+class PlanPricing(msgspec.Struct):
+    plan_id: int
+    plans_global_id: int | None
+    name: str
+    plan_type: str | None
+    nights: list[PriceNight]
+
+
+class PricingResponse(msgspec.Struct):
+    hotel_id: int
+    start_date: date
+    end_date: date
+    plans: list[PlanPricing]
+
+
+class NightOut(msgspec.Struct):
+    date: date
+    available: int
+    sellable: int
+    taken: int
+    overbooked: int
+    price: float | None = None
+
+
+class RoomTypeNights(msgspec.Struct):
+    room_type_id: int
+    nights: list[NightOut]
+
+
+class AvailabilityResponse(msgspec.Struct):
+    hotel_id: int
+    start_date: date
+    end_date: date
+    stale: bool
+    plan_id: int | None
+    room_types: list[RoomTypeNights]

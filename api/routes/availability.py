@@ -1,66 +1,71 @@
-"""GET availability per room type and night, served from the cache."""
+"""GET availability per room type and night from the cache (read-through), with prices."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-import msgspec
-from litestar import get
+from litestar import Request, get
 from litestar.params import Parameter
 
+from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from metrics.definitions import cache_requests
+from api.routes.common import OPT, PREFIX, errors, note, parse_query
+from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
+from bridge import cacheops
+from bridge.service import horizon
 
 MAX_NIGHTS = 90
 
-
-class Night(msgspec.Struct):
-    date: date
-    available: int
-    sellable: int
-    taken: int
-    overbooked: int
+Id = Annotated[int, Parameter(ge=1, le=2_147_483_647)]
 
 
-class RoomTypeAvailability(msgspec.Struct):
-    room_type_id: int
-    nights: list[Night]
-
-
-class AvailabilityResponse(msgspec.Struct):
-    hotel_id: int
-    start_date: date
-    end_date: date
-    stale: bool
-    room_types: list[RoomTypeAvailability]
-
-
-@get("/api/booking-engine/availability/{hotel_id:int}", tags=["availability"])
+@get(
+    f"{PREFIX}/availability/{{hotel_id:int}}", tags=["availability"], opt=OPT("read"),
+    responses=errors(404), summary="Availability per room type and night",
+)  # fmt: skip
 async def availability(
+    request: Request[Any, Any, Any],
     ctx: ApiContext,
-    hotel_id: int,
+    principal: Principal,
+    hotel_id: Id,
     start_date: date,
     end_date: date,
-    room_type_id: Annotated[int | None, Parameter(ge=1)] = None,
+    room_type_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
+    plan_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
 ) -> AvailabilityResponse:
-    """Availability for nights start_date <= night < end_date (check-out day excluded)."""
-    if end_date <= start_date:
+    """Nights start_date <= night < end_date (the check-out day excluded); with plan_id, each
+    night carries that plan's price. `stale` says the figures may be old (capture or PMS down)."""
+    q = parse_query(request, AvailabilityQuery)
+    note(request, "availability.read", "hotel", str(hotel_id))
+    same_hotel(principal, hotel_id)
+    if q.end_date <= q.start_date:
         raise ApiError(400, "invalid_range", "end_date must be after start_date")
-    if end_date - start_date > timedelta(days=MAX_NIGHTS):
+    if q.end_date - q.start_date > timedelta(days=MAX_NIGHTS):
         raise ApiError(400, "invalid_range", f"at most {MAX_NIGHTS} nights per request")
-    entries = await ctx.cache.get_availability(hotel_id, start_date, end_date, room_type_id)
-    cache_requests.labels(kind="availability", result="hit" if entries else "miss").inc()
-    by_type: dict[int, list[Night]] = {}
-    for e in entries:
+    live = ctx.bridge is None or ctx.bridge.connected
+    read = await cacheops.read_availability(
+        ctx.pool, ctx.cache, horizon(ctx.settings), hotel_id, q.start_date, q.end_date,
+        q.room_type_id, source_live=live,
+    )  # fmt: skip
+    prices: dict[date, float] = {}
+    if q.plan_id is not None:
+        nights = await cacheops.nightly_prices(
+            ctx.cache, hotel_id, q.plan_id, q.start_date, q.end_date, ctx.pool
+        )
+        if nights is None:
+            raise ApiError(404, "not_found", f"plan {q.plan_id} not found in hotel {hotel_id}")
+        prices = {n.date: float(n.price) for n in nights if n.price is not None}
+    by_type: dict[int, list[NightOut]] = {}
+    for e in read.entries:
         by_type.setdefault(e.room_type_id, []).append(
-            Night(e.date, e.available, e.sellable, e.taken, e.overbooked)
+            NightOut(e.date, e.available, e.sellable, e.taken, e.overbooked, prices.get(e.date))
         )
     return AvailabilityResponse(
-        hotel_id,
-        start_date,
-        end_date,
-        stale=ctx.bridge is not None and not ctx.bridge.connected,
-        room_types=[RoomTypeAvailability(k, v) for k, v in sorted(by_type.items())],
-    )
+        hotel_id, q.start_date, q.end_date, read.stale, q.plan_id,
+        [RoomTypeNights(k, v) for k, v in sorted(by_type.items())],
+    )  # fmt: skip
+
+
+ROUTES = [availability]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
+from psycopg_pool import AsyncConnectionPool
 
 from api.auth.guard import call_state
+from api.context import ApiContext
+from api.errors import ApiError
 from api.schemas import ErrorBody
+from bridge.cacheops import CacheOpError
+
+Q = TypeVar("Q")
 
 PREFIX = "/api/booking-engine"
 
@@ -53,3 +60,22 @@ def note(
 
 def OPT(scope: str, rate: str | None = None) -> dict[str, Any]:  # noqa: N802
     return {"scope": scope, "rate": rate or scope}
+
+
+def parse_query(request: Request[Any, Any, Any], kind: type[Q]) -> Q:
+    """The query string as a Struct: unknown parameters and bad values are 400."""
+    raw = {k: v for k, v in request.query_params.items()}
+    try:
+        return msgspec.convert(raw, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, "validation_failed", f"query: {exc}") from None
+
+
+def cache_error(exc: CacheOpError) -> ApiError:
+    return ApiError(exc.status, exc.error, exc.detail)
+
+
+def pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
+    if ctx.pool is None:
+        raise ApiError(503, "unavailable", "the PMS database is not configured")
+    return ctx.pool

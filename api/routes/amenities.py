@@ -1,0 +1,37 @@
+"""GET /amenities/{hotel_id}: the hotel's amenities from the cache."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+
+from api import catalog
+from api.auth.guard import Principal, same_hotel
+from api.context import ApiContext
+from api.routes.common import OPT, PREFIX, errors, note
+from api.schemas import AmenitiesResponse, AmenityOut
+
+
+@get(
+    f"{PREFIX}/amenities/{{hotel_id:int}}", tags=["inventory"], opt=OPT("read"),
+    responses=errors(404), summary="Amenities of a hotel",
+)  # fmt: skip
+async def amenities(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+) -> AmenitiesResponse:
+    note(request, "amenities.read", "hotel", str(hotel_id))
+    same_hotel(principal, hotel_id)
+    found = await catalog.amenities(ctx, hotel_id)
+    return AmenitiesResponse(
+        hotel_id,
+        [AmenityOut(a.id, a.name, a.category, a.description, a.icon, a.sort_order)
+         for a in found],
+    )  # fmt: skip
+
+
+ROUTES = [amenities]

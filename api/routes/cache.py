@@ -1,0 +1,107 @@
+"""Cache administration (admin scope): update hotel / room-type caches, refresh, status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.params import Parameter
+
+from api.auth.guard import Principal, same_hotel
+from api.context import ApiContext
+from api.errors import ApiError
+from api.routes.common import OPT, PREFIX, cache_error, errors, note, parse_query, pool_of
+from api.schemas import CacheUpdateRequest, RefreshAvailabilityRequest, StatusQuery
+from bridge import cacheops
+from bridge.service import horizon
+
+
+def _by(principal: Principal) -> str:
+    return f"api:{principal.key_id}"
+
+
+def _scope(principal: Principal, hotel_id: int | None) -> None:
+    # An admin key maintains the caches of every hotel, but names no other hotel's id.
+    if hotel_id is not None:
+        same_hotel(principal, hotel_id)
+
+
+@post(
+    f"{PREFIX}/cache/update-hotels", tags=["cache"], status_code=200, opt=OPT("admin"),
+    responses=errors(404), summary="Reload the hotel cache (one hotel, or all without hotel_id)",
+)  # fmt: skip
+async def update_hotels(
+    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
+    data: CacheUpdateRequest,
+) -> cacheops.CacheUpdateResult:  # fmt: skip
+    note(request, "cache.update_hotels", "cache", str(data.hotel_id or "all"))
+    _scope(principal, data.hotel_id)
+    try:
+        async with pool_of(ctx).connection() as conn:
+            return await cacheops.update_hotels(
+                conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
+            )
+    except cacheops.CacheOpError as exc:
+        raise cache_error(exc) from None
+
+
+@post(
+    f"{PREFIX}/cache/update-room-types", tags=["cache"], status_code=200, opt=OPT("admin"),
+    responses=errors(404), summary="Reload the room-type cache (one hotel, or all)",
+)  # fmt: skip
+async def update_room_types(
+    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
+    data: CacheUpdateRequest,
+) -> cacheops.CacheUpdateResult:  # fmt: skip
+    note(request, "cache.update_room_types", "cache", str(data.hotel_id or "all"))
+    _scope(principal, data.hotel_id)
+    try:
+        async with pool_of(ctx).connection() as conn:
+            return await cacheops.update_room_types(
+                conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
+            )
+    except cacheops.CacheOpError as exc:
+        raise cache_error(exc) from None
+
+
+@post(
+    f"{PREFIX}/cache/refresh-availability", tags=["cache"], status_code=200, opt=OPT("admin"),
+    responses=errors(404), summary="Recompute availability for a hotel and date range",
+)  # fmt: skip
+async def refresh_availability(
+    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
+    data: RefreshAvailabilityRequest,
+) -> cacheops.CacheUpdateResult:  # fmt: skip
+    note(request, "cache.refresh_availability", "cache", str(data.hotel_id),
+         {"room_type_id": data.room_type_id, "start_date": data.start_date,
+          "end_date": data.end_date})  # fmt: skip
+    same_hotel(principal, data.hotel_id)
+    if (data.end_date - data.start_date).days > 400:
+        raise ApiError(400, "invalid_range", "at most 400 nights per refresh")
+    try:
+        async with pool_of(ctx).connection() as conn:
+            return await cacheops.refresh_availability(
+                conn, ctx.cache, horizon(ctx.settings), hotel_id=data.hotel_id,
+                room_type_id=data.room_type_id, start_date=data.start_date,
+                end_date=data.end_date, triggered_by=_by(principal),
+            )  # fmt: skip
+    except cacheops.CacheOpError as exc:
+        raise cache_error(exc) from None
+
+
+@get(
+    f"{PREFIX}/cache/status", tags=["cache"], opt=OPT("admin"), responses=errors(404),
+    summary="Cache status in the integration document's shape",
+)  # fmt: skip
+async def cache_status(
+    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
+    hotel_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
+) -> cacheops.CacheStatusResponse:  # fmt: skip
+    q = parse_query(request, StatusQuery)
+    note(request, "cache.status", "cache", str(q.hotel_id or "all"))
+    _scope(principal, q.hotel_id)
+    async with pool_of(ctx).connection() as conn:
+        return await cacheops.cache_status(conn, q.hotel_id)
+
+
+ROUTES = [update_hotels, update_room_types, refresh_availability, cache_status]

@@ -1,0 +1,124 @@
+"""GET /hotels, /hotels/{id}, /hotels/{id}/images and /hotels/{id}/pricing, from the caches."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+
+from api import catalog
+from api.auth.guard import Principal, same_hotel
+from api.context import ApiContext
+from api.errors import ApiError
+from api.routes.common import OPT, PREFIX, errors, note, parse_query, pool_of
+from api.schemas import (
+    HotelOut,
+    HotelsResponse,
+    ImageOut,
+    ImagesResponse,
+    PlanPricing,
+    PriceNight,
+    PricingQuery,
+    PricingResponse,
+)
+from bridge import cacheops
+
+MAX_PRICING_NIGHTS = 366
+DEFAULT_PRICING_NIGHTS = 30
+
+
+def hotel_out(h: cacheops.HotelInfo) -> HotelOut:
+    return HotelOut(
+        hotel_id=h.id, name=h.name, formal_name=h.formal_name, facility_type=h.facility_type,
+        open_date=h.open_date, total_rooms=h.total_rooms, postal_code=h.postal_code,
+        address=h.address, email=h.email, phone_number=h.phone_number,
+        latitude=catalog.as_float(h.latitude), longitude=catalog.as_float(h.longitude),
+        sort_order=h.sort_order,
+    )  # fmt: skip
+
+
+@get(
+    f"{PREFIX}/hotels", tags=["hotels"], opt=OPT("read"), responses=errors(),
+    summary="The hotels this key may see (its own)",
+)  # fmt: skip
+async def list_hotels(
+    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal
+) -> HotelsResponse:
+    note(request, "hotel.list", "hotel")
+    return HotelsResponse([hotel_out(await catalog.hotel(ctx, principal.hotel_id))])
+
+
+@get(
+    f"{PREFIX}/hotels/{{hotel_id:int}}", tags=["hotels"], opt=OPT("read"),
+    responses=errors(404), summary="Hotel information",
+)  # fmt: skip
+async def get_hotel(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+) -> HotelOut:
+    note(request, "hotel.read", "hotel", str(hotel_id))
+    same_hotel(principal, hotel_id)
+    return hotel_out(await catalog.hotel(ctx, hotel_id))
+
+
+@get(
+    f"{PREFIX}/hotels/{{hotel_id:int}}/images", tags=["hotels"], opt=OPT("read"),
+    responses=errors(404), summary="Hotel images, primary first",
+)  # fmt: skip
+async def hotel_images(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+) -> ImagesResponse:
+    note(request, "hotel.images", "hotel", str(hotel_id))
+    same_hotel(principal, hotel_id)
+    found = await catalog.images(ctx, hotel_id)
+    return ImagesResponse(
+        hotel_id, [ImageOut(i.id, i.url, i.caption, i.sort_order, i.is_primary) for i in found]
+    )
+
+
+@get(
+    f"{PREFIX}/hotels/{{hotel_id:int}}/pricing", tags=["hotels"], opt=OPT("read"),
+    responses=errors(404), summary="Nightly price of each plan (default: the next 30 nights)",
+)  # fmt: skip
+async def hotel_pricing(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+    start_date: date | None = None,
+    end_date: date | None = None,
+    plan_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
+) -> PricingResponse:
+    """Nights start_date <= night < end_date."""
+    q = parse_query(request, PricingQuery)
+    note(request, "hotel.pricing", "hotel", str(hotel_id))
+    same_hotel(principal, hotel_id)
+    start = q.start_date or date.today()
+    end = q.end_date or start + timedelta(days=DEFAULT_PRICING_NIGHTS)
+    if end <= start or (end - start).days > MAX_PRICING_NIGHTS:
+        raise ApiError(
+            400, "invalid_range", f"end_date must be 1-{MAX_PRICING_NIGHTS} days after start_date"
+        )
+    plans = await cacheops.hotel_pricing(ctx.cache, hotel_id, start, end, pool_of(ctx))
+    if plans is None:
+        raise ApiError(404, "not_found", f"hotel {hotel_id} not found")
+    if q.plan_id is not None:
+        plans = [p for p in plans if p.plan_id == q.plan_id]
+        if not plans:
+            raise ApiError(404, "not_found", f"plan {q.plan_id} not found in hotel {hotel_id}")
+    return PricingResponse(
+        hotel_id, start, end,
+        [PlanPricing(p.plan_id, p.plans_global_id, p.name, p.plan_type,
+                     [PriceNight(n.date, float(n.price)) for n in p.nights])
+         for p in plans],
+    )  # fmt: skip
+
+
+ROUTES = [list_hotels, get_hotel, hotel_images, hotel_pricing]

@@ -1,0 +1,40 @@
+"""GET /plans/{hotel_id}: the hotel's plans, in the shape the PMS's own API serves."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+
+from api.auth.guard import Principal, same_hotel
+from api.context import ApiContext
+from api.errors import ApiError
+from api.routes.common import OPT, PREFIX, errors, note, pool_of
+from api.schemas import PlanOut, PlansResponse
+from bridge import cacheops
+
+
+@get(
+    f"{PREFIX}/plans/{{hotel_id:int}}", tags=["hotels"], opt=OPT("read"),
+    responses=errors(404), summary="Plans of a hotel",
+)  # fmt: skip
+async def plans(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+) -> PlansResponse:
+    note(request, "plans.read", "hotel", str(hotel_id))
+    same_hotel(principal, hotel_id)
+    today = date.today()
+    found = await cacheops.hotel_pricing(ctx.cache, hotel_id, today, today, pool_of(ctx))
+    if found is None:
+        raise ApiError(404, "not_found", f"hotel {hotel_id} not found")
+    return PlansResponse(
+        hotel_id, [PlanOut(p.plan_id, p.plans_global_id, p.name, p.plan_type) for p in found]
+    )
+
+
+ROUTES = [plans]

@@ -1,0 +1,37 @@
+"""GET /room-types/{hotel_id}: the hotel's room types from the cache."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+
+from api import catalog
+from api.auth.guard import Principal, same_hotel
+from api.context import ApiContext
+from api.routes.common import OPT, PREFIX, errors, note
+from api.schemas import RoomTypeOut, RoomTypesResponse
+
+
+@get(
+    f"{PREFIX}/room-types/{{hotel_id:int}}", tags=["inventory"], opt=OPT("read"),
+    responses=errors(404), summary="Room types of a hotel",
+)  # fmt: skip
+async def room_types(
+    request: Request[Any, Any, Any],
+    ctx: ApiContext,
+    principal: Principal,
+    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+) -> RoomTypesResponse:
+    note(request, "room_types.read", "hotel", str(hotel_id))
+    same_hotel(principal, hotel_id)
+    found = await catalog.room_types(ctx, hotel_id)
+    return RoomTypesResponse(
+        hotel_id,
+        [RoomTypeOut(t.id, t.name, t.description, t.sellable_rooms, t.max_capacity)
+         for t in found],
+    )  # fmt: skip
+
+
+ROUTES = [room_types]

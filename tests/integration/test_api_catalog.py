@@ -1,0 +1,137 @@
+"""Read endpoints and cache administration: success paths, read-through, scopes, other hotels."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import psycopg
+
+from bridge.cache.base import Cache
+from bridge.config import Settings
+from tests.integration.api_server import create_key, running_api
+
+P = "/api/booking-engine"
+
+
+async def test_every_read_endpoint_answers_from_cache_or_pms(
+    settings: Settings, db_url: str, cache: Cache
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    start = date.today() + timedelta(days=3)
+    end = start + timedelta(days=30)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO booking_engine_amenities (hotel_id, name, category) VALUES (1, 'Wi-Fi', 'net')"
+        )
+        await conn.execute(
+            "INSERT INTO booking_engine_hotel_images (hotel_id, url, is_primary)"
+            " VALUES (1, 'https://img.example.test/1.jpg', true)"
+        )
+    async with running_api(settings, cache) as api, api.client(key) as http:
+        hotels = (await http.get(f"{P}/hotels")).json()
+        assert [h["hotel_id"] for h in hotels["hotels"]] == [1]
+        hotel = await http.get(f"{P}/hotels/1")
+        assert hotel.status_code == 200 and hotel.json()["name"] == "Demo Hotel 1"
+
+        types = (await http.get(f"{P}/room-types/1")).json()
+        assert types["hotel_id"] == 1 and len(types["room_types"]) == 5
+        assert all(t["sellable_rooms"] > 0 for t in types["room_types"])
+
+        amenities = (await http.get(f"{P}/amenities/1")).json()
+        assert [a["name"] for a in amenities["amenities"]] == ["Wi-Fi"]
+        images = (await http.get(f"{P}/hotels/1/images")).json()
+        assert [i["url"] for i in images["images"]] == ["https://img.example.test/1.jpg"]
+
+        plans = (await http.get(f"{P}/plans/1")).json()
+        assert plans["hotel_id"] == 1
+        assert {p["name"] for p in plans["plans"]} == {"Room only", "Bed and breakfast"}
+        plan_id = plans["plans"][0]["plan_id"]
+
+        pricing = (await http.get(f"{P}/hotels/1/pricing", params={"plan_id": plan_id})).json()
+        assert len(pricing["plans"]) == 1 and len(pricing["plans"][0]["nights"]) == 30
+
+        params = {"start_date": start.isoformat(), "end_date": end.isoformat(),
+                  "plan_id": str(plan_id)}  # fmt: skip
+        avail = await http.get(f"{P}/availability/1", params=params)
+        assert avail.status_code == 200, avail.text
+        body = avail.json()
+        assert body["stale"] is False and len(body["room_types"]) == 5
+        for room_type in body["room_types"]:
+            assert len(room_type["nights"]) == 30
+            assert all(n["price"] and n["price"] > 0 for n in room_type["nights"])
+            assert all(n["available"] == n["sellable"] - n["taken"] for n in room_type["nights"]
+                       if n["overbooked"] == 0)  # fmt: skip
+        again = (await http.get(f"{P}/availability/1", params=params)).json()
+        assert again["room_types"] == body["room_types"]
+
+
+async def test_other_hotels_data_is_not_found_and_bad_queries_are_400(
+    settings: Settings, db_url: str, cache: Cache
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    async with running_api(settings, cache) as api, api.client(key) as http:
+        for path in ("hotels/2", "hotels/2/images", "hotels/2/pricing", "room-types/2",
+                     "amenities/2", "plans/2"):  # fmt: skip
+            reply = await http.get(f"{P}/{path}")
+            assert reply.status_code == 404, path
+            assert reply.json()["error"] == "not_found"
+        today = date.today()
+        other = await http.get(
+            f"{P}/availability/2",
+            params={"start_date": today.isoformat(), "end_date": (today + timedelta(1)).isoformat()},
+        )
+        assert other.status_code == 404
+        bad = [
+            {"start_date": today.isoformat()},
+            {"start_date": "yesterday", "end_date": today.isoformat()},
+            {"start_date": today.isoformat(), "end_date": today.isoformat()},
+            {"start_date": today.isoformat(), "end_date": (today + timedelta(91)).isoformat()},
+            {"start_date": today.isoformat(), "end_date": (today + timedelta(2)).isoformat(),
+             "colour": "blue"},
+        ]  # fmt: skip
+        for params in bad:
+            reply = await http.get(f"{P}/availability/1", params=params)
+            assert reply.status_code == 400, params
+            assert set(reply.json()) == {"error", "detail"}
+
+
+async def test_cache_endpoints_need_admin_and_report_status(
+    settings: Settings, db_url: str, cache: Cache
+) -> None:
+    reader = await create_key(db_url, 1, "book")
+    admin = await create_key(db_url, 1, "admin")
+    today = date.today()
+    async with running_api(settings, cache) as api:
+        async with api.client(reader) as http:
+            refused = await http.get(f"{P}/cache/status")
+            assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+        async with api.client(admin) as http:
+            hotels = await http.post(f"{P}/cache/update-hotels", json={})
+            assert hotels.status_code == 200 and hotels.json()["status"] == "completed"
+            types = await http.post(f"{P}/cache/update-room-types", json={"hotel_id": 1})
+            assert types.status_code == 200 and types.json()["hotel_id"] == 1
+            refresh = await http.post(
+                f"{P}/cache/refresh-availability",
+                json={"hotel_id": 1, "start_date": today.isoformat(),
+                      "end_date": (today + timedelta(5)).isoformat()},
+            )  # fmt: skip
+            assert refresh.status_code == 200 and refresh.json()["entries_written"] == 25
+            status = await http.get(f"{P}/cache/status")
+            assert status.status_code == 200
+            shape = status.json()
+            assert set(shape) == {"hotels", "room_types", "availability"}
+            assert shape["hotels"]["cache_ttl_minutes"] == 1440
+            assert shape["availability"]["cache_ttl_minutes"] == 15
+            assert shape["hotels"]["is_active"] is True
+            elsewhere = await http.post(f"{P}/cache/update-room-types", json={"hotel_id": 2})
+            assert elsewhere.status_code == 404
+            unknown = await http.post(f"{P}/cache/update-hotels", json={"hotel": 1})
+            assert unknown.status_code == 400
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT cache_type, status FROM booking_engine_cache_triggers"
+            " WHERE triggered_by LIKE 'api:%%' ORDER BY id"
+        )
+        assert await cur.fetchall() == [
+            ("hotels", "completed"), ("room_types", "completed"), ("availability", "completed")
+        ]
