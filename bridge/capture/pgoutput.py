@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+import struct
 from struct import Struct
 from typing import Any
 
@@ -362,7 +363,7 @@ class Decoder:
             raise ProtocolError(f"unknown pgoutput message {chr(kind)!r}") from None
         try:
             return handler(self, data)
-        except (IndexError, ValueError) as exc:
+        except (IndexError, ValueError, struct.error) as exc:
             if isinstance(exc, ProtocolError):
                 raise
             raise ProtocolError(f"malformed pgoutput message {chr(kind)!r}: {exc}") from exc
@@ -472,6 +473,8 @@ class Decoder:
         if data[pos] in (75, 79):  # 'K', 'O'
             old_kind = chr(data[pos])
             old, pos = self._tuple(data, pos + 1, table)
+            if old_kind == "K":
+                old = _key_only(old, table)
         if data[pos] != 78:
             raise ProtocolError("update without a new tuple")
         new, _ = self._tuple(data, pos + 1, table)
@@ -484,6 +487,8 @@ class Decoder:
         if kind not in (75, 79):
             raise ProtocolError("delete without an old tuple")
         old, _ = self._tuple(data, pos + 5, table)
+        if kind == 75:
+            old = _key_only(old, table)
         return Delete(table.relation, old, chr(kind), xid)
 
     def _truncate(self, data: bytes) -> Truncate:
@@ -537,6 +542,11 @@ class Decoder:
         ord("c"): _stream_commit,
         ord("A"): _stream_abort,
     }
+
+
+def _key_only(row: dict[str, Any], table: _Table) -> dict[str, Any]:
+    # A 'K' tuple sends the other columns as nulls; they are unknown, not null.
+    return {c.name: row[c.name] for c in table.relation.columns if c.key and c.name in row}
 
 
 def _cstring(data: bytes, pos: int) -> tuple[str, int]:
