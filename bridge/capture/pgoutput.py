@@ -10,11 +10,11 @@ An unchanged TOASTed value ('u') is left out of the row, so it reads as unknown,
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-import struct
 from struct import Struct
 from typing import Any
 

@@ -170,7 +170,8 @@ def test_the_source_assembles_streamed_transactions_without_the_aborted_savepoin
     commits = [m for m in decode_all("streamed") if isinstance(m, StreamCommit)]
     assert batch.position == commits[-1].end_lsn
     assert [c.position for c in batch.changes[:1] + batch.changes[-1:]] == [
-        commits[0].commit_lsn, commits[1].commit_lsn
+        commits[0].commit_lsn,
+        commits[1].commit_lsn,
     ]
 
 
@@ -193,7 +194,7 @@ def test_the_source_fills_unchanged_toast_from_the_full_old_row() -> None:
     logical._keys = {"kinds": ("id",)}  # read from the catalog by open()
     for hexed in CAPTURED["plain"]:
         logical._handle(bytes.fromhex(hexed))
-    update = [c for c in logical._take().changes if c.table == "kinds" and c.op == "update"][0]
+    update = next(c for c in logical._take().changes if c.table == "kinds" and c.op == "update")
     assert update.new is not None and update.old is not None
     assert update.new["big"] == update.old["big"]
     assert update.new["t"] == "changed"
