@@ -39,9 +39,12 @@ class ApiServer:
     ctx: ApiContext
     settings: Settings
 
-    def client(self, key: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=60, **kwargs)
+    def client(
+        self, key: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.AsyncClient:
+        sent = {"Authorization": f"Bearer {key}"} if key else {}
+        sent.update(headers or {})
+        return httpx.AsyncClient(base_url=self.url, headers=sent, timeout=60, **kwargs)
 
 
 @asynccontextmanager

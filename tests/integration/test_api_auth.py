@@ -1,0 +1,151 @@
+"""API keys and JWTs: every bad credential is refused, tokens rotate, reuse revokes a family."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import psycopg
+import pytest
+
+from api.auth import tokens
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from tests.integration.api_server import JWT_SECRET, create_key, running_api
+
+P = "/api/booking-engine"
+
+
+async def test_bad_keys_are_refused_and_other_hotels_are_not_found(
+    settings: Settings, db_url: str
+) -> None:
+    good = await create_key(db_url, 1, "read")
+    expired = await create_key(db_url, 1, "read", expires_in=-60)
+    inactive = await create_key(db_url, 1, "read", active=False)
+    prefix, key_id, secret = good.split("_", 2)
+    forged = f"{prefix}_{key_id}_{'A' * len(secret)}"
+    async with running_api(settings, MemoryCache()) as api:
+        async with api.client() as http:
+            assert (await http.get(f"{P}/hotels/1")).status_code == 401
+            basic = await http.get(f"{P}/hotels/1", headers={"Authorization": "Basic abc"})
+            assert basic.status_code == 401
+        for key in (forged, expired, inactive, "not-a-key", "pmsb_0000000000000000_" + "x" * 43):
+            async with api.client(key) as http:
+                reply = await http.get(f"{P}/hotels/1")
+                assert reply.status_code == 401, key
+                assert set(reply.json()) == {"error", "detail"}
+        async with api.client(good) as http:
+            assert (await http.get(f"{P}/hotels/1")).status_code == 200
+            assert (await http.get(f"{P}/hotels/2")).status_code == 404
+            booking = await http.post(f"{P}/bookings", json={})
+            assert booking.status_code in (400, 403)
+        async with api.client(None, headers={"X-API-Key": good}) as http:
+            assert (await http.get(f"{P}/hotels/1")).status_code == 200
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT last_used_at IS NOT NULL FROM booking_engine_api_keys WHERE key_id = %s",
+            (key_id,),
+        )
+        assert await cur.fetchone() == (True,)  # flushed in a batch, at the latest on shutdown
+
+
+async def test_read_scope_cannot_book(settings: Settings, db_url: str) -> None:
+    key = await create_key(db_url, 1, "read")
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        reply = await http.post(
+            f"{P}/bookings",
+            json={"hotel_id": 1, "room_type_id": 1, "check_in": "2099-01-01",
+                  "check_out": "2099-01-02", "guests": 1, "guest": {"name": "x"}},
+        )  # fmt: skip
+        assert reply.status_code == 403 and reply.json()["error"] == "forbidden"
+
+
+async def test_tokens_work_and_refresh_rotates_with_reuse_detection(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1, "book")
+    key_id = key.split("_")[1]
+    async with running_api(settings, MemoryCache()) as api, api.client() as http:
+        issued = await http.post(f"{P}/auth/token", json={"api_key": key})
+        assert issued.status_code == 200, issued.text
+        first = issued.json()
+        assert first["token_type"] == "Bearer" and 0 < first["expires_in"] <= 900
+        assert first["scope"] == "read book"
+        bearer = {"Authorization": f"Bearer {first['access_token']}"}
+        assert (await http.get(f"{P}/hotels/1", headers=bearer)).status_code == 200
+        assert (await http.get(f"{P}/hotels/2", headers=bearer)).status_code == 404
+
+        valid = await http.post(f"{P}/auth/validate-token", json={"token": first["access_token"]})
+        assert valid.status_code == 200
+        identity = valid.json()["identity"]
+        assert (identity["key_id"], identity["hotel_id"]) == (key_id, 1)
+        assert identity["authenticated_with"] == "jwt" and identity["expires_at"]
+
+        me = await http.get(f"{P}/auth/user/{key_id}", headers=bearer)
+        assert me.status_code == 200 and me.json()["scopes"] == ["read", "book"]
+        assert (await http.get(f"{P}/auth/user/someone-else", headers=bearer)).status_code == 404
+
+        rotated = await http.post(
+            f"{P}/auth/token",
+            json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        )
+        assert rotated.status_code == 200
+        second = rotated.json()
+        assert second["refresh_token"] != first["refresh_token"]
+
+        reused = await http.post(
+            f"{P}/auth/token",
+            json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        )
+        assert reused.status_code == 401 and "revoked" in reused.json()["detail"]
+        # The reuse revoked the whole family: the newest refresh token is dead too.
+        after = await http.post(
+            f"{P}/auth/token",
+            json={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
+        )
+        assert after.status_code == 401
+
+        wrong_key = await http.post(f"{P}/auth/token", json={"api_key": key[:-4] + "AAAA"})
+        assert wrong_key.status_code == 401
+        extra = await http.post(f"{P}/auth/token", json={"api_key": key, "user": "x"})
+        assert extra.status_code == 400
+
+
+def _claims(**override: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": tokens.ISSUER, "aud": tokens.AUDIENCE, "sub": "placeholder", "hotel_id": 1,
+        "scope": "read book admin", "iat": now, "nbf": now, "exp": now + 600,
+    }  # fmt: skip
+    claims.update(override)
+    return claims
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["alg_none", "wrong_alg", "bad_signature", "expired", "wrong_audience", "wrong_issuer"],
+)
+async def test_jwt_attacks_are_rejected(settings: Settings, db_url: str, attack: str) -> None:
+    key = await create_key(db_url, 1, "read")
+    sub = key.split("_")[1]
+    now = int(time.time())
+    forged = {
+        "alg_none": lambda: jwt.encode(_claims(sub=sub), None, algorithm="none"),
+        "wrong_alg": lambda: jwt.encode(_claims(sub=sub), JWT_SECRET, algorithm="HS512"),
+        "bad_signature": lambda: jwt.encode(_claims(sub=sub), "not-the-secret-" * 3, "HS256"),
+        "expired": lambda: jwt.encode(
+            _claims(sub=sub, iat=now - 2000, nbf=now - 2000, exp=now - 1000), JWT_SECRET, "HS256"
+        ),
+        "wrong_audience": lambda: jwt.encode(_claims(sub=sub, aud="someone-else"), JWT_SECRET,
+                                             "HS256"),  # fmt: skip
+        "wrong_issuer": lambda: jwt.encode(_claims(sub=sub, iss="mallory"), JWT_SECRET, "HS256"),
+    }[attack]()
+    control = jwt.encode(_claims(sub=sub), JWT_SECRET, "HS256")
+    async with running_api(settings, MemoryCache()) as api, api.client() as http:
+        ok = await http.get(f"{P}/hotels/1", headers={"Authorization": f"Bearer {control}"})
+        assert ok.status_code == 200  # the same claims, properly signed, pass
+        reply = await http.get(f"{P}/hotels/1", headers={"Authorization": f"Bearer {forged}"})
+        assert reply.status_code == 401
+        assert reply.json()["error"] == "invalid_token"
+        checked = await http.post(f"{P}/auth/validate-token", json={"token": forged})
+        assert checked.status_code == 401
