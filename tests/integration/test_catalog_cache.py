@@ -1,4 +1,4 @@
-"""Hotel / room-type caches: manual by default (pending counted), auto applies live, smart cleanup."""
+"""Hotel and room-type caches: manual by default (pending counted), auto live, smart cleanup."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ async def test_smart_cleanup_removes_only_orphans(settings: Settings, cache: Cac
     amenities = await cacheops.get_amenities(cache, 1)
     assert amenities is not None and [a.name for a in amenities] == ["Wi-Fi", "Onsen"]
     images = await cacheops.get_hotel_images(cache, 1)
-    assert images is not None and [i.url for i in images][0] == "https://img.test/b.jpg"
+    assert images is not None and images[0].url == "https://img.test/b.jpg"
     kept_types = await cacheops.get_room_types(cache, 2)
 
     # Hotel 2 disappears from the PMS (its rows cascade); a room type of hotel 1 too.
@@ -174,4 +174,6 @@ async def test_cache_status_has_the_documents_shape(settings: Settings, cache: C
         assert {"last_updated", "is_active", "cache_ttl_minutes"} <= set(entry)
         assert entry["cache_ttl_minutes"] == ttl
     assert shown["hotels"]["is_active"] is True
-    assert shown["hotels"]["last_updated"].endswith("Z") or "+00:00" in shown["hotels"]["last_updated"]
+    assert (
+        shown["hotels"]["last_updated"].endswith("Z") or "+00:00" in shown["hotels"]["last_updated"]
+    )

@@ -1,0 +1,349 @@
+"""Delivery to the booking engine's webhook, against a local receiver playing the booking engine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psycopg
+
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from bridge.delivery.receiver import Received, Receiver, Script
+from bridge.delivery.retry import requeue
+from bridge.delivery.signing import SIGNATURE_HEADER, sign, verify
+from bridge.delivery.worker import DeliveryWorker
+from metrics import definitions as m
+from tests.helpers import run_once
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def sql(url: str, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute(statement, params)
+        return await cur.fetchall() if cur.description else []
+
+
+async def configure(url: str, receiver_url: str, hotel_id: int = 1) -> str:
+    rows = await sql(
+        url,
+        "INSERT INTO booking_engine_config (hotel_id, booking_engine_url, sync_enabled)"
+        " VALUES (%s, %s, true) RETURNING webhook_secret",
+        (hotel_id, receiver_url),
+    )
+    return str(rows[0][0])
+
+
+async def book(url: str, hotel_id: int = 1, nights: int = 2, offset: int = 20) -> uuid.UUID:
+    """A reservation with its nights, written in one transaction the way the PMS does."""
+    reservation_id = uuid.uuid4()
+    night = date.today() + timedelta(days=offset)
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        room = await (
+            await conn.execute(
+                "SELECT r.id FROM rooms r WHERE r.hotel_id = %s AND r.for_sale AND NOT EXISTS"
+                " (SELECT 1 FROM reservation_details d WHERE d.hotel_id = r.hotel_id"
+                "  AND d.room_id = r.id AND d.date >= %s AND d.date < %s)"
+                " ORDER BY r.id LIMIT 1",
+                (hotel_id, night, night + timedelta(days=nights)),
+            )
+        ).fetchone()
+        client = await (await conn.execute("SELECT id FROM clients LIMIT 1")).fetchone()
+        assert room is not None and client is not None
+        await conn.execute(
+            "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
+            " status) VALUES (%s, %s, %s, %s, %s, 'confirmed')",
+            (reservation_id, hotel_id, client[0], night, night + timedelta(days=nights)),
+        )
+        for n in range(nights):
+            await conn.execute(
+                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+                " price) VALUES (%s, %s, %s, %s, 12000)",
+                (hotel_id, reservation_id, night + timedelta(days=n), room[0]),
+            )
+    return reservation_id
+
+
+async def sync_row(url: str, booking_id: uuid.UUID) -> tuple[Any, ...]:
+    rows = await sql(
+        url,
+        "SELECT sync_status, retry_count, error_message, booking_engine_id,"
+        " last_sync_attempt IS NOT NULL FROM booking_sync_status WHERE booking_id = %s",
+        (booking_id,),
+    )
+    assert rows, "no booking_sync_status row"
+    return rows[0]
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], limit: float = 60.0) -> None:
+    """Poll until `check` holds; the limit only stops a hung test, it asserts no speed."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+@asynccontextmanager
+async def receiving(
+    url: str, script: Script, hotel_id: int = 1
+) -> AsyncIterator[tuple[Receiver, str]]:
+    receiver = Receiver({})
+    receiver.script = script
+    endpoint = await receiver.start()
+    secret = await configure(url, endpoint, hotel_id)
+    receiver.secrets[hotel_id] = secret
+    try:
+        yield receiver, secret
+    finally:
+        await receiver.stop()
+
+
+@asynccontextmanager
+async def delivering(url: str, **options: Any) -> AsyncIterator[DeliveryWorker]:
+    worker = DeliveryWorker(url, base_delay=0.05, max_delay=0.2, poll_interval=0.1, **options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await task
+
+
+def synced(url: str, booking_id: uuid.UUID) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return (await sync_row(url, booking_id))[0] == "synced"
+
+    return check
+
+
+def fail_first(status: int | None) -> Script:
+    def script(_request: Received, seen: int) -> int | None:
+        return status if seen == 0 else 200
+
+    return script
+
+
+async def test_500_then_200_is_retried_and_delivered_once(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, fail_first(500)) as (receiver, secret):
+        booking = await book(url, nights=2)
+        await run_once(settings, MemoryCache())
+        assert (await sync_row(url, booking))[0] == "pending"
+        async with delivering(url):
+            await wait_for(synced(url, booking))
+
+    keys = {r.key for r in receiver.requests}
+    assert len(receiver.requests) == 2 and len(keys) == 1
+    assert receiver.acknowledged == {keys.pop(): 1}
+    assert all(r.signature_ok for r in receiver.requests)
+    status, retries, error, engine_id, attempted = await sync_row(url, booking)
+    assert (status, retries, error, attempted) == ("synced", 1, None, True)
+    assert engine_id == f"be-{str(booking)[:8]}"
+    event = msgspec.json.decode(receiver.applied[0].body)
+    assert (event["operation"], event["hotel_id"]) == ("created", 1)
+    assert event["event_id"] == receiver.applied[0].key
+    assert event["reservation"]["id"] == str(booking)
+    assert [n["price"] for n in event["reservation"]["nights"]] == [12000.0, 12000.0]
+    assert event["occurred_at"]
+    # Both attempts carried the same bytes, so the booking engine can compare them.
+    assert receiver.requests[0].body == receiver.requests[1].body
+    assert verify(secret, receiver.requests[0].body, sign(secret, receiver.requests[0].body))
+
+
+async def test_timeout_is_retried(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, fail_first(None)) as (receiver, _secret):
+        booking = await book(url)
+        await run_once(settings, MemoryCache())
+        async with delivering(url, timeout=0.5):
+            await wait_for(synced(url, booking))
+    assert len(receiver.requests) == 2
+    assert len({r.key for r in receiver.requests}) == 1
+    assert (await sync_row(url, booking))[:3] == ("synced", 1, None)
+    errors = await sql(
+        url, "SELECT attempts, status FROM pms_bridge.delivery_events WHERE booking_id = %s",
+        (booking,),
+    )  # fmt: skip
+    assert errors == [(2, "delivered")]
+
+
+async def test_signature_is_verifiable_with_the_shared_secret(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    captured: list[Received] = []
+
+    def record(request: Received, _seen: int) -> int:
+        captured.append(request)
+        return 200
+
+    async with receiving(url, record) as (receiver, secret):
+        booking = await book(url)
+        await run_once(settings, MemoryCache())
+        async with delivering(url):
+            await wait_for(synced(url, booking))
+    body = captured[0].body
+    assert captured[0].signature_ok
+    assert verify(secret, body, sign(secret, body))
+    assert not verify("another secret", body, sign(secret, body))
+    assert not verify(secret, body + b" ", sign(secret, body))
+    assert SIGNATURE_HEADER == "X-PMS-Signature"
+
+
+async def test_failed_after_retry_limit_then_sync_retry_requeues(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    failing = True
+
+    def script(_request: Received, _seen: int) -> int:
+        return 503 if failing else 200
+
+    failed_before = m.delivery_failed._value.get()
+    async with receiving(url, script) as (receiver, _secret):
+        booking = await book(url)
+        await run_once(settings, MemoryCache())
+        async with delivering(url, max_attempts=3):
+
+            async def failed() -> bool:
+                return (await sync_row(url, booking))[0] == "failed"
+
+            await wait_for(failed)
+        status, retries, error, _engine, _at = await sync_row(url, booking)
+        assert (status, retries) == ("failed", 2)
+        assert error is not None and "HTTP 503" in error
+        assert len(receiver.requests) == 3
+        assert m.delivery_failed._value.get() == failed_before + 1
+
+        # A later PMS change does not hide the failure.
+        await sql(url, "UPDATE reservations SET comment = 'late' WHERE id = %s", (booking,))
+        await run_once(settings, MemoryCache())
+        assert (await sync_row(url, booking))[0] == "failed"
+
+        failing = False
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            assert await requeue(conn, None) == 1
+        assert (await sync_row(url, booking))[:2] == ("pending", 0)
+        async with delivering(url):
+            await wait_for(synced(url, booking))
+    applied = [msgspec.json.decode(r.body)["reservation"].get("comment") for r in receiver.applied]
+    assert applied == [None, "late"]  # order kept: the failed event first, then the newer one
+
+
+async def test_order_is_kept_per_reservation(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, fail_first(500)) as (receiver, _secret):
+        bookings = [await book(url, offset=20 + 3 * i, nights=1) for i in range(4)]
+        await run_once(settings, MemoryCache())
+        for booking in bookings:
+            await sql(url, "UPDATE reservations SET comment = 'x' WHERE id = %s", (booking,))
+        await run_once(settings, MemoryCache())
+        for booking in bookings:
+            await sql(url, "UPDATE reservations SET status = 'cancelled' WHERE id = %s", (booking,))
+        await run_once(settings, MemoryCache())
+        async with delivering(url, concurrency=3):
+            for booking in bookings:
+                await wait_for(synced(url, booking))
+    for booking in bookings:
+        seen = [r.operation for r in receiver.applied if r.booking_id == str(booking)]
+        assert seen == ["created", "updated", "cancelled"]
+    assert all(count == 1 for count in receiver.acknowledged.values())
+    assert len(receiver.acknowledged) == 12
+
+
+async def test_booking_engine_write_is_not_echoed(settings: Settings, capture_mode: str) -> None:
+    url = settings.database_url
+    assert url is not None
+    mode = msgspec.structs.replace(settings, capture=capture_mode)
+    async with receiving(url, fail_first(200)) as (receiver, _secret):
+        await run_once(mode, MemoryCache())  # a logical slot starts here
+        booking = uuid.uuid4()
+        night = date.today() + timedelta(days=40)
+        # What the API does: the booking and its sync row in one transaction.
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            client = await (await conn.execute("SELECT id FROM clients LIMIT 1")).fetchone()
+            assert client is not None
+            await conn.execute(
+                "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in,"
+                " check_out, status, type) VALUES (%s, 1, %s, %s, %s, 'confirmed', 'web')",
+                (booking, client[0], night, night + timedelta(days=1)),
+            )
+            await conn.execute(
+                "INSERT INTO booking_sync_status (hotel_id, booking_id, booking_engine_id,"
+                " sync_status, origin, origin_xid) VALUES (1, %s, 'be-own', 'synced',"
+                " 'booking_engine', pg_current_xact_id()::text::bigint %% 4294967296)",
+                (booking,),
+            )
+        await run_once(mode, MemoryCache())
+        assert (await sync_row(url, booking))[0] == "synced"
+        assert await sql(url, "SELECT count(*) FROM pms_bridge.delivery_events") == [(0,)]
+
+        # A later change made in the PMS is news to the booking engine.
+        await sql(url, "UPDATE reservations SET comment = 'front desk' WHERE id = %s", (booking,))
+        await run_once(mode, MemoryCache())
+        assert (await sync_row(url, booking))[0] == "pending"
+        async with delivering(url):
+            await wait_for(synced(url, booking))
+    assert [r.operation for r in receiver.applied] == ["updated"]
+    sent = msgspec.json.decode(receiver.applied[0].body)["reservation"]
+    assert (sent["comment"], sent["booking_engine_id"]) == ("front desk", "be-own")
+
+
+WORKER = """
+import asyncio, sys
+from bridge.delivery.worker import DeliveryWorker
+
+async def main() -> None:
+    await DeliveryWorker(sys.argv[1], poll_interval=0.1, timeout=60).run(asyncio.Event())
+
+asyncio.run(main())
+"""
+
+
+async def test_kill_9_during_delivery_loses_nothing_and_repeats_the_key(
+    settings: Settings,
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    arrived = asyncio.Event()
+
+    def script(_request: Received, seen: int) -> int | None:
+        if seen == 0:
+            arrived.set()
+            return None  # hold the first request open while the sender dies
+        return 200
+
+    async with receiving(url, script) as (receiver, _secret):
+        booking = await book(url)
+        await run_once(settings, MemoryCache())
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WORKER, url, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        try:
+            await asyncio.wait_for(arrived.wait(), 60)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+        assert process.returncode == -signal.SIGKILL
+        assert (await sync_row(url, booking))[0] == "pending"
+        async with delivering(url):
+            await wait_for(synced(url, booking))
+    keys = [r.key for r in receiver.requests]
+    assert len(keys) == 2 and len(set(keys)) == 1
+    assert receiver.acknowledged == {keys[0]: 1}
+    assert await sql(url, "SELECT status FROM pms_bridge.delivery_events") == [("delivered",)]
