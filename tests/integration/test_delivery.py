@@ -192,7 +192,7 @@ async def test_signature_is_verifiable_with_the_shared_secret(settings: Settings
         captured.append(request)
         return 200
 
-    async with receiving(url, record) as (receiver, secret):
+    async with receiving(url, record) as (_receiver, secret):
         booking = await book(url)
         await run_once(settings, MemoryCache())
         async with delivering(url):
