@@ -108,6 +108,7 @@ class LogicalSource:
         self._caught_up_at = time.monotonic()
         self._warned_identity: set[str] = set()
         self._lag_warned = False
+        self._unacknowledged: int | None = None
 
     # Connection ----------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ class LogicalSource:
         self._streams.clear()
         self._ready = []
         self._ready_position = 0
+        self._unacknowledged = None
         self._conn = await connect(self.database_url, autocommit=True)
         version = await slots.prepare(self._conn, self.publication, self.tables)
         self._keys = await primary_keys(self._conn, self.tables)
@@ -231,7 +233,10 @@ class LogicalSource:
         raise psycopg.OperationalError(f"replication stream ended: {message or 'copy done'}")
 
     def _idle(self) -> bool:
-        return self._tx is None and not self._streams and not self._ready
+        return (
+            self._tx is None and not self._streams and not self._ready
+            and self._unacknowledged is None
+        )  # fmt: skip
 
     async def _handle_frame(self, frame: bytes) -> None:
         kind = frame[0]
@@ -349,7 +354,7 @@ class LogicalSource:
                 await self._handle_frame(frame)
             if self._ready:
                 return self._take()
-            if self._ready_position > self._confirmed and self._tx is None and not self._streams:
+            if self._ready_position > self._confirmed and self._idle():
                 # Transactions with nothing for the bridge (filtered, empty, replayed).
                 self._confirmed = self._ready_position
                 await self._send_status(self._confirmed)
@@ -364,6 +369,7 @@ class LogicalSource:
 
     def _take(self) -> Batch:
         changes, self._ready = self._ready, []
+        self._unacknowledged = self._ready_position
         rejects = [self._reject(c) for c in changes if self._unprojectable(c)]
         if rejects:
             changes = [c for c in changes if not self._unprojectable(c)]
@@ -394,6 +400,7 @@ class LogicalSource:
 
     async def acknowledge(self, batch: Batch) -> None:
         self.checkpoint = batch.position
+        self._unacknowledged = None
         self._confirmed = max(self._confirmed, batch.position)
         await self._send_status(self._confirmed)
         if not self._ready:
