@@ -1,4 +1,4 @@
-"""Logical capture end to end: moved nights and rooms, ADD COLUMN mid-stream, TRUNCATE, streaming."""
+"""Logical capture end to end: moved nights and rooms, ADD COLUMN, TRUNCATE, streamed commits."""
 
 from __future__ import annotations
 
@@ -145,7 +145,9 @@ async def test_a_room_moved_to_another_type_moves_its_capacity(harness: Harness)
     room_a, type_a, _room_b, type_b = await two_rooms_of_different_types(h, 2)
     night = date.today() + timedelta(days=5)
     sellable_a = (await h.entry(2, type_a, night))[0]
-    await h.sql("UPDATE rooms SET room_type_id = %s WHERE hotel_id = 2 AND id = %s", (type_b, room_a))
+    await h.sql(
+        "UPDATE rooms SET room_type_id = %s WHERE hotel_id = 2 AND id = %s", (type_b, room_a)
+    )
 
     async def moved() -> bool:
         return (await h.entry(2, type_a, night))[0] == sellable_a - 1
