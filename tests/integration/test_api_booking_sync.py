@@ -1,0 +1,86 @@
+"""Bookings made, moved and cancelled through the API reach the cache through the bridge (CDC)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+
+from bridge.cache.base import Cache
+from bridge.config import Settings
+from tests.helpers import cached, run_once, truth
+from tests.integration.api_server import create_key, room_type_with_rooms, running_api
+
+P = "/api/booking-engine"
+
+
+async def test_update_and_cancel_restore_availability_through_the_bridge(
+    settings: Settings, db_url: str, cache: Cache
+) -> None:
+    key = await create_key(db_url, 1, "book")
+    type_id, rooms = await room_type_with_rooms(db_url, 1)
+    first = date.today() + timedelta(days=20)
+    moved = first + timedelta(days=5)
+    window = {"start_date": first.isoformat(), "end_date": (moved + timedelta(days=3)).isoformat(),
+              "room_type_id": str(type_id)}  # fmt: skip
+
+    async def available(http: Any) -> dict[str, int]:
+        reply = await http.get(f"{P}/availability/1", params=window)
+        assert reply.status_code == 200, reply.text
+        return {n["date"]: n["available"] for n in reply.json()["room_types"][0]["nights"]}
+
+    await run_once(settings, cache)
+    async with running_api(settings, cache) as api, api.client(key) as http:
+        before = await available(http)
+        created = await http.post(
+            f"{P}/bookings",
+            json={"hotel_id": 1, "room_type_id": type_id, "check_in": first.isoformat(),
+                  "check_out": (first + timedelta(days=2)).isoformat(), "guests": 1,
+                  "guest": {"name": "Grace Hopper"}},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        booking_id = created.json()["booking_id"]
+        await run_once(settings, cache)
+        booked = await available(http)
+        assert assert_delta(before, booked, first, 2) == -1
+
+        updated = await http.put(
+            f"{P}/bookings/{booking_id}",
+            json={"check_in": moved.isoformat(), "check_out": (moved + timedelta(days=3)).isoformat(),
+                  "guest": {"email": "grace@example.test"}},
+        )  # fmt: skip
+        assert updated.status_code == 200, updated.text
+        assert [n["date"] for n in updated.json()["nights"]] == [
+            (moved + timedelta(days=i)).isoformat() for i in range(3)
+        ]
+        assert updated.json()["guest"]["email"] == "grace@example.test"
+        await run_once(settings, cache)
+        after_move = await available(http)
+        assert assert_delta(before, after_move, first, 2) == 0  # old nights given back
+        assert assert_delta(before, after_move, moved, 3) == -1
+
+        cancelled = await http.delete(f"{P}/bookings/{booking_id}")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        assert all(n["cancelled"] for n in cancelled.json()["nights"])
+        await run_once(settings, cache)
+        assert await available(http) == before
+        again = await http.put(f"{P}/bookings/{booking_id}", json={"guests": 2})
+        assert again.status_code == 409
+
+    expected, have = await truth(db_url, settings), await cached(cache)
+    assert have and all(expected[k] == v for k, v in have.items())
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT origin FROM booking_sync_status WHERE booking_id = %s", (booking_id,)
+        )
+        assert await cur.fetchall() == [("booking_engine",)]
+
+
+def assert_delta(before: dict[str, int], after: dict[str, int], start: date, nights: int) -> int:
+    """The one change in availability over those nights (they all moved alike)."""
+    deltas = {after[d] - before[d] for d in
+              ((start + timedelta(days=i)).isoformat() for i in range(nights))}  # fmt: skip
+    assert len(deltas) == 1, deltas
+    return deltas.pop()

@@ -1,0 +1,94 @@
+"""Rate limits (in-process and Redis) answer 429 with headers and recover; every call is audited."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import psycopg
+import pytest
+
+from api.audit import AuditWriter
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from metrics.definitions import REGISTRY
+from tests.integration.api_server import create_key, running_api
+
+P = "/api/booking-engine"
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_rate_limit_429_then_recovery(settings: Settings, db_url: str, backend: str) -> None:
+    if backend == "memory":
+        settings = msgspec.structs.replace(settings, redis_url=None)
+    key = await create_key(db_url, 1, "read")
+    other = await create_key(db_url, 1, "read")
+    limits = "read=2:3,book=50:50,admin=50:50,auth=50:50"
+    async with running_api(settings, MemoryCache(), rate_limits=limits) as api:
+        async with api.client(key) as http:
+            replies = [await http.get(f"{P}/hotels/1") for _ in range(6)]
+            codes = [r.status_code for r in replies]
+            assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+            first_ok, limited = replies[0], next(r for r in replies if r.status_code == 429)
+            assert first_ok.headers["RateLimit-Limit"] == "3"
+            assert int(first_ok.headers["RateLimit-Remaining"]) == 2
+            assert limited.json()["error"] == "rate_limited"
+            assert limited.headers["RateLimit-Remaining"] == "0"
+            retry_after = int(limited.headers["Retry-After"])
+            assert retry_after >= 1
+            async with api.client(other) as neighbour:  # buckets are per key
+                assert (await neighbour.get(f"{P}/hotels/1")).status_code == 200
+            await asyncio.sleep(retry_after)
+            assert (await http.get(f"{P}/hotels/1")).status_code == 200
+
+
+async def test_every_call_is_audited_without_secrets(settings: Settings, db_url: str) -> None:
+    key = await create_key(db_url, 1, "book")
+    async with running_api(settings, MemoryCache()) as api:
+        async with api.client(key) as http:
+            assert (await http.get(f"{P}/hotels/1")).status_code == 200
+            assert (await http.get(f"{P}/hotels/2")).status_code == 404
+            token = await http.post(f"{P}/auth/token", json={"api_key": key})
+            assert token.status_code == 200
+        async with api.client("pmsb_wrong") as http:
+            assert (await http.get(f"{P}/hotels/1")).status_code == 401
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT hotel_id, action, status, error_message, request_data::text,"
+            " response_data->>'status_code' FROM booking_engine_audit_log ORDER BY id"
+        )
+        rows = await cur.fetchall()
+    assert [(r[0], r[1], r[2], r[5]) for r in rows] == [
+        (1, "hotel.read", "ok", "200"),
+        (1, "hotel.read", "rejected", "404"),
+        (1, "auth.token", "ok", "200"),
+        # Refused before the handler ran: the action is the route itself.
+        (None, "GET /api/booking-engine/hotels/{hotel_id:int}", "rejected", "401"),
+    ]
+    assert rows[1][3].startswith("not_found")
+    assert all(key not in (r[4] or "") for r in rows)
+    assert all("pmsb_" not in (r[4] or "") for r in rows)
+
+
+async def test_failed_audit_write_is_counted_not_raised(settings: Settings, db_url: str) -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.audit import AuditEntry, now
+
+    def failures() -> float:
+        return REGISTRY.get_sample_value(
+            "pms_bridge_api_audit_failed_total", {"reason": "write_error"}
+        ) or 0.0
+
+    async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
+        async with pool.connection() as conn:
+            await conn.execute("ALTER TABLE booking_engine_audit_log RENAME TO audit_gone")
+        writer = AuditWriter(pool)
+        before = failures()
+        writer.record(AuditEntry(1, "x", "y", None, {}, {}, "ok", None, now()))
+        assert await writer.flush() == 0
+        assert failures() == before + 1
+        async with pool.connection() as conn:
+            await conn.execute("ALTER TABLE audit_gone RENAME TO booking_engine_audit_log")
+        writer.record(AuditEntry(1, "x", "y", None, {}, {}, "ok", None, now()))
+        assert await writer.flush() == 1
