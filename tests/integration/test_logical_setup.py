@@ -1,0 +1,152 @@
+"""Slot safety: one-line refusals, replica identity, status lag, slot drop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import psycopg
+import pytest
+
+from bridge.capture import slot as slots
+from bridge.capture.logical import LogicalSource
+from bridge.cli import main
+from bridge.config import Settings
+from bridge.embedded import PostgresCluster
+from bridge.status import collect_status
+
+
+@pytest.fixture(scope="module")
+def replica_cluster(workdir: Path) -> Iterator[PostgresCluster]:
+    bindir = os.environ.get("PMS_BRIDGE_TEST_PG_BINDIR")
+    cluster = PostgresCluster(
+        workdir / "wal-replica",
+        bindir=Path(bindir) if bindir else None,
+        settings={"wal_level": "replica", "fsync": "off"},
+    )
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+def logical(settings: Settings, **changes: object) -> Settings:
+    return msgspec.structs.replace(settings, capture="logical", **changes)
+
+
+async def test_refuses_to_start_when_wal_level_is_not_logical(
+    replica_cluster: PostgresCluster, settings: Settings
+) -> None:
+    source = LogicalSource(replica_cluster.url(), logical(settings))
+    with pytest.raises(slots.LogicalSetupError) as refused:
+        await source.open(None)
+    await source.close()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("wal_level is replica")
+    assert "ALTER SYSTEM SET wal_level = logical" in message
+
+
+async def test_refuses_to_start_when_the_role_cannot_replicate(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    role = f"norepl_{url.rsplit('/', 1)[1]}"
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(f'CREATE ROLE "{role}" LOGIN NOREPLICATION')
+    try:
+        source = LogicalSource(url.replace("postgres@", f"{role}@"), logical(settings))
+        with pytest.raises(slots.LogicalSetupError) as refused:
+            await source.open(None)
+        await source.close()
+        message = str(refused.value)
+        assert "\n" not in message
+        assert message == (
+            f"role {role} lacks REPLICATION: run ALTER ROLE {role} REPLICATION as a superuser "
+            "(or use BRIDGE_CAPTURE=trigger)"
+        )
+    finally:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(f'DROP ROLE "{role}"')
+
+
+async def identities(url: str) -> dict[str, str]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute(
+            "SELECT c.relname, c.relreplident::text FROM pg_class c"
+            " WHERE c.relname ~ '^(reservation_details|rooms|reservations)(_\\d+)?$'"
+        )
+        return dict(await cur.fetchall())
+
+
+async def test_replica_identity_full_where_old_rows_are_needed_new_partitions_too(
+    settings: Settings,
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    before = await identities(url)
+    assert set(before.values()) == {"d"}  # trigger mode never pays for wider WAL records
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await slots.prepare(conn, settings.publication_name, settings.watched_tables)
+        await conn.execute(
+            "CREATE TABLE reservation_details_77 PARTITION OF reservation_details"
+            " FOR VALUES IN (77)"
+        )
+        assert await slots.identity_missing(conn, settings.watched_tables) == [
+            "reservation_details_77"
+        ]
+        await slots.prepare(conn, settings.publication_name, settings.watched_tables)
+    after = await identities(url)
+    assert {name for name, identity in after.items() if identity == "f"} == {
+        name for name in after if not name.startswith("reservations")
+    }
+    assert after["reservations"] == "d"
+
+
+def test_slot_drop_refuses_while_streaming_then_removes_slot_and_publication(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    settings = logical(settings)
+    source = LogicalSource(url, settings)
+
+    async def open_and_check() -> None:
+        await source.open(None)
+        with pytest.raises(slots.LogicalSetupError, match="in use by process"):
+            await slots.drop(url, settings.slot_name, settings.publication_name)
+        report = await collect_status(settings)
+        assert report.extra["slot"] == f"{settings.slot_name} (streaming)"
+        assert report.extra["slot lag"].endswith(" s")
+        await source.close()
+
+    asyncio.run(open_and_check())
+    monkeypatch.setenv("BRIDGE_SLOT", settings.slot_name)
+    monkeypatch.setenv("BRIDGE_PUBLICATION", settings.publication_name)
+    argv = ["--capture", "logical", "--database-url", url, "slot", "drop"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"slot drop: slot {settings.slot_name} dropped, "
+        f"publication {settings.publication_name} dropped"
+    )
+
+    async def gone() -> tuple[object, object]:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            slot = await (
+                await conn.execute(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
+                    (settings.slot_name,),
+                )
+            ).fetchone()
+            publication = await (
+                await conn.execute(
+                    "SELECT 1 FROM pg_publication WHERE pubname = %s",
+                    (settings.publication_name,),
+                )
+            ).fetchone()
+        return slot, publication
+
+    assert asyncio.run(gone()) == (None, None)
+    assert main(argv) == 0
+    assert "was absent" in capsys.readouterr().out
