@@ -18,6 +18,7 @@ from bridge.cache import Cache, open_cache
 from bridge.config import Settings, require_database
 from bridge.db import APPLICATION_NAME, connect
 from bridge.pipeline import Bridge
+from bridge.refresher import start_background
 from bridge.service import build_bridge, horizon
 from bridge.snapshot import BUILT_MARKER, rebuild_availability
 
@@ -82,6 +83,7 @@ async def serve(
         if bridge is not None:
             await ensure_availability_built(settings, cache)
             tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
+            tasks.extend(start_background(settings, cache, stop))
         if run_api:
             pool = await open_pool(settings)
             ctx = ApiContext(settings=settings, cache=cache, pool=pool, bridge=bridge)

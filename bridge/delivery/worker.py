@@ -22,6 +22,7 @@ import httpx
 import msgspec
 import psycopg
 
+from bridge.config import Settings, require_database
 from bridge.db import connect
 from bridge.delivery.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
 from bridge.sql import query
@@ -106,6 +107,14 @@ class DeliveryWorker:
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryWorker:
+        return cls(
+            require_database(settings), concurrency=settings.delivery_concurrency,
+            max_attempts=settings.delivery_max_attempts, timeout=settings.delivery_timeout,
+            poll_interval=max(settings.poll_interval, 0.5),
+        )  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; reconnects after losing the database."""
