@@ -137,7 +137,12 @@ async def slot_exists(conn: psycopg.AsyncConnection[Any], slot: str) -> bool:
     row = await cur.fetchone()
     if row is None:
         return False
-    plugin, _database, _active, _pid, _lsn = row
+    plugin, database, _active, _pid, _lsn = row
+    if database != conn.info.dbname:
+        raise LogicalSetupError(
+            f"replication slot {slot} belongs to database {database}: "
+            "set BRIDGE_SLOT to a name of this database's own"
+        )
     if plugin != "pgoutput":
         raise LogicalSetupError(
             f"replication slot {slot} uses {plugin}, not pgoutput: "

@@ -41,6 +41,8 @@ def spawn_bridge(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "BRIDGE_CAPTURE": settings.capture,
         "BRIDGE_POLL_INTERVAL": str(settings.poll_interval),
         "BRIDGE_BATCH_SIZE": str(settings.batch_size),
+        "BRIDGE_SLOT": settings.slot_name,
+        "BRIDGE_PUBLICATION": settings.publication_name,
     }
     env.pop("DATABASE_URL", None)
     command = [sys.executable, "-m", "bridge.cli", "--database-url", settings.database_url]
