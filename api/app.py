@@ -98,9 +98,10 @@ def create_app(ctx: ApiContext) -> Litestar:
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(
-                        type="http", scheme="bearer",
+                        type="http",
+                        scheme="bearer",
                         description="An API key (pmsb_…) or an access token from /auth/token",
-                    )  # fmt: skip
+                    )
                 }
             ),
             security=[{"bearer": []}],

@@ -1,4 +1,4 @@
-"""Booking writes into the PMS tables: one transaction each, serialized per room type, no overbooking."""
+"""Booking writes into the PMS tables: one transaction each, serialized per room type."""
 
 from __future__ import annotations
 
@@ -228,9 +228,7 @@ class Replay(msgspec.Struct, frozen=True):
     booking: Booking
 
 
-async def _claim(
-    conn: Conn, api_key_id: int, key: str, body_hash: str
-) -> Replay | None:
+async def _claim(conn: Conn, api_key_id: int, key: str, body_hash: str) -> Replay | None:
     """Claims an Idempotency-Key; a stored answer for the same body is replayed."""
     params = {"api_key_id": api_key_id, "key": key, "request_hash": body_hash}
     cur = await conn.execute(query("api_idempotency_claim"), params)
@@ -271,7 +269,9 @@ async def create(
                 api_bookings.labels(op="create", outcome="replayed").inc()
                 return replay
         hotel_id, type_id = body.hotel_id, body.room_type_id
-        await conn.execute(query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id})
+        await conn.execute(
+            query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id}
+        )
         await _room_type(conn, hotel_id, type_id, body.guests)
         plan = await _plan(conn, hotel_id, body.plan_id)
         nights = nights_of(body.check_in, body.check_out)
@@ -320,7 +320,9 @@ async def _locked(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> dict[str,
         raise ApiError(404, "not_found", f"booking {booking_id} not found")
     if row["type"] != "web":
         raise ApiError(
-            409, "not_a_web_booking", "only bookings made through the booking engine can change here"
+            409,
+            "not_a_web_booking",
+            "only bookings made through the booking engine can change here",
         )
     return row
 
@@ -338,7 +340,9 @@ async def update(
         check_out = body.check_out or res["check_out"]
         guests = body.guests or res["number_of_people"]
         moved = (check_in, check_out, guests) != (
-            res["check_in"], res["check_out"], res["number_of_people"]
+            res["check_in"],
+            res["check_out"],
+            res["number_of_people"],
         )
         if moved:
             check_stay(check_in, check_out, today)
@@ -388,11 +392,13 @@ async def update(
 
 
 async def cancel(pool: AsyncConnectionPool[Any], hotel_id: int, booking_id: uuid.UUID) -> Booking:
-    """Cancels as the PMS does (status and every night's `cancelled`); cancelling twice is a no-op."""
+    """Cancels as the PMS does (status and each night's `cancelled`); twice is a no-op."""
     async with pool.connection() as conn, conn.transaction():
         res = await _locked(conn, hotel_id, booking_id)
         if res["status"] != "cancelled":
-            await conn.execute(query("api_booking_cancel"), {"hotel_id": hotel_id, "id": booking_id})
+            await conn.execute(
+                query("api_booking_cancel"), {"hotel_id": hotel_id, "id": booking_id}
+            )
             await _echo(conn, hotel_id, booking_id, None, "U")
         booking = await read_booking(conn, hotel_id, booking_id)
         assert booking is not None

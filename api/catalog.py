@@ -43,7 +43,9 @@ async def read_through(
 
 
 async def hotel(ctx: ApiContext, hotel_id: int) -> cacheops.HotelInfo:
-    return await read_through(ctx, "hotel", hotel_id, lambda: cacheops.get_hotel(ctx.cache, hotel_id))
+    return await read_through(
+        ctx, "hotel", hotel_id, lambda: cacheops.get_hotel(ctx.cache, hotel_id)
+    )
 
 
 async def room_types(ctx: ApiContext, hotel_id: int) -> list[cacheops.RoomTypeInfo]:

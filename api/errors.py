@@ -49,7 +49,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     else:
         error, detail = _SHORT.get(exc.status_code, "error"), exc.detail
     # The audit entry of this call records what went wrong.
-    state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = request.scope.setdefault("state", {})
     state["error"] = f"{error}: {detail}"[:500]
     return Response(
         {"error": error, "detail": detail}, status_code=exc.status_code, headers=exc.headers
@@ -58,7 +58,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = request.scope.setdefault("state", {})
     state["error"] = f"internal_error: {type(exc).__name__}"
     return Response(
         {"error": "internal_error", "detail": "unexpected server error; it has been logged"},

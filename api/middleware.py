@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.audit import AuditEntry, AuditWriter, now
@@ -24,10 +25,10 @@ def _outcome(status: int) -> str:
 
 def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        state: dict[str, Any] = scope.setdefault("state", {})
         started = time.perf_counter()
         status = 500
 
@@ -46,11 +47,9 @@ def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
         try:
             await app(scope, receive, send_with_headers)
         finally:
-            route, method = _route(scope), scope["method"]
+            route, method = _route(scope), str(scope.get("method", "GET"))
             api_requests.labels(route=route, method=method, status=str(status)).inc()
-            api_latency.labels(route=route, method=method).observe(
-                time.perf_counter() - started
-            )
+            api_latency.labels(route=route, method=method).observe(time.perf_counter() - started)
             if audit is not None and scope["path"].startswith(PREFIX):
                 audit.record(_entry(scope, state, route, method, status))
 

@@ -25,7 +25,7 @@ class Principal(msgspec.Struct, frozen=True):
 
 def call_state(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The per-call notes the audit middleware reads (principal, rate decision, audit fields)."""
-    state: dict[str, Any] = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state: dict[str, Any] = request.scope.setdefault("state", {})
     return state
 
 

@@ -48,7 +48,7 @@ async def token(
     ctx.keys.touch(record)
     note(request, "auth.token", "api_key", record.key_id, {"grant_type": data.grant_type},
          {"hotel_id": record.hotel_id})  # fmt: skip
-    request.scope["state"]["hotel_id"] = record.hotel_id  # type: ignore[typeddict-item]
+    request.scope["state"]["hotel_id"] = record.hotel_id
     return TokenResponse(
         access_token=tokens.issue_access(record, ctx.jwt_secret),
         token_type="Bearer",
@@ -71,7 +71,7 @@ async def validate_token(
     expires_at = None
     if principal.via == "jwt":
         expires_at = tokens.decode_access(data.token, ctx.jwt_secret).expires_at
-    request.scope["state"]["hotel_id"] = principal.hotel_id  # type: ignore[typeddict-item]
+    request.scope["state"]["hotel_id"] = principal.hotel_id
     return ValidateResponse(True, _identity(principal, expires_at))
 
 
@@ -79,9 +79,7 @@ async def validate_token(
     f"{PREFIX}/auth/user/{{user_id:str}}", tags=["auth"], opt=OPT("read"),
     responses=errors(404), summary="The identity behind the caller's credentials",
 )  # fmt: skip
-async def user(
-    request: Request[Any, Any, Any], principal: Principal, user_id: str
-) -> Identity:
+async def user(request: Request[Any, Any, Any], principal: Principal, user_id: str) -> Identity:
     """user_id is the key id; asking for another key's identity is 404."""
     note(request, "auth.user", "api_key", user_id)
     if user_id != principal.key_id:

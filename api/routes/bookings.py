@@ -64,7 +64,7 @@ async def create_booking(
 
 
 def request_summary(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    audit: dict[str, Any] = request.scope["state"]["audit"]  # type: ignore[typeddict-item]
+    audit: dict[str, Any] = request.scope["state"]["audit"]
     summary: dict[str, Any] = audit["request"]
     return summary
 

@@ -58,7 +58,7 @@ def note(
     }
 
 
-def OPT(scope: str, rate: str | None = None) -> dict[str, Any]:  # noqa: N802
+def OPT(scope: str, rate: str | None = None) -> dict[str, Any]:
     return {"scope": scope, "rate": rate or scope}
 
 

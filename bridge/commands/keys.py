@@ -18,7 +18,9 @@ def parse_duration(text: str) -> timedelta:
     """`30d`, `12h`, `90m`, `2w`."""
     match = _DURATION.match(text.strip())
     if not match or int(match[1]) == 0:
-        raise ConfigError(f"--expires-in {text!r}: use a positive number with m, h, d or w, e.g. 90d")
+        raise ConfigError(
+            f"--expires-in {text!r}: use a positive number with m, h, d or w, e.g. 90d"
+        )
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
@@ -62,8 +64,10 @@ def register(sub: Any) -> None:
     actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a key for one hotel (printed once)")
     create.add_argument("--hotel", type=int, required=True, help="the hotel the key may see")
-    create.add_argument("--scope", choices=["read", "book", "admin"], default="book",
-                        help="read < book < admin; each includes the ones before (book)")  # fmt: skip
+    create.add_argument(
+        "--scope", choices=["read", "book", "admin"], default="book",
+        help="read < book < admin; each includes the ones before (default: book)",
+    )  # fmt: skip
     create.add_argument("--expires-in", default=None, help="e.g. 90d, 12h (default: never)")
     create.add_argument("--description", default=None)
     create.set_defaults(handler=cmd_keys_create)

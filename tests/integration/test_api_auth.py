@@ -136,8 +136,9 @@ async def test_jwt_attacks_are_rejected(settings: Settings, db_url: str, attack:
         "expired": lambda: jwt.encode(
             _claims(sub=sub, iat=now - 2000, nbf=now - 2000, exp=now - 1000), JWT_SECRET, "HS256"
         ),
-        "wrong_audience": lambda: jwt.encode(_claims(sub=sub, aud="someone-else"), JWT_SECRET,
-                                             "HS256"),  # fmt: skip
+        "wrong_audience": lambda: jwt.encode(
+            _claims(sub=sub, aud="someone-else"), JWT_SECRET, "HS256"
+        ),
         "wrong_issuer": lambda: jwt.encode(_claims(sub=sub, iss="mallory"), JWT_SECRET, "HS256"),
     }[attack]()
     control = jwt.encode(_claims(sub=sub), JWT_SECRET, "HS256")

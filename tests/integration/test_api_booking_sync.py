@@ -19,8 +19,8 @@ async def test_update_and_cancel_restore_availability_through_the_bridge(
     settings: Settings, db_url: str, cache: Cache
 ) -> None:
     key = await create_key(db_url, 1, "book")
-    type_id, rooms = await room_type_with_rooms(db_url, 1)
-    first = date.today() + timedelta(days=20)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    first = date.today() + timedelta(days=40)  # past the seeded bookings
     moved = first + timedelta(days=5)
     window = {"start_date": first.isoformat(), "end_date": (moved + timedelta(days=3)).isoformat(),
               "room_type_id": str(type_id)}  # fmt: skip
@@ -47,7 +47,8 @@ async def test_update_and_cancel_restore_availability_through_the_bridge(
 
         updated = await http.put(
             f"{P}/bookings/{booking_id}",
-            json={"check_in": moved.isoformat(), "check_out": (moved + timedelta(days=3)).isoformat(),
+            json={"check_in": moved.isoformat(),
+                  "check_out": (moved + timedelta(days=3)).isoformat(),
                   "guest": {"email": "grace@example.test"}},
         )  # fmt: skip
         assert updated.status_code == 200, updated.text

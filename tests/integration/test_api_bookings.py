@@ -164,8 +164,7 @@ async def test_idempotency_key_replays_and_rejects_another_body(
         assert other.json()["error"] == "idempotency_key_reused"
     count = await fetch(
         db_url,
-        "SELECT count(*) FROM reservations WHERE hotel_id = 1 AND type = 'web'"
-        " AND check_in = %s",
+        "SELECT count(*) FROM reservations WHERE hotel_id = 1 AND type = 'web' AND check_in = %s",
         FAR + timedelta(days=10),
     )
     assert count == [(1,)]
@@ -203,5 +202,7 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
         assert set(huge.json()) == {"error", "detail"}
         missing = await http.get(f"/api/booking-engine/bookings/{uuid.uuid4()}")
         assert missing.status_code == 404
-    count = await fetch(db_url, "SELECT count(*) FROM reservations WHERE type = 'web' AND check_in >= %s", FAR)
+    count = await fetch(
+        db_url, "SELECT count(*) FROM reservations WHERE type = 'web' AND check_in >= %s", FAR
+    )
     assert count == [(0,)]

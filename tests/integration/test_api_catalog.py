@@ -21,7 +21,8 @@ async def test_every_read_endpoint_answers_from_cache_or_pms(
     end = start + timedelta(days=30)
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         await conn.execute(
-            "INSERT INTO booking_engine_amenities (hotel_id, name, category) VALUES (1, 'Wi-Fi', 'net')"
+            "INSERT INTO booking_engine_amenities (hotel_id, name, category)"
+            " VALUES (1, 'Wi-Fi', 'net')"
         )
         await conn.execute(
             "INSERT INTO booking_engine_hotel_images (hotel_id, url, is_primary)"
@@ -78,7 +79,10 @@ async def test_other_hotels_data_is_not_found_and_bad_queries_are_400(
         today = date.today()
         other = await http.get(
             f"{P}/availability/2",
-            params={"start_date": today.isoformat(), "end_date": (today + timedelta(1)).isoformat()},
+            params={
+                "start_date": today.isoformat(),
+                "end_date": (today + timedelta(1)).isoformat(),
+            },
         )
         assert other.status_code == 404
         bad = [
@@ -133,5 +137,7 @@ async def test_cache_endpoints_need_admin_and_report_status(
             " WHERE triggered_by LIKE 'api:%%' ORDER BY id"
         )
         assert await cur.fetchall() == [
-            ("hotels", "completed"), ("room_types", "completed"), ("availability", "completed")
+            ("hotels", "completed"),
+            ("room_types", "completed"),
+            ("availability", "completed"),
         ]

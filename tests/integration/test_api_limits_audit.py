@@ -23,23 +23,23 @@ async def test_rate_limit_429_then_recovery(settings: Settings, db_url: str, bac
         settings = msgspec.structs.replace(settings, redis_url=None)
     key = await create_key(db_url, 1, "read")
     other = await create_key(db_url, 1, "read")
-    limits = "read=2:3,book=50:50,admin=50:50,auth=50:50"
-    async with running_api(settings, MemoryCache(), rate_limits=limits) as api:
-        async with api.client(key) as http:
-            replies = [await http.get(f"{P}/hotels/1") for _ in range(6)]
-            codes = [r.status_code for r in replies]
-            assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
-            first_ok, limited = replies[0], next(r for r in replies if r.status_code == 429)
-            assert first_ok.headers["RateLimit-Limit"] == "3"
-            assert int(first_ok.headers["RateLimit-Remaining"]) == 2
-            assert limited.json()["error"] == "rate_limited"
-            assert limited.headers["RateLimit-Remaining"] == "0"
-            retry_after = int(limited.headers["Retry-After"])
-            assert retry_after >= 1
-            async with api.client(other) as neighbour:  # buckets are per key
-                assert (await neighbour.get(f"{P}/hotels/1")).status_code == 200
-            await asyncio.sleep(retry_after)
-            assert (await http.get(f"{P}/hotels/1")).status_code == 200
+    limits = "read=0.5:3,book=50:50,admin=50:50,auth=50:50"
+    server = running_api(settings, MemoryCache(), rate_limits=limits)
+    async with server as api, api.client(key) as http:
+        replies = [await http.get(f"{P}/hotels/1") for _ in range(6)]
+        codes = [r.status_code for r in replies]
+        assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+        first_ok, limited = replies[0], next(r for r in replies if r.status_code == 429)
+        assert first_ok.headers["RateLimit-Limit"] == "3"
+        assert int(first_ok.headers["RateLimit-Remaining"]) == 2
+        assert limited.json()["error"] == "rate_limited"
+        assert limited.headers["RateLimit-Remaining"] == "0"
+        retry_after = int(limited.headers["Retry-After"])
+        assert retry_after >= 1
+        async with api.client(other) as neighbour:  # buckets are per key
+            assert (await neighbour.get(f"{P}/hotels/1")).status_code == 200
+        await asyncio.sleep(retry_after)
+        assert (await http.get(f"{P}/hotels/1")).status_code == 200
 
 
 async def test_every_call_is_audited_without_secrets(settings: Settings, db_url: str) -> None:
@@ -76,9 +76,12 @@ async def test_failed_audit_write_is_counted_not_raised(settings: Settings, db_u
     from api.audit import AuditEntry, now
 
     def failures() -> float:
-        return REGISTRY.get_sample_value(
-            "pms_bridge_api_audit_failed_total", {"reason": "write_error"}
-        ) or 0.0
+        return (
+            REGISTRY.get_sample_value(
+                "pms_bridge_api_audit_failed_total", {"reason": "write_error"}
+            )
+            or 0.0
+        )
 
     async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
         async with pool.connection() as conn:

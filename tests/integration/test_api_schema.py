@@ -1,4 +1,4 @@
-"""Schemathesis over /schema/openapi.json against a running API: no 5xx, no schema-breaking reply."""
+"""Schemathesis over the OpenAPI document against a running API: no 5xx, no schema breach."""
 
 from __future__ import annotations
 
