@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.projectors.availability import AvailabilityDirty
+from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import catalog
 from bridge.sinks import prices as prices_sink
@@ -445,7 +446,12 @@ async def read_availability(
 
 
 async def hotel_pricing(
-    cache: Cache, hotel_id: int, start: date, end: date, db: Database | None = None
+    cache: Cache,
+    hotel_id: int,
+    start: date,
+    end: date,
+    db: Database | None = None,
+    horizon: Horizon | None = None,
 ) -> list[PlanPrices] | None:
     """Every plan of the hotel with its prices for nights start <= night < end.
 
@@ -454,10 +460,9 @@ async def hotel_pricing(
     """
     found = await prices_sink.read(cache, hotel_id)
     if found is None and db is not None:
-        from bridge.projectors.prices import PricesDirty
-
         async with _connection(db, 2.0) as conn:
-            await prices_sink.apply(conn, cache, PricesDirty(hotels={hotel_id}), Horizon())
+            dirty = PricesDirty(hotels={hotel_id})
+            await prices_sink.apply(conn, cache, dirty, horizon or Horizon())
         found = await prices_sink.read(cache, hotel_id)
     if found is None:
         return None
@@ -469,10 +474,16 @@ async def hotel_pricing(
 
 
 async def nightly_prices(
-    cache: Cache, hotel_id: int, plan_id: int, start: date, end: date, db: Database | None = None
+    cache: Cache,
+    hotel_id: int,
+    plan_id: int,
+    start: date,
+    end: date,
+    db: Database | None = None,
+    horizon: Horizon | None = None,
 ) -> list[NightPrice] | None:
     """One plan's (date, price) for nights start <= night < end; None for an unknown plan."""
-    plans = await hotel_pricing(cache, hotel_id, start, end, db)
+    plans = await hotel_pricing(cache, hotel_id, start, end, db, horizon)
     for plan in plans or []:
         if plan.plan_id == plan_id:
             return plan.nights
