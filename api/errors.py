@@ -5,11 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 log = logging.getLogger("pms_bridge.api")
+
+UNAVAILABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
 
 _SHORT = {
     400: "bad_request",
@@ -57,6 +68,16 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, UNAVAILABLE):
+        # The PMS database or Redis is down: the caller may retry, nothing was half-written
+        # (every write is one transaction).
+        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        request.scope.setdefault("state", {})["error"] = f"unavailable: {type(exc).__name__}"
+        return Response(
+            {"error": "unavailable", "detail": "a dependency (database or cache) is unreachable"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     state = request.scope.setdefault("state", {})
     state["error"] = f"internal_error: {type(exc).__name__}"

@@ -27,13 +27,13 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state",
     422: "Well-formed but not acceptable",
     429: "Rate limit exceeded; see Retry-After",
-    503: "A dependency is unavailable",
+    503: "The PMS database or the cache is unreachable; retry after Retry-After",
 }
 
 
 def errors(*codes: int) -> dict[int, ResponseSpec]:
     """The {"error", "detail"} responses a route can give, for the OpenAPI document."""
-    every = (400, 401, 403, 429, *codes)
+    every = (400, 401, 403, 429, 503, *codes)
     return {
         code: ResponseSpec(ErrorBody, description=_DESCRIPTIONS[code])
         for code in sorted(set(every))
