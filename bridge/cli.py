@@ -17,7 +17,12 @@ from bridge.config import ConfigError, Settings, load_settings, require_database
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 # Each module adds its subcommands with register(subparsers); the core ones live here.
-COMMAND_MODULES: list[str] = ["bridge.commands.keys", "bridge.commands.slot"]
+COMMAND_MODULES: list[str] = [
+    "bridge.commands.keys",
+    "bridge.commands.slot",
+    "bridge.commands.cache",
+    "bridge.commands.sync",
+]
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import psycopg
 
 from bridge import cacheops
+from bridge.cache import RedisCache
 from bridge.cache.base import Cache
 from bridge.config import Settings
 from tests.helpers import run_once
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def sql(url: str, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -175,3 +182,36 @@ async def test_cache_status_has_the_documents_shape(settings: Settings, cache: C
         assert entry["cache_ttl_minutes"] == ttl
     assert shown["hotels"]["is_active"] is True
     assert shown["hotels"]["last_updated"].endswith("Z")
+
+
+async def run_cli(settings: Settings, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "BRIDGE_REDIS_PREFIX": settings.redis_prefix,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_cli_cache_update_for_one_hotel(settings: Settings, redis_cache: RedisCache) -> None:
+    url = settings.database_url
+    assert url is not None
+    code, out = await run_cli(settings, "cache", "update", "hotels", "--hotel", "2")
+    assert code == 0, out
+    assert "cache hotels: completed for hotel 2" in out
+    assert await cacheops.get_hotel(redis_cache, 1) is None
+    hotel = await cacheops.get_hotel(redis_cache, 2)
+    assert hotel is not None and hotel.name == "Demo Hotel 2"
+    code, out = await run_cli(settings, "cache", "update", "room-types")
+    assert code == 0 and "cache room_types: completed for all hotels" in out
+    assert await cacheops.get_room_types(redis_cache, 1) is not None
+    code, out = await run_cli(settings, "cache", "update", "hotels", "--hotel", "9")
+    assert code == 2 and "hotel 9 does not exist" in out
+    rows = await sql(url, "SELECT triggered_by, status FROM booking_engine_cache_triggers")
+    assert rows == [("cli", "completed"), ("cli", "completed")]

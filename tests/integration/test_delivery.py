@@ -19,7 +19,7 @@ import psycopg
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from bridge.delivery.receiver import Received, Receiver, Script
+from bridge.delivery.receiver import Received, Receiver, Script, always_ok
 from bridge.delivery.retry import requeue
 from bridge.delivery.signing import SIGNATURE_HEADER, sign, verify
 from bridge.delivery.worker import DeliveryWorker
@@ -347,3 +347,29 @@ async def test_kill_9_during_delivery_loses_nothing_and_repeats_the_key(
     assert len(keys) == 2 and len(set(keys)) == 1
     assert receiver.acknowledged == {keys[0]: 1}
     assert await sql(url, "SELECT status FROM pms_bridge.delivery_events") == [("delivered",)]
+
+
+async def test_cli_sync_retry_requeues_one_booking(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, lambda _r, _s: 503) as (receiver, _secret):
+        booking = await book(url)
+        await run_once(settings, MemoryCache())
+        async with delivering(url, max_attempts=1):
+
+            async def failed() -> bool:
+                return (await sync_row(url, booking))[0] == "failed"
+
+            await wait_for(failed)
+        receiver.script = always_ok
+        env = {**os.environ, "DATABASE_URL": url}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge.cli", "sync", "retry", "--booking", str(booking),
+            env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await process.communicate()
+        assert process.returncode == 0, out
+        assert f"requeued 1 event(s) for booking {booking}" in out.decode()
+        async with delivering(url):
+            await wait_for(synced(url, booking))
+    assert [r.key for r in receiver.applied] == [receiver.requests[0].key]
