@@ -122,11 +122,7 @@ async def _conflict(
     return ApiError(409, "not_available", msgspec.to_builtins(detail))
 
 
-async def _room_type(conn: Conn, hotel_id: int, room_type_id: int, guests: int) -> None:
-    cur = await conn.execute(
-        query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": room_type_id}
-    )
-    row = await cur.fetchone()
+def _check_room_type(row: Any, hotel_id: int, room_type_id: int, guests: int) -> None:
     if row is None:
         raise ApiError(404, "not_found", f"room type {room_type_id} not found in hotel {hotel_id}")
     if guests > row[3]:
@@ -135,14 +131,45 @@ async def _room_type(conn: Conn, hotel_id: int, room_type_id: int, guests: int) 
         )
 
 
-async def _plan(conn: Conn, hotel_id: int, plan_id: int | None) -> dict[str, Any] | None:
-    cur = await conn.execute(query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": plan_id})
-    row = await cur.fetchone()
+def _plan_of(row: Any, plan_id: int | None) -> dict[str, Any] | None:
     if row is None:
         if plan_id is not None:
             raise ApiError(422, "unknown_plan", f"plan {plan_id} is not an active plan here")
         return None
     return {"id": row[0], "global_id": row[1], "name": row[2], "type": row[3]}
+
+
+def _prices_of(
+    rows: list[Any], plan: dict[str, Any] | None, nights: list[date], guests: int
+) -> list[float]:
+    """Each night's price from the price projector's own query (so a booking costs what the
+    cache shows); a night without a rate costs 0; per-person plans are per guest."""
+    if plan is None:
+        return [0.0] * len(nights)
+    by_night = {
+        night: float(price)
+        for _, plan_id, _, _, _, night, price in rows
+        if plan_id == plan["id"] and night is not None and price is not None
+    }
+    factor = guests if plan["type"] == "per_person" else 1
+    return [round(by_night.get(night, 0.0) * factor, 2) for night in nights]
+
+
+def _price_params(hotel_id: int, check_in: date, check_out: date) -> dict[str, Any]:
+    return {"everything": False, "hotel_ids": [hotel_id], "global_ids": [],
+            "lo": check_in, "hi": check_out - timedelta(days=1)}  # fmt: skip
+
+
+async def _room_type(conn: Conn, hotel_id: int, room_type_id: int, guests: int) -> None:
+    cur = await conn.execute(
+        query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": room_type_id}
+    )
+    _check_room_type(await cur.fetchone(), hotel_id, room_type_id, guests)
+
+
+async def _plan(conn: Conn, hotel_id: int, plan_id: int | None) -> dict[str, Any] | None:
+    cur = await conn.execute(query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": plan_id})
+    return _plan_of(await cur.fetchone(), plan_id)
 
 
 async def _prices(
@@ -151,19 +178,10 @@ async def _prices(
 ) -> list[float]:  # fmt: skip
     if plan is None:
         return [0.0] * (check_out - check_in).days
-    # The price projector's own query (issue 4), so a booking costs what the cache shows.
     cur = await conn.execute(
-        query("prices_recompute"),
-        {"everything": False, "hotel_ids": [hotel_id], "global_ids": [],
-         "lo": check_in, "hi": check_out - timedelta(days=1)},
-    )  # fmt: skip
-    by_night = {
-        night: float(price)
-        for _, plan_id, _, _, _, night, price in await cur.fetchall()
-        if plan_id == plan["id"] and night is not None and price is not None
-    }
-    factor = guests if plan["type"] == "per_person" else 1
-    return [by_night.get(night, 0.0) * factor for night in nights_of(check_in, check_out)]
+        query("prices_recompute"), _price_params(hotel_id, check_in, check_out)
+    )
+    return _prices_of(await cur.fetchall(), plan, nights_of(check_in, check_out), guests)
 
 
 async def _write_nights(
@@ -229,7 +247,7 @@ class Replay(msgspec.Struct, frozen=True):
 
 
 async def _claim(conn: Conn, api_key_id: int, key: str, body_hash: str) -> Replay | None:
-    """Claims an Idempotency-Key; a stored answer for the same body is replayed."""
+    """Claims an Idempotency-Key; the first answer to the same body is replayed."""
     params = {"api_key_id": api_key_id, "key": key, "request_hash": body_hash}
     cur = await conn.execute(query("api_idempotency_claim"), params)
     if await cur.fetchone() is not None:
@@ -237,12 +255,18 @@ async def _claim(conn: Conn, api_key_id: int, key: str, body_hash: str) -> Repla
     cur = await conn.execute(query("api_idempotency_get"), params)
     row = await cur.fetchone()
     assert row is not None  # the conflicting row is committed: ON CONFLICT waited for it
-    stored_hash, status_code, response = row
+    stored_hash, status_code, response, hotel_id, booking_id = row
     if stored_hash != body_hash:
         raise ApiError(
             422, "idempotency_key_reused", "this Idempotency-Key was used with another request body"
         )
-    return Replay(status_code, msgspec.convert(response, Booking))
+    if response is not None:
+        return Replay(status_code, msgspec.convert(response, Booking))
+    # Committed, but the process stopped before it stored the answer: the booking is there.
+    booking = await read_booking(conn, hotel_id, booking_id)
+    if booking is None:
+        raise ApiError(409, "conflict", "the booking of this Idempotency-Key no longer exists")
+    return Replay(201, booking)
 
 
 async def _remember(
@@ -261,47 +285,70 @@ async def create(
     body: BookingCreate,
     idempotency: tuple[str, str] | None,
 ) -> Replay:
-    """Creates the guest, the web reservation and its nights; 409 when a night is full."""
-    async with pool.connection() as conn, conn.transaction():
-        if idempotency is not None:
-            replay = await _claim(conn, api_key_id, *idempotency)
-            if replay is not None:
-                api_bookings.labels(op="create", outcome="replayed").inc()
-                return replay
-        hotel_id, type_id = body.hotel_id, body.room_type_id
-        await conn.execute(
-            query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id}
-        )
-        await _room_type(conn, hotel_id, type_id, body.guests)
-        plan = await _plan(conn, hotel_id, body.plan_id)
-        nights = nights_of(body.check_in, body.check_out)
-        free = await _free_rooms(
-            conn, hotel_id, type_id, body.check_in, body.check_out, body.guests, None
-        )
-        rooms = assign_rooms(free, nights)
-        if rooms is None:
-            api_bookings.labels(op="create", outcome="conflict").inc()
-            raise await _conflict(conn, hotel_id, type_id, body.check_in, body.check_out)
-        prices = await _prices(conn, hotel_id, plan, body.check_in, body.check_out, body.guests)
-        guest = body.guest
-        cur = await conn.execute(
-            query("api_booking_client_insert"),
-            {"name": guest.name, "name_kana": guest.name_kana, "email": guest.email,
-             "phone": guest.phone},
-        )  # fmt: skip
-        client_row = await cur.fetchone()
-        assert client_row is not None
-        booking_id = uuid.uuid4()
-        await conn.execute(
-            query("api_booking_reservation_insert"),
-            {
-                "id": booking_id, "hotel_id": hotel_id, "client_id": client_row[0],
-                "check_in": body.check_in, "check_out": body.check_out, "people": body.guests,
-                "payment_timing": body.payment_timing, "comment": body.comment,
-            },
-        )  # fmt: skip
-        await _write_nights(conn, hotel_id, booking_id, plan, nights, rooms, prices, body.guests)
-        await _echo(conn, hotel_id, booking_id, body.booking_engine_id, "I")
+    """Creates the guest, the web reservation and its nights; 409 when a night is full.
+
+    Everything that does not depend on other bookings (room type, plan, prices, the guest
+    row) is read or written before the (hotel, room type) lock, in one pipelined round trip;
+    under the lock it is one round trip for the free rooms, one for the writes, and COMMIT.
+    """
+    hotel_id, type_id, guest = body.hotel_id, body.room_type_id, body.guest
+    nights = nights_of(body.check_in, body.check_out)
+    booking_id = uuid.uuid4()
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            if idempotency is not None:
+                replay = await _claim(conn, api_key_id, *idempotency)
+                if replay is not None:
+                    api_bookings.labels(op="create", outcome="replayed").inc()
+                    return replay
+            async with conn.pipeline():
+                type_cur = await conn.execute(
+                    query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": type_id}
+                )
+                plan_cur = await conn.execute(
+                    query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": body.plan_id}
+                )
+                price_cur = await conn.execute(
+                    query("prices_recompute"),
+                    _price_params(hotel_id, body.check_in, body.check_out),
+                )
+                client_cur = await conn.execute(
+                    query("api_booking_client_insert"),
+                    {"name": guest.name, "name_kana": guest.name_kana, "email": guest.email,
+                     "phone": guest.phone},
+                )  # fmt: skip
+            _check_room_type(await type_cur.fetchone(), hotel_id, type_id, body.guests)
+            plan = _plan_of(await plan_cur.fetchone(), body.plan_id)
+            prices = _prices_of(await price_cur.fetchall(), plan, nights, body.guests)
+            client_row = await client_cur.fetchone()
+            assert client_row is not None
+            async with conn.pipeline():
+                await conn.execute(
+                    query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id}
+                )
+                free = await _free_rooms(
+                    conn, hotel_id, type_id, body.check_in, body.check_out, body.guests, None
+                )
+            rooms = assign_rooms(free, nights)
+            if rooms is None:
+                api_bookings.labels(op="create", outcome="conflict").inc()
+                raise await _conflict(conn, hotel_id, type_id, body.check_in, body.check_out)
+            await conn.execute(
+                query("api_booking_write"),
+                {
+                    "id": booking_id, "hotel_id": hotel_id, "client_id": client_row[0],
+                    "check_in": body.check_in, "check_out": body.check_out,
+                    "people": body.guests, "payment_timing": body.payment_timing,
+                    "comment": body.comment, "plan_id": plan["id"] if plan else None,
+                    "plans_global_id": plan["global_id"] if plan else None,
+                    "plan_name": plan["name"] if plan else None,
+                    "plan_type": plan["type"] if plan else "per_room",
+                    "dates": nights, "room_ids": rooms, "prices": prices,
+                    "booking_engine_id": body.booking_engine_id, "api_key_id": api_key_id,
+                    "idempotency_key": idempotency[0] if idempotency else None,
+                },
+            )  # fmt: skip
+        # Committed (the lock is gone): the answer is read back outside the serialized part.
         booking = await read_booking(conn, hotel_id, booking_id)
         assert booking is not None
         if idempotency is not None:

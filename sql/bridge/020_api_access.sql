@@ -26,6 +26,8 @@ CREATE TABLE pms_bridge.api_idempotency (
     api_key_id INT NOT NULL REFERENCES booking_engine_api_keys (id) ON DELETE CASCADE,
     idempotency_key TEXT NOT NULL,
     request_hash TEXT NOT NULL,
+    hotel_id INT,
+    booking_id UUID,
     status_code INT,
     response JSONB,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),

@@ -90,12 +90,6 @@ SET name = coalesce(%(name)s, name),
     phone = coalesce(%(phone)s, phone)
 WHERE id = %(client_id)s;
 
--- name: api_booking_reservation_insert
-INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,
-                          number_of_people, status, type, payment_timing, comment)
-VALUES (%(id)s, %(hotel_id)s, %(client_id)s, %(check_in)s, %(check_out)s, %(people)s,
-        'confirmed', 'web', %(payment_timing)s, %(comment)s);
-
 -- name: api_booking_details_insert
 -- One reservation_details row per night, in one statement.
 INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
@@ -188,7 +182,7 @@ ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
 RETURNING api_key_id;
 
 -- name: api_idempotency_get
-SELECT request_hash, status_code, response
+SELECT request_hash, status_code, response, hotel_id, booking_id
 FROM pms_bridge.api_idempotency
 WHERE api_key_id = %(api_key_id)s AND idempotency_key = %(key)s;
 
@@ -196,3 +190,42 @@ WHERE api_key_id = %(api_key_id)s AND idempotency_key = %(key)s;
 UPDATE pms_bridge.api_idempotency
 SET status_code = %(status_code)s, response = %(response)s
 WHERE api_key_id = %(api_key_id)s AND idempotency_key = %(key)s;
+
+-- name: api_booking_write
+-- The serialized part of a booking in one round trip: the reservation, its nights, the echo
+-- mark for the bridge, and the booking id on the Idempotency-Key claim (if any).
+WITH res AS (
+    INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,
+                              number_of_people, status, type, payment_timing, comment)
+    VALUES (%(id)s, %(hotel_id)s, %(client_id)s, %(check_in)s, %(check_out)s, %(people)s,
+            'confirmed', 'web', %(payment_timing)s, %(comment)s)
+    RETURNING id
+), nights AS (
+    INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
+                                     plans_global_id, plan_name, plan_type, number_of_people,
+                                     price)
+    SELECT %(hotel_id)s, res.id, x.date, x.room_id, %(plan_id)s, %(plans_global_id)s,
+           %(plan_name)s, %(plan_type)s, %(people)s, x.price
+    FROM res, unnest(%(dates)s::date[], %(room_ids)s::int[], %(prices)s::numeric[])
+         AS x(date, room_id, price)
+    RETURNING 1
+), echo AS (
+    INSERT INTO booking_sync_status AS s (hotel_id, booking_id, booking_engine_id, sync_status,
+                                          origin, origin_xid, last_change_op, last_changed_at)
+    SELECT %(hotel_id)s, res.id, %(booking_engine_id)s, 'synced', 'booking_engine',
+           pg_current_xact_id()::text::bigint %% 4294967296, 'I', localtimestamp
+    FROM res
+    ON CONFLICT (hotel_id, booking_id) DO UPDATE
+    SET booking_engine_id = coalesce(EXCLUDED.booking_engine_id, s.booking_engine_id),
+        sync_status = 'synced', origin = 'booking_engine', origin_xid = EXCLUDED.origin_xid,
+        last_change_op = EXCLUDED.last_change_op, last_changed_at = EXCLUDED.last_changed_at,
+        error_message = NULL, retry_count = 0
+    RETURNING 1
+), claimed AS (
+    UPDATE pms_bridge.api_idempotency i
+    SET hotel_id = %(hotel_id)s, booking_id = res.id
+    FROM res
+    WHERE i.api_key_id = %(api_key_id)s AND i.idempotency_key = %(idempotency_key)s
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM nights) AS nights, (SELECT count(*) FROM echo) AS echoed;

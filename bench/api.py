@@ -1,0 +1,293 @@
+"""API benchmark: the server as `pms-bridge run` starts it, driven by keep-alive HTTP connections.
+
+Measures, in one run against one server process: cached 30-night availability at 100
+concurrent connections and its throughput against /health/live (the trivial baseline) at the
+same concurrency, GET /hotels/{id} latency, and POST /bookings latency at 50 concurrent.
+The load generator is a small HTTP/1.1 keep-alive client on asyncio streams (httpx would
+cost more CPU than the server it measures on a two-core machine); it runs in this process,
+the server in its own (`pms-bridge run`, bridge included), on an embedded PostgreSQL with
+the demo seed (3 hotels x 100 rooms, a year of bookings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import figure
+from bridge.config import Settings
+from bridge.demo.environment import prepare_pms
+from bridge.embedded import PostgresCluster, RedisServer
+from bridge.sql import query
+
+GENEROUS_LIMITS = "read=1000000:1000000,book=1000000:1000000,admin=1000:1000,auth=1000:1000"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("api")
+    group.add_argument("--api-seconds", type=float, default=10.0,
+                       help="length of each measured load phase (10)")  # fmt: skip
+    group.add_argument("--api-redis", action="store_true",
+                       help="run the server with REDIS_URL (shared cache and rate limits)")  # fmt: skip
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection; responses carry Content-Length (uvicorn's JSON)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(raw)
+        status_line = await self.reader.readline()
+        status = int(status_line.split(b" ", 2)[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        body = await self.reader.readexactly(length) if length else b""
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+def request(method: str, path: str, key: str | None = None, body: bytes | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: bench"]
+    if key:
+        lines.append(f"Authorization: Bearer {key}")
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+class Phase:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.seconds = 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+async def load(port: int, connections: int, seconds: float, make: Callable[[int], bytes]) -> Phase:
+    """Closed loop: each connection sends its next request when the last answer arrived."""
+    clients = [Client("127.0.0.1", port) for _ in range(connections)]
+    await asyncio.gather(*(c.open() for c in clients))
+    phase = Phase()
+    counter = iter(range(10**9))
+
+    async def worker(client: Client, stop_at: float) -> None:
+        while time.perf_counter() < stop_at:
+            raw = make(next(counter))
+            started = time.perf_counter()
+            status, _ = await client.send(raw)
+            phase.latencies.append(time.perf_counter() - started)
+            phase.statuses[status] += 1
+
+    # A short warm-up on the same connections, not counted.
+    await asyncio.gather(*(worker(c, time.perf_counter() + 1.0) for c in clients))
+    phase.latencies.clear()
+    phase.statuses.clear()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c, started + seconds) for c in clients))
+    phase.seconds = time.perf_counter() - started
+    await asyncio.gather(*(c.close() for c in clients))
+    return phase
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli() -> list[str]:
+    script = Path(sys.executable).with_name("pms-bridge")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bridge.cli"]
+
+
+async def wait_live(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pms-bridge run exited with {proc.returncode}")
+        try:
+            client = Client("127.0.0.1", port)
+            await client.open()
+            status, _ = await client.send(request("GET", "/health/live"))
+            await client.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the API did not come up")
+
+
+def make_key(env: dict[str, str], scope: str) -> str:
+    out = subprocess.run(
+        [*cli(), "keys", "create", "--hotel", "1", "--scope", scope],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return out.stdout.strip().splitlines()[-1]
+
+
+def booking_maker(key: str, room_types: list[int], seed: int) -> Callable[[int], bytes]:
+    rng = random.Random(seed)
+    first = date.today() + timedelta(days=40)
+
+    def make(i: int) -> bytes:
+        check_in = first + timedelta(days=rng.randrange(0, 300))
+        body = {
+            "hotel_id": 1, "room_type_id": rng.choice(room_types),
+            "check_in": check_in.isoformat(),
+            "check_out": (check_in + timedelta(days=rng.randint(1, 3))).isoformat(),
+            "guests": 1, "guest": {"name": f"Bench Guest {i}"},
+        }  # fmt: skip
+        return request("POST", "/api/booking-engine/bookings", key, json.dumps(body).encode())
+
+    return make
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    quick = bool(getattr(args, "quick", False))
+    seconds = 3.0 if quick else args.api_seconds
+    root = Path(tempfile.mkdtemp(prefix="pms-bridge-bench-api-"))
+    cluster = PostgresCluster(root / "pgdata")
+    redis = RedisServer(root / "redis") if args.api_redis else None
+    await asyncio.to_thread(cluster.start)
+    if redis is not None:
+        await asyncio.to_thread(redis.start)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with psycopg.connect(cluster.url(), autocommit=True) as admin:
+            admin.execute(query("create_database_pms"))
+        url = cluster.url("pms")
+        await prepare_pms(url, Settings(database_url=url), hotels=3, rooms_per_hotel=100)
+        with psycopg.connect(url) as conn:
+            types = [r[0] for r in conn.execute(query("api_bench_room_types")).fetchall()]
+        port = free_port()
+        env = {
+            **os.environ, "DATABASE_URL": url, "API_PORT": str(port),
+            "BRIDGE_JWT_SECRET": "bench-" + "s" * 40, "BRIDGE_RATE_LIMITS": GENEROUS_LIMITS,
+        }  # fmt: skip
+        env.pop("REDIS_URL", None)
+        if redis is not None:
+            env["REDIS_URL"] = redis.url
+        reader = make_key(env, "read")
+        booker = make_key(env, "book")
+        proc = subprocess.Popen([*cli(), "run"], env=env)
+        await wait_live(port, proc)
+
+        start = date.today() + timedelta(days=7)
+        avail_path = (
+            f"/api/booking-engine/availability/1?start_date={start.isoformat()}"
+            f"&end_date={(start + timedelta(days=30)).isoformat()}"
+        )
+        avail_req = request("GET", avail_path, reader)
+        probe = Client("127.0.0.1", port)
+        await probe.open()
+        status, body = await probe.send(avail_req)  # fills the cache (read-through)
+        nights = sum(len(t["nights"]) for t in json.loads(body)["room_types"])
+        await probe.close()
+        assert status == 200 and nights == 150, (status, nights)
+
+        live = await load(port, 100, seconds, lambda i: request("GET", "/health/live"))
+        avail = await load(port, 100, seconds, lambda i: avail_req)
+        hotel_req = request("GET", "/api/booking-engine/hotels/1", reader)
+        hotel = await load(port, 10, seconds, lambda i: hotel_req)
+        hotel100 = await load(port, 100, seconds, lambda i: hotel_req)
+        book = await load(port, 50, seconds, booking_maker(booker, types, 7))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if redis is not None:
+            redis.stop()
+        await asyncio.to_thread(cluster.destroy)
+        shutil.rmtree(root, ignore_errors=True)
+
+    ratio = avail.throughput / live.throughput if live.throughput else 0.0
+    avail_p99, hotel_p99, book_p99 = (
+        avail.percentile(0.99),
+        hotel.percentile(0.99),
+        book.percentile(0.99),
+    )
+    ok_statuses = {200, 201, 409}
+    figures = [
+        figure("live_throughput_c100", live.throughput, "req/s",
+               note=f"p99 {live.percentile(0.99):.1f} ms"),
+        figure("availability_30n_throughput_c100", avail.throughput, "req/s",
+               baseline=live.throughput),
+        figure("availability_vs_live_ratio", ratio, "x", goal=">= 0.6", met=ratio >= 0.6),
+        figure("availability_30n_p50_c100", avail.percentile(0.5), "ms"),
+        figure("availability_30n_p99_c100", avail_p99, "ms", goal="< 10", met=avail_p99 < 10),
+        figure("hotel_p50_c10", hotel.percentile(0.5), "ms"),
+        figure("hotel_p99_c10", hotel_p99, "ms", goal="< 5", met=hotel_p99 < 5),
+        figure("hotel_p99_c100", hotel100.percentile(0.99), "ms"),
+        figure("booking_throughput_c50", book.throughput, "req/s"),
+        figure("booking_p50_c50", book.percentile(0.5), "ms"),
+        figure("booking_p99_c50", book_p99, "ms", goal="< 100", met=book_p99 < 100),
+    ]  # fmt: skip
+    phases = {"live": live, "availability": avail, "hotel_c10": hotel, "hotel_c100": hotel100,
+              "bookings": book}  # fmt: skip
+    unexpected = {
+        name: dict(p.statuses) for name, p in phases.items()
+        if set(p.statuses) - ok_statuses
+    }  # fmt: skip
+    return {
+        "figures": figures,
+        "details": {
+            "server": "pms-bridge run (bridge + API, one process, uvicorn)",
+            "cache": "redis" if redis is not None else "in-process",
+            "seconds_per_phase": seconds,
+            "statuses": {name: dict(p.statuses) for name, p in phases.items()},
+            "requests": {name: len(p.latencies) for name, p in phases.items()},
+            "booking_201_share": round(book.statuses[201] / max(1, len(book.latencies)), 3),
+            "mean_ms": {
+                name: round(statistics.fmean(p.latencies) * 1000, 2)
+                for name, p in phases.items()
+                if p.latencies
+            },  # fmt: skip
+            "unexpected_statuses": unexpected,
+        },
+    }
