@@ -51,6 +51,8 @@ class Receiver:
         self.applied: list[Received] = []  # first acknowledged request of each key, in order
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._closing = asyncio.Event()
         self.url = ""
 
     async def start(self, port: int = 0) -> str:
@@ -60,10 +62,13 @@ class Receiver:
         return self.url
 
     async def stop(self) -> None:
+        # Handlers are ended by closing their connections, not cancelled: Python 3.11's
+        # stream callback reports a cancelled handler as an error.
+        self._closing.set()
         if self._server is not None:
             self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
+        for writer in list(self._writers):
+            writer.close()
         await asyncio.gather(*self._handlers, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
@@ -106,6 +111,7 @@ class Receiver:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
+        self._writers.add(writer)
         try:
             while True:
                 line = await reader.readline()
@@ -121,7 +127,7 @@ class Receiver:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 status, reply = self._answer(self._parse(headers, body))
                 if status is None:
-                    await asyncio.Event().wait()  # never answer: the sender times out
+                    await self._closing.wait()  # never answer: the sender times out
                     return
                 head = (
                     f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
@@ -134,6 +140,7 @@ class Receiver:
         finally:
             if task is not None:
                 self._handlers.discard(task)
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()

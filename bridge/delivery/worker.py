@@ -29,6 +29,8 @@ from bridge.sql import query
 from metrics import definitions as m
 
 log = logging.getLogger("pms_bridge.delivery")
+# httpx logs every request at INFO: at webhook rates that drowns everything else.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # 4xx answers that say "try again later" rather than "this request is wrong".
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})

@@ -14,6 +14,7 @@ from typing import Any
 from bridge.cache import open_cache
 from bridge.config import Settings
 from bridge.db import connect
+from bridge.delivery.demo import finish_demo_delivery, start_demo_receiver
 from bridge.demo.environment import prepare_pms, start_embedded
 from bridge.demo.verify import compare
 from bridge.demo.workload import Workload
@@ -107,6 +108,7 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
     stop_workload = asyncio.Event()
     install_stop_signals(stop_workload)
     started_at = datetime.now()
+    receiver = await start_demo_receiver(settings.database_url)
     workload = Workload(settings.database_url, args.rate)
     state: dict[str, Bridge] = {}
 
@@ -136,6 +138,7 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
         await stop_workload.wait()
     await load
     await _drain(bridge, settings.database_url)
+    delivery = await finish_demo_delivery(settings.database_url, started_at, receiver)
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     async with await connect(settings.database_url) as conn:
@@ -153,7 +156,7 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
     lost = verdict.lost + missing_sync
     print(
         f"summary: changes={workload.changes} applied={bridge.applied} lost={lost} "
-        f"duplicated={verdict.duplicated} p50_ms={p50:.1f} p99_ms={p99:.1f}",
+        f"duplicated={verdict.duplicated} p50_ms={p50:.1f} p99_ms={p99:.1f} {delivery}",
         flush=True,
     )
     return 0 if lost == 0 and verdict.duplicated == 0 else 1

@@ -184,3 +184,22 @@ SELECT count(*) FILTER (WHERE status = 'delivered') AS delivered,
        count(*) FILTER (WHERE status = 'pending') AS pending
 FROM pms_bridge.delivery_events
 WHERE created_at >= %(since)s;
+
+-- name: delivery_demo_configure
+-- The demo points every hotel's webhook at its local receiver (an existing row is reused).
+WITH updated AS (
+    UPDATE booking_engine_config
+    SET booking_engine_url = %(url)s, sync_enabled = true, updated_at = CURRENT_TIMESTAMP
+    RETURNING hotel_id, webhook_secret
+), inserted AS (
+    INSERT INTO booking_engine_config (hotel_id, booking_engine_url, sync_enabled)
+    SELECT h.id, %(url)s, true FROM hotels h
+    WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.hotel_id = h.id)
+    RETURNING hotel_id, webhook_secret
+)
+SELECT hotel_id, webhook_secret FROM updated
+UNION ALL
+SELECT hotel_id, webhook_secret FROM inserted;
+
+-- name: delivery_open_events
+SELECT count(*) FROM pms_bridge.delivery_events WHERE status = 'pending';
