@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 # `make demo -- --duration 30` passes what follows `--` on, like ARGS="--duration 30" does.
-TARGETS := install demo test lint bench clean
+TARGETS := install demo test test-system-pg lint bench clean
 PASSED := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-system-pg lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -24,6 +24,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS) $(PASSED)
+
+# The capture suites again on the machine's own PostgreSQL (e.g. Debian's 15), when it has one.
+SYSTEM_PG_TESTS := tests/integration/test_trigger_basic.py \
+	tests/integration/test_capture_correctness.py tests/integration/test_crash_recovery.py \
+	tests/integration/test_malformed.py tests/integration/test_partitions.py \
+	$(wildcard tests/integration/test_logical_*.py)
+test-system-pg: $(STAMP)
+	@bindir=$$(pg_config --bindir 2>/dev/null); \
+	if [ -x "$$bindir/postgres" ]; then \
+		echo "capture suites on $$($$bindir/postgres --version)"; \
+		PMS_BRIDGE_TEST_PG_BINDIR=$$bindir $(BIN)/python -m pytest -q $(SYSTEM_PG_TESTS); \
+	else echo "no system PostgreSQL (pg_config --bindir): skipped"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
