@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
 from api.auth.keys import KeyStore
+from api.memo import ResponseMemo
 from api.ratelimit import Limiter
 from bridge.cache.base import Cache
 from bridge.config import Settings
@@ -27,3 +28,4 @@ class ApiContext:
     limiter: Limiter | None = None
     audit: AuditWriter | None = None
     jwt_secret: str = ""
+    availability_memo: ResponseMemo = field(default_factory=ResponseMemo)

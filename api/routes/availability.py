@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from litestar import Request, get
+import msgspec
+from litestar import MediaType, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from api.auth.guard import Principal, same_hotel
@@ -17,13 +19,16 @@ from bridge import cacheops
 from bridge.service import horizon
 
 MAX_NIGHTS = 90
+_encode = msgspec.json.Encoder().encode
 
 Id = Annotated[int, Parameter(ge=1, le=2_147_483_647)]
 
 
 @get(
     f"{PREFIX}/availability/{{hotel_id:int}}", tags=["availability"], opt=OPT("read"),
-    responses=errors(404), summary="Availability per room type and night",
+    responses={200: ResponseSpec(AvailabilityResponse, description="Availability"),
+               **errors(404)},
+    summary="Availability per room type and night",
 )  # fmt: skip
 async def availability(
     request: Request[Any, Any, Any],
@@ -34,7 +39,7 @@ async def availability(
     end_date: date,
     room_type_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
     plan_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
-) -> AvailabilityResponse:
+) -> Response[bytes]:
     """Nights start_date <= night < end_date (the check-out day excluded); with plan_id, each
     night carries that plan's price. `stale` says the figures may be old (capture or PMS down)."""
     q = parse_query(request, AvailabilityQuery)
@@ -44,7 +49,15 @@ async def availability(
         raise ApiError(400, "invalid_range", "end_date must be after start_date")
     if q.end_date - q.start_date > timedelta(days=MAX_NIGHTS):
         raise ApiError(400, "invalid_range", f"at most {MAX_NIGHTS} nights per request")
-    live = ctx.bridge is None or ctx.bridge.connected
+    bridge = ctx.bridge
+    live = bridge is None or bridge.connected
+    key = (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
+    # Taken before the cache read: a change applied meanwhile invalidates what is stored.
+    version = (bridge.applied, live) if bridge is not None else None
+    if version is not None:
+        body = ctx.availability_memo.get(key, version)
+        if body is not None:
+            return Response(body, media_type=MediaType.JSON)
     read = await cacheops.read_availability(
         ctx.pool, ctx.cache, horizon(ctx.settings), hotel_id, q.start_date, q.end_date,
         q.room_type_id, source_live=live,
@@ -62,10 +75,15 @@ async def availability(
         by_type.setdefault(e.room_type_id, []).append(
             NightOut(e.date, e.available, e.sellable, e.taken, e.overbooked, prices.get(e.date))
         )
-    return AvailabilityResponse(
-        hotel_id, q.start_date, q.end_date, read.stale, q.plan_id,
-        [RoomTypeNights(k, v) for k, v in sorted(by_type.items())],
+    body = _encode(
+        AvailabilityResponse(
+            hotel_id, q.start_date, q.end_date, read.stale, q.plan_id,
+            [RoomTypeNights(k, v) for k, v in sorted(by_type.items())],
+        )
     )  # fmt: skip
+    if version is not None and not read.stale:
+        ctx.availability_memo.put(key, version, body)
+    return Response(body, media_type=MediaType.JSON)
 
 
 ROUTES = [availability]

@@ -76,6 +76,7 @@ async def refresh_availability(
          {"room_type_id": data.room_type_id, "start_date": data.start_date,
           "end_date": data.end_date})  # fmt: skip
     same_hotel(principal, data.hotel_id)
+    ctx.availability_memo.clear()
     if (data.end_date - data.start_date).days > 400:
         raise ApiError(400, "invalid_range", "at most 400 nights per refresh")
     try:

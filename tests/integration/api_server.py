@@ -49,7 +49,11 @@ class ApiServer:
 
 @asynccontextmanager
 async def running_api(
-    settings: Settings, cache: Cache | None = None, *, rate_limits: str = GENEROUS
+    settings: Settings,
+    cache: Cache | None = None,
+    *,
+    rate_limits: str = GENEROUS,
+    run_bridge: bool = False,
 ) -> AsyncIterator[ApiServer]:
     port = free_port()
     settings = msgspec.structs.replace(
@@ -63,7 +67,7 @@ async def running_api(
         contexts.append(ctx)
 
     task = asyncio.create_task(
-        serve(settings, stop, run_bridge=False, cache=cache, on_started=started)
+        serve(settings, stop, run_bridge=run_bridge, cache=cache, on_started=started)
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from typing import Any
 
@@ -85,3 +86,41 @@ def assert_delta(before: dict[str, int], after: dict[str, int], start: date, nig
               ((start + timedelta(days=i)).isoformat() for i in range(nights))}  # fmt: skip
     assert len(deltas) == 1, deltas
     return deltas.pop()
+
+
+async def test_availability_answers_follow_the_in_process_bridge(
+    settings: Settings, db_url: str
+) -> None:
+    """With the bridge in the same process (as `pms-bridge run`), repeated availability answers
+    are memoized, and a booking's change still shows once the bridge has applied it."""
+    from bridge.cache.memory import MemoryCache
+
+    key = await create_key(db_url, 1, "book")
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    night = date.today() + timedelta(days=45)
+    window = {"start_date": night.isoformat(), "end_date": (night + timedelta(1)).isoformat(),
+              "room_type_id": str(type_id)}  # fmt: skip
+    server = running_api(settings, MemoryCache(), run_bridge=True)
+    async with server as api, api.client(key) as http:
+
+        async def free() -> int:
+            reply = await http.get(f"{P}/availability/1", params=window)
+            assert reply.status_code == 200
+            return int(reply.json()["room_types"][0]["nights"][0]["available"])
+
+        before = await free()
+        assert await free() == before
+        created = await http.post(
+            f"{P}/bookings",
+            json={"hotel_id": 1, "room_type_id": type_id, "check_in": night.isoformat(),
+                  "check_out": (night + timedelta(1)).isoformat(), "guests": 1,
+                  "guest": {"name": "Katherine Johnson"}},
+        )  # fmt: skip
+        assert created.status_code == 201
+        seen = before
+        for _ in range(300):  # an upper bound on waiting for capture, not a timing assertion
+            seen = await free()
+            if seen != before:
+                break
+            await asyncio.sleep(0.1)
+        assert seen == before - 1
