@@ -125,7 +125,10 @@ async def delivering(url: str, **options: Any) -> AsyncIterator[DeliveryWorker]:
 
 def synced(url: str, booking_id: uuid.UUID) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        return (await sync_row(url, booking_id))[0] == "synced"
+        rows = await sql(
+            url, "SELECT sync_status FROM booking_sync_status WHERE booking_id = %s", (booking_id,)
+        )
+        return rows == [("synced",)]
 
     return check
 
@@ -373,3 +376,23 @@ async def test_cli_sync_retry_requeues_one_booking(settings: Settings) -> None:
         async with delivering(url):
             await wait_for(synced(url, booking))
     assert [r.key for r in receiver.applied] == [receiver.requests[0].key]
+
+
+async def test_run_delivers_beside_the_bridge(settings: Settings) -> None:
+    """`pms-bridge run` (serve) starts the worker and the refresher beside the bridge."""
+    from bridge.runner import serve
+
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, always_ok) as (receiver, _secret):
+        stop = asyncio.Event()
+        server = asyncio.create_task(serve(settings, stop, run_api=False, cache=MemoryCache()))
+        try:
+            booking = await book(url)
+            await wait_for(synced(url, booking))
+        finally:
+            stop.set()
+            await server
+    assert [r.operation for r in receiver.applied] == ["created"]
+    triggers = await sql(url, "SELECT DISTINCT triggered_by FROM booking_engine_cache_triggers")
+    assert triggers == [("startup",)]  # the refresher's first fill of the hotel caches
