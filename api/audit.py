@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from bridge.sql import query
@@ -95,19 +94,8 @@ class AuditWriter:
                 pass
 
 
-def _dumps(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
+_encode = msgspec.json.Encoder().encode
 
 
-def _columns(batch: list[AuditEntry]) -> dict[str, list[Any]]:
-    return {
-        "hotel_id": [e.hotel_id for e in batch],
-        "action": [e.action for e in batch],
-        "entity_type": [e.entity_type for e in batch],
-        "entity_id": [e.entity_id for e in batch],
-        "request_data": [Jsonb(e.request_data, _dumps) for e in batch],
-        "response_data": [Jsonb(e.response_data, _dumps) for e in batch],
-        "status": [e.status for e in batch],
-        "error_message": [e.error_message for e in batch],
-        "created_at": [e.created_at for e in batch],
-    }
+def _columns(batch: list[AuditEntry]) -> dict[str, Any]:
+    return {"entries": _encode(batch).decode()}
