@@ -53,6 +53,10 @@ class Receiver:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._closing = asyncio.Event()
+        # While a gate is set, answers wait for it: lets a test hold requests in flight.
+        self.gate: asyncio.Event | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.url = ""
 
     async def start(self, port: int = 0) -> str:
@@ -125,10 +129,17 @@ class Receiver:
                     name, _, value = raw.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                status, reply = self._answer(self._parse(headers, body))
-                if status is None:
-                    await self._closing.wait()  # never answer: the sender times out
-                    return
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    status, reply = self._answer(self._parse(headers, body))
+                    if status is None:
+                        await self._closing.wait()  # never answer: the sender times out
+                        return
+                    if self.gate is not None:
+                        await self.gate.wait()
+                finally:
+                    self.in_flight -= 1
                 head = (
                     f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(reply)}\r\n\r\n"

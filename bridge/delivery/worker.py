@@ -97,6 +97,7 @@ class DeliveryWorker:
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         poll_interval: float = 1.0,
+        keep_delivered_days: int = 7,
     ) -> None:
         self.database_url = database_url
         self.concurrency = concurrency
@@ -105,6 +106,8 @@ class DeliveryWorker:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.poll_interval = poll_interval
+        self.keep_delivered_days = keep_delivered_days
+        self._next_prune = 0.0
         self.stats = DeliveryStats()
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -153,6 +156,7 @@ class DeliveryWorker:
                         if listener.done():
                             listener.result()  # the lock's session is gone: start over
                             break
+                        await self._prune()
                         started = await self.step(client)
                         if started == 0:
                             await self._sleep(stop)
@@ -165,6 +169,13 @@ class DeliveryWorker:
                 await self._conn.close()
                 self._conn = None
             await listen.close()
+
+    async def _prune(self) -> None:
+        now = time.monotonic()
+        if self._conn is None or now < self._next_prune:
+            return
+        self._next_prune = now + 3600
+        await self._conn.execute(query("delivery_prune"), {"days": self.keep_delivered_days})
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
         async for _ in conn.notifies():

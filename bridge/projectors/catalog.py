@@ -8,7 +8,8 @@ import msgspec
 
 from bridge.changes import Change
 
-TABLES = frozenset({"hotels", "room_types"})
+# Room-type documents carry sellable room counts and capacity, so rooms count for them too.
+TABLES = frozenset({"hotels", "room_types", "rooms"})
 
 
 class CatalogDirty(msgspec.Struct, gc=False):

@@ -203,3 +203,9 @@ SELECT hotel_id, webhook_secret FROM inserted;
 
 -- name: delivery_open_events
 SELECT count(*) FROM pms_bridge.delivery_events WHERE status = 'pending';
+
+-- name: delivery_prune
+-- Delivered events are the delivery log; they are kept for a week (a reservation's open
+-- events are never pruned, so order and idempotency keys stay intact).
+DELETE FROM pms_bridge.delivery_events
+WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => %(days)s);

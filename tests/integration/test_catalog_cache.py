@@ -97,6 +97,12 @@ async def test_auto_policy_applies_hotel_and_room_type_changes_live(
     auto = msgspec.structs.replace(settings, catalog_policy="auto")
     await sql(url, "UPDATE hotels SET name = 'Live' WHERE id = 2")
     await sql(url, "INSERT INTO room_types (hotel_id, name) VALUES (2, 'Loft')")
+    before = {t.id: t.sellable_rooms for t in await cacheops.get_room_types(cache, 2) or []}
+    rows = await sql(
+        url,
+        "UPDATE rooms SET for_sale = false WHERE hotel_id = 2 AND id = (SELECT min(id) FROM"
+        " rooms WHERE hotel_id = 2 AND for_sale AND NOT is_staff_room) RETURNING room_type_id",
+    )
     await run_once(auto, cache)
 
     hotel = await cacheops.get_hotel(cache, 2)
@@ -107,6 +113,9 @@ async def test_auto_policy_applies_hotel_and_room_type_changes_live(
     }
     types = await cacheops.get_room_types(cache, 2)
     assert types is not None and "Loft" in {t.name for t in types}
+    changed_type = rows[0][0]
+    after = {t.id: t.sellable_rooms for t in types}
+    assert after[changed_type] == before[changed_type] - 1
     overall = await status(url)
     assert overall.hotels.pending_changes == 0 and not overall.hotels.stale
 

@@ -396,3 +396,23 @@ async def test_run_delivers_beside_the_bridge(settings: Settings) -> None:
     assert [r.operation for r in receiver.applied] == ["created"]
     triggers = await sql(url, "SELECT DISTINCT triggered_by FROM booking_engine_cache_triggers")
     assert triggers == [("startup",)]  # the refresher's first fill of the hotel caches
+
+
+async def test_reservations_go_concurrently_up_to_the_bound(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, always_ok) as (receiver, _secret):
+        gate = receiver.gate = asyncio.Event()
+        bookings = [await book(url, offset=10 + 3 * i, nights=1) for i in range(6)]
+        await run_once(settings, MemoryCache())
+        async with delivering(url, concurrency=4):
+
+            async def four_held() -> bool:
+                return receiver.in_flight == 4
+
+            await wait_for(four_held)
+            gate.set()
+            for booking in bookings:
+                await wait_for(synced(url, booking))
+    assert receiver.max_in_flight == 4  # reached the bound, never beyond it
+    assert len(receiver.applied) == 6
