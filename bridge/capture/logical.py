@@ -51,6 +51,7 @@ from bridge.capture.pgoutput import (
 from bridge.changes import Batch, Change, RawReject
 from bridge.config import Settings
 from bridge.db import connect
+from bridge.sql import query
 from metrics import definitions as m
 
 log = logging.getLogger("pms_bridge.capture.logical")
@@ -353,7 +354,9 @@ class LogicalSource:
                     break
                 await self._handle_frame(frame)
             if self._ready:
-                return self._take()
+                batch = self._take()
+                await self._until_visible(batch)
+                return batch
             if self._ready_position > self._confirmed and self._idle():
                 # Transactions with nothing for the bridge (filtered, empty, replayed).
                 self._confirmed = self._ready_position
@@ -374,6 +377,20 @@ class LogicalSource:
         if rejects:
             changes = [c for c in changes if not self._unprojectable(c)]
         return Batch(changes, self._ready_position, rejects)
+
+    async def _until_visible(self, batch: Batch) -> None:
+        """Wait until a new snapshot sees the batch's transactions as committed."""
+        xids = sorted({c.xid for c in batch.changes})
+        if not xids:
+            return
+        conn = self._connection()
+        for attempt in range(10_000):
+            cur = await conn.execute(query("logical_xids_running"), {"xids": xids})
+            row = await cur.fetchone()
+            if row is None or row[0] == 0:
+                return
+            await asyncio.sleep(0.001 if attempt < 100 else 0.01)
+        raise psycopg.OperationalError(f"transactions {xids[:5]} never became visible")
 
     @staticmethod
     def _unprojectable(change: Change) -> bool:

@@ -48,5 +48,6 @@ async def prepare_pms(
                     "the demo writes made-up bookings: point DATABASE_URL at an empty database "
                     "(or unset it for the embedded one)"
                 )
-        await migrate(conn, settings.watched_tables)
+        # Logical capture needs no triggers (the bridge sets up its publication itself).
+        await migrate(conn, settings.watched_tables, install_capture=settings.capture == "trigger")
     return seeded

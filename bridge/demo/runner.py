@@ -53,13 +53,12 @@ async def _progress(bridge: Bridge, workload: Workload, stop: asyncio.Event, liv
 async def _drain(bridge: Bridge, url: str) -> None:
     """Wait until every captured change has been applied (or give up after DRAIN_SECONDS)."""
     deadline = time.monotonic() + DRAIN_SECONDS
-    async with await connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            cur = await conn.execute(query("outbox_lag"))
-            row = await cur.fetchone()
-            if row is not None and row[0] == 0:
-                return
-            await asyncio.sleep(0.2)
+    while time.monotonic() < deadline:
+        # Outbox rows waiting (trigger) or unconfirmed slot bytes (logical): 0 when drained.
+        waiting, _seconds = await bridge.source.lag()
+        if waiting == 0:
+            return
+        await asyncio.sleep(0.2)
 
 
 async def run_demo(args: argparse.Namespace, base: Settings) -> int:

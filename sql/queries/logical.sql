@@ -70,3 +70,22 @@ WHERE consumer = %(consumer)s;
 -- name: logical_snapshot_import
 -- Bound parameters are not allowed in SET TRANSACTION; {snapshot} is a sql.Literal.
 SET TRANSACTION SNAPSHOT {snapshot};
+
+-- name: logical_xids_running
+-- The walsender can send a commit before the committing backend has left the proc array,
+-- i.e. before a new snapshot sees it; recomputing from the tables then would miss it.
+-- Counts which of these 32-bit transaction ids a snapshot taken now does not see yet. The
+-- epoch is the snapshot's, moved by one when the id wrapped around on either side of xmax.
+WITH snap AS (
+    SELECT s, pg_snapshot_xmax(s)::text::bigint AS xmax FROM pg_current_snapshot() AS s
+), full_ids AS (
+    SELECT snap.s, (snap.xmax >> 32 << 32) + t.xid AS candidate, snap.xmax
+    FROM snap, unnest(%(xids)s::bigint[]) AS t(xid)
+)
+SELECT count(*)
+FROM full_ids
+WHERE NOT pg_visible_in_snapshot(
+    (CASE WHEN candidate > xmax + 2147483648 THEN candidate - 4294967296
+          WHEN candidate < xmax - 2147483648 THEN candidate + 4294967296
+          ELSE candidate END)::text::xid8,
+    s);
