@@ -416,3 +416,39 @@ async def test_reservations_go_concurrently_up_to_the_bound(settings: Settings) 
                 await wait_for(synced(url, booking))
     assert receiver.max_in_flight == 4  # reached the bound, never beyond it
     assert len(receiver.applied) == 6
+
+
+async def test_a_thousand_bookings_each_delivered_exactly_once(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    night = date.today() + timedelta(days=45)
+    async with receiving(url, fail_first(500)) as (receiver, _secret):
+        # 1000 one-night stays in one PMS transaction: 2000 captured changes.
+        await sql(
+            url,
+            "WITH r AS (INSERT INTO reservations (hotel_id, reservation_client_id, check_in,"
+            " check_out, status) SELECT 1, (SELECT min(id::text)::uuid FROM clients),"
+            " %s::date + (i / 20), %s::date + (i / 20) + 1, 'confirmed'"
+            " FROM generate_series(0, 999) i RETURNING id, check_in)"
+            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
+            " SELECT 1, r.id, r.check_in, (SELECT min(id) FROM rooms WHERE hotel_id = 1)"
+            " FROM r",
+            (night, night),
+        )
+        await run_once(settings, MemoryCache())
+        async with delivering(url, concurrency=16):
+
+            async def all_synced() -> bool:
+                rows = await sql(
+                    url,
+                    "SELECT count(*) FILTER (WHERE sync_status = 'synced'), count(*)"
+                    " FROM booking_sync_status WHERE hotel_id = 1 AND last_changed_at IS NOT NULL",
+                )
+                return rows == [(1000, 1000)]
+
+            await wait_for(all_synced, limit=300)
+    assert len(receiver.applied) == 1000
+    assert len({r.booking_id for r in receiver.applied}) == 1000
+    assert set(receiver.acknowledged.values()) == {1}
+    assert len(receiver.requests) == 2000  # each key failed once, then went through once
+    assert all(r.signature_ok and r.operation == "created" for r in receiver.applied)
