@@ -1,0 +1,65 @@
+"""`pms-bridge keys create` prints a working key once; `run` needs BRIDGE_JWT_SECRET."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import psycopg
+
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from tests.integration.api_server import running_api
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_keys_create_prints_a_key_stored_only_as_a_hash(
+    settings: Settings, db_url: str
+) -> None:
+    code, out, err = await cli(
+        "--database-url", db_url, "keys", "create", "--hotel", "2", "--scope", "read",
+        "--expires-in", "30d",
+    )  # fmt: skip
+    assert code == 0, err
+    key = out.strip()
+    assert key.startswith("pmsb_") and "shown only now" in err
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT hotel_id, scopes, api_key_hash <> %s, expires_at > localtimestamp"
+            " FROM booking_engine_api_keys WHERE key_id = %s",
+            (key, key.split("_")[1]),
+        )
+        assert await cur.fetchone() == (2, ["read"], True, True)
+        cur = await conn.execute(
+            "SELECT count(*) FROM booking_engine_api_keys WHERE api_key_hash LIKE %s",
+            (f"%{key.split('_')[2]}%",),
+        )
+        assert await cur.fetchone() == (0,)  # the secret is nowhere in the table
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        assert (await http.get("/api/booking-engine/hotels/2")).status_code == 200
+        assert (await http.get("/api/booking-engine/hotels/1")).status_code == 404
+
+    code, _, err = await cli("--database-url", db_url, "keys", "create", "--hotel", "999")
+    assert code == 2 and "no such hotel" in err and len(err.strip().splitlines()) == 1
+    code, _, err = await cli(
+        "--database-url", db_url, "keys", "create", "--hotel", "1", "--expires-in", "soon"
+    )
+    assert code == 2 and "--expires-in" in err
+
+
+async def test_run_refuses_to_start_without_a_jwt_secret(db_url: str) -> None:
+    env = {"BRIDGE_JWT_SECRET": ""}
+    code, _, err = await cli("--database-url", db_url, "run", "--api-only", env=env)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "BRIDGE_JWT_SECRET" in err
