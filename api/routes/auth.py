@@ -22,7 +22,7 @@ def _identity(principal: Principal, expires_at: Any = None) -> Identity:
 
 
 @post(
-    f"{PREFIX}/auth/token", tags=["auth"], status_code=200, opt={"rate": "auth"},
+    f"{PREFIX}/auth/token", tags=["auth"], status_code=200, opt={"rate": "auth"}, security=[{}],
     responses=errors(), summary="Exchange an API key (or a refresh token) for tokens",
 )  # fmt: skip
 async def token(
@@ -61,6 +61,7 @@ async def token(
 
 @post(
     f"{PREFIX}/auth/validate-token", tags=["auth"], status_code=200, opt={"rate": "auth"},
+    security=[{}],
     responses=errors(), summary="Check a token (or API key); 401 when it is not valid",
 )  # fmt: skip
 async def validate_token(
