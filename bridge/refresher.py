@@ -36,8 +36,7 @@ from metrics import definitions as m
 log = logging.getLogger("pms_bridge.refresher")
 
 RECOVERABLE = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
+    psycopg.Error,
     OSError,
     redis.exceptions.RedisError,
 )

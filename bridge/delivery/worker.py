@@ -35,6 +35,8 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 # 4xx answers that say "try again later" rather than "this request is wrong".
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 RECOVERABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
+# What ends a delivery session (then restarted after a pause) rather than the whole process.
+SESSION_ERRORS = (psycopg.Error, OSError)
 
 
 class DueEvent(msgspec.Struct, frozen=True):
@@ -128,8 +130,8 @@ class DeliveryWorker:
             try:
                 await self._serve(stop)
                 pause = 0.5
-            except RECOVERABLE as exc:
-                log.warning("delivery lost the database (%s); retrying in %.1fs", exc, pause)
+            except SESSION_ERRORS as exc:
+                log.warning("delivery stopped (%s); starting again in %.1fs", exc, pause)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
                 pause = min(pause * 2, 10.0)
@@ -230,7 +232,7 @@ class DeliveryWorker:
             return
         try:
             await self._record(conn, event, outcome)
-        except RECOVERABLE as exc:
+        except SESSION_ERRORS as exc:
             # The event stays pending in the database and is sent again after reconnecting.
             log.warning("could not record delivery of %s: %s", event.event_id, exc)
 
@@ -248,7 +250,8 @@ class DeliveryWorker:
             response = await client.post(event.url, content=body, headers=headers)
         except httpx.TimeoutException:
             return Outcome(False, True, f"timeout after {self.timeout:g}s")
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            # A bad booking_engine_url is retried too: fixing the config row mends it.
             return Outcome(False, True, f"{type(exc).__name__}: {exc}"[:500])
         if response.is_success:
             return Outcome(True, booking_engine_id=_engine_id(response))

@@ -452,3 +452,23 @@ async def test_a_thousand_bookings_each_delivered_exactly_once(settings: Setting
     assert set(receiver.acknowledged.values()) == {1}
     assert len(receiver.requests) == 2000  # each key failed once, then went through once
     assert all(r.signature_ok and r.operation == "created" for r in receiver.applied)
+
+
+async def test_a_broken_webhook_url_fails_with_a_clear_error(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    await sql(
+        url,
+        "INSERT INTO booking_engine_config (hotel_id, booking_engine_url) VALUES (2, 'http://[::1')",
+    )
+    booking = await book(url, hotel_id=2)
+    await run_once(settings, MemoryCache())
+    async with delivering(url, max_attempts=2):
+
+        async def failed() -> bool:
+            return (await sync_row(url, booking))[0] == "failed"
+
+        await wait_for(failed)
+    status, retries, error, _engine, attempted = await sync_row(url, booking)
+    assert (status, retries, attempted) == ("failed", 1, True)
+    assert error is not None and error.startswith("InvalidURL")
