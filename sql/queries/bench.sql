@@ -41,3 +41,10 @@ TRUNCATE pms_bridge.outbox;
 -- name: bench_async_commit
 -- The CPU-bound view of a write: commits stop waiting for the WAL flush (this session only).
 SET synchronous_commit = off;
+
+-- name: bench_cleanup
+-- Removes the bulk stays again (their details go by cascade) so every run starts alike.
+DELETE FROM reservations WHERE comment = 'bench';
+
+-- name: bench_vacuum
+VACUUM (ANALYZE) reservations, reservation_details, pms_bridge.outbox;
