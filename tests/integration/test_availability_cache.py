@@ -205,3 +205,23 @@ async def test_database_down_answers_from_cache_marked_stale(
         None, cache, horizon(settings), 1, start, end, ttl_minutes=120, source_live=False
     )
     assert live.stale and live.entries == old
+
+
+async def test_expired_entries_of_a_vanished_room_type_are_dropped(
+    settings: Settings, cache: Cache
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    await build(url, cache, settings)
+    rt = await room_type(url)
+    night = TODAY + timedelta(days=7)
+    kept = await entry(cache, 1, night, rt)
+    orphan = msgspec.structs.replace(kept, room_type_id=9999, updated_at=time.time() - 3600)
+    await cache.put_availability([orphan])
+    refresher = Refresher(url, cache, horizon(settings), scan_nights=10_000, fill_catalog=False)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        result = await refresher.tick(conn)
+    assert result.refreshed == 1
+    night_entries = await cache.get_availability(1, night, night + timedelta(days=1))
+    assert 9999 not in {e.room_type_id for e in night_entries}
+    assert kept in night_entries
