@@ -112,32 +112,47 @@ class MemoryLimiter:
         return None
 
 
-# Redis's own clock, so every replica refills the shared bucket the same way.
+# Redis's own clock, so every replica refills the shared bucket the same way. ARGV[3] is how
+# many tokens the caller would like to lease at once; it gets what the bucket holds, up to that.
 _BUCKET_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(v[1]) or burst
 local ts = tonumber(v[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
+local granted = math.min(want, math.floor(tokens))
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+if granted >= 1 then
+  tokens = tokens - granted
 else
+  granted = 0
   wait = (1 - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {allowed, tostring(tokens), tostring(wait)}
+return {granted, tostring(tokens), tostring(wait)}
 """
+
+# A replica leases up to a tenth of a bucket per script call and spends the lease locally for
+# at most LEASE_SECONDS. Leased tokens have left the shared bucket, so the replicas together
+# never admit more than the limit; a lease that expires unspent only makes the limit stricter.
+LEASE_FRACTION = 0.1
+LEASE_SECONDS = 0.5
+
+
+class _Lease:
+    __slots__ = ("expires", "left", "shared")
+
+    def __init__(self, left: int, shared: float, expires: float) -> None:
+        self.left, self.shared, self.expires = left, shared, expires
 
 
 class RedisLimiter:
-    """Shared buckets: one atomic script call per request, whatever the number of replicas."""
+    """Shared buckets: one atomic script call per lease (one per call for small limits)."""
 
     def __init__(self, url: str, prefix: str, limits: dict[str, Limit]) -> None:
         self.limits = limits
@@ -145,19 +160,33 @@ class RedisLimiter:
         self._script: Any = self._redis.register_script(_BUCKET_LUA)
         self._prefix = prefix
         self._fallback = MemoryLimiter(limits)
+        self._leases: dict[tuple[str, str], _Lease] = {}
 
     async def hit(self, caller: str, klass: str) -> Decision:
         limit = self.limits[klass]
+        now = time.monotonic()
+        lease = self._leases.get((caller, klass))
+        if lease is not None and lease.left > 0 and now < lease.expires:
+            lease.left -= 1
+            return _decision(limit, True, lease.shared + lease.left, 0.0)
+        want = max(1, int(limit.burst * LEASE_FRACTION))
         try:
-            allowed, tokens, wait = await self._script(
-                keys=[f"{self._prefix}:rl:{klass}:{caller}"], args=[limit.rate, limit.burst]
+            granted, tokens, wait = await self._script(
+                keys=[f"{self._prefix}:rl:{klass}:{caller}"], args=[limit.rate, limit.burst, want]
             )
         except Exception as exc:
             # Redis down must not take the API with it: limit this replica on its own meanwhile.
             api_rate_limited.labels(klass=klass, outcome="redis_error").inc()
             log.warning("rate limiter falls back to in-process buckets: %s", exc)
             return self._fallback.take(caller, klass)
-        return _decision(limit, bool(allowed), float(tokens), float(wait))
+        granted, shared = int(granted), float(tokens)
+        if granted == 0:
+            return _decision(limit, False, shared, float(wait))
+        if granted > 1:
+            if len(self._leases) > 100_000:
+                self._leases.clear()
+            self._leases[(caller, klass)] = _Lease(granted - 1, shared, now + LEASE_SECONDS)
+        return _decision(limit, True, shared + granted - 1, 0.0)
 
     async def close(self) -> None:
         await self._redis.aclose()

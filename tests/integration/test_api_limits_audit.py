@@ -95,3 +95,18 @@ async def test_failed_audit_write_is_counted_not_raised(settings: Settings, db_u
             await conn.execute("ALTER TABLE audit_gone RENAME TO booking_engine_audit_log")
         writer.record(AuditEntry(1, "x", "y", None, {}, {}, "ok", None, now()))
         assert await writer.flush() == 1
+
+
+async def test_replicas_sharing_redis_share_one_bucket(settings: Settings, db_url: str) -> None:
+    key = await create_key(db_url, 1, "read")
+    limits = "read=0.5:20,book=50:50,admin=50:50,auth=50:50"
+    first = running_api(settings, MemoryCache(), rate_limits=limits)
+    second = running_api(settings, MemoryCache(), rate_limits=limits)
+    async with first as a, second as b, a.client(key) as http_a, b.client(key) as http_b:
+        codes = []
+        for _ in range(25):
+            codes.append((await http_a.get(f"{P}/hotels/1")).status_code)
+            codes.append((await http_b.get(f"{P}/hotels/1")).status_code)
+    # One bucket of 20 for both replicas (plus at most a couple of refilled tokens), not 2 x 20.
+    assert 15 <= codes.count(200) <= 22, codes
+    assert codes.count(429) == 50 - codes.count(200)
