@@ -15,11 +15,16 @@ B = uuid.UUID("00000000-0000-4000-8000-00000000000b")
 
 
 def change(
-    table: str, op: Op, old: dict[str, Any] | None, new: dict[str, Any] | None, seconds: int = 0
+    table: str,
+    op: Op,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    seconds: int = 0,
+    xid: int = 1,
 ) -> Change:
     row = new if new is not None else (old or {})
     pk = {k: row[k] for k in ("hotel_id", "id") if k in row}
-    return Change(1, 1, T0 + timedelta(seconds=seconds), table, op, pk, old, new)
+    return Change(1, xid, T0 + timedelta(seconds=seconds), table, op, pk, old, new)
 
 
 def res(booking: uuid.UUID, status: str = "confirmed") -> dict[str, Any]:
@@ -34,14 +39,15 @@ def night(booking: uuid.UUID) -> dict[str, Any]:
 def test_one_mark_per_booking_and_the_last_change_time_wins() -> None:
     marks = project(
         [
-            change("reservations", "update", res(A), res(A, "cancelled"), 1),
-            change("reservation_details", "update", night(A), night(A), 2),
-            change("reservations", "update", res(B), res(B, "hold"), 3),
+            change("reservations", "update", res(A), res(A, "cancelled"), 1, xid=7),
+            change("reservation_details", "update", night(A), night(A), 2, xid=8),
+            change("reservations", "update", res(B), res(B, "hold"), 3, xid=9),
         ]
     )
+    # only_xid is kept only when every change of the booking came from one transaction.
     assert sorted(marks, key=lambda m: m.booking_id) == [
-        SyncMark(1, A, "update", T0 + timedelta(seconds=2)),
-        SyncMark(1, B, "update", T0 + timedelta(seconds=3)),
+        SyncMark(1, A, "update", T0 + timedelta(seconds=2), None),
+        SyncMark(1, B, "update", T0 + timedelta(seconds=3), 9),
     ]
 
 
@@ -52,7 +58,7 @@ def test_a_new_booking_stays_an_insert_through_its_details() -> None:
             change("reservation_details", "insert", None, night(A), 1),
         ]
     )
-    assert marks == [SyncMark(1, A, "insert", T0 + timedelta(seconds=1))]
+    assert marks == [SyncMark(1, A, "insert", T0 + timedelta(seconds=1), 1)]
 
 
 def test_a_deleted_booking_is_marked_delete() -> None:
@@ -62,7 +68,7 @@ def test_a_deleted_booking_is_marked_delete() -> None:
             change("reservations", "delete", res(A), None, 1),
         ]
     )
-    assert marks == [SyncMark(1, A, "delete", T0 + timedelta(seconds=1))]
+    assert marks == [SyncMark(1, A, "delete", T0 + timedelta(seconds=1), 1)]
 
 
 def test_other_tables_and_truncates_mark_nothing() -> None:
