@@ -14,6 +14,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -112,6 +113,9 @@ class DeliveryWorker:
         self._next_prune = 0.0
         self.stats = DeliveryStats()
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Due heads fetched ahead (one per reservation, none in flight): one query per
+        # several deliveries instead of one per finished request.
+        self._backlog: deque[DueEvent] = deque()
         self._wake = asyncio.Event()
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
@@ -137,6 +141,7 @@ class DeliveryWorker:
                 pause = min(pause * 2, 10.0)
 
     async def _serve(self, stop: asyncio.Event) -> None:
+        self._backlog.clear()
         listen = await connect(self.database_url, autocommit=True)
         try:
             while not stop.is_set():
@@ -208,15 +213,20 @@ class DeliveryWorker:
         room = self.concurrency - len(self._in_flight)
         if conn is None or room <= 0:
             return 0
-        cur = await conn.execute(
-            query("delivery_due"), {"in_flight": list(self._in_flight), "limit": room}
-        )
-        events = [DueEvent(*row) for row in await cur.fetchall()]
-        for event in events:
+        if len(self._backlog) < room:
+            busy = [*self._in_flight, *(e.booking_id for e in self._backlog)]
+            cur = await conn.execute(
+                query("delivery_due"), {"in_flight": busy, "limit": self.concurrency * 4}
+            )
+            self._backlog.extend(DueEvent(*row) for row in await cur.fetchall())
+        started = 0
+        while self._backlog and started < room:
+            event = self._backlog.popleft()
             task = asyncio.create_task(self._deliver(client, event))
             self._in_flight[event.booking_id] = task
             task.add_done_callback(self._done_callback(event.booking_id))
-        return len(events)
+            started += 1
+        return started
 
     def _done_callback(self, booking_id: uuid.UUID) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
