@@ -9,8 +9,9 @@ or refresh by another replica sharing Redis, the TTL refresher); it is well insi
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 MAX_AGE_SECONDS = 1.0
 MAX_ENTRIES = 2048
@@ -21,6 +22,7 @@ class ResponseMemo:
         self._max_age = max_age
         self._size = size
         self._entries: dict[Hashable, tuple[Hashable, float, bytes]] = {}
+        self._inflight: dict[tuple[Hashable, Hashable], asyncio.Future[tuple[bytes, bool]]] = {}
 
     def get(self, key: Hashable, version: Hashable) -> bytes | None:
         found = self._entries.get(key)
@@ -32,6 +34,44 @@ class ResponseMemo:
         if len(self._entries) >= self._size:
             self._entries.clear()
         self._entries[key] = (version, time.monotonic(), body)
+
+    async def fetch(
+        self,
+        key: Hashable,
+        version: Hashable,
+        compute: Callable[[], Awaitable[tuple[bytes, bool]]],
+    ) -> bytes:
+        """The stored answer, or one computation shared by every caller asking meanwhile
+        (no stampede when an answer ages out under load). `compute` returns the body and
+        whether it may be kept."""
+        body = self.get(key, version)
+        if body is not None:
+            return body
+        pending = self._inflight.get((key, version))
+        if pending is not None:
+            try:
+                return (await asyncio.shield(pending))[0]
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise
+                return (await compute())[0]  # the computing caller went away: do it here
+        future: asyncio.Future[tuple[bytes, bool]] = asyncio.get_running_loop().create_future()
+        self._inflight[(key, version)] = future
+        try:
+            body, keep = await compute()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here so an unshared failure is not reported twice
+            raise
+        finally:
+            del self._inflight[(key, version)]
+        future.set_result((body, keep))
+        if keep:
+            self.put(key, version, body)
+        return body
 
     def clear(self) -> None:
         self._entries.clear()

@@ -51,13 +51,23 @@ async def availability(
         raise ApiError(400, "invalid_range", f"at most {MAX_NIGHTS} nights per request")
     bridge = ctx.bridge
     live = bridge is None or bridge.connected
-    key = (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
-    # Taken before the cache read: a change applied meanwhile invalidates what is stored.
-    version = (bridge.applied, live) if bridge is not None else None
-    if version is not None:
-        body = ctx.availability_memo.get(key, version)
-        if body is not None:
-            return Response(body, media_type=MediaType.JSON)
+
+    async def compute() -> tuple[bytes, bool]:
+        return await _answer(ctx, hotel_id, q, live)
+
+    if bridge is None:
+        body, _ = await compute()
+    else:
+        # The counter is read before the cache: a change applied meanwhile invalidates it.
+        key = (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
+        body = await ctx.availability_memo.fetch(key, (bridge.applied, live), compute)
+    return Response(body, media_type=MediaType.JSON)
+
+
+async def _answer(
+    ctx: ApiContext, hotel_id: int, q: AvailabilityQuery, live: bool
+) -> tuple[bytes, bool]:
+    """The encoded answer, and whether it may be memoized (not when it is stale)."""
     read = await cacheops.read_availability(
         ctx.pool, ctx.cache, horizon(ctx.settings), hotel_id, q.start_date, q.end_date,
         q.room_type_id, source_live=live,
@@ -81,9 +91,7 @@ async def availability(
             [RoomTypeNights(k, v) for k, v in sorted(by_type.items())],
         )
     )  # fmt: skip
-    if version is not None and not read.stale:
-        ctx.availability_memo.put(key, version, body)
-    return Response(body, media_type=MediaType.JSON)
+    return body, not read.stale
 
 
 ROUTES = [availability]
