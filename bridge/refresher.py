@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from datetime import date, timedelta
 from typing import Any
@@ -49,8 +50,9 @@ class TickResult(msgspec.Struct):
 
 
 class Refresher:
-    """One tick every `interval` seconds: at most `scan_nights` hotel-nights read, at most
-    `max_keys` entries recomputed, one hotel's old nights removed."""
+    """One tick every `interval` seconds: about `scan_nights` hotel-nights read (more when a
+    sweep of the horizon would otherwise take over half the TTL), at most `max_keys` entries
+    recomputed, one hotel's old nights removed."""
 
     def __init__(
         self,
@@ -148,8 +150,11 @@ class Refresher:
         due: set[tuple[int, int, date]] = set()
         cutoff = time.time() - self.ttl_seconds
         touched: set[int] = set()
-        while result.scanned_nights < self.scan_nights and len(due) < self.max_keys:
-            end = min(night + timedelta(days=min(31, self.scan_nights)), hi + timedelta(days=1))
+        # Enough per tick that a full sweep takes at most half the TTL, however many hotels.
+        sweep = len(hotels) * ((hi - lo).days + 1)
+        budget = max(self.scan_nights, math.ceil(sweep * self.interval / (self.ttl_seconds / 2)))
+        while result.scanned_nights < budget and len(due) < self.max_keys:
+            end = min(night + timedelta(days=min(31, budget)), hi + timedelta(days=1))
             entries = await self.cache.get_availability(hotel_id, night, end)
             have = {(e.room_type_id, e.date) for e in entries}
             for e in entries:

@@ -225,3 +225,18 @@ async def test_expired_entries_of_a_vanished_room_type_are_dropped(
     night_entries = await cache.get_availability(1, night, night + timedelta(days=1))
     assert 9999 not in {e.room_type_id for e in night_entries}
     assert kept in night_entries
+
+
+async def test_tick_budget_grows_so_a_sweep_fits_in_half_the_ttl(
+    settings: Settings, cache: Cache
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    await build(url, cache, settings)
+    # 2 hotels x 398 nights; a 6 s TTL and 5 s ticks leave one tick for the whole sweep.
+    refresher = Refresher(url, cache, horizon(settings), ttl_minutes=0.1, interval=5.0,
+                          scan_nights=10, fill_catalog=False)  # fmt: skip
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        result = await refresher.tick(conn)
+    lo, hi = horizon(settings).bounds()
+    assert result.scanned_nights == 2 * ((hi - lo).days + 1)
