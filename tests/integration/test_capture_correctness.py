@@ -160,3 +160,29 @@ async def test_transaction_committing_after_a_higher_outbox_id_is_not_skipped(
         await t1.close()
         await t2.close()
         await bridge._close()
+
+
+async def test_a_lost_notification_costs_a_poll_not_a_change(settings: Settings) -> None:
+    settings = msgspec.structs.replace(settings, capture="trigger", poll_interval=0.2)
+    url = settings.database_url
+    assert url is not None
+    cache = MemoryCache()
+    bridge, _ = build_bridge(settings, cache)
+    await bridge._open(asyncio.Event())
+    try:
+        # The source stops hearing NOTIFY, as if every notification were lost.
+        source_conn = getattr(bridge.source, "_conn", None)
+        assert source_conn is not None
+        await source_conn.execute("UNLISTEN *")
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            booked = await _book_in(conn, 1, date.today() + timedelta(days=25))
+            await conn.commit()
+
+        async def synced() -> bool:
+            return (1, booked) in await sync_rows(url)
+
+        await _step_until(bridge, synced, steps=10)
+        assert bridge.applied == 2
+        assert await outbox_size(url) == 0
+    finally:
+        await bridge._close()
