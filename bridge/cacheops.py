@@ -402,7 +402,7 @@ async def read_availability(
     entries = await cache.get_availability(hotel_id, start, end, room_type_id)
     cutoff = time.time() - ttl_minutes * 60
     lo, hi = horizon.bounds()
-    wanted = [n for n in _nights(max(start, lo), min(end, hi + timedelta(days=1)))]
+    wanted = _nights(max(start, lo), min(end, hi + timedelta(days=1)))
     by_night: dict[date, set[int]] = {}
     expired: set[tuple[int, int, date]] = set()
     for e in entries:
@@ -427,7 +427,8 @@ async def read_availability(
                 else await _hotel_room_types(conn, hotel_id)
             )
             keys = expired | {(hotel_id, t, n) for t in types for n in missing_nights}
-            fresh, deletes = await _recompute_keys(conn, cache, horizon, keys)
+            # An unknown hotel has no keys: nothing to recompute, nothing to write.
+            fresh, deletes = await _recompute_keys(conn, cache, horizon, keys) if keys else ([], [])
     except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
         log.info("availability read-through for hotel %s failed: %s", hotel_id, exc)
         m.cache_requests.labels(kind="availability", result="stale").inc()
