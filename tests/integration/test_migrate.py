@@ -98,3 +98,52 @@ def test_migrate_without_pms_tables_stops_with_one_line(
     with psycopg.connect(url) as conn:
         schema = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'pms_bridge'").fetchone()
     assert schema is None, "a refused migrate must leave the database untouched"
+
+
+def pms_triggers(url: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND t.tgname NOT LIKE 'pms_bridge%%' ORDER BY 1, 2"
+        ).fetchall()
+    return [(table, name) for table, name in rows]
+
+
+def captured_after_a_write(url: str) -> tuple[int, int]:
+    """Outbox rows and PMS audit-log rows a one-row reservation update leaves behind."""
+    with psycopg.connect(url) as conn:
+        conn.execute("TRUNCATE pms_bridge.outbox")
+        before = conn.execute("SELECT count(*) FROM logs_reservation").fetchone()
+        conn.execute(
+            "UPDATE reservations SET comment = clock_timestamp()::text"
+            " WHERE (hotel_id, id) = (SELECT hotel_id, id FROM reservations LIMIT 1)"
+        )
+        conn.commit()
+        outbox = conn.execute("SELECT count(*) FROM pms_bridge.outbox").fetchone()
+        after = conn.execute("SELECT count(*) FROM logs_reservation").fetchone()
+    assert outbox is not None and before is not None and after is not None
+    return outbox[0], after[0] - before[0]
+
+
+async def test_capture_remove_and_install_are_idempotent_beside_the_pms_triggers(
+    db_url: str,
+) -> None:
+    pms_own = pms_triggers(db_url)
+    assert ("reservations", "log_reservations_trigger") in pms_own
+    installed = state(db_url)["triggers"]
+
+    for _ in range(2):
+        result = cli(db_url, "capture", "remove")
+        assert result.returncode == 0, result.stderr
+        assert "no tables" in result.stdout
+        assert state(db_url)["triggers"] == []
+        assert pms_triggers(db_url) == pms_own
+    assert captured_after_a_write(db_url) == (0, 1)
+
+    for _ in range(2):
+        result = cli(db_url, "capture", "install")
+        assert result.returncode == 0, result.stderr
+        assert state(db_url)["triggers"] == installed
+        assert pms_triggers(db_url) == pms_own
+    # Captured once, and the PMS's own audit trigger still ran.
+    assert captured_after_a_write(db_url) == (1, 1)
