@@ -121,6 +121,10 @@ class LogicalSource:
         self._ready = []
         self._ready_position = 0
         self._unacknowledged = None
+        # The checkpoint's effects are committed: confirming it at once closes the window of
+        # a crash between the apply commit and the acknowledgement.
+        self._confirmed = self.checkpoint
+        self._reported = 0
         self._conn = await connect(self.database_url, autocommit=True)
         version = await slots.prepare(self._conn, self.publication, self.tables)
         self._keys = await primary_keys(self._conn, self.tables)
@@ -168,7 +172,7 @@ class LogicalSource:
         if result is None or result.status != pq.ExecStatus.COPY_BOTH:
             message = result.error_message.decode(errors="replace") if result else "no result"
             raise psycopg.OperationalError(f"START_REPLICATION failed: {message.strip()}")
-        self._last_status = time.monotonic()
+        await self._send_status(self._confirmed)
 
     async def close(self) -> None:
         for conn in (self._repl, self._conn):
@@ -348,10 +352,18 @@ class LogicalSource:
         pgconn = self._pgconn()
         deadline = time.monotonic() + self.poll_interval
         while True:
+            pulled = False
             while len(self._ready) < self.batch_size:
                 frame = self._read()
                 if frame is None:
-                    break
+                    if pulled:
+                        break
+                    # What the kernel already holds joins this batch: when the bridge is
+                    # behind, batches grow and the per-batch cost is shared.
+                    pgconn.consume_input()
+                    pulled = True
+                    continue
+                pulled = False
                 await self._handle_frame(frame)
             if self._ready:
                 batch = self._take()
