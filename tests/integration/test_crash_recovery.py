@@ -153,10 +153,8 @@ async def test_postgresql_restart_mid_stream_reconnects_and_loses_nothing(
     own_db_url: str,
     redis_url: str,
 ) -> None:
-    settings = Settings(
-        database_url=own_db_url, redis_url=redis_url, capture=capture_mode, poll_interval=0.1,
-        batch_size=200,
-    )  # fmt: skip
+    base = Settings(database_url=own_db_url, redis_url=redis_url, poll_interval=0.1, batch_size=200)
+    settings = msgspec.structs.replace(base, capture=capture_mode)
     url = own_db_url
     cache = MemoryCache()
     async with await psycopg.AsyncConnection.connect(url) as conn:

@@ -18,7 +18,7 @@ def change(
     table: str, op: Op, old: dict[str, Any] | None = None, new: dict[str, Any] | None = None
 ) -> Change:
     row = new if new is not None else (old or {})
-    pk = {k: row[k] for k in ("hotel_id", "id") if k in row}
+    pk: dict[str, Any] = {k: row[k] for k in ("hotel_id", "id") if k in row}
     return Change(1, 1, NOW, table, op, pk, old, new)
 
 

@@ -23,7 +23,7 @@ def change(
     xid: int = 1,
 ) -> Change:
     row = new if new is not None else (old or {})
-    pk = {k: row[k] for k in ("hotel_id", "id") if k in row}
+    pk: dict[str, Any] = {k: row[k] for k in ("hotel_id", "id") if k in row}
     return Change(1, xid, T0 + timedelta(seconds=seconds), table, op, pk, old, new)
 
 
