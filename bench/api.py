@@ -103,6 +103,7 @@ class Phase:
         self.statuses: Counter[int] = Counter()
         self.seconds = 0.0
         self.rounds: list[float] = []
+        self.cpu_seconds = 0.0
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -112,14 +113,31 @@ class Phase:
         self.latencies += other.latencies
         self.statuses.update(other.statuses)
         self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
         self.rounds.append(other.throughput)
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_seconds / len(self.latencies) * 1e6 if self.latencies else 0.0
 
     @property
     def throughput(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
 
-async def load(port: int, connections: int, seconds: float, make: Callable[[int], bytes]) -> Phase:
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds the server process has used (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    port: int, connections: int, seconds: float, make: Callable[[int], bytes],
+    pid: int | None = None,
+) -> Phase:  # fmt: skip
     """Closed loop: each connection sends its next request when the last answer arrived."""
     clients = [Client("127.0.0.1", port) for _ in range(connections)]
     await asyncio.gather(*(c.open() for c in clients))
@@ -138,9 +156,11 @@ async def load(port: int, connections: int, seconds: float, make: Callable[[int]
     await asyncio.gather(*(worker(c, time.perf_counter() + 1.0) for c in clients))
     phase.latencies.clear()
     phase.statuses.clear()
+    cpu = server_cpu(pid)
     started = time.perf_counter()
     await asyncio.gather(*(worker(c, started + seconds) for c in clients))
     phase.seconds = time.perf_counter() - started
+    phase.cpu_seconds = server_cpu(pid) - cpu
     await asyncio.gather(*(c.close() for c in clients))
     return phase
 
@@ -246,8 +266,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # Interleaved rounds, so a neighbour's load on this shared machine hits both alike.
         live, avail = Phase(), Phase()
         for _ in range(ROUNDS):
-            live.merge(await load(port, 100, seconds / ROUNDS, lambda i: LIVE))
-            avail.merge(await load(port, 100, seconds / ROUNDS, lambda i: avail_req))
+            live.merge(await load(port, 100, seconds / ROUNDS, lambda i: LIVE, proc.pid))
+            avail.merge(await load(port, 100, seconds / ROUNDS, lambda i: avail_req, proc.pid))
         hotel_req = request("GET", "/api/booking-engine/hotels/1", reader)
         hotel = await load(port, 10, seconds, lambda i: hotel_req)
         hotel100 = await load(port, 100, seconds, lambda i: hotel_req)
@@ -277,6 +297,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         figure("availability_30n_throughput_c100", avail.throughput, "req/s",
                baseline=live.throughput),
         figure("availability_vs_live_ratio", ratio, "x", goal=">= 0.6", met=ratio >= 0.6),
+        figure("live_server_cpu_per_request", live.cpu_us_per_request, "us"),
+        figure("availability_server_cpu_per_request", avail.cpu_us_per_request, "us",
+               baseline=live.cpu_us_per_request,
+               note="live/availability CPU per request: the throughput ratio on an idle server"),
         figure("availability_30n_p50_c100", avail.percentile(0.5), "ms"),
         figure("availability_30n_p99_c100", avail_p99, "ms", goal="< 10", met=avail_p99 < 10),
         figure("hotel_p50_c10", hotel.percentile(0.5), "ms"),
