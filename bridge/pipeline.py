@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import msgspec
 import psycopg
+import redis.exceptions
 
 from bridge import checkpoint
 from bridge.cache.base import Cache
@@ -28,8 +29,16 @@ from metrics import definitions as m
 
 log = logging.getLogger("pms_bridge.pipeline")
 
-# Errors after which the bridge reconnects and carries on rather than exiting.
-RECOVERABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError, ConnectionError)
+# Errors after which the bridge reconnects and carries on rather than exiting. A Redis outage
+# is one: the batch's transaction rolls back, its changes stay unconsumed and come again.
+RECOVERABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    OSError,
+    ConnectionError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 # Errors a change's own data can cause in a stage: the change is parked, the stream goes on.
 POISON = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 

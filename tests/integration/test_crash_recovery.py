@@ -19,7 +19,7 @@ import psycopg
 from bridge.cache.memory import MemoryCache
 from bridge.cache.redis import RedisCache
 from bridge.config import Settings
-from bridge.embedded import PostgresCluster
+from bridge.embedded import PostgresCluster, RedisServer
 from bridge.service import build_bridge, horizon
 from bridge.snapshot import rebuild_availability
 from metrics.definitions import REGISTRY
@@ -257,3 +257,41 @@ async def test_sigterm_finishes_the_batch_in_hand_and_exits_0(
         for e in night_entries
     )
     assert "Traceback" not in (tmp_path / "bridge.log").read_text()
+
+
+async def test_redis_outage_mid_stream_is_waited_out(settings: Settings, tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    settings = msgspec.structs.replace(settings, capture="trigger", redis_url=server.url)
+    url = settings.database_url
+    assert url is not None
+    cache = RedisCache(server.url, settings.redis_prefix)
+    bridge, _ = build_bridge(settings, cache)
+    night = date.today() + timedelta(days=8)
+    errors = source_errors()
+    try:
+        async with running(bridge):
+            server.stop()
+            room_id, room_type_id = await free_room(url, 1, night)
+            reservation_id = await book(url, 1, room_id, night)
+
+            async def noticed() -> bool:
+                return source_errors() > errors
+
+            await wait_for(noticed, "the bridge to meet the Redis outage")
+            # The same port again, empty: no persistence, as in the tests' Redis.
+            server = RedisServer(tmp_path / "redis", port=server.port)
+            server.start()
+
+            async def synced() -> bool:
+                return (1, reservation_id) in await sync_rows(url)
+
+            await wait_for(synced, "the change to arrive once Redis is back")
+            assert bridge.connected
+        entry = await cache.get_availability(1, night, night + timedelta(days=1), room_type_id)
+        expected = (await truth(url, settings))[(1, room_type_id, night)]
+        assert [(e.sellable, e.taken, e.available) for e in entry] == [expected]
+        assert await outbox_size(url) == 0
+    finally:
+        await cache.close()
+        server.stop()
