@@ -128,7 +128,8 @@ async def prefill(url: str, changes: int, offset: int) -> int:
 
 
 async def remove_bulk(url: str) -> None:
-    """Take the bulk stays out again, uncaptured, so each drain run starts from the seed."""
+    """Take the bulk stays out again (their captured deletes are dropped from the outbox), so
+    each drain run starts from the seed."""
     async with await connect(url, autocommit=True) as conn:
         await conn.execute(query("bench_cleanup"))
         await conn.execute(query("bench_outbox_truncate"))
