@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 import psycopg
+import pytest
 
 from bridge.cache.memory import MemoryCache
 from bridge.cache.redis import RedisCache
@@ -192,8 +193,9 @@ async def test_postgresql_restart_mid_stream_reconnects_and_loses_nothing(
     assert writers.touched <= await sync_rows(url)
 
 
-async def test_sigterm_finishes_the_batch_in_hand_and_exits_0(
-    settings: Settings, redis_url: str, tmp_path: Path
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+async def test_stop_signal_finishes_the_batch_in_hand_and_exits_0(
+    settings: Settings, redis_url: str, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     settings = msgspec.structs.replace(settings, capture="trigger")
     url = settings.database_url
@@ -228,7 +230,7 @@ async def test_sigterm_finishes_the_batch_in_hand_and_exits_0(
                 return bool(row and row[0])
 
         await wait_for(bridge_blocked, "the bridge to block inside its batch")
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         await blocker.rollback()
         assert await asyncio.to_thread(proc.wait, 60) == 0
     finally:
