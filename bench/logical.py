@@ -21,7 +21,7 @@ import msgspec
 import psycopg
 
 from bench import figure
-from bench.trigger import prefill, write_elsewhere
+from bench.trigger import prefill, remove_bulk, write_elsewhere
 from bridge.cache import Cache, MemoryCache, RedisCache
 from bridge.capture import install as capture
 from bridge.capture import slot as slots
@@ -87,6 +87,15 @@ async def create_slots(url: str) -> None:
     async with await connect(url, autocommit=True) as conn:
         for name in (RECV_SLOT, RAW_SLOT):
             await conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (name,))
+
+
+async def drop_slots(url: str, *names: str) -> None:
+    async with await connect(url, autocommit=True) as conn:
+        await conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE slot_name = ANY(%s) AND NOT active",
+            (list(names),),
+        )
 
 
 async def current_lsn(url: str) -> str:
@@ -189,6 +198,9 @@ async def throughput(
         if cache is not None:
             await cache.clear()
             await cache.close()
+        # Each run starts from the seed: no retained WAL, no bulk rows slowing the next run.
+        await drop_slots(url, run_settings.slot_name, RECV_SLOT, RAW_SLOT)
+        await remove_bulk(url)
     messages_per_s, decoded_per_s, decoded = decode_rate(messages, settings, rounds)
     ceiling = decoded / recv_seconds
     details["throughput"] = {

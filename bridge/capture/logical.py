@@ -343,7 +343,7 @@ class LogicalSource:
     def _pk(self, relation: Relation, row: dict[str, Any]) -> dict[str, Any]:
         columns = self._keys.get(relation.name)
         if columns is None:
-            columns = tuple(c.name for c in relation.columns if c.key)
+            columns = self._keys[relation.name] = tuple(c.name for c in relation.columns if c.key)
         return {c: row[c] for c in columns if c in row}
 
     # The Source contract ---------------------------------------------------------------------
