@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -161,14 +162,31 @@ class RedisLimiter:
         self._prefix = prefix
         self._fallback = MemoryLimiter(limits)
         self._leases: dict[tuple[str, str], _Lease] = {}
+        self._refills: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     async def hit(self, caller: str, klass: str) -> Decision:
         limit = self.limits[klass]
-        now = time.monotonic()
-        lease = self._leases.get((caller, klass))
-        if lease is not None and lease.left > 0 and now < lease.expires:
-            lease.left -= 1
-            return _decision(limit, True, lease.shared + lease.left, 0.0)
+        bucket = (caller, klass)
+        while True:
+            lease = self._leases.get(bucket)
+            now = time.monotonic()
+            if lease is not None and lease.left > 0 and now < lease.expires:
+                lease.left -= 1
+                return _decision(limit, True, lease.shared + lease.left, 0.0)
+            pending = self._refills.get(bucket)
+            if pending is None:
+                break
+            # One lease request per bucket at a time: the others wait for it and share it.
+            await asyncio.shield(pending)
+        refill: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._refills[bucket] = refill
+        try:
+            return await self._lease(limit, caller, klass, now)
+        finally:
+            del self._refills[bucket]
+            refill.set_result(None)
+
+    async def _lease(self, limit: Limit, caller: str, klass: str, now: float) -> Decision:
         want = max(1, int(limit.burst * LEASE_FRACTION))
         try:
             granted, tokens, wait = await self._script(

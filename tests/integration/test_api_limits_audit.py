@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import msgspec
 import psycopg
 import pytest
@@ -110,3 +111,12 @@ async def test_replicas_sharing_redis_share_one_bucket(settings: Settings, db_ur
     # One bucket of 20 for both replicas (plus at most a couple of refilled tokens), not 2 x 20.
     assert 15 <= codes.count(200) <= 22, codes
     assert codes.count(429) == 50 - codes.count(200)
+
+
+async def test_concurrent_calls_within_the_limit_all_pass(settings: Settings, db_url: str) -> None:
+    key = await create_key(db_url, 1, "read")
+    limits = "read=1000:1000,book=50:50,admin=50:50,auth=50:50"
+    server = running_api(settings, MemoryCache(), rate_limits=limits)
+    async with server as api, api.client(key, limits=httpx.Limits(max_connections=50)) as http:
+        replies = await asyncio.gather(*(http.get(f"{P}/hotels/1") for _ in range(300)))
+    assert {r.status_code for r in replies} == {200}
