@@ -157,7 +157,10 @@ class RedisLimiter:
 
     def __init__(self, url: str, prefix: str, limits: dict[str, Limit]) -> None:
         self.limits = limits
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        # A blocking pool: under a burst of callers, wait for a connection instead of failing
+        # with "Too many connections" (redis-py's default pool raises at 100).
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=5)
+        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._script: Any = self._redis.register_script(_BUCKET_LUA)
         self._prefix = prefix
         self._fallback = MemoryLimiter(limits)
