@@ -210,7 +210,7 @@ class RedisLimiter:
         return _decision(limit, True, shared + granted - 1, 0.0)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
 
 def open_limiter(redis_url: str | None, prefix: str, spec: str) -> Limiter:
