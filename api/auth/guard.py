@@ -58,7 +58,8 @@ def usable(record: KeyRecord | None) -> KeyRecord:
 
 async def identify(ctx: ApiContext, credential: str) -> Principal:
     """A Principal for an API key or an access token, or 401 saying what is wrong."""
-    assert ctx.keys is not None
+    if ctx.keys is None:
+        raise ApiError(503, "unavailable", "no database configured: API keys cannot be checked")
     if credential.count(".") == 2:
         try:
             claims = tokens.decode_access(credential, ctx.jwt_secret)

@@ -30,7 +30,8 @@ async def token(
 ) -> TokenResponse:
     """An access token (15 min) and a refresh token; each refresh token works once."""
     note(request, "auth.token", "api_key", None, {"grant_type": data.grant_type})
-    assert ctx.keys is not None and ctx.pool is not None
+    if ctx.keys is None or ctx.pool is None:
+        raise ApiError(503, "unavailable", "no database configured: API keys cannot be checked")
     family = None
     if data.grant_type == "api_key":
         if data.api_key is None:

@@ -13,7 +13,7 @@ from litestar.params import Parameter
 from api import bookings
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
-from api.routes.common import OPT, PREFIX, errors, note
+from api.routes.common import OPT, PREFIX, errors, note, pool_of
 from api.schemas import Booking, BookingCreate, BookingUpdate
 
 IdempotencyKey = Annotated[
@@ -23,11 +23,6 @@ IdempotencyKey = Annotated[
         description="Same key and body: the first response again; same key, other body: 422",
     ),
 ]  # fmt: skip
-
-
-def _pool(ctx: ApiContext) -> Any:
-    assert ctx.pool is not None
-    return ctx.pool
 
 
 def _summary(b: Booking) -> dict[str, Any]:
@@ -56,7 +51,7 @@ async def create_booking(
     idem = None
     if idempotency_key is not None:
         idem = (idempotency_key, bookings.request_hash(msgspec.json.encode(data)))
-    outcome = await bookings.create(_pool(ctx), principal.key_pk, data, idem)
+    outcome = await bookings.create(pool_of(ctx), principal.key_pk, data, idem)
     booking = outcome.booking
     note(request, "booking.create", "booking", str(booking.booking_id),
          request_summary(request), _summary(booking))  # fmt: skip
@@ -77,7 +72,7 @@ async def get_booking(
     request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal, booking_id: UUID
 ) -> Booking:
     note(request, "booking.read", "booking", str(booking_id))
-    return await bookings.get(_pool(ctx), principal.hotel_id, booking_id)
+    return await bookings.get(pool_of(ctx), principal.hotel_id, booking_id)
 
 
 @put(
@@ -94,7 +89,9 @@ async def update_booking(
     note(request, "booking.update", "booking", str(booking_id),
          {"check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
           "guest_changed": data.guest is not None})  # fmt: skip
-    booking = await bookings.update(_pool(ctx), principal.hotel_id, booking_id, data, date.today())
+    booking = await bookings.update(
+        pool_of(ctx), principal.hotel_id, booking_id, data, date.today()
+    )
     note(request, "booking.update", "booking", str(booking_id), request_summary(request),
          _summary(booking))  # fmt: skip
     return booking
@@ -108,7 +105,7 @@ async def cancel_booking(
     request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal, booking_id: UUID
 ) -> Booking:
     note(request, "booking.cancel", "booking", str(booking_id))
-    booking = await bookings.cancel(_pool(ctx), principal.hotel_id, booking_id)
+    booking = await bookings.cancel(pool_of(ctx), principal.hotel_id, booking_id)
     note(request, "booking.cancel", "booking", str(booking_id), {}, _summary(booking))
     return booking
 
