@@ -156,10 +156,16 @@ SET booking_engine_id = coalesce(EXCLUDED.booking_engine_id, s.booking_engine_id
     retry_count = 0;
 
 -- name: api_booking_get
+-- The PMS's timestamps have no time zone: they are the server's local time, so they are
+-- given one here (answers carry RFC 3339 times with an offset).
 SELECT res.id, res.hotel_id, res.check_in, res.check_out, res.number_of_people, res.status,
-       res.type, res.payment_timing, res.comment, res.created_at, res.updated_at,
+       res.type, res.payment_timing, res.comment,
+       res.created_at AT TIME ZONE current_setting('TimeZone') AS created_at,
+       res.updated_at AT TIME ZONE current_setting('TimeZone') AS updated_at,
        c.id AS client_id, c.name, c.name_kana, c.email, c.phone,
-       s.booking_engine_id, s.sync_status, s.last_sync_attempt, s.error_message
+       s.booking_engine_id, s.sync_status,
+       s.last_sync_attempt AT TIME ZONE current_setting('TimeZone') AS last_sync_attempt,
+       s.error_message
 FROM reservations res
 JOIN clients c ON c.id = res.reservation_client_id
 LEFT JOIN booking_sync_status s ON s.hotel_id = res.hotel_id AND s.booking_id = res.id

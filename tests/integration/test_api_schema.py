@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import create_key, running_api
+from tests.integration.api_server import create_key, room_type_with_rooms, running_api
 
 # A bounded budget keeps this near half a minute on two cores; the seed makes runs repeatable.
 MAX_EXAMPLES = 25
@@ -31,13 +32,31 @@ async def test_schemathesis_finds_no_server_error(
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
     key = await create_key(db_url, 1, "admin")
     async with running_api(settings, MemoryCache()) as api:
-        async with api.client() as http:
+        async with api.client(key) as http:
             document = await http.get("/schema/openapi.json")
             assert document.status_code == 200
             paths = document.json()["paths"]
             assert "/api/booking-engine/bookings" in paths and "/health/ready" in paths
+            type_id, _ = await room_type_with_rooms(db_url, 1)
+            check_in = date.today() + timedelta(days=90)
+            booked = await http.post(
+                "/api/booking-engine/bookings",
+                json={"hotel_id": 1, "room_type_id": type_id, "check_in": check_in.isoformat(),
+                      "check_out": (check_in + timedelta(days=2)).isoformat(), "guests": 1,
+                      "guest": {"name": "Schema Tester"}},
+            )  # fmt: skip
+            assert booked.status_code == 201
+        # Real identifiers for the path parameters, so the cases reach the handlers' logic
+        # instead of stopping at 404.
+        config = tmp_path / "schemathesis.toml"
+        config.write_text(
+            "[parameters]\n"
+            '"path.hotel_id" = 1\n'
+            f'"path.booking_id" = "{booked.json()["booking_id"]}"\n'
+            f'"path.user_id" = "{key.split("_")[1]}"\n'
+        )
         proc = await asyncio.create_subprocess_exec(
-            st, "run", f"{api.url}/schema/openapi.json",
+            st, "--config-file", str(config), "run", f"{api.url}/schema/openapi.json",
             "--checks", CHECKS,
             "--max-examples", str(MAX_EXAMPLES),
             "--phases", "examples,coverage,fuzzing",
