@@ -129,7 +129,16 @@ async def prepare(
 
 
 async def replication_connection(url: str) -> psycopg.AsyncConnection[Any]:
-    return await connect(url, autocommit=True, replication="database")
+    try:
+        return await connect(url, autocommit=True, replication="database")
+    except psycopg.OperationalError as exc:
+        if "pg_hba.conf" in str(exc):
+            raise LogicalSetupError(
+                "the server refuses replication connections from here: add a "
+                "`host replication <role> <address> scram-sha-256` line to pg_hba.conf "
+                "and reload PostgreSQL"
+            ) from None
+        raise
 
 
 async def slot_exists(conn: psycopg.AsyncConnection[Any], slot: str) -> bool:
@@ -170,7 +179,13 @@ async def create_slot(
         statement = sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput {}").format(
             ident, sql.SQL(option)
         )
-    cur = await repl.execute(statement)
+    try:
+        cur = await repl.execute(statement)
+    except psycopg.errors.ConfigurationLimitExceeded:
+        raise LogicalSetupError(
+            "every replication slot is in use: raise max_replication_slots (a restart) or "
+            "drop an unused slot"
+        ) from None
     row = await cur.fetchone()
     if row is None:
         raise RuntimeError("CREATE_REPLICATION_SLOT returned no row")

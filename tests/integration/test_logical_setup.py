@@ -17,6 +17,7 @@ from bridge.cli import main
 from bridge.config import Settings
 from bridge.embedded import PostgresCluster
 from bridge.status import collect_status
+from tests.conftest import TEMPLATE, build_template
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,19 @@ def replica_cluster(workdir: Path) -> Iterator[PostgresCluster]:
         workdir / "wal-replica",
         bindir=Path(bindir) if bindir else None,
         settings={"wal_level": "replica", "fsync": "off"},
+    )
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def one_slot_cluster(workdir: Path) -> Iterator[PostgresCluster]:
+    bindir = os.environ.get("PMS_BRIDGE_TEST_PG_BINDIR")
+    cluster = PostgresCluster(
+        workdir / "one-slot",
+        bindir=Path(bindir) if bindir else None,
+        settings={"max_replication_slots": "1", "fsync": "off"},
     )
     cluster.start()
     yield cluster
@@ -150,3 +164,20 @@ def test_slot_drop_refuses_while_streaming_then_removes_slot_and_publication(
     assert asyncio.run(gone()) == (None, None)
     assert main(argv) == 0
     assert "was absent" in capsys.readouterr().out
+
+
+async def test_refuses_with_one_line_when_every_slot_is_taken(
+    one_slot_cluster: PostgresCluster, settings: Settings
+) -> None:
+    await build_template(one_slot_cluster.url(), one_slot_cluster.url(TEMPLATE), Settings())
+    url = one_slot_cluster.url(TEMPLATE)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("SELECT pg_create_logical_replication_slot('taken', 'pgoutput')")
+    source = LogicalSource(url, logical(settings, database_url=url))
+    with pytest.raises(slots.LogicalSetupError) as refused:
+        await source.open(None)
+    await source.close()
+    assert str(refused.value) == (
+        "every replication slot is in use: raise max_replication_slots (a restart) or "
+        "drop an unused slot"
+    )
