@@ -206,3 +206,45 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
         db_url, "SELECT count(*) FROM reservations WHERE type = 'web' AND check_in >= %s", FAR
     )
     assert count == [(0,)]
+
+
+async def test_update_into_a_full_night_is_refused_and_changes_nothing(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    full = date.today() + timedelta(days=140)
+    await fill_all_but(db_url, 1, type_id, [full], keep=1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        last = await http.post("/api/booking-engine/bookings", json=body(type_id, full, 1))
+        assert last.status_code == 201
+        other = await http.post("/api/booking-engine/bookings", json=body(type_id, FAR, 2))
+        assert other.status_code == 201
+        other_id = other.json()["booking_id"]
+        moved = await http.put(
+            f"/api/booking-engine/bookings/{other_id}",
+            json={"check_in": full.isoformat(), "check_out": (full + timedelta(1)).isoformat()},
+        )
+        assert moved.status_code == 409 and moved.json()["error"] == "not_available"
+        unchanged = await http.get(f"/api/booking-engine/bookings/{other_id}")
+        assert unchanged.json() == other.json()
+        bad = await http.put(f"/api/booking-engine/bookings/{other_id}", json={"guests": 0})
+        assert bad.status_code == 400
+        backwards = await http.put(
+            f"/api/booking-engine/bookings/{other_id}",
+            json={"check_out": (FAR - timedelta(1)).isoformat()},
+        )
+        assert backwards.status_code == 422
+
+        first = await http.delete(f"/api/booking-engine/bookings/{other_id}")
+        second = await http.delete(f"/api/booking-engine/bookings/{other_id}")
+        assert first.status_code == second.status_code == 200
+        assert first.json() == second.json() and first.json()["status"] == "cancelled"
+
+        seeded = await fetch(
+            db_url, "SELECT id FROM reservations WHERE hotel_id = 1 AND type <> 'web' LIMIT 1"
+        )
+        refused = await http.delete(f"/api/booking-engine/bookings/{seeded[0][0]}")
+        assert refused.status_code == 409 and refused.json()["error"] == "not_a_web_booking"
+        readable = await http.get(f"/api/booking-engine/bookings/{seeded[0][0]}")
+        assert readable.status_code == 200
