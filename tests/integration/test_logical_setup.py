@@ -17,6 +17,7 @@ from bridge.cli import main
 from bridge.config import Settings
 from bridge.embedded import PostgresCluster
 from bridge.status import collect_status
+from metrics.definitions import REGISTRY
 from tests.conftest import TEMPLATE, build_template
 
 
@@ -181,3 +182,29 @@ async def test_refuses_with_one_line_when_every_slot_is_taken(
         "every replication slot is in use: raise max_replication_slots (a restart) or "
         "drop an unused slot"
     )
+
+
+async def test_slot_lag_above_the_threshold_raises_the_warning_metric_and_status_line(
+    settings: Settings,
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    quiet = logical(settings)
+    loud = logical(settings, slot_lag_warn_bytes=0)
+    source = LogicalSource(url, quiet)
+    await source.open(None)
+    try:
+        behind, _seconds = await source.lag()
+        assert REGISTRY.get_sample_value("pms_bridge_slot_lag_warning") == 0
+        assert REGISTRY.get_sample_value("pms_bridge_slot_lag_bytes") == behind
+        assert "warning" not in (await collect_status(quiet)).extra
+        source.settings = loud
+        await source.lag()
+        assert REGISTRY.get_sample_value("pms_bridge_slot_lag_warning") == 1
+        report = await collect_status(loud)
+        assert report.extra["warning"] == "slot lag above BRIDGE_SLOT_LAG_WARN_BYTES=0"
+        assert "slot lag:" in report.render()
+    finally:
+        source.settings = quiet
+        await source.lag()
+        await source.close()
