@@ -29,3 +29,4 @@ class ApiContext:
     audit: AuditWriter | None = None
     jwt_secret: str = ""
     availability_memo: ResponseMemo = field(default_factory=ResponseMemo)
+    catalog_memo: ResponseMemo = field(default_factory=ResponseMemo)

@@ -43,6 +43,9 @@ async def update_hotels(
             )
     except cacheops.CacheOpError as exc:
         raise cache_error(exc) from None
+    finally:
+        # After the update, so no answer read meanwhile outlives it.
+        ctx.catalog_memo.clear()
 
 
 @post(
@@ -76,7 +79,6 @@ async def refresh_availability(
          {"room_type_id": data.room_type_id, "start_date": data.start_date,
           "end_date": data.end_date})  # fmt: skip
     same_hotel(principal, data.hotel_id)
-    ctx.availability_memo.clear()
     if (data.end_date - data.start_date).days > 400:
         raise ApiError(400, "invalid_range", "at most 400 nights per refresh")
     try:
@@ -88,6 +90,8 @@ async def refresh_availability(
             )  # fmt: skip
     except cacheops.CacheOpError as exc:
         raise cache_error(exc) from None
+    finally:
+        ctx.availability_memo.clear()
 
 
 @get(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from litestar import Request, get
+import msgspec
+from litestar import MediaType, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from api import catalog
@@ -25,6 +27,7 @@ from api.schemas import (
 )
 from bridge import cacheops
 
+_encode = msgspec.json.Encoder().encode
 MAX_PRICING_NIGHTS = 366
 DEFAULT_PRICING_NIGHTS = 30
 
@@ -52,17 +55,27 @@ async def list_hotels(
 
 @get(
     f"{PREFIX}/hotels/{{hotel_id:int}}", tags=["hotels"], opt=OPT("read"),
-    responses=errors(404), summary="Hotel information",
+    responses={200: ResponseSpec(HotelOut, description="Hotel information"), **errors(404)},
+    summary="Hotel information",
 )  # fmt: skip
 async def get_hotel(
     request: Request[Any, Any, Any],
     ctx: ApiContext,
     principal: Principal,
     hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
-) -> HotelOut:
+) -> Response[bytes]:
     note(request, "hotel.read", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
-    return hotel_out(await catalog.hotel(ctx, hotel_id))
+
+    async def compute() -> tuple[bytes, bool]:
+        return _encode(hotel_out(await catalog.hotel(ctx, hotel_id))), True
+
+    if ctx.bridge is None:
+        body, _ = await compute()
+    else:
+        # Same rule as availability: reused while the bridge applied nothing, at most 1 s.
+        body = await ctx.catalog_memo.fetch(("hotel", hotel_id), ctx.bridge.applied, compute)
+    return Response(body, media_type=MediaType.JSON)
 
 
 @get(

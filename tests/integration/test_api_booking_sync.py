@@ -124,3 +124,24 @@ async def test_availability_answers_follow_the_in_process_bridge(
                 break
             await asyncio.sleep(0.1)
         assert seen == before - 1
+
+
+async def test_hotel_answers_follow_a_manual_cache_update(settings: Settings, db_url: str) -> None:
+    """Hotel answers are memoized beside the in-process bridge; an update through the API
+    shows at once."""
+    from bridge.cache.memory import MemoryCache
+
+    admin = await create_key(db_url, 1, "admin")
+    server = running_api(settings, MemoryCache(), run_bridge=True)
+    async with server as api, api.client(admin) as http:
+        first = await http.get(f"{P}/hotels/1")
+        assert first.status_code == 200
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            await conn.execute("UPDATE hotels SET name = 'Renamed Hotel' WHERE id = 1")
+        updated = await http.post(f"{P}/cache/update-hotels", json={"hotel_id": 1})
+        assert updated.status_code == 200 and updated.json()["status"] == "completed"
+        after = await http.get(f"{P}/hotels/1")
+        assert after.json()["name"] == "Renamed Hotel"
+        assert {k: v for k, v in after.json().items() if k != "name"} == {
+            k: v for k, v in first.json().items() if k != "name"
+        }
