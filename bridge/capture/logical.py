@@ -406,9 +406,9 @@ class LogicalSource:
 
     @staticmethod
     def _unprojectable(change: Change) -> bool:
-        # A delete whose old row is only its key: the projector needs its room and night.
+        # A delete whose old row is only its key: the projector needs e.g. its room and night.
         return (
-            change.op == "delete" and change.table in slots.FULL_IDENTITY_TABLES
+            change.op == "delete" and change.table in slots.OLD_ROW_ON_DELETE
             and change.old is not None and set(change.old) <= set(change.pk)
         )  # fmt: skip
 

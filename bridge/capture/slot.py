@@ -15,8 +15,10 @@ from bridge.config import ConfigError, Settings
 from bridge.db import connect
 from bridge.sql import query
 
-# Tables whose old rows the availability projector reads (see sql/bridge/030).
-FULL_IDENTITY_TABLES = ("reservation_details", "rooms")
+# Tables whose old rows the projectors read (docs/logical-replication.md, sql/bridge/030).
+FULL_IDENTITY_TABLES = ("reservation_details", "rooms", "room_types", "reservations")
+# ... and of those, where a delete cannot be projected from its key alone.
+OLD_ROW_ON_DELETE = ("reservation_details", "rooms", "room_types")
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -4,9 +4,10 @@
 -- WAL carries only the old primary key, and the old values cannot be re-read afterwards.
 -- reservation_details and rooms therefore get REPLICA IDENTITY FULL, on the partition root
 -- and on every partition (the setting is per table and a new partition does not inherit
--- it). The other watched tables keep their default identity: a reservation's old status is
--- not needed (any update recomputes its nights from the current rows), room types, hotels,
--- clients and plans are read from the new row or by key.
+-- it); so do room_types (a deleted type's row names its hotel and type for the projector)
+-- and reservations (delivery tells a cancellation from an edit of a cancelled booking by
+-- the old status). Hotels, clients and plans keep their default identity: they are read
+-- from the new row or by key. The caller names the tables (bridge/capture/slot.py).
 -- This migration only creates the function; `pms-bridge migrate` in logical mode and the
 -- logical source at start-up call it, so trigger mode never pays for the wider WAL records.
 -- Tables are named by the caller and resolved in the caller's schema.

@@ -79,11 +79,16 @@ async def harness(settings: Settings) -> AsyncIterator[Harness]:
     await h.bridge._close()
 
 
-async def two_rooms_of_different_types(h: Harness, hotel_id: int) -> tuple[int, int, int, int]:
+async def two_rooms_of_different_types(
+    h: Harness, hotel_id: int, free_on: tuple[date, ...] = ()
+) -> tuple[int, int, int, int]:
+    """Sellable rooms of two types, with no reservation night on any of `free_on`."""
     rows = await h.sql(
-        "SELECT DISTINCT ON (room_type_id) id, room_type_id FROM rooms WHERE hotel_id = %s"
-        " AND for_sale AND NOT is_staff_room ORDER BY room_type_id, id",
-        (hotel_id,),
+        "SELECT DISTINCT ON (room_type_id) id, room_type_id FROM rooms r WHERE hotel_id = %s"
+        " AND for_sale AND NOT is_staff_room AND NOT EXISTS (SELECT 1 FROM reservation_details"
+        " d WHERE d.hotel_id = r.hotel_id AND d.room_id = r.id AND d.date = ANY(%s))"
+        " ORDER BY room_type_id, id",
+        (hotel_id, list(free_on)),
     )
     (room_a, type_a), (room_b, type_b) = rows[0], rows[1]
     return room_a, type_a, room_b, type_b
@@ -111,9 +116,9 @@ async def test_the_snapshot_hand_off_builds_the_cache_when_the_slot_is_created(
 
 async def test_a_night_moved_between_rooms_and_dates_frees_the_old_one(harness: Harness) -> None:
     h = harness
-    room_a, type_a, room_b, type_b = await two_rooms_of_different_types(h, 1)
     first = date.today() + timedelta(days=12)
     second = first + timedelta(days=3)
+    room_a, type_a, room_b, type_b = await two_rooms_of_different_types(h, 1, (first, second))
     before_a = await h.entry(1, type_a, first)
     before_b = await h.entry(1, type_b, second)
     detail = await book(h, 1, room_a, first)
@@ -278,3 +283,33 @@ async def rebuild_check(h: Harness) -> bool:
     async with await psycopg.AsyncConnection.connect(h.url) as conn:
         await rebuild_availability(conn, fresh, horizon(h.settings))
     return await cached(fresh) == await cached(h.cache)
+
+
+async def test_a_deleted_room_type_and_a_cancelled_booking_carry_their_old_rows(
+    harness: Harness,
+) -> None:
+    h = harness
+    rows = await h.sql(
+        "INSERT INTO room_types (hotel_id, name) VALUES (1, 'Logical suite') RETURNING id"
+    )
+    type_id = rows[0][0]
+    await h.sql("DELETE FROM room_types WHERE hotel_id = 1 AND id = %s", (type_id,))
+    room_a, _type_a, _room_b, _type_b = await two_rooms_of_different_types(h, 1)
+    detail = await book(h, 1, room_a, date.today() + timedelta(days=9))
+    reservation = (
+        await h.sql("SELECT reservation_id FROM reservation_details WHERE id = %s", (detail,))
+    )[0][0]
+    await h.sql("UPDATE reservations SET status = 'cancelled' WHERE id = %s", (reservation,))
+    await h.sql("UPDATE reservations SET comment = 'late note' WHERE id = %s", (reservation,))
+
+    async def all_seen() -> bool:
+        return sum(c.table == "reservations" and c.op == "update" for c in h.recorder.changes) == 2
+
+    await h.step_until(all_seen)
+    deleted = next(c for c in h.recorder.changes if c.table == "room_types" and c.op == "delete")
+    assert deleted.old is not None and deleted.old["name"] == "Logical suite"
+    cancel, edit = [c for c in h.recorder.changes if c.table == "reservations" and c.op == "update"]
+    assert cancel.old is not None and cancel.old["status"] == "confirmed"
+    assert edit.old is not None and edit.old["status"] == "cancelled"
+    assert h.bridge.parked == 0
+    assert await h.in_sync()
