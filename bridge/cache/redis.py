@@ -22,7 +22,10 @@ _decode = msgspec.msgpack.Decoder(Availability).decode
 
 class RedisCache:
     def __init__(self, url: str, prefix: str = "pmsb") -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        # A blocking pool makes a burst wait for a connection instead of failing with
+        # "Too many connections" (the default pool's answer past its limit).
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=5)
+        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self.prefix = prefix
 
     def _night_key(self, hotel_id: int, night: date) -> str:
@@ -107,6 +110,7 @@ class RedisCache:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()
 
 
 def _bytes(value: bytes | str) -> bytes:

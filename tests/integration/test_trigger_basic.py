@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 
@@ -93,3 +94,14 @@ async def test_install_follows_the_watched_set(db_url: str) -> None:
         assert await capture.installed(conn) == {"hotels", "rooms"}
         await capture.remove(conn, ["hotels", "rooms"])
         assert await capture.installed(conn) == set()
+
+
+async def test_redis_cache_takes_a_burst_wider_than_its_pool(redis_cache: Cache) -> None:
+    from bridge.cache.base import Availability
+
+    night = date.today()
+    await redis_cache.put_availability([Availability(9, 9, night, 3, 1, 2, 0, 0.0)])
+    reads = await asyncio.gather(
+        *(redis_cache.get_availability(9, night, night + timedelta(days=30)) for _ in range(300))
+    )
+    assert all(len(r) == 1 and r[0].available == 2 for r in reads)
