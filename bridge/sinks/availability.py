@@ -26,6 +26,23 @@ class Horizon:
         return today - timedelta(days=self.days_back), today + timedelta(days=self.days_ahead)
 
 
+# Measured on the demo data: per key is 1.4-2x faster from 20 to 1,500 scattered nights and
+# for one room type's horizon; counting each dirty hotel-night once is 1.7x faster for a whole
+# hotel's horizon (5 types x 398 nights), i.e. when most keys share their hotel-nights.
+PER_KEY_LIMIT = 1500
+# A reservation's nights are not known before the query; most stays are a few nights.
+NIGHTS_PER_RESERVATION = 4
+
+
+def plan(dirty: AvailabilityDirty, horizon_nights: int) -> str:
+    """The recompute query for a batch, by how many keys it will resolve to."""
+    estimate = len(dirty.nights) + len(dirty.keys) + horizon_nights * len(dirty.room_types)
+    estimate += NIGHTS_PER_RESERVATION * len(dirty.reservations)
+    if dirty.everything or estimate > PER_KEY_LIMIT:
+        return "availability_recompute_bulk"
+    return "availability_recompute"
+
+
 async def recompute(
     conn: psycopg.AsyncConnection[Any], dirty: AvailabilityDirty, horizon: Horizon
 ) -> tuple[list[Availability], list[AvailabilityKey]]:
@@ -53,7 +70,7 @@ async def recompute(
         "lo": lo,
         "hi": hi,
     }
-    cur = await conn.execute(query("availability_recompute"), params)
+    cur = await conn.execute(query(plan(dirty, (hi - lo).days + 1)), params)
     now = time.time()
     entries: list[Availability] = []
     deletes: list[AvailabilityKey] = []

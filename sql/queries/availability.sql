@@ -1,33 +1,51 @@
+-- Availability as the PMS means it: sellable rooms of the type minus rooms taken that night
+-- by a non-cancelled detail of a non-cancelled reservation; double-booked room-nights are
+-- `overbooked`. A key whose room type no longer exists comes back with type_exists = false
+-- so the cache drops it. Two plans for the same answer, chosen by batch size in
+-- bridge/sinks/availability.py: per key through the night index (small batches, the live
+-- case), or per dirty hotel-night over all its bookings (bulk: snapshots, backlogs).
+
 -- name: availability_recompute
--- Recomputes availability for every (hotel, room type, night) a batch touched, in one query.
--- Dirty keys arrive four ways: a night of a room, every night of a reservation, every night
--- of a room type inside the horizon, or explicit keys. A key whose room type no longer
--- exists comes back with type_exists = false so the cache drops it.
-WITH night_keys AS (
-    SELECT r.hotel_id, r.room_type_id, n.date
-    FROM unnest(%(night_hotel)s::int[], %(night_room)s::int[], %(night_date)s::date[])
-         AS n(hotel_id, room_id, date)
-    JOIN rooms r ON r.hotel_id = n.hotel_id AND r.id = n.room_id
-), reservation_keys AS (
-    SELECT r.hotel_id, r.room_type_id, d.date
-    FROM unnest(%(res_hotel)s::int[], %(res_id)s::uuid[]) AS x(hotel_id, reservation_id)
-    JOIN reservation_details d ON d.hotel_id = x.hotel_id AND d.reservation_id = x.reservation_id
-    JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
-), type_keys AS (
-    SELECT x.hotel_id, x.room_type_id, g::date AS date
-    FROM unnest(%(type_hotel)s::int[], %(type_id)s::int[]) AS x(hotel_id, room_type_id)
-    CROSS JOIN generate_series(%(lo)s::date, %(hi)s::date, interval '1 day') AS g
-), explicit_keys AS (
-    SELECT k.hotel_id, k.room_type_id, k.date
-    FROM unnest(%(key_hotel)s::int[], %(key_type)s::int[], %(key_date)s::date[])
-         AS k(hotel_id, room_type_id, date)
-), dirty AS (
-    SELECT * FROM night_keys
-    UNION SELECT * FROM reservation_keys
-    UNION SELECT * FROM type_keys
-    UNION SELECT * FROM explicit_keys
-), keys AS (
-    SELECT * FROM dirty WHERE date BETWEEN %(lo)s::date AND %(hi)s::date
+WITH keys AS MATERIALIZED (
+    SELECT * FROM pms_bridge.availability_keys(
+        %(night_hotel)s::int[], %(night_room)s::int[], %(night_date)s::date[],
+        %(res_hotel)s::int[], %(res_id)s::uuid[], %(type_hotel)s::int[], %(type_id)s::int[],
+        %(key_hotel)s::int[], %(key_type)s::int[], %(key_date)s::date[],
+        %(lo)s::date, %(hi)s::date)
+), sellable AS (
+    SELECT t.hotel_id, t.room_type_id,
+           (rt.id IS NOT NULL) AS type_exists,
+           count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room) AS rooms
+    FROM (SELECT DISTINCT hotel_id, room_type_id FROM keys) AS t
+    LEFT JOIN room_types rt ON rt.hotel_id = t.hotel_id AND rt.id = t.room_type_id
+    LEFT JOIN rooms r ON r.hotel_id = t.hotel_id AND r.room_type_id = t.room_type_id
+    GROUP BY t.hotel_id, t.room_type_id, rt.id
+)
+SELECT k.hotel_id, k.room_type_id, k.date, s.type_exists,
+       s.rooms::int AS sellable,
+       t.rooms::int AS taken,
+       greatest(s.rooms - t.rooms, 0)::int AS available,
+       (t.room_nights - t.rooms)::int AS overbooked
+FROM keys k
+JOIN sellable s USING (hotel_id, room_type_id)
+CROSS JOIN LATERAL (
+    SELECT count(DISTINCT d.room_id) AS rooms, count(*) AS room_nights
+    FROM rooms r
+    JOIN reservation_details d
+      ON d.hotel_id = r.hotel_id AND d.date = k.date AND d.room_id = r.id
+    JOIN reservations res ON res.hotel_id = d.hotel_id AND res.id = d.reservation_id
+    WHERE r.hotel_id = k.hotel_id AND r.room_type_id = k.room_type_id
+      AND r.for_sale AND NOT r.is_staff_room
+      AND d.cancelled IS NULL AND res.status <> 'cancelled'
+) AS t;
+
+-- name: availability_recompute_bulk
+WITH keys AS MATERIALIZED (
+    SELECT * FROM pms_bridge.availability_keys(
+        %(night_hotel)s::int[], %(night_room)s::int[], %(night_date)s::date[],
+        %(res_hotel)s::int[], %(res_id)s::uuid[], %(type_hotel)s::int[], %(type_id)s::int[],
+        %(key_hotel)s::int[], %(key_type)s::int[], %(key_date)s::date[],
+        %(lo)s::date, %(hi)s::date)
 ), sellable AS (
     SELECT t.hotel_id, t.room_type_id,
            (rt.id IS NOT NULL) AS type_exists,
