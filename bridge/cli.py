@@ -46,11 +46,12 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         # Logical capture needs no triggers: its capture is the publication (and the
         # REPLICA IDENTITY its projector needs), set only when that mode is chosen.
         applied = await migrate(conn, settings.watched_tables, install_capture=not logical)
-        if logical:
-            from bridge.capture.slot import prepare
+    if logical:
+        from bridge.capture.slot import prepare
 
+        # Autocommit: one table's REPLICA IDENTITY per transaction (see migration 030).
+        async with await connect(require_database(settings), autocommit=True) as conn:
             await prepare(conn, settings.publication_name, settings.watched_tables)
-            await conn.commit()
     names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing pending"
     print(f"migrate: applied {names}; capture installed on {len(settings.watched_tables)} tables")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -103,21 +104,31 @@ async def identity_missing(conn: psycopg.AsyncConnection[Any], tables: Sequence[
 
 
 async def ensure_replica_identity(
-    conn: psycopg.AsyncConnection[Any], tables: Sequence[str]
+    conn: psycopg.AsyncConnection[Any], tables: Sequence[str], *, attempts: int = 5
 ) -> list[str]:
-    """REPLICA IDENTITY FULL where the projector needs old rows, partitions included."""
-    if not await identity_missing(conn, tables):
-        return []
-    wanted = [t for t in FULL_IDENTITY_TABLES if t in tables]
-    try:
-        cur = await conn.execute(query("logical_identity_full"), {"tables": wanted})
-    except psycopg.errors.InsufficientPrivilege:
-        raise LogicalSetupError(
-            f"{', '.join(wanted)} need REPLICA IDENTITY FULL and this role does not own them: "
-            "run `pms-bridge --capture logical migrate` as the tables' owner"
-        ) from None
-    row = await cur.fetchone()
-    return list(row[0]) if row and row[0] else []
+    """REPLICA IDENTITY FULL where the projectors need old rows, partitions included.
+
+    One table per transaction (`conn` is in autocommit); a table that stays locked past the
+    function's lock_timeout is tried again, and after `attempts` the OperationalError goes
+    up: the bridge retries its start with backoff rather than block the PMS.
+    """
+    changed: list[str] = []
+    for relation in await identity_missing(conn, tables):
+        for attempt in range(attempts):
+            try:
+                await conn.execute(query("logical_identity_full"), {"relation": relation})
+                break
+            except psycopg.errors.InsufficientPrivilege:
+                raise LogicalSetupError(
+                    f"{relation} needs REPLICA IDENTITY FULL and this role does not own it: "
+                    "run `pms-bridge --capture logical migrate` as the tables' owner"
+                ) from None
+            except psycopg.errors.LockNotAvailable:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        changed.append(relation)
+    return changed
 
 
 async def prepare(

@@ -43,7 +43,7 @@ WHERE c.relkind IN ('r', 'p') AND c.relreplident <> 'f'
 ORDER BY 1;
 
 -- name: logical_identity_full
-SELECT pms_bridge.replica_identity_full(%(tables)s::text[]) AS changed;
+SELECT pms_bridge.replica_identity_full(%(relation)s::regclass);
 
 -- name: logical_slot_info
 SELECT plugin, database, active, active_pid, confirmed_flush_lsn::text
