@@ -104,7 +104,6 @@ class LogicalSource:
         self._stream_xid = 0
         self._confirmed = 0
         self._reported = 0
-        self._wal_end = 0
         self._last_status = 0.0
         self._caught_up_at = time.monotonic()
         self._warned_identity: set[str] = set()
@@ -246,12 +245,9 @@ class LogicalSource:
     async def _handle_frame(self, frame: bytes) -> None:
         kind = frame[0]
         if kind == 119:  # 'w' XLogData
-            _start, wal_end, _sent = XLOG_DATA.unpack_from(frame, 1)
-            self._wal_end = max(self._wal_end, wal_end)
-            self._handle(frame[25:])
+            self._handle(frame[XLOG_DATA.size + 1 :])
         elif kind == 107:  # 'k' primary keepalive
             wal_end, _sent, reply = KEEPALIVE.unpack_from(frame, 1)
-            self._wal_end = max(self._wal_end, wal_end)
             if self._idle():
                 # Nothing received is waiting to be applied: everything up to the server's
                 # position is consumed, so the slot may move on (and free WAL).

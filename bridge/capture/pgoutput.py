@@ -352,7 +352,6 @@ class Decoder:
 
     def __init__(self) -> None:
         self.tables: dict[int, _Table] = {}
-        self.types: dict[int, TypeInfo] = {}
         self.streaming = False
 
     def decode(self, data: bytes) -> Message:
@@ -452,9 +451,7 @@ class Decoder:
         oid = _U32.unpack_from(data, pos)[0]
         namespace, pos = _cstring(data, pos + 4)
         name, pos = _cstring(data, pos)
-        info = TypeInfo(oid, namespace, name, xid)
-        self.types[oid] = info
-        return info
+        return TypeInfo(oid, namespace, name, xid)
 
     def _insert(self, data: bytes) -> Insert:
         xid, pos = self._xid(data)
