@@ -42,7 +42,9 @@ def _uuid(value: Any) -> uuid.UUID:
 
 
 def project(changes: Iterable[Change]) -> list[DeliveryIntent]:
-    intents: dict[tuple[int, uuid.UUID], DeliveryIntent] = {}
+    # Per booking: (operation, only_xid, deciding change); the event id is hashed once per
+    # booking at the end, not once per change (a stay's nights are many changes).
+    intents: dict[tuple[int, uuid.UUID], tuple[Operation, int | None, Change]] = {}
     for change in changes:
         if change.table not in TABLES or change.op == "truncate":
             continue
@@ -67,16 +69,23 @@ def project(changes: Iterable[Change]) -> list[DeliveryIntent]:
                 (change.old or {}).get("status") != "cancelled"
             ):
                 operation = "cancelled"
-        if previous is not None and operation == "updated" and previous.operation != "updated":
-            operation = previous.operation  # created/cancelled/deleted stays what it was
+        if previous is not None and operation == "updated" and previous[0] != "updated":
+            operation = previous[0]  # created/cancelled/deleted stays what it was
         xid: int | None = change.xid
-        if previous is not None and previous.only_xid != change.xid:
+        if previous is not None and previous[1] != change.xid:
             xid = None
-        event_id = uuid.uuid5(NAMESPACE, f"{hotel_id}:{booking_id}:{change.xid}:{change.position}")
-        intents[key] = DeliveryIntent(
-            event_id, hotel_id, booking_id, operation, change.committed_at, xid
+        intents[key] = (operation, xid, change)
+    return [
+        DeliveryIntent(
+            uuid.uuid5(NAMESPACE, f"{hotel_id}:{booking_id}:{last.xid}:{last.position}"),
+            hotel_id,
+            booking_id,
+            operation,
+            last.committed_at,
+            xid,
         )
-    return list(intents.values())
+        for (hotel_id, booking_id), (operation, xid, last) in intents.items()
+    ]
 
 
 async def enqueue(conn: psycopg.AsyncConnection[Any], intents: Sequence[DeliveryIntent]) -> int:
