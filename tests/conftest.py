@@ -173,17 +173,7 @@ async def redis_cache(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisC
     await backend.close()
 
 
-def _logical_available() -> bool:
-    try:
-        import bridge.capture.logical  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture(params=["trigger", "logical"])
 def capture_mode(request: Any) -> str:
-    """Run a correctness test over both capture sources (logical once it exists)."""
-    if request.param == "logical" and not _logical_available():
-        pytest.skip("logical capture is not built yet")
+    """Run a correctness test over both capture sources."""
     return str(request.param)
