@@ -87,6 +87,9 @@ def create_app(ctx: ApiContext) -> Litestar:
             "anonymous": Provide(provide_anonymous),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        # The process's logging belongs to the CLI (one format, -v for INFO); Litestar's
+        # default config would set the root logger to INFO in its own format.
+        logging_config=None,
         middleware=[lambda app: wrap(app, audit)],
         on_startup=[start],
         on_shutdown=[stop],
