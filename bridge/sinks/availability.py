@@ -25,6 +25,9 @@ class Horizon:
         today = today or date.today()
         return today - timedelta(days=self.days_back), today + timedelta(days=self.days_ahead)
 
+    def nights(self) -> int:
+        return self.days_back + self.days_ahead + 1
+
 
 # Measured on the demo data: per key is 1.4-2x faster from 20 to 1,500 scattered nights and
 # for one room type's horizon; counting each dirty hotel-night once is 1.7x faster for a whole
@@ -43,20 +46,14 @@ def plan(dirty: AvailabilityDirty, horizon_nights: int) -> str:
     return "availability_recompute"
 
 
-async def recompute(
-    conn: psycopg.AsyncConnection[Any], dirty: AvailabilityDirty, horizon: Horizon
-) -> tuple[list[Availability], list[AvailabilityKey]]:
-    """Availability for every dirty key, from the PMS tables as this transaction sees them."""
+def recompute_params(
+    dirty: AvailabilityDirty, room_types: set[tuple[int, int]], horizon: Horizon
+) -> dict[str, Any]:
+    """The recompute queries' parameters: the dirty sets as parallel arrays."""
     lo, hi = horizon.bounds()
-    room_types = dirty.room_types
-    if dirty.everything:
-        cur = await conn.execute(query("availability_all_room_types"))
-        room_types = room_types | {(h, t) for h, t in await cur.fetchall()}
-    nights = sorted(dirty.nights)
-    reservations = sorted(dirty.reservations)
-    types = sorted(room_types)
-    keys = sorted(dirty.keys)
-    params = {
+    nights, reservations = sorted(dirty.nights), sorted(dirty.reservations)
+    types, keys = sorted(room_types), sorted(dirty.keys)
+    return {
         "night_hotel": [n[0] for n in nights],
         "night_room": [n[1] for n in nights],
         "night_date": [n[2] for n in nights],
@@ -70,7 +67,18 @@ async def recompute(
         "lo": lo,
         "hi": hi,
     }
-    cur = await conn.execute(query(plan(dirty, (hi - lo).days + 1)), params)
+
+
+async def recompute(
+    conn: psycopg.AsyncConnection[Any], dirty: AvailabilityDirty, horizon: Horizon
+) -> tuple[list[Availability], list[AvailabilityKey]]:
+    """Availability for every dirty key, from the PMS tables as this transaction sees them."""
+    room_types = dirty.room_types
+    if dirty.everything:
+        cur = await conn.execute(query("availability_all_room_types"))
+        room_types = room_types | {(h, t) for h, t in await cur.fetchall()}
+    params = recompute_params(dirty, room_types, horizon)
+    cur = await conn.execute(query(plan(dirty, horizon.nights())), params)
     now = time.time()
     entries: list[Availability] = []
     deletes: list[AvailabilityKey] = []

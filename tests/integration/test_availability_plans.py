@@ -4,37 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Any
 
 import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.projectors.availability import AvailabilityDirty
-from bridge.sinks.availability import Horizon
+from bridge.sinks.availability import Horizon, recompute_params
 from bridge.sql import query
 
 HORIZON = Horizon()
-
-
-def params(dirty: AvailabilityDirty) -> dict[str, Any]:
-    lo, hi = HORIZON.bounds()
-    nights, reservations = sorted(dirty.nights), sorted(dirty.reservations)
-    types, keys = sorted(dirty.room_types), sorted(dirty.keys)
-    return {
-        "night_hotel": [n[0] for n in nights],
-        "night_room": [n[1] for n in nights],
-        "night_date": [n[2] for n in nights],
-        "res_hotel": [r[0] for r in reservations],
-        "res_id": [r[1] for r in reservations],
-        "type_hotel": [t[0] for t in types],
-        "type_id": [t[1] for t in types],
-        "key_hotel": [k[0] for k in keys],
-        "key_type": [k[1] for k in keys],
-        "key_date": [k[2] for k in keys],
-        "lo": lo,
-        "hi": hi,
-    }
 
 
 nights = st.dates(date.today() - timedelta(days=40), date.today() + timedelta(days=70))
@@ -84,7 +63,13 @@ def test_per_key_and_bulk_plans_agree(db_url: str) -> None:
             )
             answers = []
             for name in ("availability_recompute", "availability_recompute_bulk"):
-                answers.append(sorted(conn.execute(query(name), params(dirty)).fetchall()))
+                answers.append(
+                    sorted(
+                        conn.execute(
+                            query(name), recompute_params(dirty, dirty.room_types, HORIZON)
+                        ).fetchall()
+                    )
+                )
             assert answers[0] == answers[1]
 
         check()
