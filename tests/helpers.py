@@ -23,6 +23,9 @@ async def outbox_size(url: str) -> int:
         return int(row[0]) if row else 0
 
 
+IDLE_POLLS = 5
+
+
 async def drain(bridge: Bridge, settings: Settings, *, limit_s: float = 120.0) -> None:
     """Step the bridge until its source has nothing left; `limit_s` only guards against hangs."""
     stop = asyncio.Event()
@@ -33,7 +36,9 @@ async def drain(bridge: Bridge, settings: Settings, *, limit_s: float = 120.0) -
         while time.monotonic() < deadline:
             applied = await bridge.step()
             idle = idle + 1 if applied == 0 else 0
-            if idle >= 2 and (await bridge.source.lag())[0] == 0:
+            # Several empty polls, not two: a walsender that has just (re)started on a busy
+            # machine can take a few polls to send what is already committed.
+            if idle >= IDLE_POLLS and (await bridge.source.lag())[0] == 0:
                 return
         raise AssertionError(f"bridge did not drain within {limit_s}s")
     finally:
