@@ -9,10 +9,15 @@ import psycopg
 
 from bridge.cache import Cache, open_cache
 from bridge.capture.base import Source
+from bridge.capture.logical import LogicalSource
 from bridge.capture.trigger import TriggerSource
 from bridge.config import Settings, require_database
+from bridge.delivery.events import DeliveryStage
 from bridge.pipeline import AvailabilityStage, Bridge, Stage, SyncStatusStage
 from bridge.sinks.availability import Horizon
+from bridge.sinks.catalog import CatalogStage
+from bridge.sinks.prices import PricesStage
+from bridge.snapshot import rebuild_availability
 
 
 def horizon(settings: Settings) -> Horizon:
@@ -25,8 +30,6 @@ def snapshot_hook(
     """Rebuilds the caches on a connection the source opened at its slot's exported snapshot."""
 
     async def rebuild(conn: psycopg.AsyncConnection[Any]) -> None:
-        from bridge.snapshot import rebuild_availability
-
         await rebuild_availability(conn, cache, horizon(settings))
 
     return rebuild
@@ -35,8 +38,6 @@ def snapshot_hook(
 def build_source(settings: Settings, cache: Cache | None = None) -> Source:
     url = require_database(settings)
     if settings.capture == "logical":
-        from bridge.capture.logical import LogicalSource
-
         # A new slot's snapshot is where its stream starts: the caches are built from it.
         hook = snapshot_hook(settings, cache) if cache is not None else None
         source: Source = LogicalSource(url, settings, on_snapshot=hook)
@@ -48,10 +49,6 @@ def build_source(settings: Settings, cache: Cache | None = None) -> Source:
 
 
 def build_stages(settings: Settings, cache: Cache) -> list[Stage]:
-    from bridge.delivery.events import DeliveryStage
-    from bridge.sinks.catalog import CatalogStage
-    from bridge.sinks.prices import PricesStage
-
     return [
         AvailabilityStage(cache, horizon(settings)),
         SyncStatusStage(),
