@@ -9,7 +9,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import msgspec
-from psycopg import AsyncConnection
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -75,27 +76,34 @@ def assign_rooms(
     return rooms
 
 
-async def _free_rooms(
-    conn: Conn,
-    hotel_id: int,
-    room_type_id: int,
-    check_in: date,
-    check_out: date,
-    guests: int,
+async def _queue_free_rooms(
+    conn: Conn, hotel_id: int, room_type_id: int, check_in: date, check_out: date, guests: int,
     exclude: uuid.UUID | None,
-) -> dict[date, list[int]]:
-    cur = await conn.execute(
+) -> AsyncCursor[Any]:  # fmt: skip
+    return await conn.execute(
         query("api_booking_free_rooms"),
         {
             "hotel_id": hotel_id, "room_type_id": room_type_id, "check_in": check_in,
             "check_out": check_out, "people": guests, "exclude": exclude,
         },
     )  # fmt: skip
+
+
+async def _free_of(cur: AsyncCursor[Any]) -> dict[date, list[int]]:
     free: dict[date, list[int]] = {}
     for night, room_id, fits in await cur.fetchall():
         if fits:
             free.setdefault(night, []).append(room_id)
     return free
+
+
+async def _free_rooms(
+    conn: Conn, hotel_id: int, room_type_id: int, check_in: date, check_out: date, guests: int,
+    exclude: uuid.UUID | None,
+) -> dict[date, list[int]]:  # fmt: skip
+    return await _free_of(
+        await _queue_free_rooms(conn, hotel_id, room_type_id, check_in, check_out, guests, exclude)
+    )
 
 
 async def _conflict(
@@ -211,13 +219,33 @@ async def _echo(
     )  # fmt: skip
 
 
+class _BookingRead(msgspec.Struct):
+    """A booking's two read-back queries, queued (possibly in a pipeline) before they are read."""
+
+    head: AsyncCursor[dict[str, Any]]
+    nights: AsyncCursor[dict[str, Any]]
+
+    @classmethod
+    async def queue(cls, conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> _BookingRead:
+        params = {"hotel_id": hotel_id, "id": booking_id}
+        head = conn.cursor(row_factory=dict_row)
+        await head.execute(query("api_booking_get"), params)
+        nights = conn.cursor(row_factory=dict_row)
+        await nights.execute(query("api_booking_get_nights"), params)
+        return cls(head, nights)
+
+    async def result(self) -> Booking | None:
+        row = await self.head.fetchone()
+        if row is None:
+            return None
+        return _booking(row, await self.nights.fetchall())
+
+
 async def read_booking(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> Booking | None:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(query("api_booking_get"), {"hotel_id": hotel_id, "id": booking_id})
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    await cur.execute(query("api_booking_get_nights"), {"hotel_id": hotel_id, "id": booking_id})
+    return await (await _BookingRead.queue(conn, hotel_id, booking_id)).result()
+
+
+def _booking(row: dict[str, Any], night_rows: list[dict[str, Any]]) -> Booking:
     nights = [
         BookedNight(
             date=n["date"], room_id=n["room_id"], room_number=n["room_number"],
@@ -225,7 +253,7 @@ async def read_booking(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> Book
             plan_name=n["plan_name"], guests=n["number_of_people"],
             price=float(n["price"] or 0), cancelled=n["cancelled"],
         )
-        for n in await cur.fetchall()
+        for n in night_rows
     ]  # fmt: skip
     return Booking(
         booking_id=row["id"], hotel_id=row["hotel_id"], status=row["status"], type=row["type"],
@@ -244,22 +272,40 @@ async def read_booking(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> Book
 class Replay(msgspec.Struct, frozen=True):
     status_code: int
     booking: Booking
+    fresh: bool = False  # made by this request, so its answer is to be remembered
 
 
-async def _claim(conn: Conn, api_key_id: int, key: str, body_hash: str) -> Replay | None:
-    """Claims an Idempotency-Key; the first answer to the same body is replayed."""
-    params = {"api_key_id": api_key_id, "key": key, "request_hash": body_hash}
-    cur = await conn.execute(query("api_idempotency_claim"), params)
-    if await cur.fetchone() is not None:
-        return None
-    cur = await conn.execute(query("api_idempotency_get"), params)
-    row = await cur.fetchone()
-    assert row is not None  # the conflicting row is committed: ON CONFLICT waited for it
+class RoomsTaken(Exception):
+    """No room is free for every night (or the one chosen without the lock was taken)."""
+
+
+ROOMS_TAKEN = "PB409"  # raised by pms_bridge.booking_rooms_taken()
+
+
+async def _claim(
+    conn: Conn, api_key_id: int, key: str, body_hash: str, hotel_id: int, booking_id: uuid.UUID
+) -> AsyncCursor[Any]:
+    """Queues the Idempotency-Key claim naming this booking; a row back means it is ours."""
+    return await conn.execute(
+        query("api_idempotency_claim"),
+        {"api_key_id": api_key_id, "key": key, "request_hash": body_hash, "hotel_id": hotel_id,
+         "booking_id": booking_id},
+    )  # fmt: skip
+
+
+async def _stored_claim(conn: Conn, api_key_id: int, key: str) -> AsyncCursor[Any]:
+    return await conn.execute(query("api_idempotency_get"), {"api_key_id": api_key_id, "key": key})
+
+
+async def _replay(conn: Conn, body_hash: str, row: Any) -> Replay:
+    """The answer to a retry (`row`: the key's committed claim): the first answer to the same
+    body, 422 for another body."""
     stored_hash, status_code, response, hotel_id, booking_id = row
     if stored_hash != body_hash:
         raise ApiError(
             422, "idempotency_key_reused", "this Idempotency-Key was used with another request body"
         )
+    api_bookings.labels(op="create", outcome="replayed").inc()
     if response is not None:
         return Replay(status_code, msgspec.convert(response, Booking))
     # Committed, but the process stopped before it stored the answer: the booking is there.
@@ -267,6 +313,13 @@ async def _claim(conn: Conn, api_key_id: int, key: str, body_hash: str) -> Repla
     if booking is None:
         raise ApiError(409, "conflict", "the booking of this Idempotency-Key no longer exists")
     return Replay(201, booking)
+
+
+async def _replay_claimed(conn: Conn, api_key_id: int, key: str, body_hash: str) -> Replay:
+    """After a claim found the key taken: ON CONFLICT waited for that row's commit."""
+    row = await (await _stored_claim(conn, api_key_id, key)).fetchone()
+    assert row is not None
+    return await _replay(conn, body_hash, row)
 
 
 async def _remember(
@@ -279,6 +332,64 @@ async def _remember(
     )  # fmt: skip
 
 
+class _Plan(msgspec.Struct, frozen=True):
+    """What a booking needs before any room is chosen: read without a lock or transaction."""
+
+    plan: dict[str, Any] | None
+    prices: list[float]
+    free: dict[date, list[int]]
+
+
+async def _prepare(
+    conn: Conn, body: BookingCreate, nights: list[date], earlier: tuple[int, str] | None
+) -> _Plan | tuple[Any, ...]:
+    """Room type, plan, prices and the rooms free right now, in one pipelined round trip;
+    with an Idempotency-Key (`earlier`: key id and key) the key's committed claim instead,
+    when there is one, so a retry is answered before the request is checked again."""
+    hotel_id, type_id = body.hotel_id, body.room_type_id
+    async with conn.pipeline():
+        found = await _stored_claim(conn, *earlier) if earlier is not None else None
+        type_cur = await conn.execute(
+            query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": type_id}
+        )
+        plan_cur = await conn.execute(
+            query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": body.plan_id}
+        )
+        price_cur = await conn.execute(
+            query("prices_recompute"), _price_params(hotel_id, body.check_in, body.check_out)
+        )
+        free_cur = await _queue_free_rooms(
+            conn, hotel_id, type_id, body.check_in, body.check_out, body.guests, None
+        )
+    stored: tuple[Any, ...] | None = await found.fetchone() if found is not None else None
+    if stored is not None:
+        return stored
+    _check_room_type(await type_cur.fetchone(), hotel_id, type_id, body.guests)
+    plan = _plan_of(await plan_cur.fetchone(), body.plan_id)
+    prices = _prices_of(await price_cur.fetchall(), plan, nights, body.guests)
+    return _Plan(plan, prices, await _free_of(free_cur))
+
+
+def _write_params(
+    body: BookingCreate, booking_id: uuid.UUID, api_key_id: int, idempotency_key: str | None,
+    plan: dict[str, Any] | None, nights: list[date], rooms: list[int], prices: list[float],
+) -> dict[str, Any]:  # fmt: skip
+    guest = body.guest
+    return {
+        "id": booking_id, "hotel_id": body.hotel_id, "room_type_id": body.room_type_id,
+        "name": guest.name, "name_kana": guest.name_kana, "email": guest.email,
+        "phone": guest.phone, "check_in": body.check_in, "check_out": body.check_out,
+        "people": body.guests, "payment_timing": body.payment_timing, "comment": body.comment,
+        "plan_id": plan["id"] if plan else None,
+        "plans_global_id": plan["global_id"] if plan else None,
+        "plan_name": plan["name"] if plan else None,
+        "plan_type": plan["type"] if plan else "per_room",
+        "dates": nights, "room_ids": rooms, "prices": prices,
+        "booking_engine_id": body.booking_engine_id, "api_key_id": api_key_id,
+        "idempotency_key": idempotency_key,
+    }  # fmt: skip
+
+
 async def create(
     pool: AsyncConnectionPool[Any],
     api_key_id: int,
@@ -287,74 +398,116 @@ async def create(
 ) -> Replay:
     """Creates the guest, the web reservation and its nights; 409 when a night is full.
 
-    Everything that does not depend on other bookings (room type, plan, prices, the guest
-    row) is read or written before the (hotel, room type) lock, in one pipelined round trip;
-    under the lock it is one round trip for the free rooms, one for the writes, and COMMIT.
+    Optimistic first: the rooms are chosen from a read taken without a lock, then one
+    pipelined round trip takes the (hotel, room type) lock, re-checks and writes in one
+    statement, reads the booking back and commits, so the lock is never held across a
+    round trip to this process. Only when a chosen room was taken meanwhile (PB409) is the
+    choice made again under the lock.
     """
-    hotel_id, type_id, guest = body.hotel_id, body.room_type_id, body.guest
     nights = nights_of(body.check_in, body.check_out)
     booking_id = uuid.uuid4()
     async with pool.connection() as conn:
-        async with conn.transaction():
+        prepared = await _prepare(
+            conn, body, nights, (api_key_id, idempotency[0]) if idempotency else None
+        )
+        if not isinstance(prepared, _Plan):
+            assert idempotency is not None
+            return await _replay(conn, idempotency[1], prepared)
+        rooms = assign_rooms(prepared.free, nights)
+        try:
+            if rooms is None and idempotency is None:
+                # Full when read: the answer holds at that moment, no lock needed to give it.
+                raise RoomsTaken
+            outcome: Replay | None = None
+            if rooms is not None:
+                try:
+                    outcome = await _write(conn, body, booking_id, api_key_id, idempotency,
+                                           prepared, rooms)  # fmt: skip
+                except RoomsTaken:
+                    api_bookings.labels(op="create", outcome="raced").inc()
+            if outcome is None:
+                outcome = await _write_locked(conn, body, booking_id, api_key_id, idempotency,
+                                              prepared)  # fmt: skip
+        except RoomsTaken:
+            api_bookings.labels(op="create", outcome="conflict").inc()
+            raise await _conflict(
+                conn, body.hotel_id, body.room_type_id, body.check_in, body.check_out
+            ) from None
+        if idempotency is not None and outcome.status_code == 201 and outcome.fresh:
+            await _remember(conn, api_key_id, idempotency[0], 201, outcome.booking)
+    return outcome
+
+
+async def _write(
+    conn: Conn, body: BookingCreate, booking_id: uuid.UUID, api_key_id: int,
+    idempotency: tuple[str, str] | None, prepared: _Plan, rooms: list[int],
+) -> Replay:  # fmt: skip
+    """The pipelined transaction: [claim], lock, guarded write, read-back, commit."""
+    nights = nights_of(body.check_in, body.check_out)
+    params = _write_params(body, booking_id, api_key_id, idempotency[0] if idempotency else None,
+                           prepared.plan, nights, rooms, prepared.prices)  # fmt: skip
+    claim: AsyncCursor[Any] | None = None
+    # BEGIN and COMMIT are sent as statements of the pipeline: psycopg's transaction() syncs
+    # before its COMMIT, which would hold the lock across a round trip to this process.
+    try:
+        async with conn.pipeline():
+            await conn.execute(query("api_booking_begin"))
             if idempotency is not None:
-                replay = await _claim(conn, api_key_id, *idempotency)
-                if replay is not None:
-                    api_bookings.labels(op="create", outcome="replayed").inc()
-                    return replay
-            async with conn.pipeline():
-                type_cur = await conn.execute(
-                    query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": type_id}
-                )
-                plan_cur = await conn.execute(
-                    query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": body.plan_id}
-                )
-                price_cur = await conn.execute(
-                    query("prices_recompute"),
-                    _price_params(hotel_id, body.check_in, body.check_out),
-                )
-                client_cur = await conn.execute(
-                    query("api_booking_client_insert"),
-                    {"name": guest.name, "name_kana": guest.name_kana, "email": guest.email,
-                     "phone": guest.phone},
-                )  # fmt: skip
-            _check_room_type(await type_cur.fetchone(), hotel_id, type_id, body.guests)
-            plan = _plan_of(await plan_cur.fetchone(), body.plan_id)
-            prices = _prices_of(await price_cur.fetchall(), plan, nights, body.guests)
-            client_row = await client_cur.fetchone()
-            assert client_row is not None
-            async with conn.pipeline():
-                await conn.execute(
-                    query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id}
-                )
-                free = await _free_rooms(
-                    conn, hotel_id, type_id, body.check_in, body.check_out, body.guests, None
-                )
-            rooms = assign_rooms(free, nights)
-            if rooms is None:
-                api_bookings.labels(op="create", outcome="conflict").inc()
-                raise await _conflict(conn, hotel_id, type_id, body.check_in, body.check_out)
+                claim = await _claim(conn, api_key_id, *idempotency, body.hotel_id, booking_id)
             await conn.execute(
-                query("api_booking_write"),
-                {
-                    "id": booking_id, "hotel_id": hotel_id, "client_id": client_row[0],
-                    "check_in": body.check_in, "check_out": body.check_out,
-                    "people": body.guests, "payment_timing": body.payment_timing,
-                    "comment": body.comment, "plan_id": plan["id"] if plan else None,
-                    "plans_global_id": plan["global_id"] if plan else None,
-                    "plan_name": plan["name"] if plan else None,
-                    "plan_type": plan["type"] if plan else "per_room",
-                    "dates": nights, "room_ids": rooms, "prices": prices,
-                    "booking_engine_id": body.booking_engine_id, "api_key_id": api_key_id,
-                    "idempotency_key": idempotency[0] if idempotency else None,
-                },
-            )  # fmt: skip
-        # Committed (the lock is gone): the answer is read back outside the serialized part.
-        booking = await read_booking(conn, hotel_id, booking_id)
-        assert booking is not None
-        if idempotency is not None:
-            await _remember(conn, api_key_id, idempotency[0], 201, booking)
+                query("api_booking_lock"),
+                {"hotel_id": body.hotel_id, "room_type_id": body.room_type_id},
+            )
+            await conn.execute(query("api_booking_write"), params)
+            read = await _BookingRead.queue(conn, body.hotel_id, booking_id)
+            await conn.execute(query("api_booking_commit"))
+    except psycopg.Error as exc:
+        await conn.rollback()
+        if exc.sqlstate == ROOMS_TAKEN:
+            raise RoomsTaken from exc
+        raise
+    if claim is not None and await claim.fetchone() is None:
+        assert idempotency is not None
+        return await _replay_claimed(conn, api_key_id, *idempotency)
+    booking = await read.result()
+    assert booking is not None
     api_bookings.labels(op="create", outcome="created").inc()
-    return Replay(201, booking)
+    return Replay(201, booking, fresh=True)
+
+
+async def _write_locked(
+    conn: Conn, body: BookingCreate, booking_id: uuid.UUID, api_key_id: int,
+    idempotency: tuple[str, str] | None, prepared: _Plan,
+) -> Replay:  # fmt: skip
+    """The serialized path: [claim], lock, the free rooms read again, choose, write; the
+    transaction is rolled back (RoomsTaken) when nothing is free, before the 409 is built."""
+    hotel_id, type_id = body.hotel_id, body.room_type_id
+    nights = nights_of(body.check_in, body.check_out)
+    async with conn.transaction():
+        if idempotency is not None:
+            claim = await _claim(conn, api_key_id, *idempotency, hotel_id, booking_id)
+            if await claim.fetchone() is None:
+                return await _replay_claimed(conn, api_key_id, *idempotency)
+        async with conn.pipeline():
+            await conn.execute(
+                query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id}
+            )
+            free_cur = await _queue_free_rooms(
+                conn, hotel_id, type_id, body.check_in, body.check_out, body.guests, None
+            )
+        rooms = assign_rooms(await _free_of(free_cur), nights)
+        if rooms is None:
+            raise RoomsTaken
+        params = _write_params(body, booking_id, api_key_id,
+                               idempotency[0] if idempotency else None, prepared.plan, nights,
+                               rooms, prepared.prices)  # fmt: skip
+        async with conn.pipeline():
+            await conn.execute(query("api_booking_write"), params)
+            read = await _BookingRead.queue(conn, hotel_id, booking_id)
+        booking = await read.result()
+        assert booking is not None
+    api_bookings.labels(op="create", outcome="created").inc()
+    return Replay(201, booking, fresh=True)
 
 
 async def _locked(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> dict[str, Any]:

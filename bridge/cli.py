@@ -161,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it exists: the API's per-request CPU is mostly event-loop and parsing."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -171,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         settings = _settings(args)
-        return asyncio.run(handler(args, settings))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(handler(args, settings))
     except ConfigError as exc:
         print(f"pms-bridge: error: {exc}", file=sys.stderr)
         return 2

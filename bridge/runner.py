@@ -89,7 +89,7 @@ async def serve(
             ctx = ApiContext(settings=settings, cache=cache, pool=pool, bridge=bridge)
             config = uvicorn.Config(
                 create_app(ctx), host=settings.api_host, port=settings.api_port,
-                log_level="warning", access_log=False, lifespan="on",
+                log_level="warning", access_log=False, lifespan="on", http="httptools",
             )  # fmt: skip
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))

@@ -3,6 +3,14 @@
 -- lives in the bigint advisory-lock space above 2^32, where no hashtext() lock can land.
 SELECT pg_advisory_xact_lock((%(hotel_id)s::bigint << 32) | %(room_type_id)s::bigint);
 
+-- name: api_booking_begin
+-- The optimistic write's transaction is opened and closed by statements queued in one
+-- pipeline, so the lock it takes is never held while this process is being waited for.
+BEGIN;
+
+-- name: api_booking_commit
+COMMIT;
+
 -- name: api_booking_room_type
 SELECT rt.id, rt.name,
        count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room)::int AS sellable,
@@ -76,11 +84,6 @@ WHERE hotel_id = %(hotel_id)s AND is_active
   AND (%(plan_id)s::int IS NULL OR id = %(plan_id)s::int)
 ORDER BY display_order, id
 LIMIT 1;
-
--- name: api_booking_client_insert
-INSERT INTO clients (name, name_kana, email, phone)
-VALUES (%(name)s, %(name_kana)s, %(email)s, %(phone)s)
-RETURNING id;
 
 -- name: api_booking_client_update
 UPDATE clients
@@ -181,9 +184,11 @@ ORDER BY d.date, d.room_id;
 
 -- name: api_idempotency_claim
 -- Taken first in the booking transaction: a concurrent retry with the same key waits on the
--- primary key until this transaction ends, then sees the stored response.
-INSERT INTO pms_bridge.api_idempotency (api_key_id, idempotency_key, request_hash)
-VALUES (%(api_key_id)s, %(key)s, %(request_hash)s)
+-- primary key until this transaction ends, then sees the stored response. The claim names
+-- the booking it will create, so the write can tell its own claim from an earlier one.
+INSERT INTO pms_bridge.api_idempotency (api_key_id, idempotency_key, request_hash, hotel_id,
+                                        booking_id)
+VALUES (%(api_key_id)s, %(key)s, %(request_hash)s, %(hotel_id)s, %(booking_id)s)
 ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
 RETURNING api_key_id;
 
@@ -198,13 +203,45 @@ SET status_code = %(status_code)s, response = %(response)s
 WHERE api_key_id = %(api_key_id)s AND idempotency_key = %(key)s;
 
 -- name: api_booking_write
--- The serialized part of a booking in one round trip: the reservation, its nights, the echo
--- mark for the bridge, and the booking id on the Idempotency-Key claim (if any).
-WITH res AS (
+-- The serialized part of a booking in one statement, run right after the (hotel, room type)
+-- lock: it re-checks the chosen rooms against what is committed now (raising PB409 through
+-- pms_bridge.booking_rooms_taken() when one is gone), then writes the guest, the
+-- reservation, its nights and the echo mark for the bridge. With an Idempotency-Key it writes
+-- only when this transaction's own claim (naming this booking id) is in place; an earlier
+-- claim means a retry, answered from that claim instead.
+WITH guard AS (
+    SELECT CASE WHEN EXISTS (
+        SELECT 1
+        FROM unnest(%(dates)s::date[], %(room_ids)s::int[]) AS x(date, room_id)
+        LEFT JOIN rooms r
+          ON r.hotel_id = %(hotel_id)s AND r.id = x.room_id
+         AND r.room_type_id = %(room_type_id)s AND r.for_sale AND NOT r.is_staff_room
+         AND coalesce(r.capacity, 0) >= %(people)s
+        WHERE r.id IS NULL OR EXISTS (
+            SELECT 1
+            FROM reservation_details d
+            JOIN reservations res ON res.hotel_id = d.hotel_id AND res.id = d.reservation_id
+            WHERE d.hotel_id = %(hotel_id)s AND d.room_id = x.room_id AND d.date = x.date
+              AND d.cancelled IS NULL AND res.status <> 'cancelled'
+        )
+    ) THEN pms_bridge.booking_rooms_taken() ELSE 1 END AS ok
+), go AS (
+    SELECT 1 FROM guard
+    WHERE %(idempotency_key)s::text IS NULL OR EXISTS (
+        SELECT 1 FROM pms_bridge.api_idempotency i
+        WHERE i.api_key_id = %(api_key_id)s AND i.idempotency_key = %(idempotency_key)s::text
+          AND i.booking_id = %(id)s::uuid
+    )
+), client AS (
+    INSERT INTO clients (name, name_kana, email, phone)
+    SELECT %(name)s, %(name_kana)s, %(email)s, %(phone)s FROM go
+    RETURNING id
+), res AS (
     INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,
                               number_of_people, status, type, payment_timing, comment)
-    VALUES (%(id)s, %(hotel_id)s, %(client_id)s, %(check_in)s, %(check_out)s, %(people)s,
-            'confirmed', 'web', %(payment_timing)s, %(comment)s)
+    SELECT %(id)s, %(hotel_id)s, client.id, %(check_in)s, %(check_out)s, %(people)s,
+           'confirmed', 'web', %(payment_timing)s, %(comment)s
+    FROM client
     RETURNING id
 ), nights AS (
     INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
@@ -226,12 +263,6 @@ WITH res AS (
         sync_status = 'synced', origin = 'booking_engine', origin_xid = EXCLUDED.origin_xid,
         last_change_op = EXCLUDED.last_change_op, last_changed_at = EXCLUDED.last_changed_at,
         error_message = NULL, retry_count = 0
-    RETURNING 1
-), claimed AS (
-    UPDATE pms_bridge.api_idempotency i
-    SET hotel_id = %(hotel_id)s, booking_id = res.id
-    FROM res
-    WHERE i.api_key_id = %(api_key_id)s AND i.idempotency_key = %(idempotency_key)s
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM nights) AS nights, (SELECT count(*) FROM echo) AS echoed;

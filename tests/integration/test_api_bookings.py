@@ -9,9 +9,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
+from bridge.sql import query
+from metrics.definitions import REGISTRY
 from tests.integration.api_server import (
     create_key,
     fill_all_but,
@@ -137,6 +140,82 @@ async def test_hundred_concurrent_requests_for_one_room_book_it_once(
         type_id,
     )
     assert [count for _, count in booked] == [sellable[0][0]] * 2  # full, never over
+
+
+def _raced() -> float:
+    labels = {"op": "create", "outcome": "raced"}
+    return REGISTRY.get_sample_value("pms_bridge_api_bookings_total", labels) or 0.0
+
+
+async def _wait_for_lock_waiter(db_url: str) -> None:
+    """Until some backend waits on an advisory lock: an ordering wait, not a timing one."""
+    while not await fetch(  # noqa: ASYNC110 (the event is in another process: poll it)
+        db_url,
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND wait_event = 'advisory' AND datname = current_database()",
+    ):
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("left", [1, 2])
+async def test_a_room_taken_between_the_read_and_the_lock_is_chosen_again(
+    settings: Settings, db_url: str, left: int
+) -> None:
+    """The API chooses rooms before it holds the (hotel, room type) lock; a rival that holds
+    the lock and takes the chosen room makes the write fail its re-check, and the choice is
+    made again under the lock: another room when one is left (201), else 409."""
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    night = date.today() + timedelta(days=130)
+    await fill_all_but(db_url, 1, type_id, [night], keep=left)
+    raced_before = _raced()
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        async with await psycopg.AsyncConnection.connect(db_url) as rival:
+            await rival.execute(query("api_booking_lock"), {"hotel_id": 1, "room_type_id": type_id})
+            cur = await rival.execute(
+                query("api_booking_free_rooms"),
+                {"hotel_id": 1, "room_type_id": type_id, "check_in": night,
+                 "check_out": night + timedelta(days=1), "people": 1, "exclude": None},
+            )  # fmt: skip
+            free = [row[1] for row in await cur.fetchall()]
+            assert len(free) == left
+            request = asyncio.create_task(
+                http.post("/api/booking-engine/bookings", json=body(type_id, night, nights=1))
+            )
+            await _wait_for_lock_waiter(db_url)
+            rival_id = uuid.uuid4()
+            await rival.execute(
+                "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in,"
+                " check_out, status, type) SELECT %s, 1, id, %s, %s, 'confirmed', 'default'"
+                " FROM clients LIMIT 1",
+                (rival_id, night, night + timedelta(days=1)),
+            )
+            await rival.execute(
+                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
+                " VALUES (1, %s, %s, %s)",
+                (rival_id, night, free[0]),
+            )
+            await rival.commit()
+        reply = await request
+    assert _raced() == raced_before + 1
+    taken = await fetch(
+        db_url,
+        "SELECT d.room_id, r.type FROM reservation_details d"
+        " JOIN reservations r ON r.hotel_id = d.hotel_id AND r.id = d.reservation_id"
+        " WHERE d.hotel_id = 1 AND d.date = %s AND d.room_id = ANY(%s)"
+        " AND d.cancelled IS NULL AND r.status <> 'cancelled' ORDER BY d.room_id",
+        night,
+        free,
+    )
+    if left == 1:
+        assert reply.status_code == 409, reply.text
+        assert taken == [(free[0], "default")]
+    else:
+        assert reply.status_code == 201, reply.text
+        assert [n["room_id"] for n in reply.json()["nights"]] == [free[1]]
+        assert sorted(taken) == sorted([(free[0], "default"), (free[1], "web")])
+    guests = await fetch(db_url, "SELECT count(*) FROM clients WHERE name = 'Ada Lovelace'")
+    assert guests == [(left - 1,)]  # the failed first write left no guest row behind
 
 
 async def test_idempotency_key_replays_and_rejects_another_body(
