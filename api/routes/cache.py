@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, cache_error, errors, note, parse_query, pool_of
+from api.routes.common import OPT, PREFIX, QueryId, cache_error, errors, note, parse_query, pool_of
 from api.schemas import CacheUpdateRequest, RefreshAvailabilityRequest, StatusQuery
 from bridge import cacheops
 from bridge.service import horizon
@@ -31,9 +32,11 @@ def _scope(principal: Principal, hotel_id: int | None) -> None:
     responses=errors(404), summary="Reload the hotel cache (one hotel, or all without hotel_id)",
 )  # fmt: skip
 async def update_hotels(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    data: CacheUpdateRequest,
-) -> cacheops.CacheUpdateResult:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    data: JSONBody[CacheUpdateRequest],
+) -> cacheops.CacheUpdateResult:
     note(request, "cache.update_hotels", "cache", str(data.hotel_id or "all"))
     _scope(principal, data.hotel_id)
     try:
@@ -53,9 +56,11 @@ async def update_hotels(
     responses=errors(404), summary="Reload the room-type cache (one hotel, or all)",
 )  # fmt: skip
 async def update_room_types(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    data: CacheUpdateRequest,
-) -> cacheops.CacheUpdateResult:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    data: JSONBody[CacheUpdateRequest],
+) -> cacheops.CacheUpdateResult:
     note(request, "cache.update_room_types", "cache", str(data.hotel_id or "all"))
     _scope(principal, data.hotel_id)
     try:
@@ -72,9 +77,11 @@ async def update_room_types(
     responses=errors(404), summary="Recompute availability for a hotel and date range",
 )  # fmt: skip
 async def refresh_availability(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    data: RefreshAvailabilityRequest,
-) -> cacheops.CacheUpdateResult:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    data: JSONBody[RefreshAvailabilityRequest],
+) -> cacheops.CacheUpdateResult:
     note(request, "cache.refresh_availability", "cache", str(data.hotel_id),
          {"room_type_id": data.room_type_id, "start_date": data.start_date,
           "end_date": data.end_date})  # fmt: skip
@@ -99,9 +106,11 @@ async def refresh_availability(
     summary="Cache status in the integration document's shape",
 )  # fmt: skip
 async def cache_status(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    hotel_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
-) -> cacheops.CacheStatusResponse:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: QueryId = None,
+) -> cacheops.CacheStatusResponse:
     q = parse_query(request, StatusQuery)
     note(request, "cache.status", "cache", str(q.hotel_id or "all"))
     _scope(principal, q.hotel_id)
