@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request
+from litestar.di import NamedDependency
 
 from api.auth import tokens
 from api.auth.keys import KeyRecord
@@ -87,7 +88,9 @@ async def limit(request: Request[Any, Any, Any], ctx: ApiContext, caller: str, k
         )  # fmt: skip
 
 
-async def provide_principal(request: Request[Any, Any, Any], ctx: ApiContext) -> Principal:
+async def provide_principal(
+    request: Request[Any, Any, Any], ctx: NamedDependency[ApiContext]
+) -> Principal:
     """Dependency for protected routes; the route's opt names its scope and rate class."""
     opt = request.route_handler.opt
     scope: str = opt.get("scope", "read")
@@ -102,7 +105,9 @@ async def provide_principal(request: Request[Any, Any, Any], ctx: ApiContext) ->
     return principal
 
 
-async def provide_anonymous(request: Request[Any, Any, Any], ctx: ApiContext) -> str:
+async def provide_anonymous(
+    request: Request[Any, Any, Any], ctx: NamedDependency[ApiContext]
+) -> str:
     """Dependency for the token endpoints: rate-limited by client address."""
     client = request.client.host if request.client else "unknown"
     await limit(request, ctx, f"ip:{client}", request.route_handler.opt.get("rate", "auth"))

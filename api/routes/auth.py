@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from api.auth import tokens
 from api.auth.guard import Principal, identify, usable
@@ -26,7 +28,10 @@ def _identity(principal: Principal, expires_at: Any = None) -> Identity:
     responses=errors(), summary="Exchange an API key (or a refresh token) for tokens",
 )  # fmt: skip
 async def token(
-    request: Request[Any, Any, Any], ctx: ApiContext, anonymous: str, data: TokenRequest
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    anonymous: NamedDependency[str],
+    data: JSONBody[TokenRequest],
 ) -> TokenResponse:
     """An access token (15 min) and a refresh token; each refresh token works once."""
     note(request, "auth.token", "api_key", None, {"grant_type": data.grant_type})
@@ -66,7 +71,10 @@ async def token(
     responses=errors(), summary="Check a token (or API key); 401 when it is not valid",
 )  # fmt: skip
 async def validate_token(
-    request: Request[Any, Any, Any], ctx: ApiContext, anonymous: str, data: ValidateRequest
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    anonymous: NamedDependency[str],
+    data: JSONBody[ValidateRequest],
 ) -> ValidateResponse:
     note(request, "auth.validate", "token")
     principal = await identify(ctx, data.token)
@@ -81,7 +89,9 @@ async def validate_token(
     f"{PREFIX}/auth/user/{{user_id:str}}", tags=["auth"], opt=OPT("read"),
     responses=errors(404), summary="The identity behind the caller's credentials",
 )  # fmt: skip
-async def user(request: Request[Any, Any, Any], principal: Principal, user_id: str) -> Identity:
+async def user(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal], user_id: FromPath[str]
+) -> Identity:
     """user_id is the key id; asking for another key's identity is 404."""
     note(request, "auth.user", "api_key", user_id)
     if user_id != principal.key_id:

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromQuery
 
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, errors, note, parse_query
+from api.routes.common import OPT, PREFIX, PathId, QueryId, errors, note, parse_query
 from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
 from bridge import cacheops
 from bridge.service import horizon
 
 MAX_NIGHTS = 90
 _encode = msgspec.json.Encoder().encode
-
-Id = Annotated[int, Parameter(ge=1, le=2_147_483_647)]
 
 
 @get(
@@ -32,13 +31,13 @@ Id = Annotated[int, Parameter(ge=1, le=2_147_483_647)]
 )  # fmt: skip
 async def availability(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    hotel_id: Id,
-    start_date: date,
-    end_date: date,
-    room_type_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
-    plan_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: PathId,
+    start_date: FromQuery[date],
+    end_date: FromQuery[date],
+    room_type_id: QueryId = None,
+    plan_id: QueryId = None,
 ) -> Response[bytes]:
     """Nights start_date <= night < end_date (the check-out day excluded); with plan_id, each
     night carries that plan's price. `stale` says the figures may be old (capture or PMS down)."""

@@ -8,7 +8,8 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from api import bookings
 from api.auth.guard import Principal, same_hotel
@@ -18,8 +19,8 @@ from api.schemas import Booking, BookingCreate, BookingUpdate
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key", required=False, min_length=1, max_length=200,
+    HeaderParameter(
+        name="Idempotency-Key", min_length=1, max_length=200,
         description="Same key and body: the first response again; same key, other body: 422",
     ),
 ]  # fmt: skip
@@ -36,9 +37,9 @@ def _summary(b: Booking) -> dict[str, Any]:
 )  # fmt: skip
 async def create_booking(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    data: BookingCreate,
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    data: JSONBody[BookingCreate],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Booking]:
     """Guest, web reservation and one night row each, with a room free for the whole stay."""
@@ -69,7 +70,10 @@ def request_summary(request: Request[Any, Any, Any]) -> dict[str, Any]:
     responses=errors(404), summary="Get a booking with its nights and sync status",
 )  # fmt: skip
 async def get_booking(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal, booking_id: UUID
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    booking_id: FromPath[UUID],
 ) -> Booking:
     note(request, "booking.read", "booking", str(booking_id))
     return await bookings.get(pool_of(ctx), principal.hotel_id, booking_id)
@@ -81,10 +85,10 @@ async def get_booking(
 )  # fmt: skip
 async def update_booking(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    booking_id: UUID,
-    data: BookingUpdate,
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    booking_id: FromPath[UUID],
+    data: JSONBody[BookingUpdate],
 ) -> Booking:
     note(request, "booking.update", "booking", str(booking_id),
          {"check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
@@ -102,7 +106,10 @@ async def update_booking(
     opt=OPT("book"), responses=errors(404, 409), summary="Cancel a booking",
 )  # fmt: skip
 async def cancel_booking(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal, booking_id: UUID
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    booking_id: FromPath[UUID],
 ) -> Booking:
     note(request, "booking.cancel", "booking", str(booking_id))
     booking = await bookings.cancel(pool_of(ctx), principal.hotel_id, booking_id)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import psycopg
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, cache_error, errors, note, parse_query, pool_of
+from api.memo import ResponseMemo
+from api.routes.common import OPT, PREFIX, QueryId, cache_error, errors, note, parse_query, pool_of
 from api.schemas import CacheUpdateRequest, RefreshAvailabilityRequest, StatusQuery
 from bridge import cacheops
 from bridge.service import horizon
+
+Update = Callable[[psycopg.AsyncConnection[Any]], Awaitable[cacheops.CacheUpdateResult]]
 
 
 def _by(principal: Principal) -> str:
@@ -26,26 +32,41 @@ def _scope(principal: Principal, hotel_id: int | None) -> None:
         same_hotel(principal, hotel_id)
 
 
+async def _run(
+    ctx: ApiContext, update: Update, memo: ResponseMemo | None
+) -> cacheops.CacheUpdateResult:
+    """The update on a pooled connection, then `memo` emptied: the memo holds answers from the
+    cache just rewritten, and a manual update does not move the bridge count they are kept by."""
+    try:
+        async with pool_of(ctx).connection() as conn:
+            return await update(conn)
+    except cacheops.CacheOpError as exc:
+        raise cache_error(exc) from None
+    finally:
+        # After the update, so no answer read meanwhile outlives it.
+        if memo is not None:
+            memo.clear()
+
+
 @post(
     f"{PREFIX}/cache/update-hotels", tags=["cache"], status_code=200, opt=OPT("admin"),
     responses=errors(404), summary="Reload the hotel cache (one hotel, or all without hotel_id)",
 )  # fmt: skip
 async def update_hotels(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    data: CacheUpdateRequest,
-) -> cacheops.CacheUpdateResult:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    data: JSONBody[CacheUpdateRequest],
+) -> cacheops.CacheUpdateResult:
     note(request, "cache.update_hotels", "cache", str(data.hotel_id or "all"))
     _scope(principal, data.hotel_id)
-    try:
-        async with pool_of(ctx).connection() as conn:
-            return await cacheops.update_hotels(
-                conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
-            )
-    except cacheops.CacheOpError as exc:
-        raise cache_error(exc) from None
-    finally:
-        # After the update, so no answer read meanwhile outlives it.
-        ctx.catalog_memo.clear()
+    return await _run(
+        ctx,
+        lambda conn: cacheops.update_hotels(
+            conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
+        ),
+        ctx.catalog_memo,
+    )
 
 
 @post(
@@ -53,18 +74,22 @@ async def update_hotels(
     responses=errors(404), summary="Reload the room-type cache (one hotel, or all)",
 )  # fmt: skip
 async def update_room_types(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    data: CacheUpdateRequest,
-) -> cacheops.CacheUpdateResult:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    data: JSONBody[CacheUpdateRequest],
+) -> cacheops.CacheUpdateResult:
     note(request, "cache.update_room_types", "cache", str(data.hotel_id or "all"))
     _scope(principal, data.hotel_id)
-    try:
-        async with pool_of(ctx).connection() as conn:
-            return await cacheops.update_room_types(
-                conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
-            )
-    except cacheops.CacheOpError as exc:
-        raise cache_error(exc) from None
+    # No memo to empty: the catalog memo holds only /hotels/{id} answers, read from the hotel
+    # cache alone; room-type answers are read from the cache on every request.
+    return await _run(
+        ctx,
+        lambda conn: cacheops.update_room_types(
+            conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
+        ),
+        None,
+    )
 
 
 @post(
@@ -72,26 +97,26 @@ async def update_room_types(
     responses=errors(404), summary="Recompute availability for a hotel and date range",
 )  # fmt: skip
 async def refresh_availability(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    data: RefreshAvailabilityRequest,
-) -> cacheops.CacheUpdateResult:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    data: JSONBody[RefreshAvailabilityRequest],
+) -> cacheops.CacheUpdateResult:
     note(request, "cache.refresh_availability", "cache", str(data.hotel_id),
          {"room_type_id": data.room_type_id, "start_date": data.start_date,
           "end_date": data.end_date})  # fmt: skip
     same_hotel(principal, data.hotel_id)
     if (data.end_date - data.start_date).days > 400:
         raise ApiError(400, "invalid_range", "at most 400 nights per refresh")
-    try:
-        async with pool_of(ctx).connection() as conn:
-            return await cacheops.refresh_availability(
-                conn, ctx.cache, horizon(ctx.settings), hotel_id=data.hotel_id,
-                room_type_id=data.room_type_id, start_date=data.start_date,
-                end_date=data.end_date, triggered_by=_by(principal),
-            )  # fmt: skip
-    except cacheops.CacheOpError as exc:
-        raise cache_error(exc) from None
-    finally:
-        ctx.availability_memo.clear()
+    return await _run(
+        ctx,
+        lambda conn: cacheops.refresh_availability(
+            conn, ctx.cache, horizon(ctx.settings), hotel_id=data.hotel_id,
+            room_type_id=data.room_type_id, start_date=data.start_date,
+            end_date=data.end_date, triggered_by=_by(principal),
+        ),
+        ctx.availability_memo,
+    )  # fmt: skip
 
 
 @get(
@@ -99,9 +124,11 @@ async def refresh_availability(
     summary="Cache status in the integration document's shape",
 )  # fmt: skip
 async def cache_status(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal,
-    hotel_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
-) -> cacheops.CacheStatusResponse:  # fmt: skip
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: QueryId = None,
+) -> cacheops.CacheStatusResponse:
     q = parse_query(request, StatusQuery)
     note(request, "cache.status", "cache", str(q.hotel_id or "all"))
     _scope(principal, q.hotel_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth.guard import call_state
@@ -18,6 +19,10 @@ from bridge.cacheops import CacheOpError
 Q = TypeVar("Q")
 
 PREFIX = "/api/booking-engine"
+
+# Ids are PostgreSQL integers: one out of that range is a 400 here, not a database error.
+PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
+QueryId = Annotated[int | None, QueryParameter(ge=1, le=2_147_483_647)]
 
 _DESCRIPTIONS = {
     400: "Malformed request (unknown field, wrong type, size out of bounds)",

@@ -71,7 +71,7 @@ def _within_target() -> float:
     return within / total if total else 1.0
 
 
-def collect(ctx: NamedDependency[ApiContext]) -> DashboardData:
+def collect(ctx: ApiContext) -> DashboardData:
     bridge = ctx.bridge
     hits = sum(
         v

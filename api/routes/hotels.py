@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromQuery
 
 from api import catalog
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, errors, note, parse_query, pool_of
+from api.routes.common import OPT, PREFIX, PathId, QueryId, errors, note, parse_query, pool_of
 from api.schemas import (
     HotelOut,
     HotelsResponse,
@@ -47,7 +48,9 @@ def hotel_out(h: cacheops.HotelInfo) -> HotelOut:
     summary="The hotels this key may see (its own)",
 )  # fmt: skip
 async def list_hotels(
-    request: Request[Any, Any, Any], ctx: ApiContext, principal: Principal
+    request: Request[Any, Any, Any],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
 ) -> HotelsResponse:
     note(request, "hotel.list", "hotel")
     return HotelsResponse([hotel_out(await catalog.hotel(ctx, principal.hotel_id))])
@@ -60,9 +63,9 @@ async def list_hotels(
 )  # fmt: skip
 async def get_hotel(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: PathId,
 ) -> Response[bytes]:
     note(request, "hotel.read", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
@@ -84,9 +87,9 @@ async def get_hotel(
 )  # fmt: skip
 async def hotel_images(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: PathId,
 ) -> ImagesResponse:
     note(request, "hotel.images", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
@@ -102,12 +105,12 @@ async def hotel_images(
 )  # fmt: skip
 async def hotel_pricing(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
-    start_date: date | None = None,
-    end_date: date | None = None,
-    plan_id: Annotated[int | None, Parameter(ge=1, le=2_147_483_647)] = None,
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: PathId,
+    start_date: FromQuery[date | None] = None,
+    end_date: FromQuery[date | None] = None,
+    plan_id: QueryId = None,
 ) -> PricingResponse:
     """Nights start_date <= night < end_date."""
     q = parse_query(request, PricingQuery)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
 
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, errors, note, pool_of
+from api.routes.common import OPT, PREFIX, PathId, errors, note, pool_of
 from api.schemas import PlanOut, PlansResponse
 from bridge import cacheops
 
@@ -22,9 +22,9 @@ from bridge import cacheops
 )  # fmt: skip
 async def plans(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: PathId,
 ) -> PlansResponse:
     note(request, "plans.read", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
 
 from api import catalog
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
-from api.routes.common import OPT, PREFIX, errors, note
+from api.routes.common import OPT, PREFIX, PathId, errors, note
 from api.schemas import RoomTypeOut, RoomTypesResponse
 
 
@@ -20,9 +20,9 @@ from api.schemas import RoomTypeOut, RoomTypesResponse
 )  # fmt: skip
 async def room_types(
     request: Request[Any, Any, Any],
-    ctx: ApiContext,
-    principal: Principal,
-    hotel_id: Annotated[int, Parameter(ge=1, le=2_147_483_647)],
+    ctx: NamedDependency[ApiContext],
+    principal: NamedDependency[Principal],
+    hotel_id: PathId,
 ) -> RoomTypesResponse:
     note(request, "room_types.read", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import psycopg
 
+from api.memo import ResponseMemo
 from bridge.cache.base import Cache
+from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import create_key, running_api
+from tests.integration.api_server import create_key, room_type_with_rooms, running_api
 
 P = "/api/booking-engine"
 
@@ -141,3 +144,50 @@ async def test_cache_endpoints_need_admin_and_report_status(
             ("room_types", "completed"),
             ("availability", "completed"),
         ]
+
+
+async def test_catalog_answers_follow_each_manual_cache_update_while_memoized(
+    settings: Settings, db_url: str
+) -> None:
+    """Beside the in-process bridge, answers are memoized under the bridge's applied count. A
+    manual cache update does not move that count, so an update must not leave an answer it
+    changed in the memo; and an update of one cache must not change the other's answers."""
+    admin = await create_key(db_url, 1, "admin")
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with running_api(settings, MemoryCache(), run_bridge=True) as api:
+        bridge = api.ctx.bridge
+        assert bridge is not None
+        # Only a new applied count or an update may retire a memoized answer here, not its age.
+        api.ctx.catalog_memo = ResponseMemo(max_age=3600)
+        async with api.client(admin) as http:
+
+            async def read() -> tuple[str, str]:
+                hotel = await http.get(f"{P}/hotels/1")
+                types = await http.get(f"{P}/room-types/1")
+                assert hotel.status_code == 200 and types.status_code == 200
+                named = {t["room_type_id"]: t["name"] for t in types.json()["room_types"]}
+                return hotel.json()["name"], named[type_id]
+
+            hotel_name, type_name = await read()  # fills the caches from the PMS
+            counted = bridge.applied
+            async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+                await conn.execute("UPDATE hotels SET name = 'Renamed Hotel' WHERE id = 1")
+                await conn.execute(
+                    "UPDATE room_types SET name = 'Renamed Type' WHERE id = %s", (type_id,)
+                )
+            for _ in range(300):  # an upper bound on waiting for capture, not a timing assertion
+                if bridge.applied >= counted + 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert bridge.applied >= counted + 2
+            # Manual policy: captured, counted as pending, the caches untouched. These answers
+            # are memoized under the count that no update below moves.
+            assert await read() == (hotel_name, type_name)
+
+            types = await http.post(f"{P}/cache/update-room-types", json={"hotel_id": 1})
+            assert types.status_code == 200 and types.json()["status"] == "completed"
+            assert await read() == (hotel_name, "Renamed Type")
+
+            hotels = await http.post(f"{P}/cache/update-hotels", json={"hotel_id": 1})
+            assert hotels.status_code == 200 and hotels.json()["status"] == "completed"
+            assert await read() == ("Renamed Hotel", "Renamed Type")
