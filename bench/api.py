@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -28,6 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 
 from bench import _wrk, figure
@@ -103,16 +105,18 @@ class Phase:
         self.requests = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
+        self.pg_cpu_seconds = 0.0
         self.statuses: Counter[int] = Counter()
         self.p50s: list[float] = []
         self.p99s: list[float] = []
         self.means: list[float] = []
         self.rounds: list[float] = []
 
-    def add(self, result: _wrk.WrkResult, cpu_seconds: float) -> None:
+    def add(self, result: _wrk.WrkResult, cpu_seconds: float, pg_cpu_seconds: float) -> None:
         self.requests += result.requests
         self.seconds += result.duration_us / 1e6
         self.cpu_seconds += cpu_seconds
+        self.pg_cpu_seconds += pg_cpu_seconds
         self.statuses.update(result.status_counts)
         self.p50s.append(result.p50_us / 1000)
         self.p99s.append(result.p99_us / 1000)
@@ -133,30 +137,57 @@ class Phase:
         return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
 
     @property
+    def pg_cpu_us_per_request(self) -> float:
+        return self.pg_cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
+    @property
     def throughput(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def server_cpu(pid: int | None) -> float:
-    """CPU seconds the server process has used (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+def cpu_seconds(pid: int | None, with_children: bool = False) -> float:
+    """CPU seconds a process (and, for the PostgreSQL postmaster, its backends) has used."""
+    if pid is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children()] if with_children else [root]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 async def load(
     port: int, connections: int, seconds: float, raws: list[bytes], pid: int,
-    phase: Phase | None = None,
+    phase: Phase | None = None, postgres: int | None = None,
 ) -> Phase:  # fmt: skip
-    """One closed-loop wrk run after a one-second warm-up on fresh connections."""
+    """One closed-loop wrk run after a one-second warm-up on fresh connections; the CPU the
+    server (and PostgreSQL, given its postmaster) used meanwhile is kept beside it."""
     phase = phase or Phase()
     await asyncio.to_thread(_wrk.run, port, connections, 1.0, raws)
-    cpu = server_cpu(pid)
+    cpu, pg = cpu_seconds(pid), cpu_seconds(postgres, with_children=True)
     result = await asyncio.to_thread(_wrk.run, port, connections, seconds, raws)
-    phase.add(result, server_cpu(pid) - cpu)
+    phase.add(result, cpu_seconds(pid) - cpu, cpu_seconds(postgres, with_children=True) - pg)
     return phase
+
+
+async def bare_asgi(seconds: float) -> Phase:
+    """The same load on a framework-less ASGI app under the same uvicorn settings: what this
+    machine's HTTP stack allows at 100 connections before any application code runs."""
+    port = free_port()
+    # Runs beside this loop until the measurement ends; nothing awaits it.
+    proc = subprocess.Popen([sys.executable, "-m", "bench._bare", str(port)])  # noqa: ASYNC220
+    try:
+        await wait_live(port, proc)
+        return await load(port, 100, seconds, [LIVE], proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -267,7 +298,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         hotel_req = [request("GET", "/api/booking-engine/hotels/1", reader)]
         hotel = await load(port, 10, seconds, hotel_req, proc.pid)
         hotel100 = await load(port, 100, seconds, hotel_req, proc.pid)
-        book = await load(port, 50, seconds, bookings(booker, types, 7, 20_000), proc.pid)
+        bare = await bare_asgi(seconds / ROUNDS)
+        book = await load(
+            port, 50, seconds, bookings(booker, types, 7, 20_000), proc.pid,
+            postgres=cluster.pid(),
+        )  # fmt: skip
     finally:
         if proc is not None:
             proc.terminate()
@@ -298,12 +333,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         figure("hotel_p50_c10", hotel.p50, "ms"),
         figure("hotel_p99_c10", hotel_p99, "ms", goal="< 5", met=hotel_p99 < 5),
         figure("hotel_p99_c100", hotel100.p99, "ms"),
+        figure("bare_asgi_throughput_c100", bare.throughput, "req/s",
+               note="uvicorn + httptools + uvloop, no application: the machine's floor"),
+        figure("bare_asgi_p99_c100", bare.p99, "ms", note=f"p50 {bare.p50:.1f} ms"),
         figure("booking_throughput_c50", book.throughput, "req/s"),
         figure("booking_p50_c50", book.p50, "ms"),
+        figure("booking_server_cpu_per_request", book.cpu_us_per_request, "us",
+               note="API and bridge, one process"),
+        figure("booking_postgres_cpu_per_request", book.pg_cpu_us_per_request, "us"),
         figure("booking_p99_c50", book_p99, "ms", goal="< 100", met=book_p99 < 100),
     ]  # fmt: skip
     phases = {"live": live, "availability": avail, "hotel_c10": hotel, "hotel_c100": hotel100,
-              "bookings": book}  # fmt: skip
+              "bookings": book, "bare_asgi": bare}  # fmt: skip
     unexpected = {
         name: dict(p.statuses) for name, p in phases.items()
         if set(p.statuses) - ok_statuses
@@ -314,7 +355,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "round_ratios": [
                 round(a / b, 3) for a, b in zip(avail.rounds, live.rounds, strict=True) if b
             ],
-            "server": "pms-bridge run (bridge + API, one process, uvicorn)",
+            "server": "pms-bridge run (bridge + API, one process, uvicorn + httptools + uvloop)",
+            "load_generator": "wrk -t1 (closed loop, keep-alive)",
             "cache": "redis" if redis is not None else "in-process",
             "seconds_per_phase": seconds,
             "statuses": {name: dict(p.statuses) for name, p in phases.items()},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable, Iterator
@@ -51,6 +52,13 @@ async def open_pool(settings: Settings, max_size: int = 20) -> AsyncConnectionPo
     return pool
 
 
+def settle_heap() -> None:
+    """Moves everything built at start-up (the app, the cache, imported modules) out of the
+    collector's sight: a full collection walking them stalled every request for 25-45 ms."""
+    gc.collect()
+    gc.freeze()
+
+
 async def ensure_availability_built(settings: Settings, cache: Cache) -> None:
     """An in-process cache starts empty and a new Redis has nothing: build it before serving.
     Rebuilding is always safe, since every entry is recomputed from the PMS tables."""
@@ -93,6 +101,7 @@ async def serve(
             )  # fmt: skip
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))
+        settle_heap()
         if on_started is not None:
             on_started(bridge, ctx)
         stopper = asyncio.create_task(stop.wait())
