@@ -77,8 +77,11 @@ def _record(row: tuple[Any, ...]) -> KeyRecord:
 class KeyStore:
     """Resolves keys to records; a record is re-read at most every RECORD_TTL_SECONDS."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], record_ttl: float = RECORD_TTL_SECONDS
+    ) -> None:
         self._pool = pool
+        self._record_ttl = record_ttl
         self._records: dict[str, tuple[float, KeyRecord | None]] = {}
         self._reading: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._used: set[int] = set()
@@ -113,7 +116,7 @@ class KeyStore:
         record = _record(row) if row else None
         if len(self._records) > 100_000:
             self._records.clear()
-        self._records[key_id] = (time.monotonic() + RECORD_TTL_SECONDS, record)
+        self._records[key_id] = (time.monotonic() + self._record_ttl, record)
         return record
 
     async def by_id(self, id_: int) -> KeyRecord | None:
@@ -146,7 +149,13 @@ class KeyStore:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        await self.reads_done()
         await self.flush()
+
+    async def reads_done(self) -> None:
+        """Until the re-reads in flight have ended (their errors are logged, not raised)."""
+        while self._reading:
+            await asyncio.gather(*self._reading.values(), return_exceptions=True)
 
     async def flush(self) -> None:
         if not self._used:
