@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
 from api.auth.keys import KeyStore
+from api.encoding import Encoded
 from api.memo import ResponseMemo
 from api.ratelimit import Limiter
 from bridge.cache.base import Cache
@@ -28,5 +29,5 @@ class ApiContext:
     limiter: Limiter | None = None
     audit: AuditWriter | None = None
     jwt_secret: str = ""
-    availability_memo: ResponseMemo = field(default_factory=ResponseMemo)
-    catalog_memo: ResponseMemo = field(default_factory=ResponseMemo)
+    availability_memo: ResponseMemo[Encoded] = field(default_factory=ResponseMemo)
+    catalog_memo: ResponseMemo[bytes] = field(default_factory=ResponseMemo)

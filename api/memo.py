@@ -12,25 +12,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 MAX_AGE_SECONDS = 1.0
 MAX_ENTRIES = 2048
 
 
-class ResponseMemo:
+V = TypeVar("V")
+
+
+class ResponseMemo(Generic[V]):
     def __init__(self, max_age: float = MAX_AGE_SECONDS, size: int = MAX_ENTRIES) -> None:
         self._max_age = max_age
         self._size = size
-        self._entries: dict[Hashable, tuple[Hashable, float, bytes]] = {}
-        self._inflight: dict[tuple[Hashable, Hashable], asyncio.Future[tuple[bytes, bool]]] = {}
+        self._entries: dict[Hashable, tuple[Hashable, float, V]] = {}
+        self._inflight: dict[tuple[Hashable, Hashable], asyncio.Future[tuple[V, bool]]] = {}
 
-    def get(self, key: Hashable, version: Hashable) -> bytes | None:
+    def get(self, key: Hashable, version: Hashable) -> V | None:
         found = self._entries.get(key)
         if found is None or found[0] != version or time.monotonic() - found[1] > self._max_age:
             return None
         return found[2]
 
-    def put(self, key: Hashable, version: Hashable, body: bytes) -> None:
+    def put(self, key: Hashable, version: Hashable, body: V) -> None:
         if len(self._entries) >= self._size:
             self._entries.clear()
         self._entries[key] = (version, time.monotonic(), body)
@@ -39,8 +43,8 @@ class ResponseMemo:
         self,
         key: Hashable,
         version: Hashable,
-        compute: Callable[[], Awaitable[tuple[bytes, bool]]],
-    ) -> bytes:
+        compute: Callable[[], Awaitable[tuple[V, bool]]],
+    ) -> V:
         """The stored answer, or one computation shared by every caller asking meanwhile
         (no stampede when an answer ages out under load). `compute` returns the body and
         whether it may be kept."""
@@ -55,7 +59,7 @@ class ResponseMemo:
                 if not pending.cancelled():
                     raise
                 return (await compute())[0]  # the computing caller went away: do it here
-        future: asyncio.Future[tuple[bytes, bool]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[V, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[(key, version)] = future
         try:
             body, keep = await compute()

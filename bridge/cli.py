@@ -58,7 +58,7 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.runner import install_stop_signals, serve
+    from bridge.runner import install_stop_signals, serve, settle_heap
 
     if not args.no_api and not settings.jwt_secret:
         raise ConfigError(
@@ -67,7 +67,10 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
     stop = asyncio.Event()
     install_stop_signals(stop)
-    await serve(settings, stop, run_bridge=not args.api_only, run_api=not args.no_api)
+    await serve(
+        settings, stop, run_bridge=not args.api_only, run_api=not args.no_api,
+        on_started=settle_heap,
+    )  # fmt: skip
     return 0
 
 

@@ -6,13 +6,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery
 
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
+from api.encoding import Encoded, respond
 from api.errors import ApiError
 from api.routes.common import OPT, PREFIX, PathId, QueryId, errors, note, parse_query
 from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
@@ -51,16 +52,17 @@ async def availability(
     bridge = ctx.bridge
     live = bridge is None or bridge.connected
 
-    async def compute() -> tuple[bytes, bool]:
-        return await _answer(ctx, hotel_id, q, live)
-
     if bridge is None:
-        body, _ = await compute()
-    else:
-        # The counter is read before the cache: a change applied meanwhile invalidates it.
-        key = (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
-        body = await ctx.availability_memo.fetch(key, (bridge.applied, live), compute)
-    return Response(body, media_type=MediaType.JSON)
+        body, _ = await _answer(ctx, hotel_id, q, live)
+        return respond(request, Encoded(body, None))
+
+    async def compute() -> tuple[Encoded, bool]:
+        body, keep = await _answer(ctx, hotel_id, q, live)
+        return (Encoded.of(body) if keep else Encoded(body, None)), keep
+
+    # The counter is read before the cache: a change applied meanwhile invalidates it.
+    key = (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
+    return respond(request, await ctx.availability_memo.fetch(key, (bridge.applied, live), compute))
 
 
 async def _answer(

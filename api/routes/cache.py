@@ -33,7 +33,7 @@ def _scope(principal: Principal, hotel_id: int | None) -> None:
 
 
 async def _run(
-    ctx: ApiContext, update: Update, memo: ResponseMemo | None
+    ctx: ApiContext, update: Update, memo: ResponseMemo[Any] | None
 ) -> cacheops.CacheUpdateResult:
     """The update on a pooled connection, then `memo` emptied: the memo holds answers from the
     cache just rewritten, and a manual update does not move the bridge count they are kept by."""

@@ -1,12 +1,18 @@
-"""The availability memo: one computation for concurrent callers, nothing kept across versions."""
+"""The availability memo: one computation for concurrent callers, nothing kept across versions,
+and its answers sent gzipped to clients that accept it."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+from datetime import date, timedelta
 
 import pytest
 
 from api.memo import ResponseMemo
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from tests.integration.api_server import create_key, running_api
 
 
 async def test_concurrent_callers_share_one_computation() -> None:
@@ -52,3 +58,32 @@ async def test_answers_age_out() -> None:
     memo.put("k", 1, b"x")
     await asyncio.sleep(0.01)
     assert memo.get("k", 1) is None
+
+
+async def test_memoized_availability_is_sent_gzipped_to_clients_that_accept_it(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    start = date.today() + timedelta(days=7)
+    path = (
+        f"/api/booking-engine/availability/1?start_date={start}"
+        f"&end_date={start + timedelta(days=30)}"
+    )
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(key) as http,
+    ):
+        plain = await http.get(path, headers={"Accept-Encoding": "identity"})
+        zipped = await http.get(path, headers={"Accept-Encoding": "gzip"})
+        refused = await http.get(path, headers={"Accept-Encoding": "br, gzip;q=0"})
+        async with http.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as stream:
+            wire = b"".join([chunk async for chunk in stream.aiter_raw()])
+    assert plain.status_code == zipped.status_code == refused.status_code == 200
+    assert "content-encoding" not in plain.headers and "content-encoding" not in refused.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert zipped.json() == plain.json() == refused.json()  # httpx inflates it
+    assert len(plain.json()["room_types"]) == 5
+    # On the wire: compressed bytes, a fraction of the answer, inflating to exactly it.
+    assert len(wire) * 4 < len(plain.content)
+    assert gzip.decompress(wire) == plain.content
