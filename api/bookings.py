@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import msgspec
-import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -279,9 +278,6 @@ class RoomsTaken(Exception):
     """No room is free for every night (or the one chosen without the lock was taken)."""
 
 
-ROOMS_TAKEN = "PB409"  # raised by pms_bridge.booking_rooms_taken()
-
-
 async def _claim(
     conn: Conn, api_key_id: int, key: str, body_hash: str, hotel_id: int, booking_id: uuid.UUID
 ) -> AsyncCursor[Any]:
@@ -371,7 +367,8 @@ async def _prepare(
 
 
 def _write_params(
-    body: BookingCreate, booking_id: uuid.UUID, api_key_id: int, idempotency_key: str | None,
+    body: BookingCreate, booking_id: uuid.UUID, api_key_id: int,
+    idempotency: tuple[str, str] | None,
     plan: dict[str, Any] | None, nights: list[date], rooms: list[int], prices: list[float],
 ) -> dict[str, Any]:  # fmt: skip
     guest = body.guest
@@ -386,7 +383,8 @@ def _write_params(
         "plan_type": plan["type"] if plan else "per_room",
         "dates": nights, "room_ids": rooms, "prices": prices,
         "booking_engine_id": body.booking_engine_id, "api_key_id": api_key_id,
-        "idempotency_key": idempotency_key,
+        "idempotency_key": idempotency[0] if idempotency else None,
+        "request_hash": idempotency[1] if idempotency else None,
     }  # fmt: skip
 
 
@@ -401,8 +399,8 @@ async def create(
     Optimistic first: the rooms are chosen from a read taken without a lock, then one
     pipelined round trip takes the (hotel, room type) lock, re-checks and writes in one
     statement, reads the booking back and commits, so the lock is never held across a
-    round trip to this process. Only when a chosen room was taken meanwhile (PB409) is the
-    choice made again under the lock.
+    round trip to this process. Only when a chosen room was taken meanwhile (the write then
+    writes nothing) is the choice made again under the lock.
     """
     nights = nights_of(body.check_in, body.check_out)
     booking_id = uuid.uuid4()
@@ -442,32 +440,29 @@ async def _write(
     conn: Conn, body: BookingCreate, booking_id: uuid.UUID, api_key_id: int,
     idempotency: tuple[str, str] | None, prepared: _Plan, rooms: list[int],
 ) -> Replay:  # fmt: skip
-    """The pipelined transaction: [claim], lock, guarded write, read-back, commit."""
+    """The pipelined transaction: lock, the write (claim and re-check included), read-back."""
     nights = nights_of(body.check_in, body.check_out)
-    params = _write_params(body, booking_id, api_key_id, idempotency[0] if idempotency else None,
-                           prepared.plan, nights, rooms, prepared.prices)  # fmt: skip
-    claim: AsyncCursor[Any] | None = None
+    params = _write_params(body, booking_id, api_key_id, idempotency, prepared.plan, nights,
+                           rooms, prepared.prices)  # fmt: skip
     # BEGIN and COMMIT are sent as statements of the pipeline: psycopg's transaction() syncs
-    # before its COMMIT, which would hold the lock across a round trip to this process.
-    try:
-        async with conn.pipeline():
-            await conn.execute(query("api_booking_begin"))
-            if idempotency is not None:
-                claim = await _claim(conn, api_key_id, *idempotency, body.hotel_id, booking_id)
-            await conn.execute(
-                query("api_booking_lock"),
-                {"hotel_id": body.hotel_id, "room_type_id": body.room_type_id},
-            )
-            await conn.execute(query("api_booking_write"), params)
-            read = await _BookingRead.queue(conn, body.hotel_id, booking_id)
-            await conn.execute(query("api_booking_commit"))
-    except psycopg.Error as exc:
-        await conn.rollback()
-        if exc.sqlstate == ROOMS_TAKEN:
-            raise RoomsTaken from exc
-        raise
-    if claim is not None and await claim.fetchone() is None:
-        assert idempotency is not None
+    # before its COMMIT, which would hold the lock across a round trip to this process. The
+    # write writes nothing when it may not, so what the COMMIT commits is always consistent.
+    async with conn.pipeline():
+        await conn.execute(query("api_booking_begin"))
+        await conn.execute(
+            query("api_booking_lock"),
+            {"hotel_id": body.hotel_id, "room_type_id": body.room_type_id},
+        )
+        written = await conn.execute(query("api_booking_write"), params)
+        read = await _BookingRead.queue(conn, body.hotel_id, booking_id)
+        await conn.execute(query("api_booking_commit"))
+    outcome = await written.fetchone()
+    assert outcome is not None
+    rooms_free, nights_written = outcome
+    if not rooms_free:
+        raise RoomsTaken
+    if not nights_written:
+        assert idempotency is not None  # only an earlier claim of the key stops a free write
         return await _replay_claimed(conn, api_key_id, *idempotency)
     booking = await read.result()
     assert booking is not None
@@ -498,9 +493,8 @@ async def _write_locked(
         rooms = assign_rooms(await _free_of(free_cur), nights)
         if rooms is None:
             raise RoomsTaken
-        params = _write_params(body, booking_id, api_key_id,
-                               idempotency[0] if idempotency else None, prepared.plan, nights,
-                               rooms, prepared.prices)  # fmt: skip
+        params = _write_params(body, booking_id, api_key_id, idempotency, prepared.plan,
+                               nights, rooms, prepared.prices)  # fmt: skip
         async with conn.pipeline():
             await conn.execute(query("api_booking_write"), params)
             read = await _BookingRead.queue(conn, hotel_id, booking_id)

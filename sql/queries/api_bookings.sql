@@ -204,13 +204,14 @@ WHERE api_key_id = %(api_key_id)s AND idempotency_key = %(key)s;
 
 -- name: api_booking_write
 -- The serialized part of a booking in one statement, run right after the (hotel, room type)
--- lock: it re-checks the chosen rooms against what is committed now (raising PB409 through
--- pms_bridge.booking_rooms_taken() when one is gone), then writes the guest, the
--- reservation, its nights and the echo mark for the bridge. With an Idempotency-Key it writes
--- only when this transaction's own claim (naming this booking id) is in place; an earlier
--- claim means a retry, answered from that claim instead.
+-- lock: it re-checks the chosen rooms against what is committed now, and only when all are
+-- still free (and, with an Idempotency-Key, the key is claimed here for this booking id or
+-- already was by this transaction) writes the guest, the reservation, its nights and the echo
+-- mark for the bridge. Otherwise it writes nothing, so the COMMIT queued after it commits
+-- nothing; the answer row says which it was (rooms taken meanwhile, or the key's earlier
+-- claim: a retry, answered from that claim).
 WITH guard AS (
-    SELECT CASE WHEN EXISTS (
+    SELECT NOT EXISTS (
         SELECT 1
         FROM unnest(%(dates)s::date[], %(room_ids)s::int[]) AS x(date, room_id)
         LEFT JOIN rooms r
@@ -224,13 +225,26 @@ WITH guard AS (
             WHERE d.hotel_id = %(hotel_id)s AND d.room_id = x.room_id AND d.date = x.date
               AND d.cancelled IS NULL AND res.status <> 'cancelled'
         )
-    ) THEN pms_bridge.booking_rooms_taken() ELSE 1 END AS ok
+    ) AS rooms_free
+), claim AS (
+    -- A concurrent claim of the same key makes this wait for its transaction to end.
+    INSERT INTO pms_bridge.api_idempotency (api_key_id, idempotency_key, request_hash,
+                                            hotel_id, booking_id)
+    SELECT %(api_key_id)s, %(idempotency_key)s::text, %(request_hash)s, %(hotel_id)s, %(id)s
+    FROM guard
+    WHERE guard.rooms_free AND %(idempotency_key)s::text IS NOT NULL
+    ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
+    RETURNING 1
 ), go AS (
     SELECT 1 FROM guard
-    WHERE %(idempotency_key)s::text IS NULL OR EXISTS (
-        SELECT 1 FROM pms_bridge.api_idempotency i
-        WHERE i.api_key_id = %(api_key_id)s AND i.idempotency_key = %(idempotency_key)s::text
-          AND i.booking_id = %(id)s::uuid
+    WHERE guard.rooms_free AND (
+        %(idempotency_key)s::text IS NULL
+        OR EXISTS (SELECT 1 FROM claim)
+        OR EXISTS (
+            SELECT 1 FROM pms_bridge.api_idempotency i
+            WHERE i.api_key_id = %(api_key_id)s
+              AND i.idempotency_key = %(idempotency_key)s::text AND i.booking_id = %(id)s::uuid
+        )
     )
 ), client AS (
     INSERT INTO clients (name, name_kana, email, phone)
@@ -265,4 +279,4 @@ WITH guard AS (
         error_message = NULL, retry_count = 0
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM nights) AS nights, (SELECT count(*) FROM echo) AS echoed;
+SELECT (SELECT rooms_free FROM guard) AS rooms_free, (SELECT count(*) FROM nights) AS nights;
