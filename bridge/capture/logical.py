@@ -81,6 +81,7 @@ class _Transaction:
 
 class LogicalSource:
     name = "logical"
+    reads_ahead = True
 
     def __init__(
         self, database_url: str, settings: Settings, *, on_snapshot: SnapshotHook | None = None
@@ -464,7 +465,10 @@ class LogicalSource:
 
     async def acknowledge(self, batch: Batch) -> None:
         self.checkpoint = batch.position
-        self._unacknowledged = None
+        if self._unacknowledged == batch.position:
+            # Not when a later batch is already handed out (the bridge reads ahead): until
+            # that one is acknowledged too, keepalives must not confirm past it.
+            self._unacknowledged = None
         self._confirmed = max(self._confirmed, batch.position)
         await self._send_status(self._confirmed)
         if not self._ready:

@@ -23,6 +23,7 @@ from bridge.sql import query
 
 class TriggerSource:
     name = "trigger"
+    reads_ahead = False
 
     def __init__(
         self, database_url: str, tables: tuple[str, ...], *, batch_size: int = 2000,
