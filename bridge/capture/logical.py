@@ -63,6 +63,9 @@ SnapshotHook = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
 
 # The server drops a silent client after wal_sender_timeout (60 s by default).
 STATUS_INTERVAL = 5.0
+# How often a running source looks for partitions the PMS created without REPLICA IDENTITY
+# FULL (a change arriving without its old row makes it look at once).
+IDENTITY_CHECK_INTERVAL = 30.0
 
 Pending = Insert | Update | Delete | Truncate
 
@@ -111,6 +114,8 @@ class LogicalSource:
         self._last_status = 0.0
         self._caught_up_at = time.monotonic()
         self._warned_identity: set[str] = set()
+        self.identity_check_interval = IDENTITY_CHECK_INTERVAL
+        self._identity_checked = 0.0
         self._lag_warned = False
         self._unacknowledged: int | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -136,6 +141,7 @@ class LogicalSource:
         self._reported = 0
         self._conn = await connect(self.database_url, autocommit=True)
         version = await slots.prepare(self._conn, self.publication, self.tables)
+        self._identity_checked = time.monotonic()
         self._keys = await primary_keys(self._conn, self.tables)
         self._repl = await slots.replication_connection(self.database_url)
         if not await slots.slot_exists(self._conn, self.slot):
@@ -351,12 +357,30 @@ class LogicalSource:
 
     def _identity_gap(self, table: str) -> None:
         m.logical_identity_gaps.labels(table=table).inc()
+        self._identity_checked = float("-inf")  # look at the next lag() call
         if table not in self._warned_identity:
             self._warned_identity.add(table)
             log.warning(
                 "%s changed in a partition without REPLICA IDENTITY FULL: the old row is "
-                "unknown, restart the bridge (or run migrate) to set it", table
+                "unknown; setting it on the new partition now", table
             )  # fmt: skip
+
+    async def _keep_identity(self) -> None:
+        """REPLICA IDENTITY FULL on partitions the PMS created while the bridge runs."""
+        now = time.monotonic()
+        if now - self._identity_checked < self.identity_check_interval:
+            return
+        self._identity_checked = now
+        try:
+            # One quick attempt: a partition the PMS keeps busy is tried at the next check,
+            # not waited for while the stream stands still.
+            changed = await slots.ensure_replica_identity(self._connection(), self.tables,
+                                                          attempts=1)  # fmt: skip
+        except (psycopg.errors.LockNotAvailable, slots.LogicalSetupError) as exc:
+            log.warning("could not set REPLICA IDENTITY FULL yet: %s", exc)
+            return
+        if changed:
+            log.info("set REPLICA IDENTITY FULL on %s (created while running)", ", ".join(changed))
 
     def _pk(self, relation: Relation, row: dict[str, Any]) -> dict[str, Any]:
         columns = self._keys.get(relation.name)
@@ -475,6 +499,8 @@ class LogicalSource:
             self._caught_up_at = time.monotonic()
 
     async def lag(self) -> tuple[float, float]:
+        """The slot's lag; also the running source's periodic care of new partitions."""
+        await self._keep_identity()
         measured = await slots.slot_lag(self._connection(), self.slot)
         behind = measured.behind_bytes if measured else 0
         seconds = 0.0 if behind == 0 else time.monotonic() - self._caught_up_at
