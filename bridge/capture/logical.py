@@ -437,9 +437,12 @@ class LogicalSource:
                 return None
             self._arrived.clear()
             arrived = asyncio.ensure_future(self._arrived.wait())
-            await asyncio.wait({arrived, reader}, timeout=remaining,
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            arrived.cancel()
+            try:
+                await asyncio.wait({arrived, reader}, timeout=remaining,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            finally:
+                # Also when this wait itself is cancelled (the bridge closing its read-ahead).
+                arrived.cancel()
 
     def _take(self) -> Batch:
         changes, self._ready = self._ready, []
