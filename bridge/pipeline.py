@@ -193,15 +193,32 @@ class Bridge:
         prepared = await (ahead if ahead is not None else self._fetch())
         if prepared is None:
             return 0
-        if self.source.reads_ahead:
-            # The next batch is read, checked and projected (Python work) while this one's
-            # statements run on the server; it is applied only after this one commits.
-            self._ahead = asyncio.create_task(self._fetch())
-        return await self._commit(prepared)
+        if not self.source.reads_ahead:
+            return await self._commit(prepared)
+        committed = asyncio.Event()
+        self._ahead = asyncio.create_task(self._fetch_ahead(committed))
+        try:
+            return await self._commit(prepared)
+        finally:
+            committed.set()
 
     async def _fetch(self) -> Prepared | None:
         batch = await self.source.next_batch()
         return None if batch is None else self.prepare(batch)
+
+    async def _fetch_ahead(self, committed: asyncio.Event) -> Prepared | None:
+        """The next batch, read, checked and projected (Python work) while the current one's
+        statements run on the server, as soon as a whole batch waits (a backlog). Otherwise
+        it is taken when the current one has committed, as without reading ahead: taken
+        earlier, it would leave out what arrives meanwhile and wait a whole apply longer."""
+        waits = [asyncio.ensure_future(self.source.batch_waiting()),
+                 asyncio.ensure_future(committed.wait())]  # fmt: skip
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return await self._fetch()
 
     def prepare(self, batch: Batch) -> Prepared:
         """Checks every change and projects the good ones through every stage (no I/O)."""

@@ -16,6 +16,9 @@ class Source(Protocol):
     # unclaimed rows, so only a source that tracks what it handed out may say so.
     reads_ahead: bool
 
+    async def batch_waiting(self) -> None:
+        """Returns once a whole batch (batch_size changes) is read and waiting to be taken."""
+
     async def open(self, checkpoint: int | None) -> None:
         """Connect; `checkpoint` is the last position whose effects were committed."""
 

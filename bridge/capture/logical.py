@@ -119,8 +119,10 @@ class LogicalSource:
         self._lag_warned = False
         self._unacknowledged: int | None = None
         self._reader: asyncio.Task[None] | None = None
-        # Set by the reader when a transaction is ready, by `_take` when it may read on.
+        # Set by the reader when a transaction is ready and when a whole batch is, by `_take`
+        # when it may read on.
         self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
         self._room = asyncio.Event()
         # The reader (keepalive replies) and the bridge (acknowledgements) both send statuses.
         self._sending = asyncio.Lock()
@@ -153,6 +155,7 @@ class LogicalSource:
                 await self._hand_off(created.snapshot)
         await self._start(version)
         self._arrived.clear()
+        self._full.clear()
         self._room.set()
         self._reader = asyncio.create_task(self._read_ahead(), name=f"logical-reader:{self.slot}")
 
@@ -397,6 +400,7 @@ class LogicalSource:
         while True:
             if len(self._ready) >= self.batch_size:
                 # A batch is waiting: read on once the bridge takes it (bounded memory).
+                self._full.set()
                 self._room.clear()
                 await self._room.wait()
                 continue
@@ -444,8 +448,12 @@ class LogicalSource:
                 # Also when this wait itself is cancelled (the bridge closing its read-ahead).
                 arrived.cancel()
 
+    async def batch_waiting(self) -> None:
+        await self._full.wait()
+
     def _take(self) -> Batch:
         changes, self._ready = self._ready, []
+        self._full.clear()
         self._room.set()
         self._unacknowledged = self._ready_position
         rejects = [self._reject(c) for c in changes if self._unprojectable(c)]

@@ -107,6 +107,10 @@ class TriggerSource:
             pk = {column: row[column] for column in columns}
         return Change(outbox_id, txid, captured_at, table, op, pk, old, new)
 
+    async def batch_waiting(self) -> None:
+        # Never read ahead (reads_ahead is False): the outbox is read only when asked.
+        raise NotImplementedError("the trigger source does not read ahead")
+
     async def claim(self, conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
         cur = await conn.execute(query("outbox_claim"), {"ids": batch.claim})
         if cur.rowcount != len(batch.claim):
