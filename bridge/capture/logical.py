@@ -406,6 +406,11 @@ class LogicalSource:
                 continue
             frame = self._read()
             if frame is None:
+                # What the socket already holds first: a status flush may have read it into
+                # libpq's buffer, where waiting for the socket would not see it.
+                pgconn.consume_input()
+                frame = self._read()
+            if frame is None:
                 if time.monotonic() - self._last_status >= STATUS_INTERVAL:
                     await self._send_status(self._confirmed)
                 if await self._wait(pgconn.socket, STATUS_INTERVAL, write=False):
