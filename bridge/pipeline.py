@@ -44,13 +44,14 @@ POISON = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 class Stage(Protocol):
-    """One projector + sink pair, applied inside the batch's transaction."""
+    """One projector + sink pair: `project` is pure (it may run ahead, while the previous
+    batch is applied); `apply` writes its effect inside the batch's transaction."""
 
     name: str
 
-    async def apply(
-        self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]
-    ) -> None: ...
+    def project(self, changes: Sequence[Change]) -> Any: ...
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], effect: Any) -> None: ...
 
 
 class AvailabilityStage:
@@ -60,15 +61,34 @@ class AvailabilityStage:
         self.cache = cache
         self.horizon = horizon
 
-    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
-        await availability_sink.apply(conn, self.cache, availability.project(changes), self.horizon)
+    def project(self, changes: Sequence[Change]) -> availability.AvailabilityDirty:
+        return availability.project(changes)
+
+    async def apply(
+        self, conn: psycopg.AsyncConnection[Any], effect: availability.AvailabilityDirty
+    ) -> None:
+        await availability_sink.apply(conn, self.cache, effect, self.horizon)
 
 
 class SyncStatusStage:
     name = "sync_status"
 
-    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
-        await sync_sink.apply(conn, sync_status.project(changes))
+    def project(self, changes: Sequence[Change]) -> list[sync_status.SyncMark]:
+        return sync_status.project(changes)
+
+    async def apply(
+        self, conn: psycopg.AsyncConnection[Any], effect: list[sync_status.SyncMark]
+    ) -> None:
+        await sync_sink.apply(conn, effect)
+
+
+class Prepared(msgspec.Struct, gc=False):
+    """A batch checked and projected, ready for its apply transaction."""
+
+    batch: Batch
+    good: list[Change]
+    rejects: list[RawReject]
+    effects: list[Any]
 
 
 class LatencySamples:
@@ -108,24 +128,27 @@ class Bridge:
         self.lag: tuple[float, float] = (0.0, 0.0)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._next_lag = 0.0
+        self._ahead: asyncio.Task[Prepared | None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: finishes the batch in hand, then returns. Reconnects on loss."""
         backoff = 0.1
-        while not stop.is_set():
-            try:
-                await self._open(stop)
-                backoff = 0.1
-                while not stop.is_set():
-                    await self.step()
-            except RECOVERABLE as exc:
-                m.source_errors.labels(kind=type(exc).__name__).inc()
-                log.warning("connection lost (%s); reconnecting in %.1fs", exc, backoff)
-                await self._close()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 5.0)
-        await self._close()
+        try:
+            while not stop.is_set():
+                try:
+                    await self._open(stop)
+                    backoff = 0.1
+                    while not stop.is_set():
+                        await self.step()
+                except RECOVERABLE as exc:
+                    m.source_errors.labels(kind=type(exc).__name__).inc()
+                    log.warning("connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                    await self._close()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._close()
 
     async def _open(self, stop: asyncio.Event) -> None:
         self._conn = await connect(self.database_url, autocommit=True)
@@ -147,6 +170,12 @@ class Bridge:
     async def _close(self) -> None:
         self.connected = False
         m.consumer_active.set(0)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            # A batch read ahead and not applied is simply not acknowledged: it comes again.
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *RECOVERABLE, *POISON):
+                await ahead
         await self.source.close()
         if self._conn is not None:
             await self._conn.close()
@@ -160,15 +189,39 @@ class Bridge:
             self.lag = await self.source.lag()
             m.lag_changes.set(self.lag[0])
             m.lag_seconds.set(self.lag[1])
-        batch = await self.source.next_batch()
-        if batch is None:
+        ahead, self._ahead = self._ahead, None
+        prepared = await (ahead if ahead is not None else self._fetch())
+        if prepared is None:
             return 0
-        return await self.apply(batch)
+        if not self.source.reads_ahead:
+            return await self._commit(prepared)
+        committed = asyncio.Event()
+        self._ahead = asyncio.create_task(self._fetch_ahead(committed))
+        try:
+            return await self._commit(prepared)
+        finally:
+            committed.set()
 
-    async def apply(self, batch: Batch) -> int:
-        conn = self._conn
-        if conn is None:
-            raise psycopg.InterfaceError("bridge is not connected")
+    async def _fetch(self) -> Prepared | None:
+        batch = await self.source.next_batch()
+        return None if batch is None else self.prepare(batch)
+
+    async def _fetch_ahead(self, committed: asyncio.Event) -> Prepared | None:
+        """The next batch, read, checked and projected (Python work) while the current one's
+        statements run on the server, as soon as a whole batch waits (a backlog). Otherwise
+        it is taken when the current one has committed, as without reading ahead: taken
+        earlier, it would leave out what arrives meanwhile and wait a whole apply longer."""
+        waits = [asyncio.ensure_future(self.source.batch_waiting()),
+                 asyncio.ensure_future(committed.wait())]  # fmt: skip
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return await self._fetch()
+
+    def prepare(self, batch: Batch) -> Prepared:
+        """Checks every change and projects the good ones through every stage (no I/O)."""
         good: list[Change] = []
         rejects = list(batch.raw_rejects)
         for change in batch.changes:
@@ -179,8 +232,18 @@ class Bridge:
                                          msgspec.to_builtins(change), str(exc)))  # fmt: skip
             else:
                 good.append(change)
+        return Prepared(batch, good, rejects, [stage.project(good) for stage in self.stages])
+
+    async def apply(self, batch: Batch) -> int:
+        return await self._commit(self.prepare(batch))
+
+    async def _commit(self, prepared: Prepared) -> int:
+        conn = self._conn
+        if conn is None:
+            raise psycopg.InterfaceError("bridge is not connected")
+        batch, rejects = prepared.batch, prepared.rejects
         async with conn.transaction():
-            good = await self._apply_stages(conn, good, rejects)
+            good = await self._apply_stages(conn, prepared)
             if rejects:
                 await self._park(conn, rejects)
             await self.source.claim(conn, batch)
@@ -191,15 +254,16 @@ class Bridge:
         return len(good)
 
     async def _apply_stages(
-        self, conn: psycopg.AsyncConnection[Any], changes: list[Change], rejects: list[RawReject]
+        self, conn: psycopg.AsyncConnection[Any], prepared: Prepared
     ) -> list[Change]:
         """All stages over the batch; if the batch fails on its data, change by change, so
         the change that fails is parked and the others are applied (savepoints keep the
         transaction usable)."""
+        changes = prepared.good
         try:
             async with conn.transaction():
-                for stage in self.stages:
-                    await stage.apply(conn, changes)
+                for stage, effect in zip(self.stages, prepared.effects, strict=True):
+                    await stage.apply(conn, effect)
             return changes
         except POISON:
             log.warning("batch of %d failed on its data; applying change by change", len(changes))
@@ -208,10 +272,10 @@ class Bridge:
             try:
                 async with conn.transaction():
                     for stage in self.stages:
-                        await stage.apply(conn, [change])
+                        await stage.apply(conn, stage.project([change]))
             except POISON as exc:
                 payload = msgspec.to_builtins(change)
-                rejects.append(
+                prepared.rejects.append(
                     RawReject(change.position, change.table, change.op, payload, str(exc))
                 )
             else:

@@ -6,12 +6,15 @@ from datetime import datetime
 
 import msgspec
 
+from bridge.capture.slot import slot_status
 from bridge.config import Settings, require_database
 from bridge.db import connect
 from bridge.sql import query
 
 
 class StatusReport(msgspec.Struct):
+    """`waiting` is outbox rows in trigger mode and WAL bytes behind the slot in logical mode."""
+
     capture: str
     consumer: str
     position: str | None
@@ -29,10 +32,12 @@ class StatusReport(msgspec.Struct):
             f"position:        {self.position or '-'}",
             f"changes applied: {self.changes_applied}",
             f"checkpoint at:   {self.checkpoint_at or '-'}",
-            f"waiting:         {self.waiting}",
-            f"lag:             {self.lag_seconds:.3f} s",
-            f"parked changes:  {self.parked}",
         ]
+        if self.capture != "logical":
+            # Logical mode has no outbox: its waiting and lag are the slot's lines below.
+            lines.append(f"waiting:         {self.waiting}")
+            lines.append(f"lag:             {self.lag_seconds:.3f} s")
+        lines.append(f"parked changes:  {self.parked}")
         lines += [f"{k + ':':<17}{v}" for k, v in self.extra.items()]
         return "\n".join(lines)
 
@@ -42,13 +47,14 @@ async def collect_status(settings: Settings) -> StatusReport:
     async with await connect(require_database(settings), autocommit=True) as conn:
         cur = await conn.execute(query("status_overview"), {"consumer": consumer})
         row = await cur.fetchone()
-        extra: dict[str, str] = {}
-        if settings.capture == "logical":
-            from bridge.capture.slot import status_lines
-
-            extra = await status_lines(conn, settings, consumer)
+        logical = settings.capture == "logical"
+        slot = await slot_status(conn, settings, consumer) if logical else None
     assert row is not None
     position, applied, checkpoint_at, waiting, lag, parked = row
+    extra: dict[str, str] = {}
+    if slot is not None:
+        # The outbox is empty in logical mode: what waits is WAL behind the slot.
+        waiting, lag, extra = slot.behind_bytes, slot.seconds, slot.lines
     return StatusReport(
         settings.capture, consumer, position, int(applied or 0), checkpoint_at,
         int(waiting or 0), float(lag or 0.0), int(parked or 0), extra,

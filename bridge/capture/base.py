@@ -11,6 +11,13 @@ from bridge.changes import Batch
 
 class Source(Protocol):
     name: str
+    # True when next_batch may run while the previous batch is still being applied (the
+    # bridge then reads and projects the next batch meanwhile); the outbox re-reads
+    # unclaimed rows, so only a source that tracks what it handed out may say so.
+    reads_ahead: bool
+
+    async def batch_waiting(self) -> None:
+        """Returns once a whole batch (batch_size changes) is read and waiting to be taken."""
 
     async def open(self, checkpoint: int | None) -> None:
         """Connect; `checkpoint` is the last position whose effects were committed."""

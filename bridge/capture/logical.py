@@ -13,6 +13,9 @@ Streamed transactions (protocol 2, PostgreSQL 14+) are buffered until their Stre
 and dropped on Stream Abort: the bridge applies committed transactions only, so streaming
 moves the spill of a large transaction from the server's disk into this process, in
 exchange for the server not re-reading it and the commit arriving without delay.
+
+A reader task decodes the stream ahead while the bridge applies the batch in hand (waiting on
+PostgreSQL most of that time), up to one batch ahead; `next_batch` takes what it has ready.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ SnapshotHook = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
 
 # The server drops a silent client after wal_sender_timeout (60 s by default).
 STATUS_INTERVAL = 5.0
+# How often a running source looks for partitions the PMS created without REPLICA IDENTITY
+# FULL (a change arriving without its old row makes it look at once).
+IDENTITY_CHECK_INTERVAL = 30.0
 
 Pending = Insert | Update | Delete | Truncate
 
@@ -78,6 +84,7 @@ class _Transaction:
 
 class LogicalSource:
     name = "logical"
+    reads_ahead = True
 
     def __init__(
         self, database_url: str, settings: Settings, *, on_snapshot: SnapshotHook | None = None
@@ -107,8 +114,18 @@ class LogicalSource:
         self._last_status = 0.0
         self._caught_up_at = time.monotonic()
         self._warned_identity: set[str] = set()
+        self.identity_check_interval = IDENTITY_CHECK_INTERVAL
+        self._identity_checked = 0.0
         self._lag_warned = False
         self._unacknowledged: int | None = None
+        self._reader: asyncio.Task[None] | None = None
+        # Set by the reader when a transaction is ready and when a whole batch is, by `_take`
+        # when it may read on.
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
+        # The reader (keepalive replies) and the bridge (acknowledgements) both send statuses.
+        self._sending = asyncio.Lock()
 
     # Connection ----------------------------------------------------------------------------
 
@@ -126,6 +143,7 @@ class LogicalSource:
         self._reported = 0
         self._conn = await connect(self.database_url, autocommit=True)
         version = await slots.prepare(self._conn, self.publication, self.tables)
+        self._identity_checked = time.monotonic()
         self._keys = await primary_keys(self._conn, self.tables)
         self._repl = await slots.replication_connection(self.database_url)
         if not await slots.slot_exists(self._conn, self.slot):
@@ -136,6 +154,10 @@ class LogicalSource:
             if created.snapshot is not None and self.on_snapshot is not None:
                 await self._hand_off(created.snapshot)
         await self._start(version)
+        self._arrived.clear()
+        self._full.clear()
+        self._room.set()
+        self._reader = asyncio.create_task(self._read_ahead(), name=f"logical-reader:{self.slot}")
 
     async def _hand_off(self, snapshot: str) -> None:
         async with await connect(self.database_url) as conn:
@@ -174,6 +196,11 @@ class LogicalSource:
         await self._send_status(self._confirmed)
 
     async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error, OSError, ValueError):
+                await reader
         for conn in (self._repl, self._conn):
             if conn is not None:
                 with contextlib.suppress(psycopg.Error, OSError):
@@ -202,7 +229,10 @@ class LogicalSource:
 
         (loop.add_writer if write else loop.add_reader)(fd, wake)
         try:
-            await asyncio.wait_for(ready, seconds)
+            # Not wait_for: on 3.11 it can swallow a cancel that lands as the socket turns
+            # ready, and the reader task would then outlive close().
+            async with asyncio.timeout(seconds):
+                await ready
             return True
         except TimeoutError:
             return False
@@ -216,11 +246,12 @@ class LogicalSource:
 
     async def _send_status(self, lsn: int, *, reply: bool = False) -> None:
         pgconn = self._pgconn()
-        while pgconn.put_copy_data(standby_status(lsn, reply=reply)) == 0:
-            await self._wait(pgconn.socket, 10.0, write=True)
-        await self._flush_out()
-        self._reported = lsn
-        self._last_status = time.monotonic()
+        async with self._sending:
+            while pgconn.put_copy_data(standby_status(lsn, reply=reply)) == 0:
+                await self._wait(pgconn.socket, 10.0, write=True)
+            await self._flush_out()
+            self._reported = max(self._reported, lsn)
+            self._last_status = time.monotonic()
 
     # Reading ---------------------------------------------------------------------------------
 
@@ -329,12 +360,30 @@ class LogicalSource:
 
     def _identity_gap(self, table: str) -> None:
         m.logical_identity_gaps.labels(table=table).inc()
+        self._identity_checked = float("-inf")  # look at the next lag() call
         if table not in self._warned_identity:
             self._warned_identity.add(table)
             log.warning(
                 "%s changed in a partition without REPLICA IDENTITY FULL: the old row is "
-                "unknown, restart the bridge (or run migrate) to set it", table
+                "unknown; setting it on the new partition now", table
             )  # fmt: skip
+
+    async def _keep_identity(self) -> None:
+        """REPLICA IDENTITY FULL on partitions the PMS created while the bridge runs."""
+        now = time.monotonic()
+        if now - self._identity_checked < self.identity_check_interval:
+            return
+        self._identity_checked = now
+        try:
+            # One quick attempt: a partition the PMS keeps busy is tried at the next check,
+            # not waited for while the stream stands still.
+            changed = await slots.ensure_replica_identity(self._connection(), self.tables,
+                                                          attempts=1)  # fmt: skip
+        except (psycopg.errors.LockNotAvailable, slots.LogicalSetupError) as exc:
+            log.warning("could not set REPLICA IDENTITY FULL yet: %s", exc)
+            return
+        if changed:
+            log.info("set REPLICA IDENTITY FULL on %s (created while running)", ", ".join(changed))
 
     def _pk(self, relation: Relation, row: dict[str, Any]) -> dict[str, Any]:
         columns = self._keys.get(relation.name)
@@ -344,23 +393,46 @@ class LogicalSource:
 
     # The Source contract ---------------------------------------------------------------------
 
-    async def next_batch(self) -> Batch | None:
+    async def _read_ahead(self) -> None:
+        """The reader task: decodes frames into whole transactions until a batch is ready."""
         pgconn = self._pgconn()
+        decoded = 0
+        while True:
+            if len(self._ready) >= self.batch_size:
+                # A batch is waiting: read on once the bridge takes it (bounded memory).
+                self._full.set()
+                self._room.clear()
+                await self._room.wait()
+                continue
+            frame = self._read()
+            if frame is None:
+                # What the socket already holds first: a status flush may have read it into
+                # libpq's buffer, where waiting for the socket would not see it.
+                pgconn.consume_input()
+                frame = self._read()
+            if frame is None:
+                if time.monotonic() - self._last_status >= STATUS_INTERVAL:
+                    await self._send_status(self._confirmed)
+                if await self._wait(pgconn.socket, STATUS_INTERVAL, write=False):
+                    pgconn.consume_input()
+                continue
+            await self._handle_frame(frame)
+            if self._ready:
+                self._arrived.set()
+            decoded += 1
+            if decoded % 200 == 0:
+                # Let the bridge's task run between frames: its query results are waiting.
+                await asyncio.sleep(0)
+
+    async def next_batch(self) -> Batch | None:
+        reader = self._reader
+        if reader is None:
+            raise psycopg.InterfaceError("LogicalSource.open() was not called")
         deadline = time.monotonic() + self.poll_interval
         while True:
-            pulled = False
-            while len(self._ready) < self.batch_size:
-                frame = self._read()
-                if frame is None:
-                    if pulled:
-                        break
-                    # What the kernel already holds joins this batch: when the bridge is
-                    # behind, batches grow and the per-batch cost is shared.
-                    pgconn.consume_input()
-                    pulled = True
-                    continue
-                pulled = False
-                await self._handle_frame(frame)
+            if reader.done():
+                reader.result()  # the stream's error (lost connection, protocol) is raised here
+                raise psycopg.OperationalError("the replication reader stopped")
             if self._ready:
                 batch = self._take()
                 await self._until_visible(batch)
@@ -369,17 +441,25 @@ class LogicalSource:
                 # Transactions with nothing for the bridge (filtered, empty, replayed).
                 self._confirmed = self._ready_position
                 await self._send_status(self._confirmed)
-            now = time.monotonic()
-            if now - self._last_status >= STATUS_INTERVAL:
-                await self._send_status(self._confirmed)
-            remaining = deadline - now
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            if await self._wait(pgconn.socket, remaining, write=False):
-                pgconn.consume_input()
+            self._arrived.clear()
+            arrived = asyncio.ensure_future(self._arrived.wait())
+            try:
+                await asyncio.wait({arrived, reader}, timeout=remaining,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            finally:
+                # Also when this wait itself is cancelled (the bridge closing its read-ahead).
+                arrived.cancel()
+
+    async def batch_waiting(self) -> None:
+        await self._full.wait()
 
     def _take(self) -> Batch:
         changes, self._ready = self._ready, []
+        self._full.clear()
+        self._room.set()
         self._unacknowledged = self._ready_position
         rejects = [self._reject(c) for c in changes if self._unprojectable(c)]
         if rejects:
@@ -425,13 +505,18 @@ class LogicalSource:
 
     async def acknowledge(self, batch: Batch) -> None:
         self.checkpoint = batch.position
-        self._unacknowledged = None
+        if self._unacknowledged == batch.position:
+            # Not when a later batch is already handed out (the bridge reads ahead): until
+            # that one is acknowledged too, keepalives must not confirm past it.
+            self._unacknowledged = None
         self._confirmed = max(self._confirmed, batch.position)
         await self._send_status(self._confirmed)
         if not self._ready:
             self._caught_up_at = time.monotonic()
 
     async def lag(self) -> tuple[float, float]:
+        """The slot's lag; also the running source's periodic care of new partitions."""
+        await self._keep_identity()
         measured = await slots.slot_lag(self._connection(), self.slot)
         behind = measured.behind_bytes if measured else 0
         seconds = 0.0 if behind == 0 else time.monotonic() - self._caught_up_at

@@ -248,13 +248,22 @@ async def drop(url: str, slot: str, publication: str) -> Dropped:
     return Dropped(slot_dropped, publication_dropped)
 
 
-async def status_lines(
+class SlotStatus(msgspec.Struct, frozen=True):
+    """The slot's figures for `pms-bridge status`: what waits in WAL, and the lines to print."""
+
+    behind_bytes: int
+    seconds: float
+    lines: dict[str, str]
+
+
+async def slot_status(
     conn: psycopg.AsyncConnection[Any], settings: Settings, consumer: str
-) -> dict[str, str]:
-    """`pms-bridge status` lines for the slot: lag in bytes and seconds, retained WAL, warning."""
+) -> SlotStatus:
+    """Lag in bytes and seconds, retained WAL and the warning, as `pms-bridge status` shows."""
     lag = await slot_lag(conn, settings.slot_name)
     if lag is None:
-        return {"slot": f"{settings.slot_name} (not created yet: the bridge creates it on start)"}
+        lines = {"slot": f"{settings.slot_name} (not created yet: the bridge creates it on start)"}
+        return SlotStatus(0, 0.0, lines)
     seconds = 0.0
     if lag.behind_bytes:
         cur = await conn.execute(query("logical_status_seconds"), {"consumer": consumer})
@@ -272,4 +281,4 @@ async def status_lines(
         lines["warning"] = (
             f"slot lag above BRIDGE_SLOT_LAG_WARN_BYTES={settings.slot_lag_warn_bytes}"
         )
-    return lines
+    return SlotStatus(lag.behind_bytes, seconds, lines)

@@ -23,6 +23,7 @@ from bridge.sql import query
 
 class TriggerSource:
     name = "trigger"
+    reads_ahead = False
 
     def __init__(
         self, database_url: str, tables: tuple[str, ...], *, batch_size: int = 2000,
@@ -105,6 +106,10 @@ class TriggerSource:
                 raise ValueError(f"{op} without a row")
             pk = {column: row[column] for column in columns}
         return Change(outbox_id, txid, captured_at, table, op, pk, old, new)
+
+    async def batch_waiting(self) -> None:
+        # Never read ahead (reads_ahead is False): the outbox is read only when asked.
+        raise NotImplementedError("the trigger source does not read ahead")
 
     async def claim(self, conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
         cur = await conn.execute(query("outbox_claim"), {"ids": batch.claim})

@@ -112,5 +112,10 @@ class DeliveryStage:
 
     name = "delivery"
 
-    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
-        await enqueue(conn, project(changes))
+    def project(self, changes: Sequence[Change]) -> list[DeliveryIntent]:
+        return project(changes)
+
+    async def apply(
+        self, conn: psycopg.AsyncConnection[Any], intents: list[DeliveryIntent]
+    ) -> None:
+        await enqueue(conn, intents)

@@ -246,8 +246,10 @@ class CatalogStage:
         self.cache = cache
         self.policy = policy
 
-    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
-        dirty = catalog.project(changes)
+    def project(self, changes: Sequence[Change]) -> CatalogDirty:
+        return catalog.project(changes)
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], dirty: CatalogDirty) -> None:
         if not dirty:
             return
         if self.policy != "auto":

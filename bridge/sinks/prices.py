@@ -107,5 +107,8 @@ class PricesStage:
         self.cache = cache
         self.horizon = horizon
 
-    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
-        await apply(conn, self.cache, prices.project(changes), self.horizon)
+    def project(self, changes: Sequence[Change]) -> PricesDirty:
+        return prices.project(changes)
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], dirty: PricesDirty) -> None:
+        await apply(conn, self.cache, dirty, self.horizon)

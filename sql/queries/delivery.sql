@@ -2,10 +2,11 @@
 -- Webhook events for a batch's bookings, for hotels with sync enabled, skipping a booking
 -- whose only transaction in the batch is the booking engine's own write through our API.
 -- The body is built here, once: every attempt sends the same bytes under the same key.
+-- Arrays are bound in binary (b placeholders): cheaper to dump than text for a backlog.
 WITH x AS (
     SELECT *
-    FROM unnest(%(event_ids)s::uuid[], %(hotel_ids)s::int[], %(booking_ids)s::uuid[],
-                %(operations)s::text[], %(occurred_at)s::timestamptz[], %(only_xids)s::bigint[])
+    FROM unnest(%(event_ids)b::uuid[], %(hotel_ids)b::int[], %(booking_ids)b::uuid[],
+                %(operations)b::text[], %(occurred_at)b::timestamptz[], %(only_xids)b::bigint[])
          AS x(event_id, hotel_id, booking_id, operation, occurred_at, only_xid)
 ), due AS (
     SELECT x.*, s.booking_engine_id

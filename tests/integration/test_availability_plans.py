@@ -1,4 +1,4 @@
-"""Both recompute plans give the same availability for any dirty set (hypothesis)."""
+"""All three recompute plans give the same availability for any dirty set (hypothesis)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ nights = st.dates(date.today() - timedelta(days=40), date.today() + timedelta(da
 hotels = st.integers(1, 3)  # 3 does not exist: keys of a missing hotel must vanish alike
 
 
-def test_per_key_and_bulk_plans_agree(db_url: str) -> None:
+def test_recompute_plans_agree(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         cur = conn.execute(
             "SELECT hotel_id, room_id, reservation_id FROM reservation_details ORDER BY id"
@@ -62,7 +62,11 @@ def test_per_key_and_bulk_plans_agree(db_url: str) -> None:
                 keys=set(keys),
             )
             answers = []
-            for name in ("availability_recompute", "availability_recompute_bulk"):
+            for name in (
+                "availability_recompute",
+                "availability_recompute_bulk",
+                "availability_recompute_range",
+            ):
                 answers.append(
                     sorted(
                         conn.execute(
@@ -70,6 +74,6 @@ def test_per_key_and_bulk_plans_agree(db_url: str) -> None:
                         ).fetchall()
                     )
                 )
-            assert answers[0] == answers[1]
+            assert answers[0] == answers[1] == answers[2]
 
         check()

@@ -33,8 +33,11 @@ class Recorder:
     def changes(self) -> list[Change]:
         return [c for batch in self.batches for c in batch]
 
-    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: Sequence[Change]) -> None:
-        self.batches.append(list(changes))
+    def project(self, changes: Sequence[Change]) -> list[Change]:
+        return list(changes)
+
+    async def apply(self, conn: psycopg.AsyncConnection[Any], changes: list[Change]) -> None:
+        self.batches.append(changes)
 
 
 class Harness:

@@ -211,3 +211,23 @@ async def test_slot_lag_above_the_threshold_raises_the_warning_metric_and_status
         source.settings = quiet
         await source.lag()
         await source.close()
+
+
+async def test_status_in_logical_mode_shows_the_slot_not_the_outbox(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    settings = logical(settings)
+    source = LogicalSource(url, settings)
+    await source.open(None)
+    await source.close()  # the slot stays, nobody consumes it
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        # Written at commit even where the test cluster commits asynchronously.
+        await conn.execute("SET synchronous_commit = on")
+        await conn.execute("UPDATE rooms SET for_sale = NOT for_sale WHERE hotel_id = 2")
+    report = await collect_status(settings)
+    assert report.waiting > 0  # WAL bytes behind the slot, not outbox rows
+    assert report.extra["slot"] == f"{settings.slot_name} (inactive)"
+    assert report.extra["slot lag"].startswith(f"{report.waiting} bytes, ")
+    lines = dict(line.split(":", 1) for line in report.render().splitlines())
+    assert "waiting" not in lines
+    assert "lag" not in lines

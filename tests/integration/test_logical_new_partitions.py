@@ -1,0 +1,91 @@
+"""A partition the PMS creates while logical capture runs gets REPLICA IDENTITY FULL then."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from bridge.capture.logical import LogicalSource
+from bridge.capture.slot import FULL_IDENTITY_TABLES
+from bridge.config import Settings
+from metrics.definitions import REGISTRY
+from tests.integration.test_logical_capture import Harness
+
+
+@pytest.fixture
+async def h(settings: Settings) -> AsyncIterator[Harness]:
+    running = Harness(settings)
+    await running.bridge._open(asyncio.Event())
+    yield running
+    await running.bridge._close()
+
+
+async def new_hotel(h: Harness) -> int:
+    """What the PMS does for a new hotel: its row, its partitions, two room types, rooms."""
+    async with await psycopg.AsyncConnection.connect(h.url, autocommit=True) as conn:
+        cur = await conn.execute("INSERT INTO hotels (name) VALUES ('New Hotel') RETURNING id")
+        row = await cur.fetchone()
+        assert row is not None
+        hotel_id: int = row[0]
+        await conn.execute("SELECT pms_create_hotel_partitions(%s)", (hotel_id,))
+        await conn.execute(
+            "INSERT INTO room_types (hotel_id, name) VALUES (%s, 'Single'), (%s, 'Double')",
+            (hotel_id, hotel_id),
+        )
+        await conn.execute(
+            "INSERT INTO rooms (hotel_id, room_type_id, room_number)"
+            " SELECT %s, t.id, t.name || '-' || i FROM room_types t, generate_series(1, 3) i"
+            " WHERE t.hotel_id = %s",
+            (hotel_id, hotel_id),
+        )
+    return hotel_id
+
+
+async def identities(h: Harness, hotel_id: int) -> set[str]:
+    """The replica identities of the hotel's partitions of the tables that need FULL."""
+    rows = await h.sql(
+        "SELECT c.relreplident::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s)"
+        " AND pg_get_expr(c.relpartbound, c.oid) LIKE %s",
+        (list(FULL_IDENTITY_TABLES), f"%({hotel_id})"),
+    )
+    return {r[0] for r in rows}
+
+
+def gaps(table: str) -> float:
+    value = REGISTRY.get_sample_value("pms_bridge_logical_identity_gaps_total", {"table": table})
+    return value or 0.0
+
+
+async def test_a_change_without_its_old_row_sets_full_on_its_partition(h: Harness) -> None:
+    source = h.bridge.source
+    assert isinstance(source, LogicalSource)
+    hotel_id = await new_hotel(h)
+    assert await identities(h, hotel_id) == {"d"}
+    await h.step_until(h.in_sync)
+    move = "UPDATE rooms SET room_type_id = (SELECT max(id) FROM room_types WHERE hotel_id = %s)"
+    move += " WHERE id = (SELECT min(id) FROM rooms WHERE hotel_id = %s)"
+    before = gaps("rooms")
+    await h.sql(move, (hotel_id, hotel_id))
+    await h.step_until(lambda: _gap_seen(before))
+    await source.lag()  # the bridge's periodic call: the gap made it look at once
+    assert await identities(h, hotel_id) == {"f"}
+    await h.sql(move.replace("max(id)", "min(id)"), (hotel_id, hotel_id))
+    await h.step_until(h.in_sync)
+    assert gaps("rooms") == before + 1  # the second move arrived with its old row
+
+
+async def _gap_seen(before: float) -> bool:
+    return gaps("rooms") > before
+
+
+async def test_a_new_partition_is_set_at_the_periodic_check(h: Harness) -> None:
+    source = h.bridge.source
+    assert isinstance(source, LogicalSource)
+    hotel_id = await new_hotel(h)
+    source.identity_check_interval = 0.0  # look at every lag() call (normally every 30 s)
+    await source.lag()
+    assert await identities(h, hotel_id) == {"f"}
