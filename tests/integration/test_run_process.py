@@ -60,8 +60,10 @@ def test_run_serves_builds_cache_applies_changes_and_stops_on_sigterm(db_url: st
 
         with psycopg.connect(db_url) as conn:
             conn.execute(
+                # Not one the seed already cancelled: a no-op update is not captured.
                 "UPDATE reservations SET status = 'cancelled' WHERE hotel_id = 1 AND id ="
-                " (SELECT id FROM reservations WHERE hotel_id = 1 AND check_in >= %s LIMIT 1)",
+                " (SELECT id FROM reservations WHERE hotel_id = 1 AND check_in >= %s"
+                "  AND status <> 'cancelled' LIMIT 1)",
                 (date.today() + timedelta(days=1),),
             )
         deadline = time.monotonic() + 30
