@@ -256,7 +256,7 @@ def bookings(key: str, room_types: list[int], seed: int, count: int) -> list[byt
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     if not _wrk.available():
-        raise SystemExit("bench api needs wrk on PATH: apt-get install wrk")
+        raise RuntimeError("bench api needs wrk on PATH: apt-get install wrk")
     quick = bool(getattr(args, "quick", False))
     seconds = 3.0 if quick else args.api_seconds
     root = Path(tempfile.mkdtemp(prefix="pms-bridge-bench-api-"))
