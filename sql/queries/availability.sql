@@ -16,13 +16,8 @@ WITH keys AS MATERIALIZED (
         %(key_hotel)b::int[], %(key_type)b::int[], %(key_date)b::date[],
         %(lo)s::date, %(hi)s::date)
 ), sellable AS (
-    SELECT t.hotel_id, t.room_type_id,
-           (rt.id IS NOT NULL) AS type_exists,
-           count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room) AS rooms
-    FROM (SELECT DISTINCT hotel_id, room_type_id FROM keys) AS t
-    LEFT JOIN room_types rt ON rt.hotel_id = t.hotel_id AND rt.id = t.room_type_id
-    LEFT JOIN rooms r ON r.hotel_id = t.hotel_id AND r.room_type_id = t.room_type_id
-    GROUP BY t.hotel_id, t.room_type_id, rt.id
+    SELECT s.* FROM (SELECT array_agg(hotel_id) AS h, array_agg(room_type_id) AS t FROM keys) AS k
+    CROSS JOIN pms_bridge.sellable_rooms(k.h, k.t) AS s
 )
 SELECT k.hotel_id, k.room_type_id, k.date, s.type_exists,
        s.rooms::int AS sellable,
@@ -50,13 +45,8 @@ WITH keys AS MATERIALIZED (
         %(key_hotel)b::int[], %(key_type)b::int[], %(key_date)b::date[],
         %(lo)s::date, %(hi)s::date)
 ), sellable AS (
-    SELECT t.hotel_id, t.room_type_id,
-           (rt.id IS NOT NULL) AS type_exists,
-           count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room) AS rooms
-    FROM (SELECT DISTINCT hotel_id, room_type_id FROM keys) AS t
-    LEFT JOIN room_types rt ON rt.hotel_id = t.hotel_id AND rt.id = t.room_type_id
-    LEFT JOIN rooms r ON r.hotel_id = t.hotel_id AND r.room_type_id = t.room_type_id
-    GROUP BY t.hotel_id, t.room_type_id, rt.id
+    SELECT s.* FROM (SELECT array_agg(hotel_id) AS h, array_agg(room_type_id) AS t FROM keys) AS k
+    CROSS JOIN pms_bridge.sellable_rooms(k.h, k.t) AS s
 ), taken AS (
     SELECT d.hotel_id, r.room_type_id, d.date,
            count(DISTINCT d.room_id) AS rooms,
@@ -91,13 +81,8 @@ WITH keys AS MATERIALIZED (
         %(key_hotel)b::int[], %(key_type)b::int[], %(key_date)b::date[],
         %(lo)s::date, %(hi)s::date)
 ), sellable AS (
-    SELECT t.hotel_id, t.room_type_id,
-           (rt.id IS NOT NULL) AS type_exists,
-           count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room) AS rooms
-    FROM (SELECT DISTINCT hotel_id, room_type_id FROM keys) AS t
-    LEFT JOIN room_types rt ON rt.hotel_id = t.hotel_id AND rt.id = t.room_type_id
-    LEFT JOIN rooms r ON r.hotel_id = t.hotel_id AND r.room_type_id = t.room_type_id
-    GROUP BY t.hotel_id, t.room_type_id, rt.id
+    SELECT s.* FROM (SELECT array_agg(hotel_id) AS h, array_agg(room_type_id) AS t FROM keys) AS k
+    CROSS JOIN pms_bridge.sellable_rooms(k.h, k.t) AS s
 ), room_nights AS (
     SELECT d.hotel_id, r.room_type_id, d.date, d.room_id, count(*) AS bookings
     FROM reservation_details d
