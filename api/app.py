@@ -9,13 +9,15 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp
 
 from api.audit import AuditWriter
 from api.auth.guard import provide_anonymous, provide_principal
 from api.auth.keys import KeyStore
 from api.context import ApiContext
 from api.errors import EXCEPTION_HANDLERS
-from api.middleware import wrap
+from api.fastpath import FastAvailability
+from api.middleware import front, wrap
 from api.ratelimit import open_limiter
 from api.routes import (
     amenities,
@@ -111,3 +113,9 @@ def create_app(ctx: ApiContext) -> Litestar:
         ),
         debug=False,
     )
+
+
+def create_asgi(ctx: ApiContext) -> ASGIApp:
+    """What the server runs: the app behind the entry that sends memoized availability."""
+    app = create_app(ctx)
+    return front(app, FastAvailability(ctx), ctx.audit)

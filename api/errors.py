@@ -59,12 +59,17 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         error, detail = "validation_failed", exc.extra or exc.detail
     else:
         error, detail = _SHORT.get(exc.status_code, "error"), exc.detail
-    # The audit entry of this call records what went wrong.
-    state = request.scope.setdefault("state", {})
-    state["error"] = f"{error}: {detail}"[:500]
     return Response(
-        {"error": error, "detail": detail}, status_code=exc.status_code, headers=exc.headers
+        error_body(request.scope.setdefault("state", {}), error, detail),
+        status_code=exc.status_code,
+        headers=exc.headers,
     )
+
+
+def error_body(state: dict[str, Any], error: str, detail: Any) -> dict[str, Any]:
+    """The body of an error answer; the call's audit entry records what went wrong."""
+    state["error"] = f"{error}: {detail}"[:500]
+    return {"error": error, "detail": detail}
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -1,14 +1,25 @@
-"""ASGI middleware around every call: rate-limit headers, request metrics and the audit entry."""
+"""ASGI around every call: rate-limit headers, request metrics and the audit entry, and the
+server's entry, which sends memoized availability answers before Litestar sees the call."""
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from api.audit import AuditEntry, AuditWriter, now
+from api.fastpath import FastAvailability
 from api.routes.common import PREFIX
 from metrics.definitions import api_latency, api_requests
 
@@ -21,6 +32,26 @@ def _route(scope: Scope) -> str:
 
 def _outcome(status: int) -> str:
     return "ok" if status < 400 else "rejected" if status < 500 else "failed"
+
+
+@functools.lru_cache(maxsize=4096)
+def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
+    # Looking up a labelled child takes a lock and a tuple of strings: once per series.
+    requests = api_requests.labels(route=route, method=method, status=str(status))
+    return requests, api_latency.labels(route=route, method=method)
+
+
+def _account(
+    scope: Scope, state: dict[str, Any], route: str, status: int, started: float,
+    audit: AuditWriter | None,
+) -> None:  # fmt: skip
+    """The call's metrics and audit entry."""
+    method = str(scope.get("method", "GET"))
+    requests, latency = _series(route, method, status)
+    requests.inc()
+    latency.observe(time.perf_counter() - started)
+    if audit is not None and scope["path"].startswith(PREFIX):
+        audit.record(_entry(scope, state, route, method, status))
 
 
 def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
@@ -47,13 +78,36 @@ def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
         try:
             await app(scope, receive, send_with_headers)
         finally:
-            route, method = _route(scope), str(scope.get("method", "GET"))
-            api_requests.labels(route=route, method=method, status=str(status)).inc()
-            api_latency.labels(route=route, method=method).observe(time.perf_counter() - started)
-            if audit is not None and scope["path"].startswith(PREFIX):
-                audit.record(_entry(scope, state, route, method, status))
+            _account(scope, state, _route(scope), status, started, audit)
 
     return middleware
+
+
+def front(app: ASGIApp, fast: FastAvailability, audit: AuditWriter | None) -> ASGIApp:
+    """The server's entry: a memoized availability answer is sent from here, with the same
+    headers, metrics and audit entry as the middleware gives; every other call goes to app."""
+
+    async def entry(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            state: dict[str, Any] = {}
+            started = time.perf_counter()
+            reply = await fast.answer(scope, state)
+            if reply is not None:
+                code, headers, body = reply
+                start: HTTPResponseStartEvent = {
+                    "type": "http.response.start", "status": code,
+                    "headers": [*headers, *state["ratelimit"].headers()],
+                }  # fmt: skip
+                await send(start)
+                done: HTTPResponseBodyEvent = {
+                    "type": "http.response.body", "body": body, "more_body": False,
+                }  # fmt: skip
+                await send(done)
+                _account(scope, state, fast.route, code, started, audit)
+                return
+        await app(scope, receive, send)
+
+    return entry
 
 
 def _entry(scope: Scope, state: dict[str, Any], route: str, method: str, status: int) -> AuditEntry:

@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from bridge.http import JoinedWritesProtocol
+
 BODY = b'{"status":"live"}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
@@ -25,5 +27,5 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 if __name__ == "__main__":
     uvicorn.run(
         app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
-        http="httptools", loop="uvloop",
+        http=JoinedWritesProtocol, loop="uvloop",
     )  # fmt: skip

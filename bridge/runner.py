@@ -13,11 +13,12 @@ from typing import Any
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
-from api.app import create_app
+from api.app import create_asgi
 from api.context import ApiContext
 from bridge.cache import Cache, open_cache
 from bridge.config import Settings, require_database
 from bridge.db import APPLICATION_NAME, connect
+from bridge.http import JoinedWritesProtocol
 from bridge.pipeline import Bridge
 from bridge.refresher import start_background
 from bridge.service import build_bridge, horizon
@@ -98,8 +99,8 @@ async def serve(
             pool = await open_pool(settings)
             ctx = ApiContext(settings=settings, cache=cache, pool=pool, bridge=bridge)
             config = uvicorn.Config(
-                create_app(ctx), host=settings.api_host, port=settings.api_port,
-                log_level="warning", access_log=False, lifespan="on", http="httptools",
+                create_asgi(ctx), host=settings.api_host, port=settings.api_port,
+                log_level="warning", access_log=False, lifespan="on", http=JoinedWritesProtocol,
             )  # fmt: skip
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))

@@ -83,6 +83,12 @@ api_latency = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
+api_fast_answers = Counter(
+    "pms_bridge_api_fast_answers_total",
+    "Memoized availability answers sent ahead of Litestar's routing (by status: 200 or 429)",
+    ["status"],
+    registry=REGISTRY,
+)
 api_rate_limited = Counter(
     "pms_bridge_api_rate_limited_total",
     "Rate-limit outcomes that are not a plain pass: rejected calls, limiter errors",

@@ -30,6 +30,16 @@ def call_state(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return state
 
 
+def credential_of(authorization: str | None, api_key: str | None) -> str | None:
+    """The key or token a call presents: `Authorization: Bearer …`, else `X-API-Key`."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "Authorization must be 'Bearer <api key or token>'")
+        return token.strip()
+    return api_key or None
+
+
 def _bearer(request: Request[Any, Any, Any]) -> str | None:
     # Straight from the raw ASGI headers: this runs on every call, and building the full
     # header mapping costs more than the rest of authentication.
@@ -39,12 +49,7 @@ def _bearer(request: Request[Any, Any, Any]) -> str | None:
             authorization = value.decode("latin-1")
         elif name == b"x-api-key":
             api_key = value.decode("latin-1")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthorized", "Authorization must be 'Bearer <api key or token>'")
-        return token.strip()
-    return api_key or None
+    return credential_of(authorization, api_key)
 
 
 def usable(record: KeyRecord | None) -> KeyRecord:
@@ -75,17 +80,30 @@ async def identify(ctx: ApiContext, credential: str) -> Principal:
     return Principal(record.id, record.key_id, record.hotel_id, record.scopes, "api_key")
 
 
-async def limit(request: Request[Any, Any, Any], ctx: ApiContext, caller: str, klass: str) -> None:
+async def rate_decision(
+    state: dict[str, Any], ctx: ApiContext, caller: str, klass: str
+) -> Decision:
+    """Takes a token from the caller's bucket; the decision's headers go on the response."""
     assert ctx.limiter is not None
     decision: Decision = await ctx.limiter.hit(caller, klass)
-    call_state(request)["ratelimit"] = decision
+    state["ratelimit"] = decision
     if not decision.allowed:
         api_rate_limited.labels(klass=klass, outcome="rejected").inc()
-        raise ApiError(
-            429, "rate_limited",
-            f"too many {klass} requests; retry in {decision.retry_after}s",
-            headers={"Retry-After": str(decision.retry_after)},
-        )  # fmt: skip
+    return decision
+
+
+def rate_limited(decision: Decision, klass: str) -> ApiError:
+    return ApiError(
+        429, "rate_limited",
+        f"too many {klass} requests; retry in {decision.retry_after}s",
+        headers={"Retry-After": str(decision.retry_after)},
+    )  # fmt: skip
+
+
+async def limit(request: Request[Any, Any, Any], ctx: ApiContext, caller: str, klass: str) -> None:
+    decision = await rate_decision(call_state(request), ctx, caller, klass)
+    if not decision.allowed:
+        raise rate_limited(decision, klass)
 
 
 async def provide_principal(

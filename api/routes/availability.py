@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,14 +19,17 @@ from api.errors import ApiError
 from api.routes.common import OPT, PREFIX, PathId, QueryId, errors, note, parse_query
 from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
 from bridge import cacheops
+from bridge.pipeline import Bridge
 from bridge.service import horizon
 
 MAX_NIGHTS = 90
+ROUTE = f"{PREFIX}/availability/{{hotel_id:int}}"
+ACTION = "availability.read"
 _encode = msgspec.json.Encoder().encode
 
 
 @get(
-    f"{PREFIX}/availability/{{hotel_id:int}}", tags=["availability"], opt=OPT("read"),
+    ROUTE, tags=["availability"], opt=OPT("read"),
     responses={200: ResponseSpec(AvailabilityResponse, description="Availability"),
                **errors(404)},
     summary="Availability per room type and night",
@@ -43,12 +47,9 @@ async def availability(
     """Nights start_date <= night < end_date (the check-out day excluded); with plan_id, each
     night carries that plan's price. `stale` says the figures may be old (capture or PMS down)."""
     q = parse_query(request, AvailabilityQuery)
-    note(request, "availability.read", "hotel", str(hotel_id))
+    note(request, ACTION, "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
-    if q.end_date <= q.start_date:
-        raise ApiError(400, "invalid_range", "end_date must be after start_date")
-    if q.end_date - q.start_date > timedelta(days=MAX_NIGHTS):
-        raise ApiError(400, "invalid_range", f"at most {MAX_NIGHTS} nights per request")
+    check_range(q)
     bridge = ctx.bridge
     live = bridge is None or bridge.connected
 
@@ -60,9 +61,26 @@ async def availability(
         body, keep = await _answer(ctx, hotel_id, q, live)
         return (Encoded.of(body) if keep else Encoded(body, None)), keep
 
-    # The counter is read before the cache: a change applied meanwhile invalidates it.
-    key = (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
-    return respond(request, await ctx.availability_memo.fetch(key, (bridge.applied, live), compute))
+    # The version is read before the cache: a change applied meanwhile invalidates it.
+    memo = ctx.availability_memo
+    return respond(request, await memo.fetch(memo_key(hotel_id, q), version(bridge), compute))
+
+
+def check_range(q: AvailabilityQuery) -> None:
+    if q.end_date <= q.start_date:
+        raise ApiError(400, "invalid_range", "end_date must be after start_date")
+    if q.end_date - q.start_date > timedelta(days=MAX_NIGHTS):
+        raise ApiError(400, "invalid_range", f"at most {MAX_NIGHTS} nights per request")
+
+
+def memo_key(hotel_id: int, q: AvailabilityQuery) -> Hashable:
+    return (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
+
+
+def version(bridge: Bridge) -> Hashable:
+    """A memoized answer is exact while the bridge has applied nothing since and its source
+    stayed live (an answer built while capture was down says `stale`)."""
+    return (bridge.applied, bridge.connected)
 
 
 async def _answer(

@@ -54,7 +54,18 @@ def note(
     result: dict[str, Any] | None = None,
 ) -> None:
     """What the audit log records for this call, beyond method, path and status."""
-    call_state(request)["audit"] = {
+    audit_note(call_state(request), action, entity_type, entity_id, summary, result)
+
+
+def audit_note(
+    state: dict[str, Any],
+    action: str,
+    entity_type: str,
+    entity_id: str | None = None,
+    summary: dict[str, Any] | None = None,
+    result: dict[str, Any] | None = None,
+) -> None:
+    state["audit"] = {
         "action": action,
         "entity_type": entity_type,
         "entity_id": entity_id,

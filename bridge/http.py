@@ -1,0 +1,48 @@
+"""uvicorn's httptools protocol sending each response in one socket write instead of two.
+
+uvicorn writes a response's head when the app sends `http.response.start` and its body on
+`http.response.body`: two send() calls, two TCP segments and two wake-ups of the client for
+every small JSON answer. Here the writes made in one step of the event loop are joined and
+sent at the end of that step, so a head and the body that follows it leave together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class _JoinedWrites:
+    """Wraps a transport: write() collects, the loop's next step sends what was collected."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._send)
+        self._pending.append(data)
+
+    def _send(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        # uvicorn closes right after writing a "connection: close" response.
+        self._send()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class JoinedWritesProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(cast(asyncio.Transport, _JoinedWrites(transport, self.loop)))
