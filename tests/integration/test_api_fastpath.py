@@ -66,9 +66,7 @@ async def test_fast_answer_is_the_routed_answer(settings: Settings, db_url: str)
             assert routed("200") == counted + 2  # both counted under the route
             assert second.content == first.content
             assert stable(second) == stable(first)
-            assert first.headers.get("content-encoding") == (
-                "gzip" if encoding == "gzip" else None
-            )
+            assert first.headers.get("content-encoding") == ("gzip" if encoding == "gzip" else None)
             remaining = int(first.headers["ratelimit-remaining"])
             assert int(second.headers["ratelimit-remaining"]) == remaining - 1
         # The same query in another spelling is the same answer, sent by the app.
