@@ -30,6 +30,9 @@ _MAX_ID = 2_147_483_647
 _JSON = (b"content-type", b"application/json")
 _VARY = (b"vary", b"Accept-Encoding")
 _GZIP = (b"content-encoding", b"gzip")
+_REMEMBERED = 1024
+_ANSWERED = api_fast_answers.labels(status="200")
+_REFUSED = api_fast_answers.labels(status="429")
 _encode = msgspec.json.Encoder().encode
 
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -40,6 +43,23 @@ class FastAvailability:
 
     def __init__(self, ctx: ApiContext) -> None:
         self._ctx = ctx
+        # Booking engines send the same few query strings and headers again and again.
+        self._queries: dict[bytes, AvailabilityQuery | None] = {}
+        self._encodings: dict[bytes, bool] = {}
+
+    def _query(self, raw: bytes) -> AvailabilityQuery | None:
+        if raw not in self._queries:
+            if len(self._queries) >= _REMEMBERED:
+                self._queries.clear()
+            self._queries[raw] = _valid_query(raw)
+        return self._queries[raw]
+
+    def _gzip_ok(self, header: bytes) -> bool:
+        if header not in self._encodings:
+            if len(self._encodings) >= _REMEMBERED:
+                self._encodings.clear()
+            self._encodings[header] = accepts_gzip(header.decode("latin-1"))
+        return self._encodings[header]
 
     async def answer(self, scope: HTTPScope, state: dict[str, Any]) -> Reply | None:
         """The reply, or None to leave the call to Litestar (no token taken, nothing noted)."""
@@ -50,12 +70,8 @@ class FastAvailability:
         if not path.startswith(_PATH):
             return None
         hotel_id = _id(path[len(_PATH) :])
-        q = _query(scope["query_string"])
+        q = self._query(scope["query_string"])
         if hotel_id is None or q is None:
-            return None
-        try:
-            check_range(q)
-        except ApiError:
             return None
         body = self._ctx.availability_memo.get(memo_key(hotel_id, q), version(bridge))
         if body is None:
@@ -68,7 +84,7 @@ class FastAvailability:
             elif name == b"x-api-key":
                 api_key = value.decode("latin-1")
             elif name == b"accept-encoding":
-                gzip_ok = accepts_gzip(value.decode("latin-1"))
+                gzip_ok = self._gzip_ok(value)
         try:
             credential = credential_of(authorization, api_key)
             if credential is None:
@@ -86,14 +102,14 @@ class FastAvailability:
         if not decision.allowed:
             refused = rate_limited(decision, "read")
             content = _encode(error_body(state, refused.error, refused.payload))
-            api_fast_answers.labels(status="429").inc()
+            _REFUSED.inc()
             return 429, [_JSON, (b"content-length", b"%d" % len(content))], content
         if gzip_ok and body.gzip is not None:
             content, headers = body.gzip, [_JSON, _GZIP, _VARY]
         else:
             content, headers = body.json, [_JSON, _VARY]
         headers.append((b"content-length", b"%d" % len(content)))
-        api_fast_answers.labels(status="200").inc()
+        _ANSWERED.inc()
         return 200, headers, content
 
 
@@ -105,8 +121,9 @@ def _id(text: str) -> int | None:
     return value if value <= _MAX_ID else None
 
 
-def _query(raw: bytes) -> AvailabilityQuery | None:
-    """Plain `name=value` pairs (no escapes, no repeats) as the route's Struct, or None."""
+def _valid_query(raw: bytes) -> AvailabilityQuery | None:
+    """Plain `name=value` pairs (no escapes, no repeats) making a valid query of the route's
+    Struct and range rules, or None."""
     if b"%" in raw or b"+" in raw:
         return None
     fields: dict[str, str] = {}
@@ -116,6 +133,8 @@ def _query(raw: bytes) -> AvailabilityQuery | None:
             return None
         fields[name] = value
     try:
-        return msgspec.convert(fields, AvailabilityQuery, strict=False)
-    except msgspec.ValidationError:
+        q = msgspec.convert(fields, AvailabilityQuery, strict=False)
+        check_range(q)
+    except (msgspec.ValidationError, ApiError):
         return None
+    return q

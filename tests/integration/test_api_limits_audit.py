@@ -98,6 +98,26 @@ async def test_failed_audit_write_is_counted_not_raised(settings: Settings, db_u
         assert await writer.flush() == 1
 
 
+async def test_audit_batches_keep_call_order_and_survive_a_missing_hotel(db_url: str) -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.audit import AuditEntry, now
+
+    async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
+        writer = AuditWriter(pool)
+        for n, hotel in enumerate([2, 1, 424_242, None, 1]):
+            writer.record(AuditEntry(hotel, f"call {n}", "y", None, {}, {}, "ok", None, now()))
+        assert await writer.flush() == 5
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT hotel_id, action FROM booking_engine_audit_log ORDER BY id"
+            )
+            rows = await cur.fetchall()
+    # A hotel that does not exist (deleted meanwhile) is recorded as NULL, not a failed batch.
+    assert rows == [(2, "call 0"), (1, "call 1"), (None, "call 2"), (None, "call 3"),
+                    (1, "call 4")]  # fmt: skip
+
+
 async def test_replicas_sharing_redis_share_one_bucket(settings: Settings, db_url: str) -> None:
     key = await create_key(db_url, 1, "read")
     limits = "read=0.5:20,book=50:50,admin=50:50,auth=50:50"
