@@ -22,6 +22,8 @@ class ApiContext:
     settings: Settings
     cache: Cache
     pool: AsyncConnectionPool[Any] | None = None
+    # Connections for booking reads and writes: always the generic plan (see runner).
+    booking_pool: AsyncConnectionPool[Any] | None = None
     bridge: Bridge | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     # Set by create_app: key lookup, rate limiter, audit writer and the JWT signing secret.

@@ -29,12 +29,16 @@ def sql_root() -> Path:
 
 
 def parse_queries(text: str, source: str) -> dict[str, str]:
+    """Named blocks without their whole-line comments: those are for readers of the .sql
+    file, and sent with every execution they would push long statements past the size
+    psycopg caches the parsing of (4 KB), so each execution would parse the text again."""
     parts = _NAME.split(text)
     queries: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice in {source}")
-        queries[name] = body.strip()
+        lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
+        queries[name] = "\n".join(lines).strip()
     return queries
 
 

@@ -14,7 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from api import bookings
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
-from api.routes.common import OPT, PREFIX, errors, note, pool_of
+from api.routes.common import OPT, PREFIX, booking_pool_of, errors, note
 from api.schemas import Booking, BookingCreate, BookingUpdate
 
 IdempotencyKey = Annotated[
@@ -52,7 +52,7 @@ async def create_booking(
     idem = None
     if idempotency_key is not None:
         idem = (idempotency_key, bookings.request_hash(msgspec.json.encode(data)))
-    outcome = await bookings.create(pool_of(ctx), principal.key_pk, data, idem)
+    outcome = await bookings.create(booking_pool_of(ctx), principal.key_pk, data, idem)
     booking = outcome.booking
     note(request, "booking.create", "booking", str(booking.booking_id),
          request_summary(request), _summary(booking))  # fmt: skip
@@ -76,7 +76,7 @@ async def get_booking(
     booking_id: FromPath[UUID],
 ) -> Booking:
     note(request, "booking.read", "booking", str(booking_id))
-    return await bookings.get(pool_of(ctx), principal.hotel_id, booking_id)
+    return await bookings.get(booking_pool_of(ctx), principal.hotel_id, booking_id)
 
 
 @put(
@@ -94,7 +94,7 @@ async def update_booking(
          {"check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
           "guest_changed": data.guest is not None})  # fmt: skip
     booking = await bookings.update(
-        pool_of(ctx), principal.hotel_id, booking_id, data, date.today()
+        booking_pool_of(ctx), principal.hotel_id, booking_id, data, date.today()
     )
     note(request, "booking.update", "booking", str(booking_id), request_summary(request),
          _summary(booking))  # fmt: skip
@@ -112,7 +112,7 @@ async def cancel_booking(
     booking_id: FromPath[UUID],
 ) -> Booking:
     note(request, "booking.cancel", "booking", str(booking_id))
-    booking = await bookings.cancel(pool_of(ctx), principal.hotel_id, booking_id)
+    booking = await bookings.cancel(booking_pool_of(ctx), principal.hotel_id, booking_id)
     note(request, "booking.cancel", "booking", str(booking_id), {}, _summary(booking))
     return booking
 

@@ -95,3 +95,7 @@ def pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
     if ctx.pool is None:
         raise ApiError(503, "unavailable", "the PMS database is not configured")
     return ctx.pool
+
+
+def booking_pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
+    return ctx.booking_pool or pool_of(ctx)

@@ -11,6 +11,11 @@ BEGIN;
 -- name: api_booking_commit
 COMMIT;
 
+-- name: api_generic_plans
+-- For the booking pool's connections (see bridge/runner.py): the plan is chosen once per
+-- prepared statement, partitions are pruned when it runs.
+SET plan_cache_mode = force_generic_plan;
+
 -- name: api_booking_room_type
 SELECT rt.id, rt.name,
        count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room)::int AS sellable,

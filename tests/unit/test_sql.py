@@ -7,12 +7,21 @@ import pytest
 from bridge.sql import migrations, parse_queries, queries, query, sql_root
 
 
-def test_blocks_are_split_on_name_lines_and_stripped() -> None:
-    text = "-- name: first\n-- why it exists\nSELECT 1;\n\n-- name: second\nSELECT %(x)s;\n"
+def test_blocks_are_split_on_name_lines_and_stripped_of_comment_lines() -> None:
+    text = (
+        "-- name: first\n-- why it exists\nSELECT 1, -- one\n  -- and two\n  2;\n\n"
+        "-- name: second\nSELECT %(x)s;\n"
+    )
     assert parse_queries(text, "t.sql") == {
-        "first": "-- why it exists\nSELECT 1;",
+        "first": "SELECT 1, -- one\n  2;",
         "second": "SELECT %(x)s;",
     }
+
+
+def test_every_shipped_query_is_short_enough_for_psycopg_to_cache_its_parsing() -> None:
+    # psycopg keeps the parsing of statements up to MAX_CACHED_STATEMENT_LENGTH (4096) bytes.
+    long = {name for name, body in queries().items() if len(body.encode()) > 4096}
+    assert long == set()
 
 
 def test_a_name_defined_twice_in_one_file_is_refused() -> None:
