@@ -348,6 +348,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         figure("bare_asgi_throughput_c100", bare.throughput, "req/s",
                note="uvicorn + httptools + uvloop, no application: the machine's floor"),
         figure("bare_asgi_p99_c100", bare.p99, "ms", note=f"p50 {bare.p50:.1f} ms"),
+        figure("availability_vs_bare_ratio", avail.throughput / bare.throughput
+               if bare.throughput else 0.0, "x",
+               note="memoized availability is answered before Litestar; live goes through it"),
         figure("booking_throughput_c50", book.throughput, "req/s"),
         figure("booking_p50_c50", book.p50, "ms"),
         figure("booking_server_cpu_per_request", book.cpu_us_per_request, "us",
@@ -367,7 +370,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "round_ratios": [
                 round(a / b, 3) for a, b in zip(avail.rounds, live.rounds, strict=True) if b
             ],
-            "server": "pms-bridge run (bridge + API, one process, uvicorn + httptools + uvloop)",
+            "server": "pms-bridge run (bridge + API, one process, uvicorn + httptools + uvloop,"
+            " head and body of a response in one write)",
             "load_generator": "wrk -t1 (closed loop, keep-alive)",
             "cache": "redis" if redis is not None else "in-process",
             "seconds_per_phase": seconds,

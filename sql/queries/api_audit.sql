@@ -6,11 +6,12 @@
 INSERT INTO booking_engine_audit_log (hotel_id, action, entity_type, entity_id, request_data,
                                       response_data, status, error_message, created_at)
 SELECT h.id, x.action, x.entity_type, x.entity_id, x.request_data, x.response_data, x.status,
-       x.error_message, x.created_at
+       x.error_message, to_timestamp(x.created_at) AT TIME ZONE 'UTC'
 FROM ROWS FROM (
          jsonb_to_recordset(%(entries)s::jsonb)
          AS (hotel_id INT, action TEXT, entity_type TEXT, entity_id TEXT, request_data JSONB,
-             response_data JSONB, status TEXT, error_message TEXT, created_at TIMESTAMP)
+             response_data JSONB, status TEXT, error_message TEXT,
+             created_at DOUBLE PRECISION)
      ) WITH ORDINALITY AS x(hotel_id, action, entity_type, entity_id, request_data,
                             response_data, status, error_message, created_at, n)
 LEFT JOIN hotels h ON h.id = x.hotel_id

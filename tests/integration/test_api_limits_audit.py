@@ -113,9 +113,16 @@ async def test_audit_batches_keep_call_order_and_survive_a_missing_hotel(db_url:
                 "SELECT hotel_id, action FROM booking_engine_audit_log ORDER BY id"
             )
             rows = await cur.fetchall()
+            # created_at is UTC, as the bridge writes every TIMESTAMP column.
+            cur = await conn.execute(
+                "SELECT max(abs(extract(epoch FROM created_at - (now() AT TIME ZONE 'UTC'))))"
+                " FROM booking_engine_audit_log"
+            )
+            skew = await cur.fetchone()
     # A hotel that does not exist (deleted meanwhile) is recorded as NULL, not a failed batch.
     assert rows == [(2, "call 0"), (1, "call 1"), (None, "call 2"), (None, "call 3"),
                     (1, "call 4")]  # fmt: skip
+    assert skew is not None and skew[0] < 60
 
 
 async def test_replicas_sharing_redis_share_one_bucket(settings: Settings, db_url: str) -> None:

@@ -53,6 +53,26 @@ async def test_stale_answers_and_failures_are_not_kept() -> None:
     assert memo.get("other", 1) is None
 
 
+async def test_an_aged_answer_is_served_while_its_successor_is_computed() -> None:
+    memo = ResponseMemo(max_age=0.5)
+    memo.put("k", 1, b"old")
+    await asyncio.sleep(0.6)
+    assert memo.get("k", 1) is None  # aged out: the next caller computes
+    release = asyncio.Event()
+
+    async def compute() -> tuple[bytes, bool]:
+        await release.wait()
+        return b"new", True
+
+    computing = asyncio.create_task(memo.fetch("k", 1, compute))
+    await asyncio.sleep(0)
+    assert memo.get("k", 1) == b"old"  # meanwhile, the others get the last answer
+    assert memo.get("k", 2) is None  # never one of another version
+    release.set()
+    assert await computing == b"new"
+    assert memo.get("k", 1) == b"new"  # fresh: within its age right after it was stored
+
+
 async def test_answers_age_out() -> None:
     memo = ResponseMemo(max_age=0.0)
     memo.put("k", 1, b"x")
