@@ -72,17 +72,20 @@ def error_body(state: dict[str, Any], error: str, detail: Any) -> dict[str, Any]
     return {"error": error, "detail": detail}
 
 
+def unavailable(state: dict[str, Any], exc: Exception) -> tuple[dict[str, Any], dict[str, str]]:
+    """The 503 body and headers when the PMS database or Redis cannot be reached."""
+    state["error"] = f"unavailable: {type(exc).__name__}"
+    body = {"error": "unavailable", "detail": "a dependency (database or cache) is unreachable"}
+    return body, {"Retry-After": "5"}
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, UNAVAILABLE):
         # The PMS database or Redis is down: the caller may retry, nothing was half-written
         # (every write is one transaction).
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
-        request.scope.setdefault("state", {})["error"] = f"unavailable: {type(exc).__name__}"
-        return Response(
-            {"error": "unavailable", "detail": "a dependency (database or cache) is unreachable"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        body, headers = unavailable(request.scope.setdefault("state", {}), exc)
+        return Response(body, status_code=503, headers=headers)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     state = request.scope.setdefault("state", {})
     state["error"] = f"internal_error: {type(exc).__name__}"

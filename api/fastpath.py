@@ -10,6 +10,7 @@ untouched, and Litestar gives the answer or the error; nothing here decides diff
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -18,11 +19,13 @@ from litestar.types import HTTPScope
 from api.auth.guard import credential_of, identify, rate_decision, rate_limited
 from api.context import ApiContext
 from api.encoding import accepts_gzip
-from api.errors import UNAVAILABLE, ApiError, error_body
+from api.errors import UNAVAILABLE, ApiError, error_body, unavailable
 from api.routes.availability import ACTION, ROUTE, check_range, memo_key, version
 from api.routes.common import PREFIX, audit_note
 from api.schemas import AvailabilityQuery
 from metrics.definitions import api_fast_answers
+
+log = logging.getLogger("pms_bridge.api")
 
 _PATH = f"{PREFIX}/availability/"
 _FIELDS = frozenset(AvailabilityQuery.__struct_fields__)
@@ -33,6 +36,7 @@ _GZIP = (b"content-encoding", b"gzip")
 _REMEMBERED = 1024
 _ANSWERED = api_fast_answers.labels(status="200")
 _REFUSED = api_fast_answers.labels(status="429")
+_UNAVAILABLE = api_fast_answers.labels(status="503")
 _encode = msgspec.json.Encoder().encode
 
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -76,34 +80,39 @@ class FastAvailability:
         body = self._ctx.availability_memo.get(memo_key(hotel_id, q), version(bridge))
         if body is None:
             return None
-        authorization = api_key = None
-        gzip_ok = False
+        authorization = api_key = encoding = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
             elif name == b"x-api-key":
                 api_key = value.decode("latin-1")
-            elif name == b"accept-encoding":
-                gzip_ok = self._gzip_ok(value)
+            elif name == b"accept-encoding" and encoding is None:
+                encoding = value  # the first one, as Litestar's headers.get() reads it
         try:
             credential = credential_of(authorization, api_key)
             if credential is None:
                 return None
             principal = await identify(self._ctx, credential)
-        except (ApiError, *UNAVAILABLE):
-            # Refused, or the key could not be read: the app answers, with its error.
-            return None
+        except ApiError:
+            return None  # refused: the app answers, with its error
+        except UNAVAILABLE as exc:
+            # The key could not be read: the app would wait for the same pool again.
+            log.warning("dependency unavailable on GET %s: %s", path, exc)
+            failed, retry = unavailable(state, exc)
+            _UNAVAILABLE.inc()
+            return _reply(503, failed, retry)
         if "read" not in principal.scopes or principal.hotel_id != hotel_id:
             return None
 
         state["principal"] = principal
-        audit_note(state, ACTION, "hotel", str(hotel_id))
         decision = await rate_decision(state, self._ctx, principal.key_id, "read")
         if not decision.allowed:
+            # Refused before the handler would run: audited as the route, like the app does.
             refused = rate_limited(decision, "read")
-            content = _encode(error_body(state, refused.error, refused.payload))
             _REFUSED.inc()
-            return 429, [_JSON, (b"content-length", b"%d" % len(content))], content
+            return _reply(429, error_body(state, refused.error, refused.payload), {})
+        audit_note(state, ACTION, "hotel", str(hotel_id))
+        gzip_ok = encoding is not None and self._gzip_ok(encoding)
         if gzip_ok and body.gzip is not None:
             content, headers = body.gzip, [_JSON, _GZIP, _VARY]
         else:
@@ -111,6 +120,12 @@ class FastAvailability:
         headers.append((b"content-length", b"%d" % len(content)))
         _ANSWERED.inc()
         return 200, headers, content
+
+
+def _reply(status: int, body: dict[str, Any], headers: dict[str, str]) -> Reply:
+    content = _encode(body)
+    extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    return status, [_JSON, *extra, (b"content-length", b"%d" % len(content))], content
 
 
 def _id(text: str) -> int | None:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 MAX_AGE_SECONDS = 1.0
+GRACE_SECONDS = 0.25
 MAX_ENTRIES = 2048
 
 
@@ -29,13 +30,16 @@ class ResponseMemo(Generic[V]):
         self._inflight: dict[tuple[Hashable, Hashable], asyncio.Future[tuple[V, bool]]] = {}
 
     def get(self, key: Hashable, version: Hashable) -> V | None:
-        """The answer stored under this version; one past its age only while its successor
-        is being computed, so the callers meanwhile neither wait nor all take the slow path
-        (a few milliseconds more than the age bound, for the same version)."""
+        """The answer stored under this version. Past its age, it is still given for at most
+        GRACE_SECONDS while its successor is being computed, so the callers meanwhile neither
+        wait nor all take the slow path."""
         found = self._entries.get(key)
         if found is None or found[0] != version:
             return None
-        if time.monotonic() - found[1] > self._max_age and (key, version) not in self._inflight:
+        age = time.monotonic() - found[1]
+        if age > self._max_age and (
+            age > self._max_age + GRACE_SECONDS or (key, version) not in self._inflight
+        ):
             return None
         return found[2]
 
@@ -72,6 +76,7 @@ class ResponseMemo(Generic[V]):
             future.cancel()
             raise
         except Exception as exc:
+            self._entries.pop(key, None)
             future.set_exception(exc)
             future.exception()  # retrieved here so an unshared failure is not reported twice
             raise
@@ -80,6 +85,9 @@ class ResponseMemo(Generic[V]):
         future.set_result((body, keep))
         if keep:
             self.put(key, version, body)
+        else:
+            # The answer now is stale (the PMS did not answer): no older one may stand for it.
+            self._entries.pop(key, None)
         return body
 
     def clear(self) -> None:

@@ -4,6 +4,7 @@ server's entry, which sends memoized availability answers before Litestar sees t
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from api.audit import AuditEntry, AuditWriter, now
 from api.fastpath import FastAvailability
 from api.routes.common import PREFIX
 from metrics.definitions import api_latency, api_requests
+
+log = logging.getLogger("pms_bridge.api")
 
 
 def _route(scope: Scope) -> str:
@@ -91,12 +94,19 @@ def front(app: ASGIApp, fast: FastAvailability, audit: AuditWriter | None) -> AS
         if scope["type"] == ScopeType.HTTP:
             state: dict[str, Any] = {}
             started = time.perf_counter()
-            reply = await fast.answer(scope, state)
+            try:
+                reply = await fast.answer(scope, state)
+            except Exception:
+                # A bug there must not cost the call: the app answers it (and logs its own).
+                log.exception("the fast path failed on %s; the app answers", scope["path"])
+                reply = None
             if reply is not None:
                 code, headers, body = reply
+                decision = state.get("ratelimit")
+                if decision is not None:
+                    headers = [*headers, *decision.headers()]
                 start: HTTPResponseStartEvent = {
-                    "type": "http.response.start", "status": code,
-                    "headers": [*headers, *state["ratelimit"].headers()],
+                    "type": "http.response.start", "status": code, "headers": headers,
                 }  # fmt: skip
                 await send(start)
                 done: HTTPResponseBodyEvent = {

@@ -122,6 +122,8 @@ async def serve(
             config = uvicorn.Config(
                 create_asgi(ctx), host=settings.api_host, port=settings.api_port,
                 log_level="warning", access_log=False, lifespan="on", http=JoinedWritesProtocol,
+                # No websocket routes: an upgrade never hands the joined-writes transport on.
+                ws="none",
             )  # fmt: skip
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))

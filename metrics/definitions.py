@@ -85,7 +85,7 @@ api_latency = Histogram(
 )
 api_fast_answers = Counter(
     "pms_bridge_api_fast_answers_total",
-    "Memoized availability answers sent ahead of Litestar's routing (by status: 200 or 429)",
+    "Availability calls answered ahead of Litestar's routing, by status (200, 429, 503)",
     ["status"],
     registry=REGISTRY,
 )

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
+from api.auth.keys import KeyStore
 from api.routes.availability import ROUTE
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
@@ -113,6 +116,58 @@ async def test_calls_it_must_not_answer_get_the_apps_answer(
         assert fast_answers() == before + 1
 
 
+async def test_repeated_accept_encoding_headers_are_read_as_the_app_reads_them(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(key) as http,
+    ):
+        await answered_fast(http)
+        for first, second in (("gzip", "identity"), ("identity", "gzip")):
+            headers = [("Accept-Encoding", first), ("Accept-Encoding", second)]
+            api.ctx.availability_memo.clear()
+            routed_reply = await http.get(PATH, headers=headers)
+            before = fast_answers()
+            fast_reply = await http.get(PATH, headers=headers)
+            assert fast_answers() == before + 1
+            assert routed_reply.headers.get("content-encoding") == fast_reply.headers.get(
+                "content-encoding"
+            )
+            assert fast_reply.content == routed_reply.content
+
+
+async def test_an_unreadable_key_store_is_503_on_both_paths(
+    settings: Settings, db_url: str
+) -> None:
+    """A memoized answer, a key not yet cached, and the database out of reach: the fast
+    path answers the app's 503 itself (the app would only wait for the pool again)."""
+    reader = await create_key(db_url, 1, "read")
+    unseen = await create_key(db_url, 1, "read")
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(reader) as http,
+        api.client(unseen) as newcomer,
+    ):
+        await answered_fast(http)
+        closed: AsyncConnectionPool[Any] = AsyncConnectionPool(db_url, open=False)
+        api.ctx.keys = KeyStore(closed)
+        replies = []
+        before = fast_answers("503")
+        for memoized in (True, False):
+            if not memoized:
+                api.ctx.availability_memo.clear()
+            replies.append(await newcomer.get(PATH))
+        fast, routed_reply = replies
+        assert fast_answers("503") == before + 1  # the first one, not the second
+    assert fast.status_code == routed_reply.status_code == 503
+    assert fast.json() == routed_reply.json() == {
+        "error": "unavailable", "detail": "a dependency (database or cache) is unreachable"
+    }  # fmt: skip
+    assert fast.headers["retry-after"] == routed_reply.headers["retry-after"] == "5"
+
+
 async def test_fast_answers_are_rate_limited_and_audited(settings: Settings, db_url: str) -> None:
     key = await create_key(db_url, 1, "read")
     limits = "read=0.2:3,book=50:50,admin=50:50,auth=50:50"
@@ -144,7 +199,8 @@ async def test_fast_answers_are_rate_limited_and_audited(settings: Settings, db_
     key_id = key.split("_")[1]
     assert [r[:7] for r in rows] == [
         *[(1, "availability.read", "1", "ok", ROUTE, key_id, "200")] * 3,
-        (1, "availability.read", "1", "rejected", ROUTE, key_id, "429"),
+        # Refused before the handler would run: audited as the route, as the app does.
+        (1, f"GET {ROUTE}", None, "rejected", ROUTE, key_id, "429"),
     ]
     assert rows[3][7] is not None and rows[3][7].startswith("rate_limited")
 

@@ -73,6 +73,33 @@ async def test_an_aged_answer_is_served_while_its_successor_is_computed() -> Non
     assert memo.get("k", 1) == b"new"  # fresh: within its age right after it was stored
 
 
+async def test_the_aged_answer_is_given_only_briefly_and_never_after_a_stale_one() -> None:
+    memo = ResponseMemo(max_age=0.1)
+    memo.put("k", 1, b"old")
+    release = asyncio.Event()
+
+    async def hung() -> tuple[bytes, bool]:
+        await release.wait()
+        return b"stale", False
+
+    await asyncio.sleep(0.15)
+    computing = asyncio.create_task(memo.fetch("k", 1, hung))
+    await asyncio.sleep(0)
+    assert memo.get("k", 1) == b"old"  # within the grace
+    await asyncio.sleep(0.3)
+    assert memo.get("k", 1) is None  # a hung computation does not extend it past the grace
+    release.set()
+    assert await computing == b"stale"
+    memo.put("k", 1, b"old")
+
+    async def stale() -> tuple[bytes, bool]:
+        return b"stale", False
+
+    await asyncio.sleep(0.15)
+    assert await memo.fetch("k", 1, stale) == b"stale"
+    assert memo.get("k", 1) is None  # the last good answer does not stand for a stale one
+
+
 async def test_answers_age_out() -> None:
     memo = ResponseMemo(max_age=0.0)
     memo.put("k", 1, b"x")

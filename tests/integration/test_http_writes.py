@@ -8,6 +8,7 @@ import json
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
+from bridge.http import SEND_AT_ONCE_BYTES, _JoinedWrites
 from tests.integration.api_server import running_api
 
 
@@ -54,3 +55,37 @@ async def test_connection_close_gets_the_whole_answer_first(settings: Settings) 
     assert status == 200 and headers["connection"] == "close"
     assert len(body) == int(headers["content-length"]) > 10_000
     assert after == 200
+
+
+async def test_every_way_to_write_or_end_keeps_the_order() -> None:
+    """On a real loopback connection: collected writes leave before writelines' data and
+    before the end of the stream, around a write large enough to leave at once; abort drops
+    what waits."""
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await received.put(await reader.read())  # everything up to EOF
+        writer.close()
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    joined = _JoinedWrites(transport, loop)
+    joined.write(b"head,")
+    joined.writelines([b"body,", b"more,"])
+    big = b"x" * SEND_AT_ONCE_BYTES
+    joined.write(big)
+    joined.write(b"tail")
+    joined.write_eof()
+    assert await asyncio.wait_for(received.get(), 10) == b"head,body,more," + big + b"tail"
+    transport.close()
+
+    transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    joined = _JoinedWrites(transport, loop)
+    joined.write(b"never sent")
+    joined.abort()
+    await asyncio.sleep(0)  # the step ends: nothing collected is sent after the abort
+    assert await asyncio.wait_for(received.get(), 10) == b""
+    server.close()
+    await server.wait_closed()
