@@ -125,6 +125,9 @@ class Bridge:
         self.applied = 0
         self.parked = 0
         self.connected = False
+        # Counts the times the source was opened: what was read before a reconnection may
+        # predate changes that are still to be caught up on.
+        self.connections = 0
         self.lag: tuple[float, float] = (0.0, 0.0)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._next_lag = 0.0
@@ -164,6 +167,7 @@ class Bridge:
             return
         saved = await checkpoint.load(self._conn, self.consumer)
         await self.source.open(saved.position if saved else None)
+        self.connections += 1
         self.connected = True
         m.consumer_active.set(1)
 

@@ -79,8 +79,9 @@ def memo_key(hotel_id: int, q: AvailabilityQuery) -> Hashable:
 
 def version(bridge: Bridge) -> Hashable:
     """A memoized answer is exact while the bridge has applied nothing since and its source
-    stayed live (an answer built while capture was down says `stale`)."""
-    return (bridge.applied, bridge.connected)
+    stayed live without a break (an answer built while capture was down says `stale`; one
+    from before a reconnection may miss changes still being caught up on)."""
+    return (bridge.applied, bridge.connections, bridge.connected)
 
 
 async def _answer(

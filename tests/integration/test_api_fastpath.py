@@ -235,3 +235,31 @@ async def test_a_change_applied_by_the_bridge_retires_the_fast_answer(
                 break
             await asyncio.sleep(0.1)
         assert night_of(await http.get(PATH)) == 1
+
+
+async def test_answers_from_before_a_capture_reconnection_are_not_sent(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(key) as http,
+    ):
+        bridge = api.ctx.bridge
+        assert bridge is not None
+        await answered_fast(http)
+        opened = bridge.connections
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'pms-bridge'"
+            )
+        for _ in range(300):  # an upper bound on waiting for the reconnection, not a timing
+            if bridge.connections > opened and bridge.connected:
+                break
+            await asyncio.sleep(0.1)
+        assert bridge.connections > opened and bridge.connected
+        before = fast_answers()
+        assert (await http.get(PATH)).status_code == 200
+        assert fast_answers() == before  # the memoized answer predates the reconnection
+        await answered_fast(http)
