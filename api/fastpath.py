@@ -21,7 +21,7 @@ from api.context import ApiContext
 from api.encoding import accepts_gzip
 from api.errors import UNAVAILABLE, ApiError, error_body, unavailable
 from api.routes.availability import ACTION, ROUTE, check_range, memo_key, version
-from api.routes.common import PREFIX, audit_note
+from api.routes.common import PREFIX, note
 from api.schemas import AvailabilityQuery
 from metrics.definitions import api_fast_answers
 
@@ -111,7 +111,7 @@ class FastAvailability:
             refused = rate_limited(decision, "read")
             _REFUSED.inc()
             return _reply(429, error_body(state, refused.error, refused.payload), {})
-        audit_note(state, ACTION, "hotel", str(hotel_id))
+        note(state, ACTION, "hotel", str(hotel_id))
         gzip_ok = encoding is not None and self._gzip_ok(encoding)
         if gzip_ok and body.gzip is not None:
             content, headers = body.gzip, [_JSON, _GZIP, _VARY]

@@ -46,25 +46,16 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
 
 
 def note(
-    request: Request[Any, Any, Any],
+    call: Request[Any, Any, Any] | dict[str, Any],
     action: str,
     entity_type: str,
     entity_id: str | None = None,
     summary: dict[str, Any] | None = None,
     result: dict[str, Any] | None = None,
 ) -> None:
-    """What the audit log records for this call, beyond method, path and status."""
-    audit_note(call_state(request), action, entity_type, entity_id, summary, result)
-
-
-def audit_note(
-    state: dict[str, Any],
-    action: str,
-    entity_type: str,
-    entity_id: str | None = None,
-    summary: dict[str, Any] | None = None,
-    result: dict[str, Any] | None = None,
-) -> None:
+    """What the audit log records for this call (a request, or its state where there is no
+    Request object yet), beyond method, path and status."""
+    state = call if isinstance(call, dict) else call_state(call)
     state["audit"] = {
         "action": action,
         "entity_type": entity_type,

@@ -5,6 +5,8 @@ the app."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,7 +19,13 @@ from api.routes.availability import ROUTE
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from metrics.definitions import REGISTRY
-from tests.integration.api_server import create_key, fill_all_but, room_type_with_rooms, running_api
+from tests.integration.api_server import (
+    ApiServer,
+    create_key,
+    fill_all_but,
+    room_type_with_rooms,
+    running_api,
+)
 
 P = "/api/booking-engine"
 START = date.today() + timedelta(days=9)
@@ -52,13 +60,23 @@ async def answered_fast(http: httpx.AsyncClient) -> httpx.Response:
     raise AssertionError("no answer came from the memo")
 
 
-async def test_fast_answer_is_the_routed_answer(settings: Settings, db_url: str) -> None:
+@asynccontextmanager
+async def memoizing(
+    settings: Settings, db_url: str
+) -> AsyncIterator[tuple[ApiServer, httpx.AsyncClient, str]]:
+    """A server with its bridge, a client with a read key (and the key), and the 30-night
+    answer memoized."""
     key = await create_key(db_url, 1, "read")
     async with (
         running_api(settings, MemoryCache(), run_bridge=True) as api,
         api.client(key) as http,
     ):
         await answered_fast(http)
+        yield api, http, key
+
+
+async def test_fast_answer_is_the_routed_answer(settings: Settings, db_url: str) -> None:
+    async with memoizing(settings, db_url) as (api, http, _):
         for encoding in ("gzip", "identity"):
             api.ctx.availability_memo.clear()
             before, counted = fast_answers(), routed("200")
@@ -85,13 +103,8 @@ async def test_fast_answer_is_the_routed_answer(settings: Settings, db_url: str)
 async def test_calls_it_must_not_answer_get_the_apps_answer(
     settings: Settings, db_url: str
 ) -> None:
-    reader = await create_key(db_url, 1, "read")
     other_hotel = await create_key(db_url, 2, "read")
-    async with (
-        running_api(settings, MemoryCache(), run_bridge=True) as api,
-        api.client(reader) as http,
-    ):
-        await answered_fast(http)  # memoized from here on
+    async with memoizing(settings, db_url) as (api, http, reader):
         before = fast_answers()
         async with api.client() as anonymous:
             assert (await anonymous.get(PATH)).json()["error"] == "unauthorized"
@@ -119,12 +132,7 @@ async def test_calls_it_must_not_answer_get_the_apps_answer(
 async def test_repeated_accept_encoding_headers_are_read_as_the_app_reads_them(
     settings: Settings, db_url: str
 ) -> None:
-    key = await create_key(db_url, 1, "read")
-    async with (
-        running_api(settings, MemoryCache(), run_bridge=True) as api,
-        api.client(key) as http,
-    ):
-        await answered_fast(http)
+    async with memoizing(settings, db_url) as (api, http, _):
         for first, second in (("gzip", "identity"), ("identity", "gzip")):
             headers = [("Accept-Encoding", first), ("Accept-Encoding", second)]
             api.ctx.availability_memo.clear()
@@ -143,14 +151,8 @@ async def test_an_unreadable_key_store_is_503_on_both_paths(
 ) -> None:
     """A memoized answer, a key not yet cached, and the database out of reach: the fast
     path answers the app's 503 itself (the app would only wait for the pool again)."""
-    reader = await create_key(db_url, 1, "read")
     unseen = await create_key(db_url, 1, "read")
-    async with (
-        running_api(settings, MemoryCache(), run_bridge=True) as api,
-        api.client(reader) as http,
-        api.client(unseen) as newcomer,
-    ):
-        await answered_fast(http)
+    async with memoizing(settings, db_url) as (api, _, _), api.client(unseen) as newcomer:
         closed: AsyncConnectionPool[Any] = AsyncConnectionPool(db_url, open=False)
         api.ctx.keys = KeyStore(closed)
         replies = []
@@ -240,14 +242,9 @@ async def test_a_change_applied_by_the_bridge_retires_the_fast_answer(
 async def test_answers_from_before_a_capture_reconnection_are_not_sent(
     settings: Settings, db_url: str
 ) -> None:
-    key = await create_key(db_url, 1, "read")
-    async with (
-        running_api(settings, MemoryCache(), run_bridge=True) as api,
-        api.client(key) as http,
-    ):
+    async with memoizing(settings, db_url) as (api, http, _):
         bridge = api.ctx.bridge
         assert bridge is not None
-        await answered_fast(http)
         opened = bridge.connections
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
             await conn.execute(
