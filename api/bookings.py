@@ -167,16 +167,20 @@ def _price_params(hotel_id: int, check_in: date, check_out: date) -> dict[str, A
             "lo": check_in, "hi": check_out - timedelta(days=1)}  # fmt: skip
 
 
-async def _room_type(conn: Conn, hotel_id: int, room_type_id: int, guests: int) -> None:
-    cur = await conn.execute(
-        query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": room_type_id}
+async def _queue_room_type_and_plan(
+    conn: Conn, hotel_id: int, room_type_id: int, plan_id: int | None
+) -> AsyncCursor[Any]:
+    return await conn.execute(
+        query("api_booking_room_type_and_plan"),
+        {"hotel_id": hotel_id, "room_type_id": room_type_id, "plan_id": plan_id},
     )
-    _check_room_type(await cur.fetchone(), hotel_id, room_type_id, guests)
 
 
-async def _plan(conn: Conn, hotel_id: int, plan_id: int | None) -> dict[str, Any] | None:
-    cur = await conn.execute(query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": plan_id})
-    return _plan_of(await cur.fetchone(), plan_id)
+async def _room_type_and_plan_row(cur: AsyncCursor[Any]) -> tuple[Any, Any]:
+    """The room type's part of the row and the plan's, each None when there is none."""
+    row = await cur.fetchone()
+    assert row is not None  # one row always, NULLs for what is missing
+    return (row[:4] if row[0] is not None else None), (row[4:] if row[4] is not None else None)
 
 
 async def _prices(
@@ -345,12 +349,7 @@ async def _prepare(
     hotel_id, type_id = body.hotel_id, body.room_type_id
     async with conn.pipeline():
         found = await _stored_claim(conn, *earlier) if earlier is not None else None
-        type_cur = await conn.execute(
-            query("api_booking_room_type"), {"hotel_id": hotel_id, "room_type_id": type_id}
-        )
-        plan_cur = await conn.execute(
-            query("api_booking_plan"), {"hotel_id": hotel_id, "plan_id": body.plan_id}
-        )
+        type_and_plan = await _queue_room_type_and_plan(conn, hotel_id, type_id, body.plan_id)
         price_cur = await conn.execute(
             query("prices_recompute"), _price_params(hotel_id, body.check_in, body.check_out)
         )
@@ -360,8 +359,9 @@ async def _prepare(
     stored: tuple[Any, ...] | None = await found.fetchone() if found is not None else None
     if stored is not None:
         return stored
-    _check_room_type(await type_cur.fetchone(), hotel_id, type_id, body.guests)
-    plan = _plan_of(await plan_cur.fetchone(), body.plan_id)
+    type_row, plan_row = await _room_type_and_plan_row(type_and_plan)
+    _check_room_type(type_row, hotel_id, type_id, body.guests)
+    plan = _plan_of(plan_row, body.plan_id)
     prices = _prices_of(await price_cur.fetchall(), plan, nights, body.guests)
     return _Plan(plan, prices, await _free_of(free_cur))
 
@@ -444,18 +444,19 @@ async def _write(
     nights = nights_of(body.check_in, body.check_out)
     params = _write_params(body, booking_id, api_key_id, idempotency, prepared.plan, nights,
                            rooms, prepared.prices)  # fmt: skip
-    # BEGIN and COMMIT are sent as statements of the pipeline: psycopg's transaction() syncs
-    # before its COMMIT, which would hold the lock across a round trip to this process. The
-    # write writes nothing when it may not, so what the COMMIT commits is always consistent.
+    # On this autocommit connection the pipeline's statements, up to the Sync it ends with,
+    # are one implicit transaction: the lock is taken, the write and the read-back run and
+    # the transaction commits without a round trip to this process in between (psycopg's
+    # transaction() would sync before its COMMIT, holding the lock across one). The write
+    # writes nothing when it may not, so what commits is always consistent; an error ends
+    # the transaction at the Sync, with nothing written.
     async with conn.pipeline():
-        await conn.execute(query("api_booking_begin"))
         await conn.execute(
             query("api_booking_lock"),
             {"hotel_id": body.hotel_id, "room_type_id": body.room_type_id},
         )
         written = await conn.execute(query("api_booking_write"), params)
         read = await _BookingRead.queue(conn, body.hotel_id, booking_id)
-        await conn.execute(query("api_booking_commit"))
     outcome = await written.fetchone()
     assert outcome is not None
     rooms_free, nights_written = outcome
@@ -550,7 +551,9 @@ async def update(
             await conn.execute(
                 query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id}
             )
-            await _room_type(conn, hotel_id, type_id, guests)
+            found = await _queue_room_type_and_plan(conn, hotel_id, type_id, plan_id)
+            type_row, plan_row = await _room_type_and_plan_row(found)
+            _check_room_type(type_row, hotel_id, type_id, guests)
             nights = nights_of(check_in, check_out)
             free = await _free_rooms(
                 conn, hotel_id, type_id, check_in, check_out, guests, booking_id
@@ -559,7 +562,8 @@ async def update(
             if rooms is None:
                 api_bookings.labels(op="update", outcome="conflict").inc()
                 raise await _conflict(conn, hotel_id, type_id, check_in, check_out)
-            plan = await _plan(conn, hotel_id, plan_id) if plan_id is not None else None
+            # Nights without a plan keep none (a new booking gets the hotel's first plan).
+            plan = _plan_of(plan_row, plan_id) if plan_id is not None else None
             prices = await _prices(conn, hotel_id, plan, check_in, check_out, guests)
             await conn.execute(
                 query("api_booking_details_delete"),

@@ -3,28 +3,36 @@
 -- lives in the bigint advisory-lock space above 2^32, where no hashtext() lock can land.
 SELECT pg_advisory_xact_lock((%(hotel_id)s::bigint << 32) | %(room_type_id)s::bigint);
 
--- name: api_booking_begin
--- The optimistic write's transaction is opened and closed by statements queued in one
--- pipeline, so the lock it takes is never held while this process is being waited for.
-BEGIN;
-
--- name: api_booking_commit
-COMMIT;
-
 -- name: api_generic_plans
 -- For the booking pool's connections (see bridge/runner.py): the plan is chosen once per
 -- prepared statement, partitions are pruned when it runs.
 SET plan_cache_mode = force_generic_plan;
 
--- name: api_booking_room_type
-SELECT rt.id, rt.name,
-       count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room)::int AS sellable,
-       coalesce(max(r.capacity) FILTER (WHERE r.for_sale AND NOT r.is_staff_room), 0)::int
-           AS max_capacity
-FROM room_types rt
-LEFT JOIN rooms r ON r.hotel_id = rt.hotel_id AND r.room_type_id = rt.id
-WHERE rt.hotel_id = %(hotel_id)s AND rt.id = %(room_type_id)s
-GROUP BY rt.id, rt.name;
+-- name: api_booking_room_type_and_plan
+-- One row: the room type (its sellable rooms and largest capacity; NULLs when the hotel has
+-- no such type) and the plan a booking is priced with, the one asked for or the hotel's
+-- first active plan (NULLs when there is none).
+SELECT t.id, t.name, t.sellable, t.max_capacity,
+       p.id, p.plans_global_id, p.name, p.plan_type
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN LATERAL (
+    SELECT rt.id, rt.name,
+           count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room)::int AS sellable,
+           coalesce(max(r.capacity) FILTER (WHERE r.for_sale AND NOT r.is_staff_room), 0)::int
+               AS max_capacity
+    FROM room_types rt
+    LEFT JOIN rooms r ON r.hotel_id = rt.hotel_id AND r.room_type_id = rt.id
+    WHERE rt.hotel_id = %(hotel_id)s AND rt.id = %(room_type_id)s
+    GROUP BY rt.id, rt.name
+) AS t ON true
+LEFT JOIN LATERAL (
+    SELECT id, plans_global_id, name, plan_type
+    FROM plans_hotel
+    WHERE hotel_id = %(hotel_id)s AND is_active
+      AND (%(plan_id)s::int IS NULL OR id = %(plan_id)s::int)
+    ORDER BY display_order, id
+    LIMIT 1
+) AS p ON true;
 
 -- name: api_booking_free_rooms
 -- Every (night, room) of the type that is free, read from the PMS tables inside the booking
@@ -80,15 +88,6 @@ FROM sellable s
 CROSS JOIN nights n
 LEFT JOIN taken t ON t.room_type_id = s.room_type_id AND t.date = n.date
 ORDER BY s.room_type_id, n.date;
-
--- name: api_booking_plan
--- The plan a booking is priced with: the one asked for, or the hotel's first active plan.
-SELECT id, plans_global_id, name, plan_type
-FROM plans_hotel
-WHERE hotel_id = %(hotel_id)s AND is_active
-  AND (%(plan_id)s::int IS NULL OR id = %(plan_id)s::int)
-ORDER BY display_order, id
-LIMIT 1;
 
 -- name: api_booking_client_update
 UPDATE clients
