@@ -223,40 +223,35 @@ async def _echo(
 
 
 class _BookingRead(msgspec.Struct):
-    """A booking's two read-back queries, queued (possibly in a pipeline) before they are read."""
+    """A booking's read-back query, queued (possibly in a pipeline) before it is read."""
 
-    head: AsyncCursor[dict[str, Any]]
-    nights: AsyncCursor[dict[str, Any]]
+    cursor: AsyncCursor[dict[str, Any]]
 
     @classmethod
     async def queue(cls, conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> _BookingRead:
-        params = {"hotel_id": hotel_id, "id": booking_id}
-        head = conn.cursor(row_factory=dict_row)
-        await head.execute(query("api_booking_get"), params)
-        nights = conn.cursor(row_factory=dict_row)
-        await nights.execute(query("api_booking_get_nights"), params)
-        return cls(head, nights)
+        cursor = conn.cursor(row_factory=dict_row)
+        await cursor.execute(query("api_booking_get"), {"hotel_id": hotel_id, "id": booking_id})
+        return cls(cursor)
 
     async def result(self) -> Booking | None:
-        row = await self.head.fetchone()
-        if row is None:
-            return None
-        return _booking(row, await self.nights.fetchall())
+        row = await self.cursor.fetchone()
+        return None if row is None else _booking(row)
 
 
 async def read_booking(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> Booking | None:
     return await (await _BookingRead.queue(conn, hotel_id, booking_id)).result()
 
 
-def _booking(row: dict[str, Any], night_rows: list[dict[str, Any]]) -> Booking:
+def _booking(row: dict[str, Any]) -> Booking:
     nights = [
         BookedNight(
-            date=n["date"], room_id=n["room_id"], room_number=n["room_number"],
+            date=date.fromisoformat(n["date"]), room_id=n["room_id"],
+            room_number=n["room_number"],
             room_type_id=n["room_type_id"], plan_id=n["plans_hotel_id"],
             plan_name=n["plan_name"], guests=n["number_of_people"],
             price=float(n["price"] or 0), cancelled=n["cancelled"],
         )
-        for n in night_rows
+        for n in row["nights"]
     ]  # fmt: skip
     return Booking(
         booking_id=row["id"], hotel_id=row["hotel_id"], status=row["status"], type=row["type"],

@@ -163,8 +163,9 @@ SET booking_engine_id = coalesce(EXCLUDED.booking_engine_id, s.booking_engine_id
     retry_count = 0;
 
 -- name: api_booking_get
--- The PMS's timestamps have no time zone: they are the server's local time, so they are
--- given one here (answers carry RFC 3339 times with an offset).
+-- The booking with its nights (a JSON array, so one statement reads it all). The PMS's
+-- timestamps have no time zone: they are the server's local time, so they are given one
+-- here (answers carry RFC 3339 times with an offset).
 SELECT res.id, res.hotel_id, res.check_in, res.check_out, res.number_of_people, res.status,
        res.type, res.payment_timing, res.comment,
        res.created_at AT TIME ZONE current_setting('TimeZone') AS created_at,
@@ -172,19 +173,20 @@ SELECT res.id, res.hotel_id, res.check_in, res.check_out, res.number_of_people, 
        c.id AS client_id, c.name, c.name_kana, c.email, c.phone,
        s.booking_engine_id, s.sync_status,
        s.last_sync_attempt AT TIME ZONE current_setting('TimeZone') AS last_sync_attempt,
-       s.error_message
+       s.error_message,
+       (SELECT coalesce(json_agg(json_build_object(
+                    'date', d.date, 'room_id', d.room_id, 'room_number', rm.room_number,
+                    'room_type_id', rm.room_type_id, 'plans_hotel_id', d.plans_hotel_id,
+                    'plan_name', d.plan_name, 'number_of_people', d.number_of_people,
+                    'price', d.price, 'cancelled', d.cancelled IS NOT NULL)
+                ORDER BY d.date, d.room_id), '[]')
+        FROM reservation_details d
+        LEFT JOIN rooms rm ON rm.hotel_id = d.hotel_id AND rm.id = d.room_id
+        WHERE d.hotel_id = res.hotel_id AND d.reservation_id = res.id) AS nights
 FROM reservations res
 JOIN clients c ON c.id = res.reservation_client_id
 LEFT JOIN booking_sync_status s ON s.hotel_id = res.hotel_id AND s.booking_id = res.id
 WHERE res.hotel_id = %(hotel_id)s AND res.id = %(id)s;
-
--- name: api_booking_get_nights
-SELECT d.date, d.room_id, rm.room_number, rm.room_type_id, d.plans_hotel_id, d.plan_name,
-       d.number_of_people, d.price, d.cancelled IS NOT NULL AS cancelled
-FROM reservation_details d
-LEFT JOIN rooms rm ON rm.hotel_id = d.hotel_id AND rm.id = d.room_id
-WHERE d.hotel_id = %(hotel_id)s AND d.reservation_id = %(id)s
-ORDER BY d.date, d.room_id;
 
 -- name: api_idempotency_claim
 -- Taken first in the booking transaction: a concurrent retry with the same key waits on the
