@@ -16,7 +16,7 @@ from api.auth.guard import provide_anonymous, provide_principal
 from api.auth.keys import KeyStore
 from api.context import ApiContext
 from api.errors import EXCEPTION_HANDLERS
-from api.fastpath import FastAvailability
+from api.fastpath import FastReads
 from api.middleware import front, wrap
 from api.ratelimit import open_limiter
 from api.routes import (
@@ -116,6 +116,6 @@ def create_app(ctx: ApiContext) -> Litestar:
 
 
 def create_asgi(ctx: ApiContext) -> ASGIApp:
-    """What the server runs: the app behind the entry that sends memoized availability."""
+    """What the server runs: the app behind the entry that sends memoized answers."""
     app = create_app(ctx)
-    return front(app, FastAvailability(ctx), ctx.audit)
+    return front(app, FastReads(ctx), ctx.audit)

@@ -1,6 +1,7 @@
-"""Memoized availability answers sent at the ASGI layer, before Litestar routes the call.
+"""Memoized answers of the hottest reads (availability, hotel) sent at the ASGI layer,
+before Litestar routes the call.
 
-The booking engine asks for the same cached availability thousands of times a second, and
+The booking engine asks for the same cached answers thousands of times a second, and
 Litestar's routing, dependency resolution and response building cost twice the answer itself.
 This path answers only a call that is complete and valid and whose answer is memoized: it
 uses the route's own query Struct, credential check, scope and hotel rules, memo key and rate
@@ -10,41 +11,56 @@ untouched, and Litestar gives the answer or the error; nothing here decides diff
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from litestar.types import HTTPScope
 
 from api.auth.guard import credential_of, identify, rate_decision, rate_limited
 from api.context import ApiContext
-from api.encoding import accepts_gzip
+from api.encoding import Encoded, accepts_gzip
 from api.errors import UNAVAILABLE, ApiError, error_body, unavailable
 from api.routes.availability import ACTION, ROUTE, check_range, memo_key, version
 from api.routes.common import PREFIX, note
+from api.routes.hotels import HOTEL_ACTION, HOTEL_ROUTE, catalog_version, hotel_memo_key
 from api.schemas import AvailabilityQuery
 from metrics.definitions import api_fast_answers
 
 log = logging.getLogger("pms_bridge.api")
 
-_PATH = f"{PREFIX}/availability/"
+_AVAILABILITY = f"{PREFIX}/availability/"
+_HOTEL = f"{PREFIX}/hotels/"
 _FIELDS = frozenset(AvailabilityQuery.__struct_fields__)
 _MAX_ID = 2_147_483_647
 _JSON = (b"content-type", b"application/json")
 _VARY = (b"vary", b"Accept-Encoding")
 _GZIP = (b"content-encoding", b"gzip")
 _REMEMBERED = 1024
-_ANSWERED = api_fast_answers.labels(status="200")
-_REFUSED = api_fast_answers.labels(status="429")
-_UNAVAILABLE = api_fast_answers.labels(status="503")
 _encode = msgspec.json.Encoder().encode
 
-Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+Headers = list[tuple[bytes, bytes]]
 
 
-class FastAvailability:
-    route = ROUTE
+class Reply(NamedTuple):
+    status: int
+    headers: Headers
+    body: bytes
+    route: str
 
+
+class _Found(NamedTuple):
+    """A memoized answer of a route, and what its audit entry says."""
+
+    route: str
+    action: str
+    hotel_id: int
+    answer: Encoded
+    vary: bool  # the route's answers say `Vary: Accept-Encoding`
+
+
+class FastReads:
     def __init__(self, ctx: ApiContext) -> None:
         self._ctx = ctx
         # Booking engines send the same few query strings and headers again and again.
@@ -65,21 +81,37 @@ class FastAvailability:
             self._encodings[header] = accepts_gzip(header.decode("latin-1"))
         return self._encodings[header]
 
+    def _find(self, path: str, raw_query: bytes) -> _Found | None:
+        bridge = self._ctx.bridge
+        if bridge is None:
+            return None
+        if path.startswith(_AVAILABILITY):
+            hotel_id = _id(path[len(_AVAILABILITY) :])
+            q = self._query(raw_query)
+            if hotel_id is None or q is None:
+                return None
+            body = self._ctx.availability_memo.get(memo_key(hotel_id, q), version(bridge))
+            return None if body is None else _Found(ROUTE, ACTION, hotel_id, body, True)
+        if path.startswith(_HOTEL) and not raw_query:
+            hotel_id = _id(path[len(_HOTEL) :])
+            if hotel_id is None:
+                return None
+            memo = self._ctx.catalog_memo
+            plain = memo.get(hotel_memo_key(hotel_id), catalog_version(bridge))
+            if plain is None:
+                return None
+            return _Found(HOTEL_ROUTE, HOTEL_ACTION, hotel_id, Encoded(plain, None), False)
+        return None
+
     async def answer(self, scope: HTTPScope, state: dict[str, Any]) -> Reply | None:
         """The reply, or None to leave the call to Litestar (no token taken, nothing noted)."""
-        bridge = self._ctx.bridge
-        if bridge is None or scope["method"] != "GET":
+        if scope["method"] != "GET":
             return None
         path: str = scope["path"]
-        if not path.startswith(_PATH):
+        found = self._find(path, scope["query_string"])
+        if found is None:
             return None
-        hotel_id = _id(path[len(_PATH) :])
-        q = self._query(scope["query_string"])
-        if hotel_id is None or q is None:
-            return None
-        body = self._ctx.availability_memo.get(memo_key(hotel_id, q), version(bridge))
-        if body is None:
-            return None
+        hotel_id, body = found.hotel_id, found.answer
         authorization = api_key = encoding = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -99,8 +131,8 @@ class FastAvailability:
             # The key could not be read: the app would wait for the same pool again.
             log.warning("dependency unavailable on GET %s: %s", path, exc)
             failed, retry = unavailable(state, exc)
-            _UNAVAILABLE.inc()
-            return _reply(503, failed, retry)
+            _counted(found.route, 503).inc()
+            return _reply(503, failed, retry, found.route)
         if "read" not in principal.scopes or principal.hotel_id != hotel_id:
             return None
 
@@ -109,23 +141,29 @@ class FastAvailability:
         if not decision.allowed:
             # Refused before the handler would run: audited as the route, like the app does.
             refused = rate_limited(decision, "read")
-            _REFUSED.inc()
-            return _reply(429, error_body(state, refused.error, refused.payload), {})
-        note(state, ACTION, "hotel", str(hotel_id))
+            _counted(found.route, 429).inc()
+            refusal = error_body(state, refused.error, refused.payload)
+            return _reply(429, refusal, {}, found.route)
+        note(state, found.action, "hotel", str(hotel_id))
         gzip_ok = encoding is not None and self._gzip_ok(encoding)
         if gzip_ok and body.gzip is not None:
             content, headers = body.gzip, [_JSON, _GZIP, _VARY]
         else:
-            content, headers = body.json, [_JSON, _VARY]
+            content, headers = body.json, [_JSON, _VARY] if found.vary else [_JSON]
         headers.append((b"content-length", b"%d" % len(content)))
-        _ANSWERED.inc()
-        return 200, headers, content
+        _counted(found.route, 200).inc()
+        return Reply(200, headers, content, found.route)
 
 
-def _reply(status: int, body: dict[str, Any], headers: dict[str, str]) -> Reply:
+@functools.cache
+def _counted(route: str, status: int) -> Any:
+    return api_fast_answers.labels(route=route, status=str(status))
+
+
+def _reply(status: int, body: dict[str, Any], headers: dict[str, str], route: str) -> Reply:
     content = _encode(body)
     extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-    return status, [_JSON, *extra, (b"content-length", b"%d" % len(content))], content
+    return Reply(status, [_JSON, *extra, (b"content-length", b"%d" % len(content))], content, route)
 
 
 def _id(text: str) -> int | None:

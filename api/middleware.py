@@ -1,5 +1,5 @@
 """ASGI around every call: rate-limit headers, request metrics and the audit entry, and the
-server's entry, which sends memoized availability answers before Litestar sees the call."""
+server's entry, which sends memoized answers of the hottest reads before Litestar sees the call."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from litestar.types import (
 )
 
 from api.audit import AuditEntry, AuditWriter, now
-from api.fastpath import FastAvailability
+from api.fastpath import FastReads
 from api.routes.common import PREFIX
 from metrics.definitions import api_latency, api_requests
 
@@ -86,9 +86,10 @@ def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
     return middleware
 
 
-def front(app: ASGIApp, fast: FastAvailability, audit: AuditWriter | None) -> ASGIApp:
-    """The server's entry: a memoized availability answer is sent from here, with the same
-    headers, metrics and audit entry as the middleware gives; every other call goes to app."""
+def front(app: ASGIApp, fast: FastReads, audit: AuditWriter | None) -> ASGIApp:
+    """The server's entry: a memoized availability or hotel answer is sent from here, with the
+    same headers, metrics and audit entry as the middleware gives; every other call goes to
+    app."""
 
     async def entry(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
@@ -101,7 +102,7 @@ def front(app: ASGIApp, fast: FastAvailability, audit: AuditWriter | None) -> AS
                 log.exception("the fast path failed on %s; the app answers", scope["path"])
                 reply = None
             if reply is not None:
-                code, headers, body = reply
+                code, headers, body, route = reply
                 decision = state.get("ratelimit")
                 if decision is not None:
                     headers = [*headers, *decision.headers()]
@@ -113,7 +114,7 @@ def front(app: ASGIApp, fast: FastAvailability, audit: AuditWriter | None) -> AS
                     "type": "http.response.body", "body": body, "more_body": False,
                 }  # fmt: skip
                 await send(done)
-                _account(scope, state, fast.route, code, started, audit)
+                _account(scope, state, route, code, started, audit)
                 return
         await app(scope, receive, send)
 

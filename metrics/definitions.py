@@ -85,8 +85,8 @@ api_latency = Histogram(
 )
 api_fast_answers = Counter(
     "pms_bridge_api_fast_answers_total",
-    "Availability calls answered ahead of Litestar's routing, by status (200, 429, 503)",
-    ["status"],
+    "Calls answered ahead of Litestar's routing (memoized reads), by route and status",
+    ["route", "status"],
     registry=REGISTRY,
 )
 api_rate_limited = Counter(

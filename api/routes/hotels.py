@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from api.schemas import (
     PricingResponse,
 )
 from bridge import cacheops
+from bridge.pipeline import Bridge
 
 _encode = msgspec.json.Encoder().encode
 MAX_PRICING_NIGHTS = 366
@@ -56,8 +58,21 @@ async def list_hotels(
     return HotelsResponse([hotel_out(await catalog.hotel(ctx, principal.hotel_id))])
 
 
+HOTEL_ROUTE = f"{PREFIX}/hotels/{{hotel_id:int}}"
+HOTEL_ACTION = "hotel.read"
+
+
+def hotel_memo_key(hotel_id: int) -> Hashable:
+    return ("hotel", hotel_id)
+
+
+def catalog_version(bridge: Bridge) -> Hashable:
+    """Same rule as availability: an answer is reused while the bridge applied nothing."""
+    return bridge.applied
+
+
 @get(
-    f"{PREFIX}/hotels/{{hotel_id:int}}", tags=["hotels"], opt=OPT("read"),
+    HOTEL_ROUTE, tags=["hotels"], opt=OPT("read"),
     responses={200: ResponseSpec(HotelOut, description="Hotel information"), **errors(404)},
     summary="Hotel information",
 )  # fmt: skip
@@ -67,7 +82,7 @@ async def get_hotel(
     principal: NamedDependency[Principal],
     hotel_id: PathId,
 ) -> Response[bytes]:
-    note(request, "hotel.read", "hotel", str(hotel_id))
+    note(request, HOTEL_ACTION, "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
 
     async def compute() -> tuple[bytes, bool]:
@@ -76,8 +91,8 @@ async def get_hotel(
     if ctx.bridge is None:
         body, _ = await compute()
     else:
-        # Same rule as availability: reused while the bridge applied nothing, at most 1 s.
-        body = await ctx.catalog_memo.fetch(("hotel", hotel_id), ctx.bridge.applied, compute)
+        memo = ctx.catalog_memo
+        body = await memo.fetch(hotel_memo_key(hotel_id), catalog_version(ctx.bridge), compute)
     return Response(body, media_type=MediaType.JSON)
 
 

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth.keys import KeyStore
 from api.routes.availability import ROUTE
+from api.routes.hotels import HOTEL_ROUTE
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from metrics.definitions import REGISTRY
@@ -35,8 +36,9 @@ PATH = f"{P}/availability/1?start_date={START}&end_date={END}"
 PER_CALL = {"date", "ratelimit-remaining", "ratelimit-reset"}
 
 
-def fast_answers(status: str = "200") -> float:
-    return REGISTRY.get_sample_value("pms_bridge_api_fast_answers_total", {"status": status}) or 0.0
+def fast_answers(status: str = "200", route: str = ROUTE) -> float:
+    labels = {"route": route, "status": status}
+    return REGISTRY.get_sample_value("pms_bridge_api_fast_answers_total", labels) or 0.0
 
 
 def routed(status: str) -> float:
@@ -260,3 +262,26 @@ async def test_answers_from_before_a_capture_reconnection_are_not_sent(
         assert (await http.get(PATH)).status_code == 200
         assert fast_answers() == before  # the memoized answer predates the reconnection
         await answered_fast(http)
+
+
+async def test_hotel_answers_are_sent_at_the_entry_as_the_app_sends_them(
+    settings: Settings, db_url: str
+) -> None:
+    other_hotel = await create_key(db_url, 2, "read")
+    hotel = f"{P}/hotels/1"
+    async with memoizing(settings, db_url) as (api, http, _):
+        api.ctx.catalog_memo.clear()
+        before = fast_answers(route=HOTEL_ROUTE)
+        routed_reply = await http.get(hotel)  # Litestar, memoized from here on
+        fast_reply = await http.get(hotel)
+        assert routed_reply.status_code == fast_reply.status_code == 200
+        assert fast_answers(route=HOTEL_ROUTE) == before + 1
+        assert fast_reply.content == routed_reply.content
+        assert stable(fast_reply) == stable(routed_reply)
+        assert "vary" not in fast_reply.headers and fast_reply.json()["hotel_id"] == 1
+        # Not answered at the entry: a query string, another path below it, another hotel.
+        assert (await http.get(hotel, params={"lang": "en"})).json() == fast_reply.json()
+        assert (await http.get(f"{hotel}/images")).status_code == 200
+        async with api.client(other_hotel) as neighbour:
+            assert (await neighbour.get(hotel)).status_code == 404
+        assert fast_answers(route=HOTEL_ROUTE) == before + 1
