@@ -445,6 +445,7 @@ async def _write(
     # transaction() would sync before its COMMIT, holding the lock across one). The write
     # writes nothing when it may not, so what commits is always consistent; an error ends
     # the transaction at the Sync, with nothing written.
+    assert conn.autocommit, "the booking write needs an autocommit connection"
     async with conn.pipeline():
         await conn.execute(
             query("api_booking_lock"),
