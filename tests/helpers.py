@@ -1,4 +1,5 @@
-"""Shared test helpers: drive a bridge until the source is drained, read the PMS directly."""
+"""Shared test helpers: drive a bridge until the source is drained, read and change the PMS
+directly."""
 
 from __future__ import annotations
 
@@ -67,3 +68,25 @@ async def cached(cache: Cache) -> dict[tuple[int, int, Any], tuple[int, int, int
         (e.hotel_id, e.room_type_id, e.date): (e.sellable, e.taken, e.available)
         for e in await cache.all_availability()
     }
+
+
+async def add_pms_hotel(url: str, name: str) -> int:
+    """What the PMS does for a new hotel: its row, its partitions, two room types (Single,
+    Double) and three rooms of each; every statement committed on its own."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute("INSERT INTO hotels (name) VALUES (%s) RETURNING id", (name,))
+        row = await cur.fetchone()
+        assert row is not None
+        hotel_id: int = row[0]
+        await conn.execute("SELECT pms_create_hotel_partitions(%s)", (hotel_id,))
+        await conn.execute(
+            "INSERT INTO room_types (hotel_id, name) VALUES (%s, 'Single'), (%s, 'Double')",
+            (hotel_id, hotel_id),
+        )
+        await conn.execute(
+            "INSERT INTO rooms (hotel_id, room_type_id, room_number)"
+            " SELECT %s, t.id, t.name || '-' || i FROM room_types t, generate_series(1, 3) i"
+            " WHERE t.hotel_id = %s",
+            (hotel_id, hotel_id),
+        )
+    return hotel_id

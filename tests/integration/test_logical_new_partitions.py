@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
 
 from bridge.capture.logical import LogicalSource
 from bridge.capture.slot import FULL_IDENTITY_TABLES
 from bridge.config import Settings
 from metrics.definitions import REGISTRY
+from tests.helpers import add_pms_hotel
 from tests.integration.test_logical_capture import Harness
 
 
@@ -21,27 +21,6 @@ async def h(settings: Settings) -> AsyncIterator[Harness]:
     await running.bridge._open(asyncio.Event())
     yield running
     await running.bridge._close()
-
-
-async def new_hotel(h: Harness) -> int:
-    """What the PMS does for a new hotel: its row, its partitions, two room types, rooms."""
-    async with await psycopg.AsyncConnection.connect(h.url, autocommit=True) as conn:
-        cur = await conn.execute("INSERT INTO hotels (name) VALUES ('New Hotel') RETURNING id")
-        row = await cur.fetchone()
-        assert row is not None
-        hotel_id: int = row[0]
-        await conn.execute("SELECT pms_create_hotel_partitions(%s)", (hotel_id,))
-        await conn.execute(
-            "INSERT INTO room_types (hotel_id, name) VALUES (%s, 'Single'), (%s, 'Double')",
-            (hotel_id, hotel_id),
-        )
-        await conn.execute(
-            "INSERT INTO rooms (hotel_id, room_type_id, room_number)"
-            " SELECT %s, t.id, t.name || '-' || i FROM room_types t, generate_series(1, 3) i"
-            " WHERE t.hotel_id = %s",
-            (hotel_id, hotel_id),
-        )
-    return hotel_id
 
 
 async def identities(h: Harness, hotel_id: int) -> set[str]:
@@ -63,7 +42,7 @@ def gaps(table: str) -> float:
 async def test_a_change_without_its_old_row_sets_full_on_its_partition(h: Harness) -> None:
     source = h.bridge.source
     assert isinstance(source, LogicalSource)
-    hotel_id = await new_hotel(h)
+    hotel_id = await add_pms_hotel(h.url, "New Hotel")
     assert await identities(h, hotel_id) == {"d"}
     await h.step_until(h.in_sync)
     move = "UPDATE rooms SET room_type_id = (SELECT max(id) FROM room_types WHERE hotel_id = %s)"
@@ -85,7 +64,7 @@ async def _gap_seen(before: float) -> bool:
 async def test_a_new_partition_is_set_at_the_periodic_check(h: Harness) -> None:
     source = h.bridge.source
     assert isinstance(source, LogicalSource)
-    hotel_id = await new_hotel(h)
+    hotel_id = await add_pms_hotel(h.url, "New Hotel")
     source.identity_check_interval = 0.0  # look at every lag() call (normally every 30 s)
     await source.lag()
     assert await identities(h, hotel_id) == {"f"}

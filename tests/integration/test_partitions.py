@@ -13,31 +13,15 @@ import psycopg
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from bridge.service import build_bridge
-from tests.helpers import cached, truth
+from tests.helpers import add_pms_hotel, cached, truth
 from tests.integration.test_capture_correctness import running
 
 
 async def add_hotel(url: str, night: date) -> tuple[int, uuid.UUID]:
-    """What the PMS does for a new hotel: the row, its partitions, types, rooms, a booking."""
+    """A new hotel as the PMS adds it, and a booking in it."""
     reservation_id = uuid.uuid4()
+    hotel_id = await add_pms_hotel(url, "Added Hotel")
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        cur = await conn.execute("INSERT INTO hotels (name) VALUES ('Added Hotel') RETURNING id")
-        row = await cur.fetchone()
-        assert row is not None
-        hotel_id: int = row[0]
-        await conn.execute("SELECT pms_create_hotel_partitions(%s)", (hotel_id,))
-        await conn.commit()
-        await conn.execute(
-            "INSERT INTO room_types (hotel_id, name) VALUES (%s, 'Single'), (%s, 'Double')",
-            (hotel_id, hotel_id),
-        )
-        await conn.execute(
-            "INSERT INTO rooms (hotel_id, room_type_id, room_number)"
-            " SELECT %s, t.id, t.name || '-' || i FROM room_types t, generate_series(1, 3) i"
-            " WHERE t.hotel_id = %s",
-            (hotel_id, hotel_id),
-        )
-        await conn.commit()
         client = await (await conn.execute("SELECT id FROM clients LIMIT 1")).fetchone()
         assert client is not None
         await conn.execute(
