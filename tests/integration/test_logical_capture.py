@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import msgspec
 import psycopg
-import pytest
 
 from bridge.cache.memory import MemoryCache
 from bridge.changes import Change
@@ -72,14 +71,6 @@ class Harness:
 
     async def entry(self, hotel_id: int, room_type_id: int, night: date) -> tuple[int, int, int]:
         return (await cached(self.cache))[(hotel_id, room_type_id, night)]
-
-
-@pytest.fixture
-async def harness(settings: Settings) -> AsyncIterator[Harness]:
-    h = Harness(settings)
-    await h.bridge._open(asyncio.Event())
-    yield h
-    await h.bridge._close()
 
 
 async def two_rooms_of_different_types(

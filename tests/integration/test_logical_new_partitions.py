@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bridge.capture.logical import LogicalSource
 from bridge.capture.slot import FULL_IDENTITY_TABLES
-from bridge.config import Settings
 from metrics.definitions import REGISTRY
 from tests.helpers import add_pms_hotel
 from tests.integration.test_logical_capture import Harness
-
-
-@pytest.fixture
-async def h(settings: Settings) -> AsyncIterator[Harness]:
-    running = Harness(settings)
-    await running.bridge._open(asyncio.Event())
-    yield running
-    await running.bridge._close()
 
 
 async def identities(h: Harness, hotel_id: int) -> set[str]:
@@ -39,7 +25,10 @@ def gaps(table: str) -> float:
     return value or 0.0
 
 
-async def test_a_change_without_its_old_row_sets_full_on_its_partition(h: Harness) -> None:
+async def test_a_change_without_its_old_row_sets_full_on_its_partition(
+    harness: Harness,
+) -> None:
+    h = harness
     source = h.bridge.source
     assert isinstance(source, LogicalSource)
     hotel_id = await add_pms_hotel(h.url, "New Hotel")
@@ -61,7 +50,8 @@ async def _gap_seen(before: float) -> bool:
     return gaps("rooms") > before
 
 
-async def test_a_new_partition_is_set_at_the_periodic_check(h: Harness) -> None:
+async def test_a_new_partition_is_set_at_the_periodic_check(harness: Harness) -> None:
+    h = harness
     source = h.bridge.source
     assert isinstance(source, LogicalSource)
     hotel_id = await add_pms_hotel(h.url, "New Hotel")
