@@ -39,6 +39,7 @@ from bridge.embedded import PostgresCluster, RedisServer
 from bridge.sql import query
 
 ROUNDS = 3
+PHASES = ("availability", "hotel", "bare", "bookings")
 GENEROUS_LIMITS = "read=1000000:1000000,book=1000000:1000000,admin=1000:1000,auth=1000:1000"
 
 
@@ -54,6 +55,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-redis", action="store_true",
         help="run the server with REDIS_URL (shared cache and rate limits)",
     )  # fmt: skip
+    group.add_argument(
+        "--api-phases", default=",".join(PHASES), type=phase_list,
+        help=f"comma-separated subset of {','.join(PHASES)} (all by default)",
+    )  # fmt: skip
+
+
+def phase_list(text: str) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(PHASES))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"phases are among {','.join(PHASES)}, not {text!r}")
+    return chosen
 
 
 class Client:
@@ -186,7 +199,7 @@ async def load(
     return phase
 
 
-async def bare_asgi(seconds: float) -> Phase:
+async def bare_asgi(seconds: float, phase: Phase) -> Phase:
     """The same load on a framework-less ASGI app under the same uvicorn settings: what this
     machine's HTTP stack allows at 100 connections before any application code runs."""
     port = free_port()
@@ -194,7 +207,7 @@ async def bare_asgi(seconds: float) -> Phase:
     proc = subprocess.Popen([sys.executable, "-m", "bench._bare", str(port)])  # noqa: ASYNC220
     try:
         await wait_live(port, proc)
-        return await load(port, 100, seconds, [LIVE], proc.pid)
+        return await load(port, 100, seconds, [LIVE], proc.pid, phase)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -287,34 +300,39 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         proc = subprocess.Popen([*cli(), "run"], env=env)  # noqa: ASYNC220
         await wait_live(port, proc)
 
-        start = date.today() + timedelta(days=7)
-        avail_path = (
-            f"/api/booking-engine/availability/1?start_date={start.isoformat()}"
-            f"&end_date={(start + timedelta(days=30)).isoformat()}"
-        )
-        avail_req = request("GET", avail_path, reader)
-        probe = Client("127.0.0.1", port)
-        await probe.open()
-        # Fills the cache (read-through); asked for plain JSON, to be read here.
-        status, body = await probe.send(request("GET", avail_path, reader, accept="identity"))
-        nights = sum(len(t["nights"]) for t in json.loads(body)["room_types"])
-        await probe.close()
-        assert status == 200 and nights == 150, (status, nights)
-
-        # Interleaved rounds, so a neighbour's load on this shared machine hits both alike.
+        phases = args.api_phases
         live, avail = Phase(), Phase()
-        for _ in range(ROUNDS):
-            await load(port, 100, seconds / ROUNDS, [LIVE], proc.pid, live)
-            await load(port, 100, seconds / ROUNDS, [avail_req], proc.pid, avail)
-        hotel_req = [request("GET", "/api/booking-engine/hotels/1", reader)]
-        hotel = await load(port, 10, seconds, hotel_req, proc.pid)
-        hotel100 = await load(port, 100, seconds, hotel_req, proc.pid)
-        bare = await bare_asgi(seconds / ROUNDS)
-        book = await load(
-            # A third as long: the year of rooms fills up, and a full year measures 409s.
-            port, 50, seconds / ROUNDS, bookings(booker, types, 7, 20_000), proc.pid,
-            postgres=cluster.pid(),
-        )  # fmt: skip
+        hotel, hotel100, bare, book = Phase(), Phase(), Phase(), Phase()
+        if "availability" in phases:
+            start = date.today() + timedelta(days=7)
+            avail_path = (
+                f"/api/booking-engine/availability/1?start_date={start.isoformat()}"
+                f"&end_date={(start + timedelta(days=30)).isoformat()}"
+            )
+            avail_req = request("GET", avail_path, reader)
+            probe = Client("127.0.0.1", port)
+            await probe.open()
+            # Fills the cache (read-through); asked for plain JSON, to be read here.
+            status, body = await probe.send(request("GET", avail_path, reader, accept="identity"))
+            nights = sum(len(t["nights"]) for t in json.loads(body)["room_types"])
+            await probe.close()
+            assert status == 200 and nights == 150, (status, nights)
+            # Interleaved rounds, so a neighbour's load on this shared machine hits both alike.
+            for _ in range(ROUNDS):
+                await load(port, 100, seconds / ROUNDS, [LIVE], proc.pid, live)
+                await load(port, 100, seconds / ROUNDS, [avail_req], proc.pid, avail)
+        if "hotel" in phases:
+            hotel_req = [request("GET", "/api/booking-engine/hotels/1", reader)]
+            await load(port, 10, seconds, hotel_req, proc.pid, hotel)
+            await load(port, 100, seconds, hotel_req, proc.pid, hotel100)
+        if "bare" in phases:
+            await bare_asgi(seconds / ROUNDS, bare)
+        if "bookings" in phases:
+            await load(
+                # A third as long: the year of rooms fills up, and a full year measures 409s.
+                port, 50, seconds / ROUNDS, bookings(booker, types, 7, 20_000), proc.pid,
+                book, postgres=cluster.pid(),
+            )  # fmt: skip
     finally:
         if proc is not None:
             proc.terminate()
@@ -330,36 +348,51 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ratio = avail.throughput / live.throughput if live.throughput else 0.0
     avail_p99, hotel_p99, book_p99 = avail.p99, hotel.p99, book.p99
     ok_statuses = {200, 201, 409}
-    figures = [
-        figure("live_throughput_c100", live.throughput, "req/s",
-               note=f"p99 {live.p99:.1f} ms"),
-        figure("availability_30n_throughput_c100", avail.throughput, "req/s",
-               baseline=live.throughput),
-        figure("availability_vs_live_ratio", ratio, "x", goal=">= 0.6", met=ratio >= 0.6),
-        figure("live_server_cpu_per_request", live.cpu_us_per_request, "us"),
-        figure("availability_server_cpu_per_request", avail.cpu_us_per_request, "us",
-               baseline=live.cpu_us_per_request,
-               note="live/availability CPU per request: the throughput ratio on an idle server"),
-        figure("availability_30n_p50_c100", avail.p50, "ms"),
-        figure("availability_30n_p99_c100", avail_p99, "ms", goal="< 10", met=avail_p99 < 10),
-        figure("hotel_p50_c10", hotel.p50, "ms"),
-        figure("hotel_p99_c10", hotel_p99, "ms", goal="< 5", met=hotel_p99 < 5),
-        figure("hotel_p99_c100", hotel100.p99, "ms"),
-        figure("bare_asgi_throughput_c100", bare.throughput, "req/s",
-               note="uvicorn + httptools + uvloop, no application: the machine's floor"),
-        figure("bare_asgi_p99_c100", bare.p99, "ms", note=f"p50 {bare.p50:.1f} ms"),
-        figure("availability_vs_bare_ratio", avail.throughput / bare.throughput
-               if bare.throughput else 0.0, "x",
-               note="memoized availability is answered before Litestar; live goes through it"),
-        figure("booking_throughput_c50", book.throughput, "req/s"),
-        figure("booking_p50_c50", book.p50, "ms"),
-        figure("booking_server_cpu_per_request", book.cpu_us_per_request, "us",
-               note="API and bridge, one process"),
-        figure("booking_postgres_cpu_per_request", book.pg_cpu_us_per_request, "us"),
-        figure("booking_p99_c50", book_p99, "ms", goal="< 100", met=book_p99 < 100),
-    ]  # fmt: skip
-    phases = {"live": live, "availability": avail, "hotel_c10": hotel, "hotel_c100": hotel100,
-              "bookings": book, "bare_asgi": bare}  # fmt: skip
+    by_phase = {
+        "availability": [
+            figure("live_throughput_c100", live.throughput, "req/s",
+                   note=f"p99 {live.p99:.1f} ms"),
+            figure("availability_30n_throughput_c100", avail.throughput, "req/s",
+                   baseline=live.throughput),
+            figure("availability_vs_live_ratio", ratio, "x", goal=">= 0.6", met=ratio >= 0.6),
+            figure("live_server_cpu_per_request", live.cpu_us_per_request, "us"),
+            figure("availability_server_cpu_per_request", avail.cpu_us_per_request, "us",
+                   baseline=live.cpu_us_per_request,
+                   note="live/availability CPU per request: the throughput ratio on an idle "
+                   "server"),
+            figure("availability_30n_p50_c100", avail.p50, "ms"),
+            figure("availability_30n_p99_c100", avail_p99, "ms", goal="< 10",
+                   met=avail_p99 < 10),
+        ],
+        "hotel": [
+            figure("hotel_p50_c10", hotel.p50, "ms"),
+            figure("hotel_p99_c10", hotel_p99, "ms", goal="< 5", met=hotel_p99 < 5),
+            figure("hotel_p99_c100", hotel100.p99, "ms"),
+        ],
+        "bare": [
+            figure("bare_asgi_throughput_c100", bare.throughput, "req/s",
+                   note="uvicorn + httptools + uvloop, no application: the machine's floor"),
+            figure("bare_asgi_p99_c100", bare.p99, "ms", note=f"p50 {bare.p50:.1f} ms"),
+        ],
+        "bookings": [
+            figure("booking_throughput_c50", book.throughput, "req/s"),
+            figure("booking_p50_c50", book.p50, "ms"),
+            figure("booking_server_cpu_per_request", book.cpu_us_per_request, "us",
+                   note="API and bridge, one process"),
+            figure("booking_postgres_cpu_per_request", book.pg_cpu_us_per_request, "us"),
+            figure("booking_p99_c50", book_p99, "ms", goal="< 100", met=book_p99 < 100),
+        ],
+    }  # fmt: skip
+    figures = [row for name in PHASES if name in args.api_phases for row in by_phase[name]]
+    if {"availability", "bare"} <= set(args.api_phases):
+        figures.append(figure(
+            "availability_vs_bare_ratio", avail.throughput / bare.throughput
+            if bare.throughput else 0.0, "x",
+            note="memoized availability is answered before Litestar; live goes through it",
+        ))  # fmt: skip
+    measured = {"live": live, "availability": avail, "hotel_c10": hotel,
+                "hotel_c100": hotel100, "bookings": book, "bare_asgi": bare}  # fmt: skip
+    phases = {name: p for name, p in measured.items() if p.requests}
     unexpected = {
         name: dict(p.statuses) for name, p in phases.items()
         if set(p.statuses) - ok_statuses
@@ -367,6 +400,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "figures": figures,
         "details": {
+            "phases": args.api_phases,
             "round_ratios": [
                 round(a / b, 3) for a, b in zip(avail.rounds, live.rounds, strict=True) if b
             ],

@@ -1,0 +1,375 @@
+-- Bookings as server-side calls. A new booking is one statement from the API
+-- (api_booking_create): its checks, prices, room choice, Idempotency-Key and writes run here,
+-- so the (hotel, room type) lock is held only while PostgreSQL works and the API pays one
+-- round trip per booking. The pieces are functions of their own because changing a booking
+-- (PUT) and the price projector use them too: one definition of the lock key, the room
+-- choice, a stay's prices, the echo mark and a booking's JSON.
+-- PL/pgSQL where the body is a query over the PMS tables: its plans are cached per session
+-- (a SQL function's body is planned again on every call); plan_night_prices is SQL so that
+-- it is inlined into the projector's query and planned as part of it.
+
+-- Nightly price of every plan of the chosen hotels over [lo, hi], as PMS_SCHEMA.md defines
+-- it: the sum of base_rate rows, times (1 + the sum of percentage rows / 100) rounded to
+-- cents, plus the flat_fee rows; counting rows whose dates cover the night and whose
+-- condition matches. Hotel rows apply to their plans_hotel_id, global rows (hotel_id NULL)
+-- to every hotel plan with their plans_global_id. A plan with no matching row on a night has
+-- no price that night (no row; price NULL when it has none at all); a hotel without plans
+-- comes back once with plan NULL. Hotels are those of hotel_ids, those with a plan of
+-- global_ids, or all (everything).
+CREATE FUNCTION pms_bridge.plan_night_prices(
+    p_everything BOOLEAN, p_hotel_ids INT[], p_global_ids INT[], p_lo DATE, p_hi DATE
+) RETURNS TABLE (hotel_id INT, plan_id INT, plans_global_id INT, name TEXT, plan_type TEXT,
+                 night DATE, price NUMERIC)
+LANGUAGE sql STABLE AS $$
+WITH dirty AS (
+    SELECT h.id AS hotel_id
+    FROM hotels h
+    WHERE p_everything
+       OR h.id = ANY(p_hotel_ids)
+       OR EXISTS (SELECT 1 FROM plans_hotel p
+                  WHERE p.hotel_id = h.id AND p.plans_global_id = ANY(p_global_ids))
+), plans AS (
+    SELECT p.hotel_id, p.id, p.plans_global_id, p.name, p.plan_type
+    FROM plans_hotel p JOIN dirty d USING (hotel_id)
+), plan_rates AS (
+    SELECT pl.hotel_id, pl.id AS plan_id, r.adjustment_type, r.adjustment_value,
+           r.condition_type, lower(coalesce(r.condition_value, '')) AS condition_value,
+           greatest(r.date_start, p_lo) AS date_start,
+           least(coalesce(r.date_end, p_hi), p_hi) AS date_end
+    FROM plans pl
+    JOIN plans_rates r
+      ON (r.hotel_id = pl.hotel_id AND r.plans_hotel_id = pl.id)
+      OR (r.hotel_id IS NULL AND r.plans_global_id = pl.plans_global_id)
+), matched AS (
+    SELECT x.hotel_id, x.plan_id, g::date AS night, x.adjustment_type, x.adjustment_value
+    FROM plan_rates x
+    CROSS JOIN generate_series(x.date_start, x.date_end, interval '1 day') AS g
+    WHERE x.condition_type = 'no_restriction'
+       OR (x.condition_type = 'day_of_week' AND EXISTS (
+              SELECT 1 FROM unnest(string_to_array(x.condition_value, ',')) AS v
+              WHERE trim(v) IN (rtrim(to_char(g, 'day')), to_char(g, 'dy'))))
+       OR (x.condition_type = 'month' AND EXISTS (
+              SELECT 1 FROM unnest(string_to_array(x.condition_value, ',')) AS v
+              WHERE ltrim(trim(v), '0') = extract(month FROM g)::text
+                 OR trim(v) IN (rtrim(to_char(g, 'month')), to_char(g, 'mon'))))
+), nightly AS (
+    SELECT m.hotel_id, m.plan_id, m.night,
+           coalesce(sum(m.adjustment_value) FILTER (WHERE m.adjustment_type = 'base_rate'), 0)
+               AS base,
+           coalesce(sum(m.adjustment_value) FILTER (WHERE m.adjustment_type = 'percentage'), 0)
+               AS pct,
+           coalesce(sum(m.adjustment_value) FILTER (WHERE m.adjustment_type = 'flat_fee'), 0)
+               AS flat
+    FROM matched m
+    GROUP BY m.hotel_id, m.plan_id, m.night
+)
+SELECT d.hotel_id, pl.id, pl.plans_global_id, pl.name, pl.plan_type, n.night,
+       round(n.base * (1 + n.pct / 100), 2) + n.flat
+FROM dirty d
+LEFT JOIN plans pl ON pl.hotel_id = d.hotel_id
+LEFT JOIN nightly n ON n.hotel_id = pl.hotel_id AND n.plan_id = pl.id
+ORDER BY d.hotel_id, pl.id, n.night
+$$;
+
+-- The lock that serializes booking writes per (hotel, room type) until the transaction ends.
+-- The key lives in the bigint advisory-lock space above 2^32, where no hashtext() lock can
+-- land.
+CREATE FUNCTION pms_bridge.api_booking_lock(p_hotel_id INT, p_room_type_id INT)
+RETURNS void LANGUAGE sql AS $$
+SELECT pg_advisory_xact_lock((p_hotel_id::bigint << 32) | p_room_type_id::bigint)
+$$;
+
+-- One row: the room type (its sellable rooms and largest capacity; NULLs when the hotel has
+-- no such type) and the plan a booking is priced with, the one asked for or the hotel's
+-- first active plan (NULLs when there is none).
+CREATE FUNCTION pms_bridge.api_room_type_and_plan(p_hotel_id INT, p_room_type_id INT,
+                                                  p_plan_id INT)
+RETURNS TABLE (type_id INT, type_name TEXT, sellable INT, max_capacity INT, plan_id INT,
+               plans_global_id INT, plan_name TEXT, plan_type TEXT)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT t.id, t.name, t.sellable, t.max_capacity,
+           p.id, p.plans_global_id, p.name, p.plan_type
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN LATERAL (
+        SELECT rt.id, rt.name,
+               count(r.id) FILTER (WHERE r.for_sale AND NOT r.is_staff_room)::int AS sellable,
+               coalesce(max(r.capacity) FILTER (WHERE r.for_sale AND NOT r.is_staff_room), 0)::int
+                   AS max_capacity
+        FROM room_types rt
+        LEFT JOIN rooms r ON r.hotel_id = rt.hotel_id AND r.room_type_id = rt.id
+        WHERE rt.hotel_id = p_hotel_id AND rt.id = p_room_type_id
+        GROUP BY rt.id, rt.name
+    ) AS t ON true
+    LEFT JOIN LATERAL (
+        SELECT ph.id, ph.plans_global_id, ph.name, ph.plan_type
+        FROM plans_hotel ph
+        WHERE ph.hotel_id = p_hotel_id AND ph.is_active
+          AND (p_plan_id IS NULL OR ph.id = p_plan_id)
+        ORDER BY ph.display_order, ph.id
+        LIMIT 1
+    ) AS p ON true;
+END
+$$;
+
+-- Each night's price of a stay on a plan (0 for a night the plan has no rate for; per-person
+-- plans per guest): what the price projector puts in the cache for those nights. All 0
+-- without a plan.
+CREATE FUNCTION pms_bridge.api_stay_prices(p_hotel_id INT, p_plan_id INT, p_plan_type TEXT,
+                                           p_check_in DATE, p_check_out DATE, p_people INT)
+RETURNS NUMERIC[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT array_agg(round(coalesce(x.price, 0)
+                               * CASE WHEN p_plan_type = 'per_person' THEN p_people ELSE 1 END,
+                               2)
+                         ORDER BY g)
+        FROM generate_series(p_check_in, p_check_out - 1, interval '1 day') AS g
+        LEFT JOIN pms_bridge.plan_night_prices(false, ARRAY[p_hotel_id], '{}', p_check_in,
+                                               p_check_out - 1) AS x
+          ON p_plan_id IS NOT NULL AND x.plan_id = p_plan_id AND x.night = g::date
+    );
+END
+$$;
+
+-- A room of the type for each night of the stay, read from the PMS tables (call it under
+-- the lock): one room for the whole stay when any is free throughout and fits the guests,
+-- the first of `preferred` that is, else the PMS's assignment priority; otherwise night by
+-- night, keeping the previous night's room where it is free. NULL when some night has no
+-- room at all. The booking being changed (exclude) does not count against itself.
+CREATE FUNCTION pms_bridge.api_assign_rooms(
+    p_hotel_id INT, p_room_type_id INT, p_check_in DATE, p_check_out DATE, p_people INT,
+    p_exclude UUID, p_preferred INT[]
+) RETURNS INT[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_room INT;
+    v_rooms INT[] := '{}';
+    v_free INT[];
+    v_nights INT := 0;
+BEGIN
+    -- The reservation's status is read per night row by its key: as a join, the generic
+    -- plan hashed every reservation of the hotel (~1 ms) to check a few dozen rows.
+    SELECT c.id INTO v_room
+    FROM rooms c
+    WHERE c.hotel_id = p_hotel_id AND c.room_type_id = p_room_type_id
+      AND c.for_sale AND NOT c.is_staff_room AND coalesce(c.capacity, 0) >= p_people
+      AND NOT EXISTS (
+          SELECT 1
+          FROM reservation_details d
+          WHERE d.hotel_id = p_hotel_id AND d.room_id = c.id
+            AND d.date >= p_check_in AND d.date < p_check_out
+            AND d.cancelled IS NULL AND d.reservation_id IS DISTINCT FROM p_exclude
+            AND (SELECT res.status FROM reservations res
+                 WHERE res.hotel_id = d.hotel_id AND res.id = d.reservation_id)
+                <> 'cancelled')
+    ORDER BY array_position(p_preferred, c.id) NULLS LAST, c.assignment_priority NULLS LAST,
+             c.id
+    LIMIT 1;
+    IF v_room IS NOT NULL THEN
+        RETURN array_fill(v_room, ARRAY[p_check_out - p_check_in]);
+    END IF;
+    FOR v_free IN
+        WITH taken AS (
+            SELECT d.room_id, d.date
+            FROM reservation_details d
+            WHERE d.hotel_id = p_hotel_id AND d.date >= p_check_in AND d.date < p_check_out
+              AND d.cancelled IS NULL AND d.reservation_id IS DISTINCT FROM p_exclude
+              AND (SELECT res.status FROM reservations res
+                   WHERE res.hotel_id = d.hotel_id AND res.id = d.reservation_id)
+                  <> 'cancelled'
+        )
+        SELECT array_agg(c.id ORDER BY c.assignment_priority NULLS LAST, c.id)
+        FROM generate_series(p_check_in, p_check_out - 1, interval '1 day') AS g
+        CROSS JOIN rooms c
+        WHERE c.hotel_id = p_hotel_id AND c.room_type_id = p_room_type_id
+          AND c.for_sale AND NOT c.is_staff_room AND coalesce(c.capacity, 0) >= p_people
+          AND NOT EXISTS (SELECT 1 FROM taken t WHERE t.room_id = c.id AND t.date = g::date)
+        GROUP BY g
+        ORDER BY g
+    LOOP
+        v_nights := v_nights + 1;
+        v_rooms := v_rooms || CASE
+            WHEN v_nights > 1 AND v_rooms[v_nights - 1] = ANY(v_free) THEN v_rooms[v_nights - 1]
+            ELSE v_free[1]
+        END;
+    END LOOP;
+    IF v_nights < p_check_out - p_check_in THEN
+        RETURN NULL;
+    END IF;
+    RETURN v_rooms;
+END
+$$;
+
+-- Marks the booking as written by the booking engine in this very transaction, so the bridge
+-- recognises its own echo (origin_xid is the 32-bit id Change.xid carries) and does not
+-- deliver it back as new.
+CREATE FUNCTION pms_bridge.api_booking_echo(p_hotel_id INT, p_booking_id UUID,
+                                            p_booking_engine_id TEXT, p_op TEXT)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO booking_sync_status AS s (hotel_id, booking_id, booking_engine_id,
+                                          sync_status, origin, origin_xid, last_change_op,
+                                          last_changed_at)
+    VALUES (p_hotel_id, p_booking_id, p_booking_engine_id, 'synced', 'booking_engine',
+            pg_current_xact_id()::text::bigint % 4294967296, p_op, localtimestamp)
+    ON CONFLICT (hotel_id, booking_id) DO UPDATE
+    SET booking_engine_id = coalesce(EXCLUDED.booking_engine_id, s.booking_engine_id),
+        sync_status = 'synced',
+        origin = 'booking_engine',
+        origin_xid = EXCLUDED.origin_xid,
+        last_change_op = EXCLUDED.last_change_op,
+        last_changed_at = EXCLUDED.last_changed_at,
+        error_message = NULL,
+        retry_count = 0;
+END
+$$;
+
+-- A booking as the API answers it (api.schemas.Booking), NULL when there is none. The PMS's
+-- timestamps have no time zone: they are the server's local time, so they are given one
+-- here (answers carry RFC 3339 times with an offset).
+CREATE FUNCTION pms_bridge.api_booking_json(p_hotel_id INT, p_id UUID)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT json_build_object(
+            'booking_id', res.id, 'hotel_id', res.hotel_id, 'status', res.status,
+            'type', res.type, 'check_in', res.check_in, 'check_out', res.check_out,
+            'guests', res.number_of_people, 'payment_timing', res.payment_timing,
+            'comment', res.comment,
+            'guest', json_build_object('client_id', c.id, 'name', c.name,
+                                       'name_kana', c.name_kana, 'email', c.email,
+                                       'phone', c.phone),
+            'nights', n.nights, 'total_price', n.total,
+            'sync', json_build_object(
+                'booking_engine_id', s.booking_engine_id, 'sync_status', s.sync_status,
+                'last_sync_attempt',
+                s.last_sync_attempt AT TIME ZONE current_setting('TimeZone'),
+                'error_message', s.error_message),
+            'created_at', res.created_at AT TIME ZONE current_setting('TimeZone'),
+            'updated_at', res.updated_at AT TIME ZONE current_setting('TimeZone'))
+        FROM reservations res
+        JOIN clients c ON c.id = res.reservation_client_id
+        LEFT JOIN booking_sync_status s ON s.hotel_id = res.hotel_id AND s.booking_id = res.id
+        CROSS JOIN LATERAL (
+            SELECT coalesce(json_agg(json_build_object(
+                       'date', d.date, 'room_id', d.room_id, 'room_number', rm.room_number,
+                       'room_type_id', rm.room_type_id, 'plan_id', d.plans_hotel_id,
+                       'plan_name', d.plan_name, 'guests', d.number_of_people,
+                       'price', coalesce(d.price, 0), 'cancelled', d.cancelled IS NOT NULL)
+                       ORDER BY d.date, d.room_id), '[]') AS nights,
+                   round(coalesce(sum(d.price) FILTER (WHERE d.cancelled IS NULL), 0), 2)
+                       AS total
+            FROM reservation_details d
+            LEFT JOIN rooms rm ON rm.hotel_id = d.hotel_id AND rm.id = d.room_id
+            WHERE d.hotel_id = res.hotel_id AND d.reservation_id = res.id
+        ) AS n
+        WHERE res.hotel_id = p_hotel_id AND res.id = p_id
+    );
+END
+$$;
+
+-- The committed claim of an Idempotency-Key as the answer to a retry: the request hash it was
+-- made with and the first answer (the booking read again if the answer was never stored;
+-- NULL when that booking is gone). NULL when the key was never claimed.
+CREATE FUNCTION pms_bridge.api_idempotency_earlier(p_api_key_id INT, p_key TEXT)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT json_build_object(
+            'outcome', 'earlier', 'request_hash', i.request_hash,
+            'status_code', coalesce(i.status_code, 201),
+            'booking', coalesce(i.response::json,
+                                pms_bridge.api_booking_json(i.hotel_id, i.booking_id)))
+        FROM pms_bridge.api_idempotency i
+        WHERE i.api_key_id = p_api_key_id AND i.idempotency_key = p_key
+    );
+END
+$$;
+
+-- A new web booking: the guest (clients), the reservation and one reservation_details row
+-- per night, with rooms chosen under the (hotel, room type) lock, each night's price and
+-- the echo mark; with an Idempotency-Key the key is claimed and the answer stored in the
+-- same transaction, so a retry always finds either nothing or the whole booking with its
+-- answer. Run it as a statement of its own on an autocommit connection: the lock is then
+-- released by the commit that makes the rooms visible as taken.
+-- The answer is JSON tagged by "outcome": created (with the booking), earlier (the key's
+-- claim: request_hash, status_code, booking), taken (a night has no room; nothing written),
+-- no_room_type, over_capacity (with capacity), unknown_plan.
+CREATE FUNCTION pms_bridge.api_booking_create(
+    p_id UUID, p_hotel_id INT, p_room_type_id INT, p_plan_id INT, p_check_in DATE,
+    p_check_out DATE, p_people INT, p_name TEXT, p_name_kana TEXT, p_email TEXT,
+    p_phone TEXT, p_payment_timing TEXT, p_comment TEXT, p_booking_engine_id TEXT,
+    p_api_key_id INT, p_idempotency_key TEXT, p_request_hash TEXT
+) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    v_found RECORD;
+    v_prices NUMERIC[];
+    v_rooms INT[];
+    v_client UUID;
+    v_answer json;
+BEGIN
+    -- A retry is answered before the request is checked again.
+    IF p_idempotency_key IS NOT NULL THEN
+        v_answer := pms_bridge.api_idempotency_earlier(p_api_key_id, p_idempotency_key);
+        IF v_answer IS NOT NULL THEN
+            RETURN v_answer;
+        END IF;
+    END IF;
+    SELECT * INTO v_found
+    FROM pms_bridge.api_room_type_and_plan(p_hotel_id, p_room_type_id, p_plan_id);
+    IF v_found.type_id IS NULL THEN
+        RETURN json_build_object('outcome', 'no_room_type');
+    ELSIF p_people > v_found.max_capacity THEN
+        RETURN json_build_object('outcome', 'over_capacity', 'capacity', v_found.max_capacity);
+    ELSIF v_found.plan_id IS NULL AND p_plan_id IS NOT NULL THEN
+        RETURN json_build_object('outcome', 'unknown_plan');
+    END IF;
+    -- Priced before the lock: only the room choice and the writes need it.
+    v_prices := pms_bridge.api_stay_prices(p_hotel_id, v_found.plan_id, v_found.plan_type,
+                                           p_check_in, p_check_out, p_people);
+    PERFORM pms_bridge.api_booking_lock(p_hotel_id, p_room_type_id);
+    -- Each statement from here on sees what was committed before the lock was granted.
+    v_rooms := pms_bridge.api_assign_rooms(p_hotel_id, p_room_type_id, p_check_in,
+                                           p_check_out, p_people, NULL, '{}');
+    IF p_idempotency_key IS NOT NULL THEN
+        -- A concurrent claim of the same key makes this wait until its transaction ends.
+        INSERT INTO pms_bridge.api_idempotency (api_key_id, idempotency_key, request_hash,
+                                                hotel_id, booking_id)
+        VALUES (p_api_key_id, p_idempotency_key, p_request_hash, p_hotel_id, p_id)
+        ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN pms_bridge.api_idempotency_earlier(p_api_key_id, p_idempotency_key);
+        END IF;
+        IF v_rooms IS NULL THEN
+            DELETE FROM pms_bridge.api_idempotency
+            WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
+        END IF;
+    END IF;
+    IF v_rooms IS NULL THEN
+        RETURN json_build_object('outcome', 'taken');
+    END IF;
+    INSERT INTO clients (name, name_kana, email, phone)
+    VALUES (p_name, p_name_kana, p_email, p_phone)
+    RETURNING id INTO v_client;
+    INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,
+                              number_of_people, status, type, payment_timing, comment)
+    VALUES (p_id, p_hotel_id, v_client, p_check_in, p_check_out, p_people, 'confirmed', 'web',
+            p_payment_timing, p_comment);
+    INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
+                                     plans_global_id, plan_name, plan_type, number_of_people,
+                                     price)
+    SELECT p_hotel_id, p_id, p_check_in + x.i::int - 1, x.room_id, v_found.plan_id,
+           v_found.plans_global_id, v_found.plan_name,
+           coalesce(v_found.plan_type, 'per_room'), p_people, v_prices[x.i::int]
+    FROM unnest(v_rooms) WITH ORDINALITY AS x(room_id, i);
+    PERFORM pms_bridge.api_booking_echo(p_hotel_id, p_id, p_booking_engine_id, 'I');
+    v_answer := pms_bridge.api_booking_json(p_hotel_id, p_id);
+    IF p_idempotency_key IS NOT NULL THEN
+        UPDATE pms_bridge.api_idempotency
+        SET status_code = 201, response = v_answer::jsonb
+        WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
+    END IF;
+    RETURN json_build_object('outcome', 'created', 'booking', v_answer);
+END
+$$;
