@@ -246,6 +246,34 @@ async def test_idempotency_key_replays_and_rejects_another_body(
     assert count == [(1,)]
 
 
+async def test_retries_racing_for_the_last_room_all_get_the_one_booking(
+    settings: Settings, db_url: str
+) -> None:
+    """The key is claimed after the rooms are chosen: a retry that waited while its first
+    attempt took the last room finds no room, but answers with that booking, not 409."""
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    night = FAR + timedelta(days=20)
+    await fill_all_but(db_url, 1, type_id, [night], keep=1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        headers = {"Idempotency-Key": "last-room-7"}
+        payload = body(type_id, night, nights=1)
+        replies = await asyncio.gather(
+            *[http.post("/api/booking-engine/bookings", json=payload, headers=headers)
+              for _ in range(8)]
+        )  # fmt: skip
+        other = await http.post("/api/booking-engine/bookings", json=payload)
+    assert [r.status_code for r in replies] == [201] * 8, [r.text for r in replies]
+    assert len({r.text for r in replies}) == 1
+    assert other.status_code == 409  # the room is gone for a request of its own
+    stored = await fetch(
+        db_url,
+        "SELECT count(*), count(response) FROM pms_bridge.api_idempotency"
+        " WHERE idempotency_key = 'last-room-7'",
+    )
+    assert stored == [(1, 1)]
+
+
 async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_url: str) -> None:
     key = await create_key(db_url, 1)
     type_id, _ = await room_type_with_rooms(db_url, 1)
