@@ -1,4 +1,4 @@
-"""Booking writes into the PMS tables: one transaction each, serialized per room type."""
+"""Booking writes into the PMS tables: one transaction each, serialized per room type and night."""
 
 from __future__ import annotations
 
@@ -156,8 +156,8 @@ async def create(
     """Creates the guest, the web reservation and its nights; 409 when a night is full.
 
     One statement (pms_bridge.api_booking_create) does it all: rooms are chosen under the
-    (hotel, room type) lock and written in the same transaction, which the statement's own
-    commit ends, so the lock is never held across a round trip to this process. With an
+    locks of the stay's (hotel, room type, night)s and written in the same transaction, which
+    the statement's own commit ends, so no lock is held across a round trip to this process. With an
     Idempotency-Key the answer is stored in that transaction too: a retry finds either
     nothing or the whole booking with its answer.
     """
@@ -172,7 +172,7 @@ async def create(
         "request_hash": idempotency[1] if idempotency else None,
     }  # fmt: skip
     async with pool.connection() as conn:
-        # Autocommit: the statement is its own transaction, so its commit releases the lock.
+        # Autocommit: the statement is its own transaction, so its commit releases the locks.
         assert conn.autocommit, "the booking write needs an autocommit connection"
         cur = await conn.execute(query("api_booking_create"), params)
         row = await cur.fetchone()
@@ -256,7 +256,7 @@ async def _move(
     conn: Conn, hotel_id: int, booking_id: uuid.UUID, check_in: date, check_out: date,
     guests: int,
 ) -> None:  # fmt: skip
-    """The booking's nights written again for new dates or guests, under the room type's lock,
+    """The booking's nights written again for new dates or guests, under the new nights' locks,
     keeping its rooms where they are free and its plan (nights without one keep none)."""
     cur = await conn.execute(
         query("api_booking_current_nights"), {"hotel_id": hotel_id, "id": booking_id}
@@ -265,7 +265,11 @@ async def _move(
     if not current or current[0][2] is None:
         raise ApiError(409, "no_room_type", "the booking has no room to re-check against")
     type_id, plan_id = current[0][2], current[0][3]
-    await conn.execute(query("api_booking_lock"), {"hotel_id": hotel_id, "room_type_id": type_id})
+    await conn.execute(
+        query("api_booking_lock"),
+        {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": check_in,
+         "check_out": check_out},
+    )  # fmt: skip
     cur = await conn.execute(
         query("api_booking_room_type_and_plan"),
         {"hotel_id": hotel_id, "room_type_id": type_id, "plan_id": plan_id},

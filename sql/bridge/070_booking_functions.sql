@@ -1,6 +1,6 @@
 -- Bookings as server-side calls. A new booking is one statement from the API
 -- (api_booking_create): its checks, prices, room choice, Idempotency-Key and writes run here,
--- so the (hotel, room type) lock is held only while PostgreSQL works and the API pays one
+-- so the locks of its nights are held only while PostgreSQL works and the API pays one
 -- round trip per booking. The pieces are functions of their own because changing a booking
 -- (PUT) and the price projector use them too: one definition of the lock key, the room
 -- choice, a stay's prices, the echo mark and a booking's JSON.
@@ -71,12 +71,23 @@ LEFT JOIN nightly n ON n.hotel_id = pl.hotel_id AND n.plan_id = pl.id
 ORDER BY d.hotel_id, pl.id, n.night
 $$;
 
--- The lock that serializes booking writes per (hotel, room type) until the transaction ends.
--- The key lives in the bigint advisory-lock space above 2^32, where no hashtext() lock can
--- land.
-CREATE FUNCTION pms_bridge.api_booking_lock(p_hotel_id INT, p_room_type_id INT)
-RETURNS void LANGUAGE sql AS $$
-SELECT pg_advisory_xact_lock((p_hotel_id::bigint << 32) | p_room_type_id::bigint)
+-- The locks that serialize booking writes of a room type per night, until the transaction
+-- ends: two writes that could want the same room on the same night share a night and so
+-- queue on its lock; writes of other nights (or types) go on side by side. Taken in date
+-- order, so two writes never wait for each other both ways. The key is (hotel, room type,
+-- night) packed into a bigint above 2^32 (where no hashtext() lock lands); ids beyond its
+-- bits share keys, which only makes writes wait more, never less.
+CREATE FUNCTION pms_bridge.api_booking_lock(p_hotel_id INT, p_room_type_id INT,
+                                            p_check_in DATE, p_check_out DATE)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 0 .. p_check_out - p_check_in - 1 LOOP
+        PERFORM pg_advisory_xact_lock(
+            (p_hotel_id::bigint << 42)
+            | ((p_room_type_id::bigint & 4194303) << 20)
+            | ((p_check_in + i - DATE '2000-01-01')::bigint & 1048575));
+    END LOOP;
+END
 $$;
 
 -- One row: the room type (its sellable rooms and largest capacity; NULLs when the hotel has
@@ -288,10 +299,10 @@ END
 $$;
 
 -- A new web booking: the guest (clients), the reservation and one reservation_details row
--- per night, with rooms chosen under the (hotel, room type) lock, each night's price and
+-- per night, with rooms chosen under the locks of the stay's nights, each night's price and
 -- the echo mark; with an Idempotency-Key the key is claimed and the answer stored in the
 -- same transaction, so a retry always finds either nothing or the whole booking with its
--- answer. Run it as a statement of its own on an autocommit connection: the lock is then
+-- answer. Run it as a statement of its own on an autocommit connection: the locks are then
 -- released by the commit that makes the rooms visible as taken.
 -- The answer is JSON tagged by "outcome": created (with the booking), earlier (the key's
 -- claim: request_hash, status_code, booking), taken (a night has no room; nothing written),
@@ -325,11 +336,11 @@ BEGIN
     ELSIF v_found.plan_id IS NULL AND p_plan_id IS NOT NULL THEN
         RETURN json_build_object('outcome', 'unknown_plan');
     END IF;
-    -- Priced before the lock: only the room choice and the writes need it.
+    -- Priced before the locks: only the room choice and the writes need them.
     v_prices := pms_bridge.api_stay_prices(p_hotel_id, v_found.plan_id, v_found.plan_type,
                                            p_check_in, p_check_out, p_people);
-    PERFORM pms_bridge.api_booking_lock(p_hotel_id, p_room_type_id);
-    -- Each statement from here on sees what was committed before the lock was granted.
+    PERFORM pms_bridge.api_booking_lock(p_hotel_id, p_room_type_id, p_check_in, p_check_out);
+    -- Each statement from here on sees what was committed before the locks were granted.
     v_rooms := pms_bridge.api_assign_rooms(p_hotel_id, p_room_type_id, p_check_in,
                                            p_check_out, p_people, NULL, '{}');
     IF p_idempotency_key IS NOT NULL THEN

@@ -1,6 +1,7 @@
 -- name: api_booking_lock
--- Serializes booking writes per (hotel, room type) for the rest of the transaction.
-SELECT pms_bridge.api_booking_lock(%(hotel_id)s, %(room_type_id)s);
+-- Serializes booking writes per (hotel, room type, night) for the rest of the transaction.
+SELECT pms_bridge.api_booking_lock(%(hotel_id)s, %(room_type_id)s, %(check_in)s,
+                                   %(check_out)s);
 
 -- name: api_generic_plans
 -- For the booking pool's connections (see bridge/runner.py): the plan is chosen once per

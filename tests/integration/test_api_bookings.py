@@ -164,7 +164,11 @@ async def test_a_booking_waiting_on_the_lock_sees_the_room_taken_meanwhile(
     await fill_all_but(db_url, 1, type_id, [night], keep=left)
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         async with await psycopg.AsyncConnection.connect(db_url) as rival:
-            await rival.execute(query("api_booking_lock"), {"hotel_id": 1, "room_type_id": type_id})
+            await rival.execute(
+                query("api_booking_lock"),
+                {"hotel_id": 1, "room_type_id": type_id, "check_in": night,
+                 "check_out": night + timedelta(days=1)},
+            )  # fmt: skip
             cur = await rival.execute(
                 "SELECT r.id FROM rooms r WHERE r.hotel_id = 1 AND r.room_type_id = %s"
                 " AND r.for_sale AND NOT r.is_staff_room AND NOT EXISTS ("
@@ -213,6 +217,37 @@ async def test_a_booking_waiting_on_the_lock_sees_the_room_taken_meanwhile(
         assert sorted(taken) == sorted([(free[0], "default"), (free[1], "web")])
     guests = await fetch(db_url, "SELECT count(*) FROM clients WHERE name = 'Ada Lovelace'")
     assert guests == [(left - 1,)]  # a refused booking leaves no guest row behind
+
+
+async def test_the_lock_is_per_night_so_only_overlapping_stays_wait(
+    settings: Settings, db_url: str
+) -> None:
+    """While a rival holds the lock of one night of a room type, a stay of other nights is
+    booked at once, and a stay over that night waits for the rival to finish."""
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    night = FAR + timedelta(days=40)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        async with await psycopg.AsyncConnection.connect(db_url) as rival:
+            await rival.execute(
+                query("api_booking_lock"),
+                {"hotel_id": 1, "room_type_id": type_id, "check_in": night,
+                 "check_out": night + timedelta(days=1)},
+            )  # fmt: skip
+            apart = await asyncio.wait_for(
+                http.post("/api/booking-engine/bookings",
+                          json=body(type_id, night + timedelta(days=1), nights=2)),
+                timeout=60,  # a stall, not a speed: without per-night locks it never ends
+            )  # fmt: skip
+            assert apart.status_code == 201, apart.text
+            over = asyncio.create_task(
+                http.post("/api/booking-engine/bookings",
+                          json=body(type_id, night - timedelta(days=1), nights=2))
+            )  # fmt: skip
+            await _wait_for_lock_waiter(db_url)
+            assert not over.done()
+            await rival.rollback()
+        assert (await over).status_code == 201
 
 
 async def test_idempotency_key_replays_and_rejects_another_body(
