@@ -28,7 +28,8 @@ from bridge.sql import query
 
 log = logging.getLogger("pms_bridge.runner")
 
-# Bookings serialize per room type anyway; more connections would only queue on its lock.
+# Booking commits queue one at a time in PostgreSQL anyway (the PMS's reservation trigger
+# NOTIFYs, and notifying transactions commit in turn): 20 connections measured no faster.
 BOOKING_CONNECTIONS = 10
 
 
