@@ -77,10 +77,24 @@ $$;
 -- order, so two writes never wait for each other both ways. The key is (hotel, room type,
 -- night) packed into a bigint above 2^32 (where no hashtext() lock lands); ids beyond its
 -- bits share keys, which only makes writes wait more, never less.
+-- Before them, the key API processes of migrations before 070 held exclusively per (hotel,
+-- room type) is taken shared: during a rolling upgrade an older process's write still
+-- excludes these, while these do not wait for each other.
+-- What the locks guarantee needs READ COMMITTED: each later statement of the transaction
+-- then sees every write committed before the locks were granted (at REPEATABLE READ it
+-- would read a snapshot from before the wait), so any other level is refused.
 CREATE FUNCTION pms_bridge.api_booking_lock(p_hotel_id INT, p_room_type_id INT,
                                             p_check_in DATE, p_check_out DATE)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'booking writes need READ COMMITTED, not %',
+            current_setting('transaction_isolation');
+    END IF;
+    IF p_check_out <= p_check_in THEN
+        RAISE EXCEPTION 'a stay needs check_out (%) after check_in (%)', p_check_out, p_check_in;
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared((p_hotel_id::bigint << 32) | p_room_type_id::bigint);
     FOR i IN 0 .. p_check_out - p_check_in - 1 LOOP
         PERFORM pg_advisory_xact_lock(
             (p_hotel_id::bigint << 42)
@@ -100,8 +114,8 @@ RETURNS TABLE (type_id INT, type_name TEXT, sellable INT, max_capacity INT, plan
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN QUERY
-    SELECT t.id, t.name, t.sellable, t.max_capacity,
-           p.id, p.plans_global_id, p.name, p.plan_type
+    SELECT t.id, t.name::text, t.sellable, t.max_capacity,
+           p.id, p.plans_global_id, p.name::text, p.plan_type::text
     FROM (VALUES (1)) AS one (x)
     LEFT JOIN LATERAL (
         SELECT rt.id, rt.name,

@@ -5,11 +5,13 @@ SELECT pms_bridge.api_booking_lock(%(hotel_id)s, %(room_type_id)s, %(check_in)s,
 
 -- name: api_generic_plans
 -- For the booking pool's connections (see bridge/runner.py): the plan is chosen once per
--- prepared statement, partitions are pruned when it runs; and never a parallel plan, whose
+-- prepared statement, partitions are pruned when it runs; never a parallel plan, whose
 -- workers take milliseconds to start for work of a tenth of one (costed over every
--- partition, a generic plan looks big enough to share).
+-- partition, a generic plan looks big enough to share); and READ COMMITTED whatever the
+-- database's default, which the booking locks need (see pms_bridge.api_booking_lock).
 SET plan_cache_mode = force_generic_plan;
 SET max_parallel_workers_per_gather = 0;
+SET default_transaction_isolation = 'read committed';
 
 -- name: api_booking_room_type_and_plan
 SELECT type_id, type_name, sellable, max_capacity, plan_id, plans_global_id, plan_name,

@@ -244,10 +244,59 @@ async def test_the_lock_is_per_night_so_only_overlapping_stays_wait(
                 http.post("/api/booking-engine/bookings",
                           json=body(type_id, night - timedelta(days=1), nights=2))
             )  # fmt: skip
-            await _wait_for_lock_waiter(db_url)
+            await asyncio.wait_for(_wait_for_lock_waiter(db_url), timeout=60)
             assert not over.done()
             await rival.rollback()
         assert (await over).status_code == 201
+
+
+async def test_a_writer_of_the_previous_lock_scheme_is_waited_for(
+    settings: Settings, db_url: str
+) -> None:
+    """During a rolling upgrade an older API process locks the whole (hotel, room type): a
+    booking of this version waits for it."""
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        async with await psycopg.AsyncConnection.connect(db_url) as older:
+            await older.execute(
+                "SELECT pg_advisory_xact_lock((%s::bigint << 32) | %s::bigint)", (1, type_id)
+            )
+            waiting = asyncio.create_task(
+                http.post("/api/booking-engine/bookings",
+                          json=body(type_id, FAR + timedelta(days=60), nights=1))
+            )  # fmt: skip
+            # A stall guard, not a speed: the booking must wait, however long that takes.
+            await asyncio.wait_for(_wait_for_lock_waiter(db_url), timeout=60)
+            assert not waiting.done()
+            await older.rollback()
+        assert (await waiting).status_code == 201
+
+
+async def test_bookings_run_read_committed_whatever_the_database_default(
+    settings: Settings, db_url: str
+) -> None:
+    """At REPEATABLE READ the room choice would read a snapshot from before the lock wait:
+    the booking connections set READ COMMITTED, and the lock refuses any other level."""
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+        name = db_url.rsplit("/", 1)[1]
+        await admin.execute(
+            f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'"
+        )
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        created = await http.post(
+            "/api/booking-engine/bookings", json=body(type_id, FAR + timedelta(days=70))
+        )
+        assert created.status_code == 201, created.text
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        with pytest.raises(psycopg.errors.RaiseException, match="READ COMMITTED"):
+            await conn.execute(
+                query("api_booking_lock"),
+                {"hotel_id": 1, "room_type_id": type_id, "check_in": FAR,
+                 "check_out": FAR + timedelta(days=1)},
+            )  # fmt: skip
 
 
 async def test_idempotency_key_replays_and_rejects_another_body(
