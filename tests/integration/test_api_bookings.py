@@ -151,24 +151,42 @@ async def _wait_for_lock_waiter(db_url: str) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _hold_night(conn: psycopg.AsyncConnection[Any], type_id: int, night: date) -> None:
+    """Takes the booking lock of one night of hotel 1's room type, as a booking write does."""
+    await conn.execute(
+        query("api_booking_lock"),
+        {"hotel_id": 1, "room_type_id": type_id, "check_in": night,
+         "check_out": night + timedelta(days=1)},
+    )  # fmt: skip
+
+
+async def _booked_after(
+    db_url: str, http: Any, holder: psycopg.AsyncConnection[Any], payload: dict[str, Any]
+) -> Any:
+    """The reply to a booking sent while `holder` holds a lock it needs: the booking must wait
+    on an advisory lock until the holder's transaction ends (rolled back here)."""
+    reply = asyncio.create_task(http.post("/api/booking-engine/bookings", json=payload))
+    # A stall guard, not a speed: the booking must wait, however long that takes.
+    await asyncio.wait_for(_wait_for_lock_waiter(db_url), timeout=60)
+    assert not reply.done()
+    await holder.rollback()
+    return await reply
+
+
 @pytest.mark.parametrize("left", [1, 2])
 async def test_a_booking_waiting_on_the_lock_sees_the_room_taken_meanwhile(
     settings: Settings, db_url: str, left: int
 ) -> None:
-    """Rooms are chosen under the (hotel, room type) lock: a booking that waits while a rival
-    holds it and takes the room it would have chosen gets another room when one is left
-    (201), else 409, and writes nothing then."""
+    """Rooms are chosen under the lock of each night of the stay: a booking that waits while
+    a rival holds it and takes the room it would have chosen gets another room when one is
+    left (201), else 409, and writes nothing then."""
     key = await create_key(db_url, 1)
     type_id, _ = await room_type_with_rooms(db_url, 1)
     night = date.today() + timedelta(days=130)
     await fill_all_but(db_url, 1, type_id, [night], keep=left)
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         async with await psycopg.AsyncConnection.connect(db_url) as rival:
-            await rival.execute(
-                query("api_booking_lock"),
-                {"hotel_id": 1, "room_type_id": type_id, "check_in": night,
-                 "check_out": night + timedelta(days=1)},
-            )  # fmt: skip
+            await _hold_night(rival, type_id, night)
             cur = await rival.execute(
                 "SELECT r.id FROM rooms r WHERE r.hotel_id = 1 AND r.room_type_id = %s"
                 " AND r.for_sale AND NOT r.is_staff_room AND NOT EXISTS ("
@@ -229,25 +247,17 @@ async def test_the_lock_is_per_night_so_only_overlapping_stays_wait(
     night = FAR + timedelta(days=40)
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         async with await psycopg.AsyncConnection.connect(db_url) as rival:
-            await rival.execute(
-                query("api_booking_lock"),
-                {"hotel_id": 1, "room_type_id": type_id, "check_in": night,
-                 "check_out": night + timedelta(days=1)},
-            )  # fmt: skip
+            await _hold_night(rival, type_id, night)
             apart = await asyncio.wait_for(
                 http.post("/api/booking-engine/bookings",
                           json=body(type_id, night + timedelta(days=1), nights=2)),
                 timeout=60,  # a stall, not a speed: without per-night locks it never ends
             )  # fmt: skip
             assert apart.status_code == 201, apart.text
-            over = asyncio.create_task(
-                http.post("/api/booking-engine/bookings",
-                          json=body(type_id, night - timedelta(days=1), nights=2))
-            )  # fmt: skip
-            await asyncio.wait_for(_wait_for_lock_waiter(db_url), timeout=60)
-            assert not over.done()
-            await rival.rollback()
-        assert (await over).status_code == 201
+            over = await _booked_after(
+                db_url, http, rival, body(type_id, night - timedelta(days=1), nights=2)
+            )
+        assert over.status_code == 201, over.text
 
 
 async def test_a_writer_of_the_previous_lock_scheme_is_waited_for(
@@ -262,15 +272,10 @@ async def test_a_writer_of_the_previous_lock_scheme_is_waited_for(
             await older.execute(
                 "SELECT pg_advisory_xact_lock((%s::bigint << 32) | %s::bigint)", (1, type_id)
             )
-            waiting = asyncio.create_task(
-                http.post("/api/booking-engine/bookings",
-                          json=body(type_id, FAR + timedelta(days=60), nights=1))
-            )  # fmt: skip
-            # A stall guard, not a speed: the booking must wait, however long that takes.
-            await asyncio.wait_for(_wait_for_lock_waiter(db_url), timeout=60)
-            assert not waiting.done()
-            await older.rollback()
-        assert (await waiting).status_code == 201
+            waited = await _booked_after(
+                db_url, http, older, body(type_id, FAR + timedelta(days=60), nights=1)
+            )
+        assert waited.status_code == 201, waited.text
 
 
 async def test_bookings_run_read_committed_whatever_the_database_default(
@@ -292,11 +297,7 @@ async def test_bookings_run_read_committed_whatever_the_database_default(
         assert created.status_code == 201, created.text
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         with pytest.raises(psycopg.errors.RaiseException, match="READ COMMITTED"):
-            await conn.execute(
-                query("api_booking_lock"),
-                {"hotel_id": 1, "room_type_id": type_id, "check_in": FAR,
-                 "check_out": FAR + timedelta(days=1)},
-            )  # fmt: skip
+            await _hold_night(conn, type_id, FAR)
 
 
 async def test_idempotency_key_replays_and_rejects_another_body(
