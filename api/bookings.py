@@ -97,7 +97,9 @@ async def read_booking(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> Book
     return None if row is None or row[0] is None else _decode_booking(row[0])
 
 
-class Replay(msgspec.Struct, frozen=True):
+class Answer(msgspec.Struct, frozen=True):
+    """What POST /bookings answers: 201 with the new booking, or a retry's first answer."""
+
     status_code: int
     booking: Booking
 
@@ -119,7 +121,7 @@ class Taken(msgspec.Struct, tag="taken", tag_field="outcome"):
 
 
 class NoRoomType(msgspec.Struct, tag="no_room_type", tag_field="outcome"):
-    pass
+    """The hotel has no such room type."""
 
 
 class OverCapacity(msgspec.Struct, tag="over_capacity", tag_field="outcome"):
@@ -127,7 +129,7 @@ class OverCapacity(msgspec.Struct, tag="over_capacity", tag_field="outcome"):
 
 
 class UnknownPlan(msgspec.Struct, tag="unknown_plan", tag_field="outcome"):
-    pass
+    """The plan asked for is not an active plan of the hotel."""
 
 
 _decode_outcome = msgspec.json.Decoder(
@@ -135,7 +137,7 @@ _decode_outcome = msgspec.json.Decoder(
 ).decode
 
 
-def _replay(body_hash: str, earlier: Earlier) -> Replay:
+def _replay(body_hash: str, earlier: Earlier) -> Answer:
     """The answer to a retry: the first answer to the same body, 422 for another body."""
     if earlier.request_hash != body_hash:
         raise ApiError(
@@ -144,7 +146,7 @@ def _replay(body_hash: str, earlier: Earlier) -> Replay:
     api_bookings.labels(op="create", outcome="replayed").inc()
     if earlier.booking is None:
         raise ApiError(409, "conflict", "the booking of this Idempotency-Key no longer exists")
-    return Replay(earlier.status_code, earlier.booking)
+    return Answer(earlier.status_code, earlier.booking)
 
 
 async def create(
@@ -152,7 +154,7 @@ async def create(
     api_key_id: int,
     body: BookingCreate,
     idempotency: tuple[str, str] | None,
-) -> Replay:
+) -> Answer:
     """Creates the guest, the web reservation and its nights; 409 when a night is full.
 
     One statement (pms_bridge.api_booking_create) does it all: rooms are chosen under the
@@ -185,7 +187,7 @@ async def create(
             )
     if isinstance(outcome, Created):
         api_bookings.labels(op="create", outcome="created").inc()
-        return Replay(201, outcome.booking)
+        return Answer(201, outcome.booking)
     if isinstance(outcome, Earlier):
         assert idempotency is not None
         return _replay(idempotency[1], outcome)
