@@ -125,6 +125,8 @@ async def serve(
                 log_level="warning", access_log=False, lifespan="on", http=JoinedWritesProtocol,
                 # No websocket routes: an upgrade never hands the joined-writes transport on.
                 ws="none",
+                # No `server: uvicorn` on every answer: it tells callers nothing they need.
+                server_header=False,
             )  # fmt: skip
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))

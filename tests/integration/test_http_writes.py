@@ -53,6 +53,7 @@ async def test_connection_close_gets_the_whole_answer_first(settings: Settings) 
         after, _, _ = await read_response(reader)
         writer.close()
     assert status == 200 and headers["connection"] == "close"
+    assert "server" not in headers and "date" in headers  # no `server: uvicorn`
     assert len(body) == int(headers["content-length"]) > 10_000
     assert after == 200
 
