@@ -18,7 +18,6 @@ from api.schemas import (
     BookingCreate,
     BookingUpdate,
     ConflictDetail,
-    NightAvailable,
     RoomTypeLeft,
 )
 from bridge.sql import query
@@ -50,25 +49,16 @@ def nights_of(check_in: date, check_out: date) -> list[date]:
     return [check_in + timedelta(days=i) for i in range((check_out - check_in).days)]
 
 
-async def _conflict(
-    conn: Conn, hotel_id: int, room_type_id: int, check_in: date, check_out: date
-) -> ApiError:
+_decode_left = msgspec.json.Decoder(list[RoomTypeLeft]).decode
+
+
+def _conflict(room_type_id: int, left: list[RoomTypeLeft]) -> ApiError:
     """409 with what is still available for those nights, per room type."""
-    cur = await conn.execute(
-        query("api_booking_hotel_availability"),
-        {"hotel_id": hotel_id, "check_in": check_in, "check_out": check_out},
-    )
-    by_type: dict[int, list[NightAvailable]] = {}
-    for type_id, night, available in await cur.fetchall():
-        by_type.setdefault(type_id, []).append(NightAvailable(night, available))
-    left = [
-        RoomTypeLeft(type_id, nights, all(n.available > 0 for n in nights))
-        for type_id, nights in sorted(by_type.items())
-    ]
+    asked = next((t.nights for t in left if t.room_type_id == room_type_id), [])
     detail = ConflictDetail(
         message=f"no room of type {room_type_id} is free for every night requested",
         room_type_id=room_type_id,
-        nights=by_type.get(room_type_id, []),
+        nights=asked,
         still_available=left,
     )
     return ApiError(409, "not_available", msgspec.to_builtins(detail))
@@ -118,6 +108,8 @@ class Earlier(msgspec.Struct, tag="earlier", tag_field="outcome"):
 
 class Taken(msgspec.Struct, tag="taken", tag_field="outcome"):
     """Some night has no free room of the type; nothing was written."""
+
+    left: list[RoomTypeLeft]
 
 
 class NoRoomType(msgspec.Struct, tag="no_room_type", tag_field="outcome"):
@@ -179,12 +171,10 @@ async def create(
         cur = await conn.execute(query("api_booking_create"), params)
         row = await cur.fetchone()
         assert row is not None
-        outcome = _decode_outcome(row[0])
-        if isinstance(outcome, Taken):
-            api_bookings.labels(op="create", outcome="conflict").inc()
-            raise await _conflict(
-                conn, body.hotel_id, body.room_type_id, body.check_in, body.check_out
-            )
+    outcome = _decode_outcome(row[0])
+    if isinstance(outcome, Taken):
+        api_bookings.labels(op="create", outcome="conflict").inc()
+        raise _conflict(body.room_type_id, outcome.left)
     if isinstance(outcome, Created):
         api_bookings.labels(op="create", outcome="created").inc()
         return Answer(201, outcome.booking)
@@ -295,7 +285,13 @@ async def _move(
     rooms = (await cur.fetchone() or (None,))[0]
     if rooms is None:
         api_bookings.labels(op="update", outcome="conflict").inc()
-        raise await _conflict(conn, hotel_id, type_id, check_in, check_out)
+        cur = await conn.execute(
+            query("api_booking_rooms_left"),
+            {"hotel_id": hotel_id, "check_in": check_in, "check_out": check_out},
+        )
+        left = await cur.fetchone()
+        assert left is not None
+        raise _conflict(type_id, _decode_left(left[0]))
     cur = await conn.execute(
         query("api_booking_stay_prices"),
         {"hotel_id": hotel_id, "plan_id": plan[0], "plan_type": plan[3], "check_in": check_in,

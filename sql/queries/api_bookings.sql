@@ -27,34 +27,9 @@ SELECT pms_bridge.api_assign_rooms(%(hotel_id)s, %(room_type_id)s, %(check_in)s,
 SELECT pms_bridge.api_stay_prices(%(hotel_id)s, %(plan_id)s, %(plan_type)s, %(check_in)s,
                                   %(check_out)s, %(people)s);
 
--- name: api_booking_hotel_availability
--- Free sellable rooms per room type and night: what a refused booking is told is still there.
-WITH nights AS (
-    SELECT g::date AS date
-    FROM generate_series(%(check_in)s::date, %(check_out)s::date - 1, interval '1 day') AS g
-), sellable AS (
-    SELECT room_type_id, count(*)::int AS rooms
-    FROM rooms
-    WHERE hotel_id = %(hotel_id)s AND for_sale AND NOT is_staff_room
-    GROUP BY room_type_id
-), taken AS (
-    -- The reservation's status read per night row by its key (as a join, the generic plan
-    -- hashed every reservation of the hotel).
-    SELECT r.room_type_id, d.date, count(DISTINCT d.room_id)::int AS rooms
-    FROM reservation_details d
-    JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
-    WHERE d.hotel_id = %(hotel_id)s
-      AND d.date >= %(check_in)s::date AND d.date < %(check_out)s::date
-      AND d.cancelled IS NULL AND r.for_sale AND NOT r.is_staff_room
-      AND (SELECT res.status FROM reservations res
-           WHERE res.hotel_id = d.hotel_id AND res.id = d.reservation_id) <> 'cancelled'
-    GROUP BY r.room_type_id, d.date
-)
-SELECT s.room_type_id, n.date, greatest(s.rooms - coalesce(t.rooms, 0), 0)::int AS available
-FROM sellable s
-CROSS JOIN nights n
-LEFT JOIN taken t ON t.room_type_id = s.room_type_id AND t.date = n.date
-ORDER BY s.room_type_id, n.date;
+-- name: api_booking_rooms_left
+-- What a refused change is told is still free, per room type and night (JSON text).
+SELECT pms_bridge.api_rooms_left(%(hotel_id)s, %(check_in)s, %(check_out)s)::text;
 
 -- name: api_booking_client_update
 UPDATE clients

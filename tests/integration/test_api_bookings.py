@@ -39,6 +39,31 @@ async def fetch(db_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return await cur.fetchall()
 
 
+async def free_in_pms(db_url: str, check_in: date, check_out: date) -> list[dict[str, Any]]:
+    """What a 409 must say is left in hotel 1, counted here room by room: a sellable room is
+    free on a night unless a live night row of a live reservation holds it."""
+    rows = await fetch(
+        db_url,
+        "SELECT c.room_type_id, g::date, count(*) FILTER (WHERE NOT EXISTS ("
+        "   SELECT 1 FROM reservation_details d JOIN reservations r"
+        "     ON r.hotel_id = d.hotel_id AND r.id = d.reservation_id"
+        "   WHERE d.hotel_id = c.hotel_id AND d.room_id = c.id AND d.date = g::date"
+        "     AND d.cancelled IS NULL AND r.status <> 'cancelled'))"
+        " FROM rooms c CROSS JOIN generate_series(%s::date, %s::date - 1, '1 day') AS g"
+        " WHERE c.hotel_id = 1 AND c.for_sale AND NOT c.is_staff_room"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        check_in,
+        check_out,
+    )
+    by_type: dict[int, list[dict[str, Any]]] = {}
+    for type_id, night, free in rows:
+        by_type.setdefault(type_id, []).append({"date": night.isoformat(), "available": free})
+    return [
+        {"room_type_id": t, "nights": n, "free_every_night": all(x["available"] for x in n)}
+        for t, n in sorted(by_type.items())
+    ]
+
+
 async def test_create_writes_pms_rows_and_echo_mark(settings: Settings, db_url: str) -> None:
     key = await create_key(db_url, 1)
     type_id, _ = await room_type_with_rooms(db_url, 1)
@@ -97,6 +122,8 @@ async def test_last_room_goes_once_then_409_says_what_is_left(
     assert [n["available"] for n in refused["detail"]["nights"]] == [0, 0]
     others = [t for t in refused["detail"]["still_available"] if t["room_type_id"] != type_id]
     assert others and all(t["free_every_night"] for t in others)
+    left = await free_in_pms(db_url, check_in, check_in + timedelta(days=2))
+    assert refused["detail"]["still_available"] == left
 
 
 async def test_hundred_concurrent_requests_for_one_room_book_it_once(
@@ -415,6 +442,9 @@ async def test_update_into_a_full_night_is_refused_and_changes_nothing(
             json={"check_in": full.isoformat(), "check_out": (full + timedelta(1)).isoformat()},
         )
         assert moved.status_code == 409 and moved.json()["error"] == "not_available"
+        detail = moved.json()["detail"]
+        assert [n["available"] for n in detail["nights"]] == [0]
+        assert detail["still_available"] == await free_in_pms(db_url, full, full + timedelta(1))
         unchanged = await http.get(f"/api/booking-engine/bookings/{other_id}")
         assert unchanged.json() == other.json()
         bad = await http.put(f"/api/booking-engine/bookings/{other_id}", json={"guests": 0})
