@@ -47,6 +47,30 @@ async def migrate(
     return applied
 
 
+async def pending(conn: psycopg.AsyncConnection[Any]) -> list[Migration]:
+    """The migrations of this version the database has not applied yet (all of them when it
+    was never migrated)."""
+    cur = await conn.execute(query("migrate_bookkeeping_exists"))
+    row = await cur.fetchone()
+    done: set[int] = set()
+    if row is not None and row[0]:
+        cur = await conn.execute(query("migrate_applied"))
+        done = {version for (version,) in await cur.fetchall()}
+    return [m for m in migrations("bridge") if m.version not in done]
+
+
+async def require_migrated(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Serving on a database without this version's functions and tables fails call by call
+    (a booking answered 500 because a function returns last version's shape): refuse to start
+    instead, naming what is missing."""
+    missing = await pending(conn)
+    if missing:
+        names = ", ".join(f"{m.version:03d}_{m.name}" for m in missing)
+        raise ConfigError(
+            f"the database lacks bridge migrations {names}: run `pms-bridge migrate` first"
+        )
+
+
 async def apply_pms_schema(conn: psycopg.AsyncConnection[Any]) -> None:
     """The demo PMS (sql/pms): only for the embedded database, never a real PMS."""
     async with conn.transaction():

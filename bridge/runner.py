@@ -20,6 +20,7 @@ from bridge.cache import Cache, open_cache
 from bridge.config import Settings, require_database
 from bridge.db import APPLICATION_NAME, connect
 from bridge.http import JoinedWritesProtocol
+from bridge.migrate import require_migrated
 from bridge.pipeline import Bridge
 from bridge.refresher import start_background
 from bridge.service import build_bridge, horizon
@@ -100,6 +101,8 @@ async def serve(
     on_started: Callable[[Bridge | None, ApiContext | None], None] | None = None,
 ) -> Bridge | None:
     """Serve until `stop` is set; the bridge finishes the batch in hand before returning."""
+    async with await connect(require_database(settings)) as conn:
+        await require_migrated(conn)
     bridge: Bridge | None = None
     if run_bridge:
         bridge, cache = build_bridge(settings, cache)

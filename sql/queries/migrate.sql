@@ -12,6 +12,9 @@ CREATE TABLE IF NOT EXISTS pms_bridge.schema_migrations (
 -- name: migrate_applied
 SELECT version FROM pms_bridge.schema_migrations ORDER BY version;
 
+-- name: migrate_bookkeeping_exists
+SELECT to_regclass('pms_bridge.schema_migrations') IS NOT NULL;
+
 -- name: migrate_record
 INSERT INTO pms_bridge.schema_migrations (version, name) VALUES (%(version)s, %(name)s);
 

@@ -147,3 +147,30 @@ async def test_capture_remove_and_install_are_idempotent_beside_the_pms_triggers
         assert pms_triggers(db_url) == pms_own
     # Captured once, and the PMS's own audit trigger still ran.
     assert captured_after_a_write(db_url) == (1, 1)
+
+
+@pytest.mark.parametrize("migrated", ["never", "all but the last"])
+async def test_run_on_an_unmigrated_database_stops_with_one_line(
+    pg_cluster: PostgresCluster, migrated: str
+) -> None:
+    url = create_database(pg_cluster, "unmigrated")
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await apply_pms_schema(conn)
+    last = migrations("bridge")[-1]
+    if migrated != "never":
+        assert cli(url, "migrate").returncode == 0
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "DELETE FROM pms_bridge.schema_migrations WHERE version = %s", (last.version,)
+            )
+
+    result = cli(url, "run", "--no-api")
+
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pms-bridge: error: the database lacks bridge migrations ")
+    assert lines[0].endswith("run `pms-bridge migrate` first")
+    named = f"{last.version:03d}_{last.name}"
+    assert named in lines[0]
+    assert ("001_" in lines[0]) == (migrated == "never")
