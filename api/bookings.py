@@ -141,6 +141,23 @@ def _replay(body_hash: str, earlier: Earlier) -> Answer:
     return Answer(earlier.status_code, earlier.booking)
 
 
+async def earlier(
+    pool: AsyncConnectionPool[Any], api_key_id: int, idempotency: tuple[str, str]
+) -> Answer | None:
+    """The answer of an Idempotency-Key already claimed (422 for another body), or None."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            query("api_booking_earlier"),
+            {"api_key_id": api_key_id, "idempotency_key": idempotency[0]},
+        )
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    claim = _decode_outcome(row[0])
+    assert isinstance(claim, Earlier)
+    return _replay(idempotency[1], claim)
+
+
 async def create(
     pool: AsyncConnectionPool[Any],
     api_key_id: int,

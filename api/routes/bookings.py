@@ -14,6 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from api import bookings
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
+from api.errors import ApiError
 from api.routes.common import OPT, PREFIX, booking_pool_of, errors, note
 from api.schemas import Booking, BookingCreate, BookingUpdate
 
@@ -48,11 +49,20 @@ async def create_booking(
           "check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
           "plan_id": data.plan_id, "idempotency_key": idempotency_key is not None})  # fmt: skip
     same_hotel(principal, data.hotel_id)
-    bookings.check_stay(data.check_in, data.check_out, date.today())
+    pool = booking_pool_of(ctx)
     idem = None
     if idempotency_key is not None:
         idem = (idempotency_key, bookings.request_hash(msgspec.json.encode(data)))
-    outcome = await bookings.create(booking_pool_of(ctx), principal.key_pk, data, idem)
+    try:
+        bookings.check_stay(data.check_in, data.check_out, date.today())
+    except ApiError:
+        # A retry that arrives once the stay has begun still gets the booking it made.
+        replay = None if idem is None else await bookings.earlier(pool, principal.key_pk, idem)
+        if replay is None:
+            raise
+        outcome = replay
+    else:
+        outcome = await bookings.create(pool, principal.key_pk, data, idem)
     booking = outcome.booking
     note(request, "booking.create", "booking", str(booking.booking_id),
          request_summary(request), _summary(booking))  # fmt: skip

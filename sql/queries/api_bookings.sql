@@ -94,6 +94,10 @@ SELECT pms_bridge.api_booking_echo(%(hotel_id)s, %(booking_id)s, %(booking_engin
 -- The booking as JSON text (api.schemas.Booking), NULL when there is none.
 SELECT pms_bridge.api_booking_json(%(hotel_id)s, %(id)s)::text;
 
+-- name: api_booking_earlier
+-- The committed claim of an Idempotency-Key (JSON text tagged "earlier"), NULL when there is none.
+SELECT pms_bridge.api_idempotency_earlier(%(api_key_id)s, %(idempotency_key)s)::text;
+
 -- name: api_booking_create
 -- A whole booking in one statement (see the function); JSON text tagged by "outcome".
 SELECT pms_bridge.api_booking_create(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
+from api.bookings import request_hash
+from api.schemas import BookingCreate
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from bridge.sql import query
@@ -356,6 +360,45 @@ async def test_idempotency_key_replays_and_rejects_another_body(
         FAR + timedelta(days=10),
     )
     assert count == [(1,)]
+
+
+async def test_a_retry_after_the_stay_began_still_gets_its_booking(
+    settings: Settings, db_url: str
+) -> None:
+    """The first attempt was made while its check-in was ahead; the retry comes once it has
+    passed. Stood in for by giving the key's claim the hash of a body whose stay began
+    yesterday, as the first attempt's would be by then."""
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    began = body(type_id, date.today() - timedelta(days=1))
+    began_hash = request_hash(
+        msgspec.json.encode(msgspec.json.decode(json.dumps(began), type=BookingCreate))
+    )
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        headers = {"Idempotency-Key": "order-before-arrival"}
+        first = await http.post(
+            "/api/booking-engine/bookings", json=body(type_id, FAR), headers=headers
+        )
+        assert first.status_code == 201, first.text
+        await fetch(
+            db_url,
+            "UPDATE pms_bridge.api_idempotency SET request_hash = %s"
+            " WHERE idempotency_key = 'order-before-arrival' RETURNING 1",
+            began_hash,
+        )
+        retry = await http.post("/api/booking-engine/bookings", json=began, headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert retry.json() == first.json()
+        fresh = await http.post(
+            "/api/booking-engine/bookings", json=began, headers={"Idempotency-Key": "new-one"}
+        )
+        assert fresh.status_code == 422 and fresh.json()["error"] == "invalid_stay"
+        other = await http.post(
+            "/api/booking-engine/bookings", json={**began, "guests": 2}, headers=headers
+        )
+        assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
+        unkeyed = await http.post("/api/booking-engine/bookings", json=began)
+        assert unkeyed.status_code == 422 and unkeyed.json()["error"] == "invalid_stay"
 
 
 async def test_retries_racing_for_the_last_room_all_get_the_one_booking(
