@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_asgi
@@ -91,6 +91,28 @@ async def ensure_availability_built(settings: Settings, cache: Cache) -> None:
     log.info("availability cache built: %d entries", written)
 
 
+async def check_migrations(settings: Settings) -> None:
+    async with await connect(require_database(settings)) as conn:
+        await require_migrated(conn)
+
+
+async def migrations_checked_later(
+    settings: Settings, stop: asyncio.Event, first_wait: float = 1.0
+) -> None:
+    """The migration check for a database unreachable at start-up, once it can be reached
+    (its ConfigError ends run); then waits for stop, as the server's other tasks do."""
+    wait = first_wait
+    while not stop.is_set():
+        try:
+            await check_migrations(settings)
+            break
+        except OperationalError:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            wait = min(wait * 2, 30.0)
+    await stop.wait()
+
+
 async def serve(
     settings: Settings,
     stop: asyncio.Event,
@@ -101,8 +123,6 @@ async def serve(
     on_started: Callable[[Bridge | None, ApiContext | None], None] | None = None,
 ) -> Bridge | None:
     """Serve until `stop` is set; the bridge finishes the batch in hand before returning."""
-    async with await connect(require_database(settings)) as conn:
-        await require_migrated(conn)
     bridge: Bridge | None = None
     if run_bridge:
         bridge, cache = build_bridge(settings, cache)
@@ -113,6 +133,13 @@ async def serve(
     booking_pool: AsyncConnectionPool[Any] | None = None
     ctx: ApiContext | None = None
     try:
+        try:
+            await check_migrations(settings)
+        except OperationalError as exc:
+            # run waits for its database (the API answers 503 meanwhile): check once it is up.
+            log.warning("database unreachable, its migrations are checked once it is: %s", exc)
+            checker = migrations_checked_later(settings, stop)
+            tasks.append(asyncio.create_task(checker, name="migrations"))
         if bridge is not None:
             await ensure_availability_built(settings, cache)
             tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))

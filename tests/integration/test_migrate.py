@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import psycopg
 import pytest
 
 from bridge.config import DEFAULT_WATCHED
-from bridge.embedded import PostgresCluster
+from bridge.embedded import PostgresCluster, free_port
 from bridge.migrate import apply_pms_schema
 from bridge.sql import migrations
 
@@ -174,3 +176,43 @@ async def test_run_on_an_unmigrated_database_stops_with_one_line(
     named = f"{last.version:03d}_{last.name}"
     assert named in lines[0]
     assert ("001_" in lines[0]) == (migrated == "never")
+
+
+def test_run_waits_for_its_database_then_refuses_it_unmigrated(tmp_path: Path) -> None:
+    """Unreachable at start-up, the database is waited for (the API serves meanwhile); once it
+    is up, one lacking the migrations still stops run with one line."""
+    db_port, api_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "DATABASE_URL"))}
+    env.update(
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{db_port}/postgres",
+        API_PORT=str(api_port), BRIDGE_JWT_SECRET="t" * 40,
+    )  # fmt: skip
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run", "--api-only"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    cluster = PostgresCluster(tmp_path / "late", port=db_port)
+    try:
+        deadline = time.monotonic() + 60  # an upper bound on start-up, not a measurement
+        while not live(api_port):
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "the API never came up"
+            time.sleep(0.1)
+        cluster.start()
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        run.kill()
+        cluster.destroy()
+    assert run.returncode == 2, stderr
+    # Before it, the warnings of the wait; the error itself is one line, the last.
+    errors = [line for line in stderr.splitlines() if line.startswith("pms-bridge: error: ")]
+    assert errors == stderr.strip().splitlines()[-1:], stderr
+    assert errors[0].startswith("pms-bridge: error: the database lacks bridge migrations 001_")
+
+
+def live(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
