@@ -96,12 +96,10 @@ async def check_migrations(settings: Settings) -> None:
         await require_migrated(conn)
 
 
-async def migrations_checked_later(
-    settings: Settings, stop: asyncio.Event, first_wait: float = 1.0
-) -> None:
+async def migrations_checked_later(settings: Settings, stop: asyncio.Event) -> None:
     """The migration check for a database unreachable at start-up, once it can be reached
     (its ConfigError ends run); then waits for stop, as the server's other tasks do."""
-    wait = first_wait
+    wait = 1.0
     while not stop.is_set():
         try:
             await check_migrations(settings)
