@@ -27,6 +27,7 @@ test: $(STAMP)
 
 # The capture suites again on the machine's own PostgreSQL (e.g. Debian's 15), when it has one.
 SYSTEM_PG_TESTS := tests/integration/test_trigger_basic.py \
+	tests/integration/test_booking_connections.py \
 	tests/integration/test_capture_correctness.py tests/integration/test_crash_recovery.py \
 	tests/integration/test_malformed.py tests/integration/test_partitions.py \
 	$(wildcard tests/integration/test_logical_*.py)
