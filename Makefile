@@ -25,7 +25,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS) $(PASSED)
 
-# The capture suites again on the machine's own PostgreSQL (e.g. Debian's 15), when it has one.
+# The capture suites again on the machine's own PostgreSQL (e.g. Debian's 15), when it has one,
+# and the booking connections' JIT test (the embedded server has no JIT).
 SYSTEM_PG_TESTS := tests/integration/test_trigger_basic.py \
 	tests/integration/test_booking_connections.py \
 	tests/integration/test_capture_correctness.py tests/integration/test_crash_recovery.py \
@@ -34,7 +35,7 @@ SYSTEM_PG_TESTS := tests/integration/test_trigger_basic.py \
 test-system-pg: $(STAMP)
 	@bindir=$$(pg_config --bindir 2>/dev/null); \
 	if [ -x "$$bindir/postgres" ]; then \
-		echo "capture suites on $$($$bindir/postgres --version)"; \
+		echo "capture and JIT suites on $$($$bindir/postgres --version)"; \
 		PMS_BRIDGE_TEST_PG_BINDIR=$$bindir $(BIN)/python -m pytest -q $(SYSTEM_PG_TESTS); \
 	else echo "no system PostgreSQL (pg_config --bindir): skipped"; fi
 
