@@ -12,6 +12,7 @@ import pytest
 from api.audit import AuditWriter
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
+from bridge.sql import migrations
 from metrics.definitions import REGISTRY
 from tests.integration.api_server import create_key, running_api
 
@@ -123,6 +124,45 @@ async def test_audit_batches_keep_call_order_and_survive_a_missing_hotel(db_url:
     assert rows == [(2, "call 0"), (1, "call 1"), (None, "call 2"), (None, "call 3"),
                     (1, "call 4")]  # fmt: skip
     assert skew is not None and skew[0] < 60
+
+
+async def test_an_audited_hotel_can_be_deleted_and_its_audit_rows_stay(db_url: str) -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.audit import AuditEntry, now
+
+    async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
+        async with pool.connection() as conn:
+            cur = await conn.execute("INSERT INTO hotels (name) VALUES ('gone') RETURNING id")
+            row = await cur.fetchone()
+        assert row is not None
+        hotel_id = row[0]
+        writer = AuditWriter(pool)
+        writer.record(AuditEntry(hotel_id, "GET hotel", "hotel", None, {}, {}, "ok", None, now()))
+        assert await writer.flush() == 1
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM hotels WHERE id = %s", (hotel_id,))
+            cur = await conn.execute(
+                "SELECT hotel_id, action FROM booking_engine_audit_log WHERE hotel_id = %s",
+                (hotel_id,),
+            )
+            assert await cur.fetchall() == [(hotel_id, "GET hotel")]
+
+
+async def test_the_audit_logs_hotel_key_is_dropped_whatever_its_name(db_url: str) -> None:
+    """A PMS that created the table itself may have named the constraint otherwise."""
+    (migration,) = [m for m in migrations("bridge") if m.name == "audit_log_without_hotel_fk"]
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await conn.execute(
+            "ALTER TABLE booking_engine_audit_log ADD CONSTRAINT pms_audit_hotel"
+            " FOREIGN KEY (hotel_id) REFERENCES hotels (id)"
+        )
+        await conn.execute(migration.sql.encode())
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_constraint"
+            " WHERE conrelid = 'booking_engine_audit_log'::regclass AND contype = 'f'"
+        )
+        assert await cur.fetchone() == (0,)
 
 
 async def test_replicas_sharing_redis_share_one_bucket(settings: Settings, db_url: str) -> None:
