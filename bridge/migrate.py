@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,9 @@ from bridge.capture import install as capture_install
 from bridge.config import ConfigError
 from bridge.sql import Migration, migrations, query
 
+LOCK_ATTEMPTS = 8
+LOCK_BACKOFF_SECONDS = 0.5
+
 
 async def missing_tables(conn: psycopg.AsyncConnection[Any], tables: Sequence[str]) -> list[str]:
     cur = await conn.execute(query("existing_tables"), {"names": list(tables)})
@@ -19,15 +23,39 @@ async def missing_tables(conn: psycopg.AsyncConnection[Any], tables: Sequence[st
 
 
 async def migrate(
-    conn: psycopg.AsyncConnection[Any], watched: Sequence[str], *, install_capture: bool = True
+    conn: psycopg.AsyncConnection[Any],
+    watched: Sequence[str],
+    *,
+    install_capture: bool = True,
+    attempts: int = LOCK_ATTEMPTS,
 ) -> list[Migration]:
-    """Apply what is pending; a second run applies nothing. Returns what was applied."""
+    """Apply what is pending; a second run applies nothing. Returns what was applied.
+
+    A migration that must not queue the PMS behind it sets a lock timeout (090); a run that
+    meets it is rolled back whole and tried again, and after `attempts` stops with one line."""
     missing = await missing_tables(conn, watched)
     if missing:
         raise ConfigError(
             f"PMS tables missing from the database: {', '.join(missing)} "
             "(is DATABASE_URL the PMS database, and BRIDGE_WATCHED_TABLES right?)"
         )
+    attempt = 1
+    while True:
+        try:
+            return await _migrate_once(conn, watched, install_capture)
+        except psycopg.errors.LockNotAvailable as exc:
+            if attempt == attempts:
+                raise ConfigError(
+                    f"PMS transactions held locks migrate needs through {attempts} attempts "
+                    f"({exc.diag.message_primary}); nothing was changed: run migrate again"
+                ) from None
+            await asyncio.sleep(LOCK_BACKOFF_SECONDS * attempt)
+            attempt += 1
+
+
+async def _migrate_once(
+    conn: psycopg.AsyncConnection[Any], watched: Sequence[str], install_capture: bool
+) -> list[Migration]:
     applied: list[Migration] = []
     async with conn.transaction():
         await conn.execute(query("migrate_lock"))

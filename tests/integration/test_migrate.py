@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,9 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from bridge.config import DEFAULT_WATCHED
+from bridge.config import DEFAULT_WATCHED, ConfigError
 from bridge.embedded import PostgresCluster, free_port
-from bridge.migrate import apply_pms_schema
+from bridge.migrate import apply_pms_schema, migrate
 from bridge.sql import migrations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,3 +217,68 @@ def live(port: int) -> bool:
             return bool(reply.status == 200)
     except OSError:
         return False
+
+
+async def test_upgrading_past_090_never_aborts_a_pms_transaction(db_url: str) -> None:
+    """090 locks hotels until migrate commits, and migrate waits for PMS writers meanwhile.
+    A PMS transaction holding a reservation and then reading hotels, after migrate has waited
+    past the first deadlock check, was the one PostgreSQL aborted; now migrate gives up
+    its turn and tries again once the PMS committed."""
+    (fk_drop,) = [m for m in migrations("bridge") if m.name == "audit_log_without_hotel_fk"]
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as watcher:
+        await watcher.execute(
+            "DELETE FROM pms_bridge.schema_migrations WHERE version = %s", (fk_drop.version,)
+        )
+        await watcher.execute(
+            "ALTER TABLE booking_engine_audit_log ADD FOREIGN KEY (hotel_id) REFERENCES hotels (id)"
+        )
+        async with await psycopg.AsyncConnection.connect(db_url) as pms, \
+                await psycopg.AsyncConnection.connect(db_url) as migrator:  # fmt: skip
+            await pms.execute(
+                "UPDATE reservations SET agent = agent"
+                " WHERE id = (SELECT id FROM reservations ORDER BY id LIMIT 1)"
+            )
+            upgrade = asyncio.create_task(migrate(migrator, DEFAULT_WATCHED))
+            pid = migrator.info.backend_pid
+            while True:  # until migrate waits for the PMS's lock
+                cur = await watcher.execute(
+                    "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", (pid,)
+                )
+                if await cur.fetchone() != (0,):
+                    break
+                assert not upgrade.done(), upgrade
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(1.5)  # past deadlock_timeout (1 s): migrate's own check is done
+            cur = await pms.execute("SELECT count(*) FROM hotels")
+            assert (await cur.fetchone() or (0,))[0] > 0
+            await pms.commit()
+            applied = await upgrade
+        assert [m.version for m in applied] == [fk_drop.version]
+        cur = await watcher.execute(
+            "SELECT count(*) FROM pg_constraint"
+            " WHERE conrelid = 'booking_engine_audit_log'::regclass AND contype = 'f'"
+        )
+        assert await cur.fetchone() == (0,)
+
+
+async def test_migrate_stops_with_one_line_when_the_pms_keeps_its_locks(db_url: str) -> None:
+    (fk_drop,) = [m for m in migrations("bridge") if m.name == "audit_log_without_hotel_fk"]
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as setup:
+        await setup.execute(
+            "DELETE FROM pms_bridge.schema_migrations WHERE version = %s", (fk_drop.version,)
+        )
+    async with await psycopg.AsyncConnection.connect(db_url) as pms, \
+            await psycopg.AsyncConnection.connect(db_url) as migrator:  # fmt: skip
+        await pms.execute("LOCK TABLE hotels IN ROW EXCLUSIVE MODE")
+        with pytest.raises(ConfigError) as stopped:
+            await migrate(migrator, DEFAULT_WATCHED, attempts=2)
+        await pms.rollback()
+    assert "through 2 attempts" in str(stopped.value)
+    assert "run migrate again" in str(stopped.value)
+    assert "\n" not in str(stopped.value)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM pms_bridge.schema_migrations WHERE version = %s",
+            (fk_drop.version,),
+        )
+        assert await cur.fetchone() == (0,)  # rolled back whole, nothing recorded
