@@ -25,17 +25,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS) $(PASSED)
 
-# The capture suites again on the machine's own PostgreSQL (e.g. Debian's 15), when it has one,
-# and the booking connections' JIT test (the embedded server has no JIT).
+# The capture and migrate suites again on the machine's own PostgreSQL (e.g. Debian's 15), when
+# it has one, and the booking connections' JIT test (the embedded server has no JIT).
 SYSTEM_PG_TESTS := tests/integration/test_trigger_basic.py \
-	tests/integration/test_booking_connections.py \
+	tests/integration/test_booking_connections.py tests/integration/test_migrate.py \
 	tests/integration/test_capture_correctness.py tests/integration/test_crash_recovery.py \
 	tests/integration/test_malformed.py tests/integration/test_partitions.py \
 	$(wildcard tests/integration/test_logical_*.py)
 test-system-pg: $(STAMP)
 	@bindir=$$(pg_config --bindir 2>/dev/null); \
 	if [ -x "$$bindir/postgres" ]; then \
-		echo "capture and JIT suites on $$($$bindir/postgres --version)"; \
+		echo "capture, migrate and JIT suites on $$($$bindir/postgres --version)"; \
 		PMS_BRIDGE_TEST_PG_BINDIR=$$bindir $(BIN)/python -m pytest -q $(SYSTEM_PG_TESTS); \
 	else echo "no system PostgreSQL (pg_config --bindir): skipped"; fi
 

@@ -11,9 +11,14 @@
 -- Dropping the key locks hotels ACCESS EXCLUSIVE until migrate commits, and migrate then
 -- waits for PMS writers while it installs the capture triggers: a PMS transaction that
 -- holds such a lock and then reads hotels would deadlock with it, and PostgreSQL might abort
--- the PMS's side. A lock timeout below deadlock_timeout (1 s by default) for the rest of this
--- migrate run makes migrate the side that gives up; migrate retries the whole run.
-SET LOCAL lock_timeout = '500ms';
+-- the PMS's side. A lock timeout below deadlock_timeout for the rest of this migrate run
+-- (0.5 s, or half of deadlock_timeout where it is set lower) makes migrate the side that
+-- gives up; migrate retries the whole run.
+SELECT set_config(
+    'lock_timeout',
+    (extract(epoch FROM least(current_setting('deadlock_timeout')::interval / 2,
+                              interval '500 milliseconds')) * 1000)::int || 'ms',
+    true);
 
 DO $$
 DECLARE
