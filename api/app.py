@@ -19,6 +19,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
 from api.middleware import front, wrap
 from api.ratelimit import open_limiter
+from api.retention import Retention
 from api.routes import (
     amenities,
     auth,
@@ -46,6 +47,11 @@ def create_app(ctx: ApiContext) -> Litestar:
         ctx.settings.redis_url, ctx.settings.redis_prefix, ctx.settings.rate_limits
     )
     ctx.audit = AuditWriter(ctx.pool)
+    retention = Retention(
+        ctx.pool,
+        audit_days=ctx.settings.audit_retention_days,
+        idempotency_days=ctx.settings.idempotency_retention_days,
+    )
     if ctx.pool is not None:
         ctx.keys = KeyStore(ctx.pool)
 
@@ -57,8 +63,10 @@ def create_app(ctx: ApiContext) -> Litestar:
             ctx.keys.start()
         if ctx.audit is not None:
             ctx.audit.start()
+        retention.start()
 
     async def stop() -> None:
+        await retention.stop()
         if ctx.keys is not None:
             await ctx.keys.stop()
         if ctx.audit is not None:

@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, kw_only=True):
     delivery_timeout: float = 10.0
     # Logical capture: unconfirmed WAL above this raises a warning (log + metric).
     slot_lag_warn_bytes: int = 256 * 1024 * 1024
+    # How long the API keeps its audit rows and Idempotency-Key answers; 0 keeps them forever.
+    audit_retention_days: int = 90
+    idempotency_retention_days: int = 7
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -79,6 +82,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_DELIVERY_MAX_ATTEMPTS": ("delivery_max_attempts", int),
     "BRIDGE_DELIVERY_TIMEOUT": ("delivery_timeout", float),
     "BRIDGE_SLOT_LAG_WARN_BYTES": ("slot_lag_warn_bytes", int),
+    "BRIDGE_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
+    "BRIDGE_IDEMPOTENCY_RETENTION_DAYS": ("idempotency_retention_days", int),
 }
 
 
@@ -146,6 +151,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("BRIDGE_DELIVERY_TIMEOUT must be a positive number of seconds")
     if settings.poll_interval <= 0:
         raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
+    if settings.audit_retention_days < 0 or settings.idempotency_retention_days < 0:
+        raise ConfigError(
+            "BRIDGE_AUDIT_RETENTION_DAYS and BRIDGE_IDEMPOTENCY_RETENTION_DAYS must be a number "
+            "of days, or 0 to keep everything"
+        )
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
     if missing:
         raise ConfigError(

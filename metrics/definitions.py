@@ -95,6 +95,12 @@ api_rate_limited = Counter(
     ["klass", "outcome"],
     registry=REGISTRY,
 )
+api_pruned = Counter(
+    "pms_bridge_api_pruned_total",
+    "Rows of the API's own records removed past their retention",
+    ["table"],
+    registry=REGISTRY,
+)
 api_audit_failed = Counter(
     "pms_bridge_api_audit_failed_total",
     "Audit log entries that could not be written (the requests themselves succeeded)",

@@ -54,6 +54,8 @@ def test_environment_is_read_and_flags_override_it() -> None:
         ({"API_PORT": "70000"}, "API_PORT"),
         ({"BRIDGE_BATCH_SIZE": "0"}, "BRIDGE_BATCH_SIZE"),
         ({"BRIDGE_POLL_INTERVAL": "-1"}, "BRIDGE_POLL_INTERVAL"),
+        ({"BRIDGE_AUDIT_RETENTION_DAYS": "-30"}, "BRIDGE_AUDIT_RETENTION_DAYS"),
+        ({"BRIDGE_IDEMPOTENCY_RETENTION_DAYS": "a week"}, "BRIDGE_IDEMPOTENCY_RETENTION_DAYS"),
         ({"BRIDGE_WATCHED_TABLES": "hotels,rooms"}, "BRIDGE_WATCHED_TABLES"),
         ({"BRIDGE_WATCHED_TABLES": " , "}, "BRIDGE_WATCHED_TABLES"),
         (

@@ -1,0 +1,81 @@
+"""Retention of the API's own records: old audit rows, old Idempotency-Key answers and dead
+refresh-token families, pruned in short batches by a background task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from bridge.sql import query
+from metrics.definitions import api_pruned
+
+log = logging.getLogger("pms_bridge.api.retention")
+
+INTERVAL_SECONDS = 60.0
+# Short statements: a batch holds its row locks and its WAL for a few tens of milliseconds.
+BATCH = 5000
+
+
+class Retention:
+    """Every INTERVAL_SECONDS, each table is pruned batch by batch until nothing is past its
+    keep. A failed pass is logged and tried again at the next interval; it never touches a
+    request."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool[Any] | None, *, audit_days: int, idempotency_days: int
+    ) -> None:
+        self._pool = pool
+        # (table label, query block, days or None): 0 days means the table is kept whole.
+        self._rules = [
+            ("audit_log", "api_prune_audit", audit_days),
+            ("idempotency", "api_prune_idempotency", idempotency_days),
+            ("refresh_tokens", "api_prune_refresh_tokens", None),
+        ]
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    def start(self) -> None:
+        if self._pool is not None:
+            self._task = asyncio.create_task(self._loop(), name="api-retention")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def prune(self, batch: int = BATCH) -> dict[str, int]:
+        """One pass over every table; returns the rows removed per table."""
+        removed: dict[str, int] = {}
+        if self._pool is None:
+            return removed
+        for table, block, days in self._rules:
+            if days == 0:
+                continue
+            removed[table] = 0
+            while not self._stop.is_set():
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(query(block), {"days": days, "batch": batch})
+                removed[table] += cur.rowcount
+                api_pruned.labels(table=table).inc(cur.rowcount)
+                if cur.rowcount < batch:
+                    break
+        return removed
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), INTERVAL_SECONDS)
+            if self._stop.is_set():
+                return
+            try:
+                removed = await self.prune()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("pruning the API's records failed (tried again later): %s", exc)
+            else:
+                if any(removed.values()):
+                    log.info("pruned past their retention: %s", removed)
