@@ -20,8 +20,19 @@ def pruned(table: str) -> float:
     return REGISTRY.get_sample_value("pms_bridge_api_pruned_total", {"table": table}) or 0.0
 
 
+async def seeded_key(db_url: str, pool: AsyncConnectionPool[Any]) -> tuple[int, str]:
+    """A key (its id and key id), with two audit rows and one Idempotency-Key answer past the
+    default retention and one of each inside it."""
+    await create_key(db_url, 1, "book")
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT id, key_id FROM booking_engine_api_keys LIMIT 1")
+        row = await cur.fetchone()
+        assert row is not None
+        await seed(conn, row[0])
+    return row[0], row[1]
+
+
 async def seed(conn: psycopg.AsyncConnection[Any], key_id: int) -> None:
-    """Two audit rows and one Idempotency-Key answer past the defaults, one of each inside."""
     for label, age in [("old 1", "100 days"), ("old 2", "91 days"), ("recent", "1 day")]:
         await conn.execute(
             "INSERT INTO booking_engine_audit_log (hotel_id, action, entity_type, status,"
@@ -38,14 +49,9 @@ async def seed(conn: psycopg.AsyncConnection[Any], key_id: int) -> None:
 
 
 async def test_pruning_removes_what_is_past_its_keep_and_nothing_else(db_url: str) -> None:
-    await create_key(db_url, 1, "book")
     async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT id, key_id FROM booking_engine_api_keys LIMIT 1")
-            row = await cur.fetchone()
-            assert row is not None
-            await seed(conn, row[0])
-        record = KeyRecord(row[0], row[1], 1, "", ("book",), True, None, False)
+        key_id, public_id = await seeded_key(db_url, pool)
+        record = KeyRecord(key_id, public_id, 1, "", ("book",), True, None, False)
         # A family whose every token expired days ago, and one still in use whose first,
         # spent token expired: only the dead family goes.
         dead = uuid.uuid4()
@@ -84,13 +90,9 @@ async def test_pruning_removes_what_is_past_its_keep_and_nothing_else(db_url: st
 
 
 async def test_zero_days_keeps_everything(db_url: str) -> None:
-    await create_key(db_url, 1, "book")
     async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
+        await seeded_key(db_url, pool)
         async with pool.connection() as conn:
-            cur = await conn.execute("SELECT id FROM booking_engine_api_keys LIMIT 1")
-            row = await cur.fetchone()
-            assert row is not None
-            await seed(conn, row[0])
             cur = await conn.execute("SELECT count(*) FROM booking_engine_audit_log")
             audit_rows = await cur.fetchone()
 
