@@ -26,6 +26,10 @@ class ConfigError(ValueError):
     """One line saying which setting is wrong and how to fix it."""
 
 
+# A century: more is not a retention, and overflows PostgreSQL's date arithmetic.
+MAX_RETENTION_DAYS = 36_500
+
+
 class Settings(msgspec.Struct, kw_only=True):
     database_url: str | None = None
     redis_url: str | None = None
@@ -151,11 +155,15 @@ def validate(settings: Settings) -> None:
         raise ConfigError("BRIDGE_DELIVERY_TIMEOUT must be a positive number of seconds")
     if settings.poll_interval <= 0:
         raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
-    if settings.audit_retention_days < 0 or settings.idempotency_retention_days < 0:
-        raise ConfigError(
-            "BRIDGE_AUDIT_RETENTION_DAYS and BRIDGE_IDEMPOTENCY_RETENTION_DAYS must be a number "
-            "of days, or 0 to keep everything"
-        )
+    for env_name, days in (
+        ("BRIDGE_AUDIT_RETENTION_DAYS", settings.audit_retention_days),
+        ("BRIDGE_IDEMPOTENCY_RETENTION_DAYS", settings.idempotency_retention_days),
+    ):
+        if not 0 <= days <= MAX_RETENTION_DAYS:
+            raise ConfigError(
+                f"{env_name}={days} must be a number of days up to {MAX_RETENTION_DAYS}, "
+                "or 0 to keep everything"
+            )
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
     if missing:
         raise ConfigError(

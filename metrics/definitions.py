@@ -101,6 +101,11 @@ api_pruned = Counter(
     ["table"],
     registry=REGISTRY,
 )
+api_prune_failed = Counter(
+    "pms_bridge_api_prune_failed_total",
+    "Passes of the API's retention that failed (tried again at the next interval)",
+    registry=REGISTRY,
+)
 api_audit_failed = Counter(
     "pms_bridge_api_audit_failed_total",
     "Audit log entries that could not be written (the requests themselves succeeded)",

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from api import retention
 from api.auth import tokens
 from api.auth.keys import KeyRecord
 from api.retention import Retention
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
 from metrics.definitions import REGISTRY
-from tests.integration.api_server import create_key
+from tests.integration.api_server import create_key, running_api
 
 
 def pruned(table: str) -> float:
@@ -34,18 +39,28 @@ async def seeded_key(db_url: str, pool: AsyncConnectionPool[Any]) -> tuple[int, 
 
 async def seed(conn: psycopg.AsyncConnection[Any], key_id: int) -> None:
     for label, age in [("old 1", "100 days"), ("old 2", "91 days"), ("recent", "1 day")]:
-        await conn.execute(
-            "INSERT INTO booking_engine_audit_log (hotel_id, action, entity_type, status,"
-            " created_at) VALUES (1, %s, 'request', 'ok',"
-            " (now() AT TIME ZONE 'UTC') - %s::interval)",
-            (label, age),
-        )
+        await audit_row(conn, label, age)
     for label, age in [("old", "8 days"), ("recent", "1 hour")]:
-        await conn.execute(
-            "INSERT INTO pms_bridge.api_idempotency (api_key_id, idempotency_key, request_hash,"
-            " created_at) VALUES (%s, %s, 'h', now() - %s::interval)",
-            (key_id, label, age),
-        )
+        await idempotency_row(conn, key_id, label, age)
+
+
+async def audit_row(conn: psycopg.AsyncConnection[Any], action: str, age: str) -> None:
+    """An audit row written `age` ago, in UTC without a zone as the writer stores it."""
+    await conn.execute(
+        "INSERT INTO booking_engine_audit_log (hotel_id, action, entity_type, status, created_at)"
+        " VALUES (1, %s, 'request', 'ok', (now() AT TIME ZONE 'UTC') - %s::interval)",
+        (action, age),
+    )
+
+
+async def idempotency_row(
+    conn: psycopg.AsyncConnection[Any], key_id: int, key: str, age: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO pms_bridge.api_idempotency (api_key_id, idempotency_key, request_hash,"
+        " created_at) VALUES (%s, %s, 'h', now() - %s::interval)",
+        (key_id, key, age),
+    )
 
 
 async def test_pruning_removes_what_is_past_its_keep_and_nothing_else(db_url: str) -> None:
@@ -104,3 +119,65 @@ async def test_zero_days_keeps_everything(db_url: str) -> None:
             assert await cur.fetchone() == audit_rows
             cur = await conn.execute("SELECT count(*) FROM pms_bridge.api_idempotency")
             assert await cur.fetchone() == (2,)
+
+
+async def test_the_cutoffs_hold_to_the_hour_in_any_session_time_zone(db_url: str) -> None:
+    """Non-default retentions, rows an hour either side of each cutoff, and a session far
+    from UTC (the audit log stores UTC without a zone, the other tables with one)."""
+    far = {"options": "-c TimeZone=Pacific/Kiritimati"}
+    await create_key(db_url, 1, "book")
+    async with AsyncConnectionPool(db_url, min_size=1, open=False, kwargs=far) as pool:
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT id, key_id FROM booking_engine_api_keys LIMIT 1")
+            row = await cur.fetchone()
+            assert row is not None
+            for label, age in [
+                ("just past", "30 days 1 hour"),
+                ("just inside", "29 days 23 hours"),
+            ]:
+                await audit_row(conn, label, age)
+            for label, age in [("just past", "2 days 1 hour"), ("just inside", "1 day 23 hours")]:
+                await idempotency_row(conn, row[0], label, age)
+        # A family whose only token expired half a day ago is kept another half day.
+        record = KeyRecord(row[0], row[1], 1, "", ("book",), True, None, False)
+        recent = await tokens.issue_refresh(pool, record)
+        async with pool.connection() as conn:
+            await conn.execute(
+                "UPDATE pms_bridge.api_refresh_tokens SET expires_at = now() - interval '12 hours'"
+                " WHERE token_hash = %s",
+                (tokens._hash(recent),),
+            )
+
+        removed = await Retention(pool, audit_days=30, idempotency_days=2).prune()
+
+        assert removed == {"audit_log": 1, "idempotency": 1, "refresh_tokens": 0}
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT action FROM booking_engine_audit_log WHERE action LIKE 'just%%'"
+            )
+            assert await cur.fetchall() == [("just inside",)]
+            cur = await conn.execute("SELECT idempotency_key FROM pms_bridge.api_idempotency")
+            assert await cur.fetchall() == [("just inside",)]
+
+
+async def test_the_running_api_prunes_with_its_settings(
+    settings: Settings, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "INTERVAL_SECONDS", 0.1)
+    settings = msgspec.structs.replace(settings, audit_retention_days=30)
+    async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
+        async with pool.connection() as conn:
+            for label, age in [("old", "31 days"), ("kept", "29 days")]:
+                await audit_row(conn, label, age)
+        async with running_api(settings, MemoryCache()):
+            for _ in range(200):
+                async with pool.connection() as conn:
+                    cur = await conn.execute(
+                        "SELECT action FROM booking_engine_audit_log"
+                        " WHERE action IN ('old', 'kept')"
+                    )
+                    left = await cur.fetchall()
+                if left == [("kept",)]:
+                    break
+                await asyncio.sleep(0.05)
+        assert left == [("kept",)]
