@@ -10,7 +10,8 @@ CREATE INDEX IF NOT EXISTS api_refresh_tokens_expires_idx
 -- calls a second a read-heavy booking engine makes, its sequence runs out within weeks, and
 -- pruning old rows does not give ids back. After that every audit write would fail. The id
 -- becomes bigint, as does its sequence, whatever the PMS named it. This rewrites the log once
--- under an exclusive lock; the API's audit writer queues meanwhile and never blocks a call.
+-- under an exclusive lock. No API call waits for it: the audit writer queues meanwhile, and
+-- what overflows its queue (20,000 entries) is counted as lost, as any failed audit write is.
 ALTER TABLE booking_engine_audit_log ALTER COLUMN id TYPE BIGINT;
 DO $$
 DECLARE

@@ -181,3 +181,38 @@ async def test_the_running_api_prunes_with_its_settings(
                     break
                 await asyncio.sleep(0.05)
         assert left == [("kept",)]
+
+
+async def test_a_failed_pass_is_counted_and_the_next_one_prunes(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "INTERVAL_SECONDS", 0.05)
+    failed_before = REGISTRY.get_sample_value("pms_bridge_api_prune_failed_total") or 0.0
+    async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
+        async with pool.connection() as conn:
+            await audit_row(conn, "old", "100 days")
+            await conn.execute("ALTER TABLE booking_engine_audit_log RENAME TO audit_away")
+        pruner = Retention(pool, audit_days=90, idempotency_days=7)
+        pruner.start()
+        try:
+            for _ in range(200):
+                if (REGISTRY.get_sample_value("pms_bridge_api_prune_failed_total") or 0.0) > (
+                    failed_before
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            async with pool.connection() as conn:
+                await conn.execute("ALTER TABLE audit_away RENAME TO booking_engine_audit_log")
+            for _ in range(200):
+                async with pool.connection() as conn:
+                    cur = await conn.execute(
+                        "SELECT count(*) FROM booking_engine_audit_log WHERE action = 'old'"
+                    )
+                    left = await cur.fetchone()
+                if left == (0,):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await pruner.stop()
+    assert (REGISTRY.get_sample_value("pms_bridge_api_prune_failed_total") or 0.0) > failed_before
+    assert left == (0,)
