@@ -28,6 +28,8 @@ class ConfigError(ValueError):
 
 # A century: more is not a retention, and overflows PostgreSQL's date arithmetic.
 MAX_RETENTION_DAYS = 36_500
+# A year: past that a refresh family is no bound on a stolen token's life.
+MAX_REFRESH_FAMILY_DAYS = 366
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -61,6 +63,9 @@ class Settings(msgspec.Struct, kw_only=True):
     # How long the API keeps its audit rows and Idempotency-Key answers; 0 keeps them forever.
     audit_retention_days: int = 90
     idempotency_retention_days: int = 7
+    # A refresh-token family ends this long after its API key was exchanged, however often it
+    # rotates: the client exchanges its key again, and a family never lives for ever.
+    refresh_family_days: int = 30
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -88,6 +93,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_SLOT_LAG_WARN_BYTES": ("slot_lag_warn_bytes", int),
     "BRIDGE_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
     "BRIDGE_IDEMPOTENCY_RETENTION_DAYS": ("idempotency_retention_days", int),
+    "BRIDGE_REFRESH_FAMILY_DAYS": ("refresh_family_days", int),
 }
 
 
@@ -164,6 +170,11 @@ def validate(settings: Settings) -> None:
                 f"{env_name}={days} must be a number of days up to {MAX_RETENTION_DAYS}, "
                 "or 0 to keep everything"
             )
+    if not 1 <= settings.refresh_family_days <= MAX_REFRESH_FAMILY_DAYS:
+        raise ConfigError(
+            f"BRIDGE_REFRESH_FAMILY_DAYS={settings.refresh_family_days} must be a number of days "
+            f"from 1 to {MAX_REFRESH_FAMILY_DAYS}"
+        )
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
     if missing:
         raise ConfigError(

@@ -38,6 +38,12 @@ class TokenError(Exception):
 class RefreshOutcome(msgspec.Struct, frozen=True):
     api_key_id: int
     family: uuid.UUID
+    family_ends_at: datetime | None  # None for a family issued before migration 110
+
+
+class Refresh(msgspec.Struct, frozen=True):
+    token: str
+    expires_in: int  # seconds; never past the family's end
 
 
 def issue_access(record: KeyRecord, secret: str, now: float | None = None) -> str:
@@ -84,20 +90,28 @@ def _hash(token: str) -> str:
 
 
 async def issue_refresh(
-    pool: AsyncConnectionPool[Any], record: KeyRecord, family: uuid.UUID | None = None
-) -> str:
+    pool: AsyncConnectionPool[Any],
+    record: KeyRecord,
+    family_days: int,
+    rotated: RefreshOutcome | None = None,
+) -> Refresh:
+    """A refresh token of a new family, or the next one of the family `rotated` came from."""
     token = REFRESH_PREFIX + secrets.token_urlsafe(32)
     async with pool.connection() as conn:
-        await conn.execute(
+        cur = await conn.execute(
             query("api_refresh_insert"),
             {
                 "token_hash": _hash(token),
-                "family": family or uuid.uuid4(),
+                "family": rotated.family if rotated else uuid.uuid4(),
+                "family_ends_at": rotated.family_ends_at if rotated else None,
+                "family_days": family_days,
                 "api_key_id": record.id,
                 "ttl": REFRESH_TTL_SECONDS,
             },
         )
-    return token
+        row = await cur.fetchone()
+    assert row is not None
+    return Refresh(token, row[0])
 
 
 async def spend_refresh(pool: AsyncConnectionPool[Any], token: str) -> RefreshOutcome:
@@ -109,12 +123,14 @@ async def spend_refresh(pool: AsyncConnectionPool[Any], token: str) -> RefreshOu
         row = await cur.fetchone()
         if row is None:
             raise TokenError("refresh token unknown")
-        family, api_key_id, reused, revoked, expired = row
+        family, family_ends_at, api_key_id, reused, revoked, expired, family_ended = row
         if reused:
             await conn.execute(query("api_refresh_revoke_family"), {"family": family})
             raise TokenError("refresh token was already used; its family is now revoked")
     if revoked:
         raise TokenError("refresh token revoked")
+    if expired and family_ended:
+        raise TokenError("refresh token family has ended: exchange the API key for new tokens")
     if expired:
         raise TokenError("refresh token expired")
-    return RefreshOutcome(api_key_id, family)
+    return RefreshOutcome(api_key_id, family, family_ends_at)

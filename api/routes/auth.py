@@ -33,11 +33,12 @@ async def token(
     anonymous: NamedDependency[str],
     data: JSONBody[TokenRequest],
 ) -> TokenResponse:
-    """An access token (15 min) and a refresh token; each refresh token works once."""
+    """An access token (15 min) and a refresh token; each refresh token works once, and its
+    family ends BRIDGE_REFRESH_FAMILY_DAYS after the API key was exchanged."""
     note(request, "auth.token", "api_key", None, {"grant_type": data.grant_type})
     if ctx.keys is None or ctx.pool is None:
         raise ApiError(503, "unavailable", "no database configured: API keys cannot be checked")
-    family = None
+    spent = None
     if data.grant_type == "api_key":
         if data.api_key is None:
             raise ApiError(400, "bad_request", "grant_type api_key needs api_key")
@@ -50,17 +51,17 @@ async def token(
         except tokens.TokenError as exc:
             raise ApiError(401, "invalid_token", str(exc)) from None
         record = usable(await ctx.keys.by_id(spent.api_key_id))
-        family = spent.family
     ctx.keys.touch(record)
     note(request, "auth.token", "api_key", record.key_id, {"grant_type": data.grant_type},
          {"hotel_id": record.hotel_id})  # fmt: skip
     request.scope["state"]["hotel_id"] = record.hotel_id
+    refresh = await tokens.issue_refresh(ctx.pool, record, ctx.settings.refresh_family_days, spent)
     return TokenResponse(
         access_token=tokens.issue_access(record, ctx.jwt_secret),
         token_type="Bearer",
         expires_in=tokens.ACCESS_TTL_SECONDS,
-        refresh_token=await tokens.issue_refresh(ctx.pool, record, family),
-        refresh_expires_in=tokens.REFRESH_TTL_SECONDS,
+        refresh_token=refresh.token,
+        refresh_expires_in=refresh.expires_in,
         scope=" ".join(record.scopes),
     )
 

@@ -29,8 +29,15 @@ WHERE id = ANY(%(ids)s::int[]);
 SELECT EXISTS (SELECT 1 FROM hotels WHERE id = %(hotel_id)s);
 
 -- name: api_refresh_insert
-INSERT INTO pms_bridge.api_refresh_tokens (token_hash, family, api_key_id, expires_at)
-VALUES (%(token_hash)s, %(family)s, %(api_key_id)s, now() + make_interval(secs => %(ttl)s));
+-- A new family ends family_days from now; a rotated token keeps its family's end (or starts
+-- one, for a family from before migration 110). No token outlives its family.
+INSERT INTO pms_bridge.api_refresh_tokens (token_hash, family, api_key_id, expires_at,
+                                           family_ends_at)
+SELECT %(token_hash)s, %(family)s, %(api_key_id)s,
+       least(now() + make_interval(secs => %(ttl)s), f.ends_at), f.ends_at
+FROM (SELECT coalesce(%(family_ends_at)s::timestamptz,
+                      now() + make_interval(days => %(family_days)s)) AS ends_at) AS f
+RETURNING greatest(ceil(extract(epoch FROM expires_at - now())), 0)::int AS expires_in;
 
 -- name: api_refresh_spend
 -- Marks the token used exactly once; a second spender gets the row back with used_at set.
@@ -41,8 +48,9 @@ FROM (SELECT token_hash, used_at AS was_used
       WHERE token_hash = %(token_hash)s
       FOR UPDATE) AS prior
 WHERE t.token_hash = prior.token_hash
-RETURNING t.family, t.api_key_id, prior.was_used IS NOT NULL AS reused,
-          t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired;
+RETURNING t.family, t.family_ends_at, t.api_key_id, prior.was_used IS NOT NULL AS reused,
+          t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired,
+          t.family_ends_at <= now() AS family_ended;
 
 -- name: api_refresh_revoke_family
 UPDATE pms_bridge.api_refresh_tokens

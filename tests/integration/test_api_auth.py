@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
+import msgspec
 import psycopg
 import pytest
 
@@ -70,6 +72,7 @@ async def test_tokens_work_and_refresh_rotates_with_reuse_detection(
         assert issued.status_code == 200, issued.text
         first = issued.json()
         assert first["token_type"] == "Bearer" and 0 < first["expires_in"] <= 900
+        assert first["refresh_expires_in"] == tokens.REFRESH_TTL_SECONDS
         assert first["scope"] == "read book"
         bearer = {"Authorization": f"Bearer {first['access_token']}"}
         assert (await http.get(f"{P}/hotels/1", headers=bearer)).status_code == 200
@@ -109,6 +112,78 @@ async def test_tokens_work_and_refresh_rotates_with_reuse_detection(
         assert wrong_key.status_code == 401
         extra = await http.post(f"{P}/auth/token", json={"api_key": key, "user": "x"})
         assert extra.status_code == 400
+
+
+async def refresh(http: Any, token: str) -> Any:
+    return await http.post(
+        f"{P}/auth/token", json={"grant_type": "refresh_token", "refresh_token": token}
+    )
+
+
+def family_ends(db_url: str) -> list[tuple[object, object]]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            "SELECT family, family_ends_at FROM pms_bridge.api_refresh_tokens ORDER BY issued_at"
+        ).fetchall()
+
+
+def age_families(db_url: str, by: str) -> None:
+    """Moves every family's clock back: as if its key had been exchanged `by` earlier."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "UPDATE pms_bridge.api_refresh_tokens"
+            " SET family_ends_at = family_ends_at - %s::interval,"
+            " expires_at = expires_at - %s::interval, issued_at = issued_at - %s::interval",
+            (by, by, by),
+        )
+
+
+async def test_a_refresh_family_ends_its_days_after_the_key_was_exchanged(
+    settings: Settings, db_url: str
+) -> None:
+    """Rotating keeps the family's end; past it the client must exchange its key again."""
+    settings = msgspec.structs.replace(settings, refresh_family_days=2)
+    key = await create_key(db_url, 1, "book")
+    day = 86_400
+    async with running_api(settings, MemoryCache()) as api, api.client() as http:
+        first = (await http.post(f"{P}/auth/token", json={"api_key": key})).json()
+        # Shorter than a refresh token's own week: the family's two days bound it.
+        assert first["refresh_expires_in"] == 2 * day
+
+        age_families(db_url, "1 day")
+        rotated = await refresh(http, first["refresh_token"])
+        assert rotated.status_code == 200, rotated.text
+        second = rotated.json()
+        assert day - 60 < second["refresh_expires_in"] <= day
+        [(family, ends), (same_family, same_end)] = family_ends(db_url)
+        assert (same_family, same_end) == (family, ends)
+
+        age_families(db_url, "1 day 1 second")
+        ended = await refresh(http, second["refresh_token"])
+        assert ended.status_code == 401
+        assert "family has ended" in ended.json()["detail"]
+
+        again = (await http.post(f"{P}/auth/token", json={"api_key": key})).json()
+        assert again["refresh_expires_in"] == 2 * day
+        assert family_ends(db_url)[-1][0] != family
+
+
+async def test_a_family_from_before_the_bound_gets_one_at_its_next_rotation(
+    settings: Settings, db_url: str
+) -> None:
+    settings = msgspec.structs.replace(settings, refresh_family_days=3)
+    key = await create_key(db_url, 1, "read")
+    async with running_api(settings, MemoryCache()) as api, api.client() as http:
+        first = (await http.post(f"{P}/auth/token", json={"api_key": key})).json()
+        with psycopg.connect(db_url) as conn:
+            conn.execute("UPDATE pms_bridge.api_refresh_tokens SET family_ends_at = NULL")
+
+        rotated = await refresh(http, first["refresh_token"])
+
+        assert rotated.status_code == 200, rotated.text
+        assert rotated.json()["refresh_expires_in"] == 3 * 86_400
+        [(family, none), (same_family, ends)] = family_ends(db_url)
+        assert none is None and same_family == family and ends is not None
 
 
 def _claims(**override: object) -> dict[str, object]:
