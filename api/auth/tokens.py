@@ -22,6 +22,7 @@ ISSUER = "pms-bridge"
 ACCESS_TTL_SECONDS = 900
 REFRESH_TTL_SECONDS = 7 * 24 * 3600
 REFRESH_PREFIX = "pmsr_"
+FAMILY_ENDED = "refresh token family has ended: exchange the API key for new tokens"
 
 
 class Claims(msgspec.Struct, frozen=True):
@@ -38,7 +39,6 @@ class TokenError(Exception):
 class RefreshOutcome(msgspec.Struct, frozen=True):
     api_key_id: int
     family: uuid.UUID
-    family_ends_at: datetime | None  # None for a family issued before migration 110
 
 
 class Refresh(msgspec.Struct, frozen=True):
@@ -93,24 +93,24 @@ async def issue_refresh(
     pool: AsyncConnectionPool[Any],
     record: KeyRecord,
     family_days: int,
-    rotated: RefreshOutcome | None = None,
+    family: uuid.UUID | None = None,
 ) -> Refresh:
-    """A refresh token of a new family, or the next one of the family `rotated` came from."""
+    """A refresh token of a new family, or the next one of `family`."""
     token = REFRESH_PREFIX + secrets.token_urlsafe(32)
     async with pool.connection() as conn:
         cur = await conn.execute(
             query("api_refresh_insert"),
             {
                 "token_hash": _hash(token),
-                "family": rotated.family if rotated else uuid.uuid4(),
-                "family_ends_at": rotated.family_ends_at if rotated else None,
+                "family": family or uuid.uuid4(),
                 "family_days": family_days,
                 "api_key_id": record.id,
                 "ttl": REFRESH_TTL_SECONDS,
             },
         )
         row = await cur.fetchone()
-    assert row is not None
+    if row is None:
+        raise TokenError(FAMILY_ENDED)
     return Refresh(token, row[0])
 
 
@@ -123,14 +123,14 @@ async def spend_refresh(pool: AsyncConnectionPool[Any], token: str) -> RefreshOu
         row = await cur.fetchone()
         if row is None:
             raise TokenError("refresh token unknown")
-        family, family_ends_at, api_key_id, reused, revoked, expired, family_ended = row
+        family, api_key_id, reused, revoked, expired, family_ended = row
         if reused:
             await conn.execute(query("api_refresh_revoke_family"), {"family": family})
             raise TokenError("refresh token was already used; its family is now revoked")
     if revoked:
         raise TokenError("refresh token revoked")
-    if expired and family_ended:
-        raise TokenError("refresh token family has ended: exchange the API key for new tokens")
+    if family_ended:
+        raise TokenError(FAMILY_ENDED)
     if expired:
         raise TokenError("refresh token expired")
-    return RefreshOutcome(api_key_id, family, family_ends_at)
+    return RefreshOutcome(api_key_id, family)

@@ -38,7 +38,7 @@ async def token(
     note(request, "auth.token", "api_key", None, {"grant_type": data.grant_type})
     if ctx.keys is None or ctx.pool is None:
         raise ApiError(503, "unavailable", "no database configured: API keys cannot be checked")
-    spent = None
+    family = None
     if data.grant_type == "api_key":
         if data.api_key is None:
             raise ApiError(400, "bad_request", "grant_type api_key needs api_key")
@@ -51,11 +51,17 @@ async def token(
         except tokens.TokenError as exc:
             raise ApiError(401, "invalid_token", str(exc)) from None
         record = usable(await ctx.keys.by_id(spent.api_key_id))
+        family = spent.family
     ctx.keys.touch(record)
     note(request, "auth.token", "api_key", record.key_id, {"grant_type": data.grant_type},
          {"hotel_id": record.hotel_id})  # fmt: skip
     request.scope["state"]["hotel_id"] = record.hotel_id
-    refresh = await tokens.issue_refresh(ctx.pool, record, ctx.settings.refresh_family_days, spent)
+    try:
+        refresh = await tokens.issue_refresh(
+            ctx.pool, record, ctx.settings.refresh_family_days, family
+        )
+    except tokens.TokenError as exc:  # the family ended since the spent token was checked
+        raise ApiError(401, "invalid_token", str(exc)) from None
     return TokenResponse(
         access_token=tokens.issue_access(record, ctx.jwt_secret),
         token_type="Bearer",

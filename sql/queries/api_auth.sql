@@ -29,18 +29,24 @@ WHERE id = ANY(%(ids)s::int[]);
 SELECT EXISTS (SELECT 1 FROM hotels WHERE id = %(hotel_id)s);
 
 -- name: api_refresh_insert
--- A new family ends family_days from now; a rotated token keeps its family's end (or starts
--- one, for a family from before migration 110). No token outlives its family.
+-- A new family ends family_days (of 24 hours, whatever the session's time zone) from now.
+-- The next token of a family keeps the end its rows carry, whichever replica wrote them; a
+-- family from before migration 110 gets its end now. No token outlives its family, and none
+-- is issued once the family has ended (no row returned).
 INSERT INTO pms_bridge.api_refresh_tokens (token_hash, family, api_key_id, expires_at,
                                            family_ends_at)
 SELECT %(token_hash)s, %(family)s, %(api_key_id)s,
        least(now() + make_interval(secs => %(ttl)s), f.ends_at), f.ends_at
-FROM (SELECT coalesce(%(family_ends_at)s::timestamptz,
-                      now() + make_interval(days => %(family_days)s)) AS ends_at) AS f
-RETURNING greatest(ceil(extract(epoch FROM expires_at - now())), 0)::int AS expires_in;
+FROM (SELECT coalesce((SELECT min(family_ends_at) FROM pms_bridge.api_refresh_tokens
+                       WHERE family = %(family)s),
+                      now() + make_interval(secs => %(family_days)s * 86400)) AS ends_at) AS f
+WHERE f.ends_at > now()
+RETURNING floor(extract(epoch FROM expires_at - now()))::int AS expires_in;
 
 -- name: api_refresh_spend
 -- Marks the token used exactly once; a second spender gets the row back with used_at set.
+-- Revoked means any token of the family is: a family revoked after this token was issued
+-- (its predecessor replayed while this one was being written) stays revoked.
 UPDATE pms_bridge.api_refresh_tokens t
 SET used_at = coalesce(t.used_at, now())
 FROM (SELECT token_hash, used_at AS was_used
@@ -48,9 +54,10 @@ FROM (SELECT token_hash, used_at AS was_used
       WHERE token_hash = %(token_hash)s
       FOR UPDATE) AS prior
 WHERE t.token_hash = prior.token_hash
-RETURNING t.family, t.family_ends_at, t.api_key_id, prior.was_used IS NOT NULL AS reused,
-          t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired,
-          t.family_ends_at <= now() AS family_ended;
+RETURNING t.family, t.api_key_id, prior.was_used IS NOT NULL AS reused,
+          EXISTS (SELECT 1 FROM pms_bridge.api_refresh_tokens r
+                  WHERE r.family = t.family AND r.revoked_at IS NOT NULL) AS revoked,
+          t.expires_at <= now() AS expired, t.family_ends_at <= now() AS family_ended;
 
 -- name: api_refresh_revoke_family
 UPDATE pms_bridge.api_refresh_tokens

@@ -9,6 +9,7 @@ import jwt
 import msgspec
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from api.auth import tokens
 from bridge.cache.memory import MemoryCache
@@ -168,9 +169,11 @@ async def test_a_refresh_family_ends_its_days_after_the_key_was_exchanged(
         assert family_ends(db_url)[-1][0] != family
 
 
-async def test_a_family_from_before_the_bound_gets_one_at_its_next_rotation(
+async def test_a_family_from_before_the_bound_gets_one_and_keeps_it(
     settings: Settings, db_url: str
 ) -> None:
+    """A family issued before migration 110 (NULL end) gets an end at its next rotation; a
+    token an older replica writes into a bounded family (NULL again) does not reset it."""
     settings = msgspec.structs.replace(settings, refresh_family_days=3)
     key = await create_key(db_url, 1, "read")
     async with running_api(settings, MemoryCache()) as api, api.client() as http:
@@ -184,6 +187,43 @@ async def test_a_family_from_before_the_bound_gets_one_at_its_next_rotation(
         assert rotated.json()["refresh_expires_in"] == 3 * 86_400
         [(family, none), (same_family, ends)] = family_ends(db_url)
         assert none is None and same_family == family and ends is not None
+
+        age_families(db_url, "2 days 23 hours")
+        older = tokens.REFRESH_PREFIX + "written-by-an-older-replica"
+        with psycopg.connect(db_url) as conn:
+            conn.execute(
+                "INSERT INTO pms_bridge.api_refresh_tokens"
+                " (token_hash, family, api_key_id, expires_at)"
+                " SELECT %s, family, api_key_id, now() + interval '7 days'"
+                " FROM pms_bridge.api_refresh_tokens LIMIT 1",
+                (tokens._hash(older),),
+            )
+        last = await refresh(http, older)
+        assert last.status_code == 200, last.text
+        assert 3600 - 60 < last.json()["refresh_expires_in"] <= 3600
+
+
+async def test_a_token_issued_while_its_family_is_revoked_is_revoked_too(
+    settings: Settings, db_url: str
+) -> None:
+    """The race a thief can win: the thief spends T1, the owner replays T1 (revoking the
+    family) before the thief's T2 is written. T2 must not work."""
+    key = await create_key(db_url, 1, "read")
+    async with running_api(settings, MemoryCache()) as api, api.client() as http:
+        t1 = (await http.post(f"{P}/auth/token", json={"api_key": key})).json()
+        # Autocommit, as the API's pool: the replay's revocation commits though it raises.
+        autocommit = {"autocommit": True}
+        async with AsyncConnectionPool(db_url, min_size=1, open=False, kwargs=autocommit) as pool:
+            spent = await tokens.spend_refresh(pool, t1["refresh_token"])
+            with pytest.raises(tokens.TokenError, match="family is now revoked"):
+                await tokens.spend_refresh(pool, t1["refresh_token"])
+            record = await api.ctx.keys.by_id(spent.api_key_id)
+            assert record is not None
+            t2 = await tokens.issue_refresh(pool, record, 30, spent.family)
+
+        late = await refresh(http, t2.token)
+
+        assert late.status_code == 401 and "revoked" in late.json()["detail"]
 
 
 def _claims(**override: object) -> dict[str, object]:

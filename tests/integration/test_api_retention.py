@@ -69,10 +69,10 @@ async def test_pruning_removes_what_is_past_its_keep_and_nothing_else(db_url: st
         record = KeyRecord(key_id, public_id, 1, "", ("book",), True, None, False)
         # A family whose every token expired days ago, and one still in use whose first,
         # spent token expired: only the dead family goes.
-        dead = tokens.RefreshOutcome(key_id, uuid.uuid4(), None)
+        dead = uuid.uuid4()
         for _ in range(2):
             await tokens.issue_refresh(pool, record, 30, dead)
-        live = tokens.RefreshOutcome(key_id, uuid.uuid4(), None)
+        live = uuid.uuid4()
         spent = (await tokens.issue_refresh(pool, record, 30, live)).token
         await tokens.issue_refresh(pool, record, 30, live)
         async with pool.connection() as conn:
@@ -80,7 +80,7 @@ async def test_pruning_removes_what_is_past_its_keep_and_nothing_else(db_url: st
                 "UPDATE pms_bridge.api_refresh_tokens SET expires_at = now() - interval '3 days',"
                 " used_at = now() - interval '4 days'"
                 " WHERE family = %s OR token_hash = %s",
-                (dead.family, tokens._hash(spent)),
+                (dead, tokens._hash(spent)),
             )
         before = {t: pruned(t) for t in ("audit_log", "idempotency", "refresh_tokens")}
 
@@ -98,7 +98,7 @@ async def test_pruning_removes_what_is_past_its_keep_and_nothing_else(db_url: st
             cur = await conn.execute("SELECT idempotency_key FROM pms_bridge.api_idempotency")
             assert await cur.fetchall() == [("recent",)]
             cur = await conn.execute("SELECT DISTINCT family FROM pms_bridge.api_refresh_tokens")
-            assert await cur.fetchall() == [(live.family,)]
+            assert await cur.fetchall() == [(live,)]
         # The spent token kept its power: replayed, it still revokes its family.
         with pytest.raises(tokens.TokenError, match="family is now revoked"):
             await tokens.spend_refresh(pool, spent)
