@@ -71,10 +71,12 @@ async def identify(ctx: ApiContext, credential: str) -> Principal:
             claims = tokens.decode_access(credential, ctx.jwt_secret)
         except tokens.TokenError as exc:
             raise ApiError(401, "invalid_token", str(exc)) from None
-        # A token dies with its key: deactivating a key cuts off its tokens too.
+        # A token dies with its key, and its scopes narrow with the key's: deactivating a key
+        # or taking a scope from it holds for its tokens too.
         record = usable(await ctx.keys.by_key_id(claims.key_id))
         ctx.keys.touch(record)
-        return Principal(record.id, record.key_id, claims.hotel_id, claims.scopes, "jwt")
+        scopes = tuple(scope for scope in claims.scopes if scope in record.scopes)
+        return Principal(record.id, record.key_id, claims.hotel_id, scopes, "jwt")
     record = usable(await ctx.keys.verify(credential))
     ctx.keys.touch(record)
     return Principal(record.id, record.key_id, record.hotel_id, record.scopes, "api_key")

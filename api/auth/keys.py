@@ -10,8 +10,9 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from psycopg_pool import AsyncConnectionPool
@@ -29,8 +30,12 @@ IMPLIED: dict[str, tuple[str, ...]] = {
     "admin": ("read", "book", "admin"),
 }
 _KEY = re.compile(r"^pmsb_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})$")
-# Revoking or expiring a key takes effect within this many seconds on every replica.
+# Revoking or expiring a key takes effect within this many seconds on every replica: no
+# record older than this is ever used.
 RECORD_TTL_SECONDS = 5.0
+# A record in use is re-read once this share of its life has passed, while callers go on
+# with it, so a busy key is never waited for.
+REFRESH_AT = 0.6
 TOUCH_INTERVAL_SECONDS = 5.0
 
 
@@ -74,33 +79,46 @@ def _record(row: tuple[Any, ...]) -> KeyRecord:
     )  # fmt: skip
 
 
+class _Cached(NamedTuple):
+    refresh_at: float  # from here a re-read starts; callers go on with the record
+    usable_until: float  # past this the record is not used: callers wait for the re-read
+    record: KeyRecord | None
+
+
 class KeyStore:
-    """Resolves keys to records; a record is re-read at most every RECORD_TTL_SECONDS."""
+    """Resolves keys to records; no record is used longer than RECORD_TTL_SECONDS after it
+    was read, nor past its key's expiry."""
 
     def __init__(
-        self, pool: AsyncConnectionPool[Any], record_ttl: float = RECORD_TTL_SECONDS
+        self,
+        pool: AsyncConnectionPool[Any],
+        record_ttl: float = RECORD_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
         self._record_ttl = record_ttl
-        self._records: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._clock = clock
+        self._records: dict[str, _Cached] = {}
         self._reading: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._used: set[int] = set()
         self._flusher: asyncio.Task[None] | None = None
 
     async def by_key_id(self, key_id: str) -> KeyRecord | None:
-        """The cached record; an expired one is re-read by one request while the others go on
-        with it (every busy key expired at once under load and each of its callers queued for
-        a pool connection, hundreds of milliseconds at 100 connections)."""
+        """The cached record. A busy key's record is re-read ahead of its end by one request
+        while the others go on with it (when every busy key's record ended at once under
+        load, each of its callers queued for a pool connection, hundreds of milliseconds at
+        100 connections); past its end, callers wait for that one re-read."""
         cached = self._records.get(key_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        now = self._clock()
+        if cached is not None and now < cached.refresh_at:
+            return cached.record
         reading = self._reading.get(key_id)
         if reading is None:
             reading = asyncio.ensure_future(self._read(key_id))
             self._reading[key_id] = reading
             reading.add_done_callback(lambda done: self._read_done(key_id, done))
-        if cached is not None:
-            return cached[1]
+        if cached is not None and now < cached.usable_until:
+            return cached.record
         return await asyncio.shield(reading)
 
     def _read_done(self, key_id: str, done: asyncio.Future[KeyRecord | None]) -> None:
@@ -110,13 +128,18 @@ class KeyStore:
             log.warning("API key %s could not be re-read: %s", key_id, done.exception())
 
     async def _read(self, key_id: str) -> KeyRecord | None:
+        # Aged from before the query: the row may be read at any moment after this.
+        started = self._clock()
         async with self._pool.connection() as conn:
             cur = await conn.execute(query("api_key_lookup"), {"key_id": key_id})
             row = await cur.fetchone()
         record = _record(row) if row else None
+        life = self._record_ttl
+        if record is not None and not record.expired and row[8] is not None:
+            life = min(life, row[8])  # a key that expires sooner is re-read when it does
         if len(self._records) > 100_000:
             self._records.clear()
-        self._records[key_id] = (time.monotonic() + self._record_ttl, record)
+        self._records[key_id] = _Cached(started + life * REFRESH_AT, started + life, record)
         return record
 
     async def by_id(self, id_: int) -> KeyRecord | None:

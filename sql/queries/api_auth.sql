@@ -7,9 +7,11 @@ RETURNING id, expires_at;
 
 -- name: api_key_lookup
 -- The key id is public (printed as part of the key); the secret is compared against the hash
--- in Python in constant time.
+-- in Python in constant time. seconds_left (NULL: no expiry) ends the cached record's use
+-- when the key expires.
 SELECT id, key_id, hotel_id, api_key_hash, scopes, is_active, expires_at,
-       (expires_at IS NOT NULL AND expires_at <= localtimestamp) AS expired
+       (expires_at IS NOT NULL AND expires_at <= localtimestamp) AS expired,
+       extract(epoch FROM expires_at - localtimestamp)::float8 AS seconds_left
 FROM booking_engine_api_keys
 WHERE key_id = %(key_id)s;
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import tokens
+from api.auth import keys, tokens
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from tests.integration.api_server import JWT_SECRET, create_key, running_api
@@ -113,6 +114,39 @@ async def test_tokens_work_and_refresh_rotates_with_reuse_detection(
         assert wrong_key.status_code == 401
         extra = await http.post(f"{P}/auth/token", json={"api_key": key, "user": "x"})
         assert extra.status_code == 400
+
+
+async def test_a_changed_key_holds_for_every_call_once_its_record_has_aged(
+    settings: Settings, db_url: str
+) -> None:
+    """However long a key went unused: once RECORD_TTL_SECONDS have passed, a deactivated key
+    gets no call through (not even the first), and a token has only its key's scopes."""
+    booker, revoked = await create_key(db_url, 1, "book"), await create_key(db_url, 1, "read")
+    booking = {"hotel_id": 1, "room_type_id": 1, "check_in": "2099-01-01",
+               "check_out": "2099-01-02", "guests": 1, "guest": {"name": "x"}}  # fmt: skip
+    async with running_api(settings, MemoryCache()) as api, api.client() as http:
+        access = (await http.post(f"{P}/auth/token", json={"api_key": booker})).json()
+        bearer = {"Authorization": f"Bearer {access['access_token']}"}
+        revoked_auth = {"Authorization": f"Bearer {revoked}"}
+        assert (await http.get(f"{P}/hotels/1", headers=revoked_auth)).status_code == 200
+        with psycopg.connect(db_url) as conn:
+            conn.execute(
+                "UPDATE booking_engine_api_keys SET scopes = ARRAY['read'] WHERE key_id = %s",
+                (booker.split("_")[1],),
+            )
+            conn.execute(
+                "UPDATE booking_engine_api_keys SET is_active = false WHERE key_id = %s",
+                (revoked.split("_")[1],),
+            )
+        await asyncio.sleep(keys.RECORD_TTL_SECONDS + 0.5)
+
+        statuses = [
+            (await http.get(f"{P}/hotels/1", headers=revoked_auth)).status_code for _ in range(4)
+        ]
+        assert statuses == [401] * 4
+        narrowed = await http.post(f"{P}/bookings", json=booking, headers=bearer)
+        assert narrowed.status_code == 403, narrowed.text
+        assert (await http.get(f"{P}/hotels/1", headers=bearer)).status_code == 200
 
 
 async def refresh(http: Any, token: str) -> Any:
