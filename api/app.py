@@ -19,6 +19,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
 from api.middleware import front, wrap
 from api.ratelimit import open_limiter
+from api.request import ApiRequest
 from api.retention import Retention
 from api.routes import (
     amenities,
@@ -104,6 +105,7 @@ def create_app(ctx: ApiContext) -> Litestar:
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=MAX_BODY_BYTES,
+        request_class=ApiRequest,
         openapi_config=OpenAPIConfig(
             title="PMS Bridge booking-engine API",
             version="0.1.0",

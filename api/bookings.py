@@ -29,13 +29,17 @@ MAX_DAYS_AHEAD = 366
 Conn = AsyncConnection[Any]
 
 
-def check_stay(check_in: date, check_out: date, today: date) -> None:
-    """The stay rules every write enforces (422 when broken)."""
+def check_stay(check_in: date, check_out: date, today: date, begun: bool = False) -> None:
+    """The stay rules every write enforces (422 when broken). A stay that has begun (its guest
+    has arrived) keeps its check_in and its nights before today, and may end today or later."""
     if check_out <= check_in:
         raise ApiError(422, "invalid_stay", "check_out must be after check_in")
     if (check_out - check_in).days > MAX_NIGHTS:
         raise ApiError(422, "invalid_stay", f"a stay is at most {MAX_NIGHTS} nights")
-    if check_in < today:
+    if begun:
+        if check_out < today:
+            raise ApiError(422, "invalid_stay", "the stay has begun: check_out cannot be past")
+    elif check_in < today:
         raise ApiError(422, "invalid_stay", "check_in is in the past")
     if check_out > today + timedelta(days=MAX_DAYS_AHEAD):
         raise ApiError(422, "invalid_stay", f"check_out is more than {MAX_DAYS_AHEAD} days ahead")
@@ -240,8 +244,11 @@ async def update(
             res["number_of_people"],
         )
         if moved:
-            check_stay(check_in, check_out, today)
-            await _move(conn, hotel_id, booking_id, check_in, check_out, guests)
+            begun = res["check_in"] < today
+            if begun and check_in != res["check_in"]:
+                raise ApiError(422, "invalid_stay", "the stay has begun: check_in cannot change")
+            check_stay(check_in, check_out, today, begun)
+            await _move(conn, hotel_id, booking_id, max(check_in, today), check_out, guests, today)
         await conn.execute(
             query("api_booking_reservation_update"),
             {"hotel_id": hotel_id, "id": booking_id, "check_in": check_in,
@@ -263,10 +270,12 @@ async def update(
 
 async def _move(
     conn: Conn, hotel_id: int, booking_id: uuid.UUID, check_in: date, check_out: date,
-    guests: int,
+    guests: int, today: date,
 ) -> None:  # fmt: skip
-    """The booking's nights written again for new dates or guests, under the new nights' locks,
-    keeping its rooms where they are free and its plan (nights without one keep none)."""
+    """The booking's nights from today on written again as [check_in, check_out), for new
+    dates or guests, under those nights' locks, keeping its rooms where they are free and its
+    plan (nights without one keep none). Nights before today (a stay that has begun) are
+    history, billed as they are: they stay untouched."""
     cur = await conn.execute(
         query("api_booking_current_nights"), {"hotel_id": hotel_id, "id": booking_id}
     )
@@ -274,6 +283,12 @@ async def _move(
     if not current or current[0][2] is None:
         raise ApiError(409, "no_room_type", "the booking has no room to re-check against")
     type_id, plan_id = current[0][2], current[0][3]
+    await conn.execute(
+        query("api_booking_details_delete"),
+        {"hotel_id": hotel_id, "reservation_id": booking_id, "from_date": today},
+    )
+    if check_out <= check_in:
+        return  # a stay that has begun, now ending today
     await conn.execute(
         query("api_booking_lock"),
         {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": check_in,
@@ -293,31 +308,40 @@ async def _move(
     if plan_id is not None and plan_found[0] is None:
         raise _unknown_plan(plan_id)
     plan = plan_found if plan_id is not None else (None, None, None, None)
-    cur = await conn.execute(
-        query("api_booking_assign_rooms"),
-        {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": check_in,
-         "check_out": check_out, "people": guests, "exclude": booking_id,
-         "preferred": [row[1] for row in current]},
-    )  # fmt: skip
-    rooms = (await cur.fetchone() or (None,))[0]
-    if rooms is None:
-        api_bookings.labels(op="update", outcome="conflict").inc()
+    # The guest's rooms from today on first: tonight's is the one they are in.
+    preferred = [row[1] for row in sorted(current, key=lambda night: night[0] < today)]
+    spans = [(check_in, check_out)]
+    if current[0][0] < today and (check_out - check_in).days > 1:
+        # Under way, tonight is placed on its own, in the guest's room, and the rest after
+        # it: one room for the whole rest of the stay must not move the guest out tonight.
+        tomorrow = check_in + timedelta(days=1)
+        spans = [(check_in, tomorrow), (tomorrow, check_out)]
+    rooms: list[int] = []
+    for first, end in spans:
         cur = await conn.execute(
-            query("api_booking_rooms_left"),
-            {"hotel_id": hotel_id, "check_in": check_in, "check_out": check_out},
-        )
-        left = await cur.fetchone()
-        assert left is not None
-        raise _conflict(type_id, _decode_left(left[0]))
+            query("api_booking_assign_rooms"),
+            {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": first,
+             "check_out": end, "people": guests, "exclude": booking_id,
+             "preferred": preferred},
+        )  # fmt: skip
+        placed = (await cur.fetchone() or (None,))[0]
+        if placed is None:
+            api_bookings.labels(op="update", outcome="conflict").inc()
+            cur = await conn.execute(
+                query("api_booking_rooms_left"),
+                {"hotel_id": hotel_id, "check_in": check_in, "check_out": check_out},
+            )
+            left = await cur.fetchone()
+            assert left is not None
+            raise _conflict(type_id, _decode_left(left[0]))
+        rooms += placed
+        preferred = [placed[-1], *preferred]
     cur = await conn.execute(
         query("api_booking_stay_prices"),
         {"hotel_id": hotel_id, "plan_id": plan[0], "plan_type": plan[3], "check_in": check_in,
          "check_out": check_out, "people": guests},
     )  # fmt: skip
     prices = (await cur.fetchone() or (None,))[0]
-    await conn.execute(
-        query("api_booking_details_delete"), {"hotel_id": hotel_id, "reservation_id": booking_id}
-    )
     await conn.execute(
         query("api_booking_details_insert"),
         {"hotel_id": hotel_id, "reservation_id": booking_id, "plan_id": plan[0],

@@ -11,11 +11,20 @@ from msgspec import Meta
 
 Id = Annotated[int, Meta(ge=1, le=2_147_483_647)]
 Guests = Annotated[int, Meta(ge=1, le=50)]
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+# Text goes into PMS columns and onto registration cards: no control characters (PostgreSQL
+# refuses NUL outright), and a name has something besides spaces. A comment may span lines.
+Name = Annotated[
+    str,
+    Meta(min_length=1, max_length=200,
+         pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"),
+]  # fmt: skip
+Email = Annotated[
+    str,
+    Meta(min_length=3, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"),
+]  # fmt: skip
 Phone = Annotated[str, Meta(min_length=3, max_length=40, pattern=r"^[0-9+()\- .]+$")]
-Comment = Annotated[str, Meta(max_length=2000)]
-ExternalId = Annotated[str, Meta(min_length=1, max_length=100)]
+Comment = Annotated[str, Meta(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+ExternalId = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 PaymentTiming = Literal["not_set", "prepaid", "on-site", "postpaid"]
 
 

@@ -12,7 +12,7 @@ from api.auth import tokens
 from api.auth.guard import Principal, identify, usable
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, errors, note
+from api.routes.common import BODY, OPT, PREFIX, errors, note
 from api.schemas import Identity, TokenRequest, TokenResponse, ValidateRequest, ValidateResponse
 
 
@@ -25,7 +25,7 @@ def _identity(principal: Principal, expires_at: Any = None) -> Identity:
 
 @post(
     f"{PREFIX}/auth/token", tags=["auth"], status_code=200, opt={"rate": "auth"}, security=[{}],
-    responses=errors(), summary="Exchange an API key (or a refresh token) for tokens",
+    responses=errors(*BODY), summary="Exchange an API key (or a refresh token) for tokens",
 )  # fmt: skip
 async def token(
     request: Request[Any, Any, Any],
@@ -75,7 +75,7 @@ async def token(
 @post(
     f"{PREFIX}/auth/validate-token", tags=["auth"], status_code=200, opt={"rate": "auth"},
     security=[{}],
-    responses=errors(), summary="Check a token (or API key); 401 when it is not valid",
+    responses=errors(*BODY), summary="Check a token (or API key); 401 when it is not valid",
 )  # fmt: skip
 async def validate_token(
     request: Request[Any, Any, Any],

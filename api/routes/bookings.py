@@ -15,7 +15,7 @@ from api import bookings
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, booking_pool_of, errors, note
+from api.routes.common import BODY, OPT, PREFIX, booking_pool_of, errors, note
 from api.schemas import Booking, BookingCreate, BookingUpdate
 
 IdempotencyKey = Annotated[
@@ -34,7 +34,7 @@ def _summary(b: Booking) -> dict[str, Any]:
 
 @post(
     f"{PREFIX}/bookings", tags=["bookings"], status_code=201, opt=OPT("book"),
-    responses=errors(404, 409, 422), summary="Create a booking",
+    responses=errors(*BODY, 404, 409, 422), summary="Create a booking",
 )  # fmt: skip
 async def create_booking(
     request: Request[Any, Any, Any],
@@ -91,7 +91,7 @@ async def get_booking(
 
 @put(
     f"{PREFIX}/bookings/{{booking_id:uuid}}", tags=["bookings"], opt=OPT("book"),
-    responses=errors(404, 409, 422), summary="Change dates, guests or guest details",
+    responses=errors(*BODY, 404, 409, 422), summary="Change dates, guests or guest details",
 )  # fmt: skip
 async def update_booking(
     request: Request[Any, Any, Any],

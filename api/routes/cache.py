@@ -14,7 +14,17 @@ from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
 from api.memo import ResponseMemo
-from api.routes.common import OPT, PREFIX, QueryId, cache_error, errors, note, parse_query, pool_of
+from api.routes.common import (
+    BODY,
+    OPT,
+    PREFIX,
+    QueryId,
+    cache_error,
+    errors,
+    note,
+    parse_query,
+    pool_of,
+)
 from api.schemas import CacheUpdateRequest, RefreshAvailabilityRequest, StatusQuery
 from bridge import cacheops
 from bridge.service import horizon
@@ -50,7 +60,8 @@ async def _run(
 
 @post(
     f"{PREFIX}/cache/update-hotels", tags=["cache"], status_code=200, opt=OPT("admin"),
-    responses=errors(404), summary="Reload the hotel cache (one hotel, or all without hotel_id)",
+    responses=errors(*BODY, 404),
+    summary="Reload the hotel cache (one hotel, or all without hotel_id)",
 )  # fmt: skip
 async def update_hotels(
     request: Request[Any, Any, Any],
@@ -71,7 +82,7 @@ async def update_hotels(
 
 @post(
     f"{PREFIX}/cache/update-room-types", tags=["cache"], status_code=200, opt=OPT("admin"),
-    responses=errors(404), summary="Reload the room-type cache (one hotel, or all)",
+    responses=errors(*BODY, 404), summary="Reload the room-type cache (one hotel, or all)",
 )  # fmt: skip
 async def update_room_types(
     request: Request[Any, Any, Any],
@@ -94,7 +105,7 @@ async def update_room_types(
 
 @post(
     f"{PREFIX}/cache/refresh-availability", tags=["cache"], status_code=200, opt=OPT("admin"),
-    responses=errors(404), summary="Recompute availability for a hotel and date range",
+    responses=errors(*BODY, 404), summary="Recompute availability for a hotel and date range",
 )  # fmt: skip
 async def refresh_availability(
     request: Request[Any, Any, Any],

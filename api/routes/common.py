@@ -30,10 +30,16 @@ _DESCRIPTIONS = {
     403: "The key lacks the scope this endpoint needs",
     404: "Not found (or another hotel's)",
     409: "Conflict with the current state",
+    413: "The body is larger than 64 KiB",
+    415: "The body is not sent as application/json",
     422: "Well-formed but not acceptable",
     429: "Rate limit exceeded; see Retry-After",
     503: "The PMS database or the cache is unreachable; retry after Retry-After",
 }
+
+
+# What a route that takes a JSON body can answer besides its own errors.
+BODY = (413, 415)
 
 
 def errors(*codes: int) -> dict[int, ResponseSpec]:

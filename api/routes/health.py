@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.context import ApiContext
@@ -28,7 +29,10 @@ async def live() -> dict[str, str]:
     return {"status": "live"}
 
 
-@get("/health/ready", tags=["health"])
+@get(
+    "/health/ready", tags=["health"],
+    responses={503: ResponseSpec(Readiness, description="Not ready: the failed checks say why")},
+)  # fmt: skip
 async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
     checks: dict[str, Check] = {}
     if ctx.pool is not None:

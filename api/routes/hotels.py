@@ -132,6 +132,11 @@ async def hotel_pricing(
     note(request, "hotel.pricing", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
     start = q.start_date or date.today()
+    if q.end_date is None and start > date.max - timedelta(days=DEFAULT_PRICING_NIGHTS):
+        raise ApiError(
+            400, "invalid_range",
+            f"no {DEFAULT_PRICING_NIGHTS} nights follow this start_date: give an end_date",
+        )  # fmt: skip
     end = q.end_date or start + timedelta(days=DEFAULT_PRICING_NIGHTS)
     if end <= start or (end - start).days > MAX_PRICING_NIGHTS:
         raise ApiError(

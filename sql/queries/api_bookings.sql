@@ -54,8 +54,10 @@ FROM unnest(%(dates)s::date[], %(room_ids)s::int[], %(prices)s::numeric[])
      AS x(date, room_id, price);
 
 -- name: api_booking_details_delete
+-- The nights from from_date on; earlier ones (a stay under way) are history.
 DELETE FROM reservation_details
-WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s;
+WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
+  AND date >= %(from_date)s;
 
 -- name: api_booking_reservation_for_update
 SELECT id, reservation_client_id, check_in, check_out, number_of_people, status, type,

@@ -446,12 +446,38 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
         ({**body(type_id, FAR), "room_type_id": 99999}, 404, "not_found"),
         ({**body(type_id, FAR), "plan_id": 99999}, 422, "unknown_plan"),
         ({**body(type_id, FAR), "hotel_id": 2}, 404, "not_found"),
-    ]
+        # Types as declared, not coerced; text without control characters (NUL was a 500).
+        ({**body(type_id, FAR), "guests": "1"}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guests": 1.0}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "hotel_id": "1"}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guest": {"name": "a\u0000b"}}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guest": {"name": "   "}}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guest": {"name": "a\nb"}}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guest": {"name": "x", "email": "a\u0000@b"}}, 400,
+         "validation_failed"),
+        ({**body(type_id, FAR), "comment": "a\u0000"}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "booking_engine_id": "be\u0001"}, 400, "validation_failed"),
+    ]  # fmt: skip
+    json_type = {"Content-Type": "application/json"}
+    raw_cases: list[tuple[bytes, dict[str, str], int, str]] = [
+        (b"[" * 1000 + b"]" * 1000, json_type, 400, "validation_failed"),  # was a 500
+        (b"", json_type, 400, "bad_request"),
+        (b"{nope", json_type, 400, "bad_request"),
+        (json.dumps(body(type_id, FAR)).encode(),
+         {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+    ]  # fmt: skip
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         for payload, status, error in cases:
             reply = await http.post("/api/booking-engine/bookings", json=payload)
             assert (reply.status_code, reply.json()["error"]) == (status, error), payload
             assert set(reply.json()) == {"error", "detail"}
+        for content, headers, status, error in raw_cases:
+            reply = await http.post(
+                "/api/booking-engine/bookings", content=content, headers=headers
+            )
+            assert (reply.status_code, reply.json()["error"]) == (status, error), content[:20]
+        empty = await http.post("/api/booking-engine/auth/token", headers=json_type)
+        assert empty.json() == {"error": "bad_request", "detail": "this call needs a JSON body"}
         huge = await http.post(
             "/api/booking-engine/bookings",
             content=b'{"comment": "' + b"x" * 100_000 + b'"}',
@@ -465,6 +491,70 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
         db_url, "SELECT count(*) FROM reservations WHERE type = 'web' AND check_in >= %s", FAR
     )
     assert count == [(0,)]
+
+
+async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
+    settings: Settings, db_url: str
+) -> None:
+    """The guest arrived two days ago: the stay's end can move (the front desk's most common
+    change), its check-in cannot, and the nights already spent stay as they were billed."""
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    today = date.today()
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        created = await http.post("/api/booking-engine/bookings", json=body(type_id, FAR, 3))
+        assert created.status_code == 201, created.text
+        booking_id = created.json()["booking_id"]
+        # Stood in for by moving the stay: it began two days ago and ends tomorrow.
+        shift = FAR - (today - timedelta(days=2))
+        await fetch(
+            db_url,
+            "UPDATE reservations SET check_in = check_in - %s, check_out = check_out - %s"
+            " WHERE id = %s RETURNING 1",
+            shift.days, shift.days, booking_id,
+        )  # fmt: skip
+        await fetch(
+            db_url,
+            "UPDATE reservation_details SET date = date - %s, price = 111"
+            " WHERE reservation_id = %s RETURNING 1",
+            shift.days, booking_id,
+        )  # fmt: skip
+        nights_sql = (
+            "SELECT date, room_id, price::float FROM reservation_details"
+            " WHERE reservation_id = %s AND cancelled IS NULL ORDER BY date"
+        )
+        before = await fetch(db_url, nights_sql, booking_id)
+        url = f"/api/booking-engine/bookings/{booking_id}"
+        # Another guest has the room from the day after tomorrow: one room for the whole
+        # extended rest would move this guest out tonight.
+        await fetch(
+            db_url,
+            "WITH c AS (INSERT INTO clients (name) VALUES ('Next Guest') RETURNING id),"
+            " r AS (INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in,"
+            "   check_out, number_of_people, status, type)"
+            "   SELECT gen_random_uuid(), 1, c.id, %s, %s, 1, 'confirmed', 'web' FROM c"
+            "   RETURNING id, check_in)"
+            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
+            " SELECT 1, r.id, r.check_in, %s FROM r RETURNING 1",
+            today + timedelta(days=2), today + timedelta(days=3), before[2][1],
+        )  # fmt: skip
+
+        longer = await http.put(url, json={"check_out": (today + timedelta(days=3)).isoformat()})
+
+        assert longer.status_code == 200, longer.text
+        after = await fetch(db_url, nights_sql, booking_id)
+        assert [n[0] for n in after] == [today + timedelta(days=d) for d in range(-2, 3)]
+        assert after[:2] == before[:2]  # the nights spent: same rooms, same prices
+        assert after[2][1] == before[2][1]  # tonight, the guest stays in their room
+        assert after[4][1] != before[2][1]  # and moves on the night the room is taken
+        moved_in = await http.put(url, json={"check_in": today.isoformat()})
+        assert (moved_in.status_code, moved_in.json()["error"]) == (422, "invalid_stay")
+        into_past = await http.put(url, json={"check_out": (today - timedelta(1)).isoformat()})
+        assert (into_past.status_code, into_past.json()["error"]) == (422, "invalid_stay")
+        leaving = await http.put(url, json={"check_out": today.isoformat()})
+        assert leaving.status_code == 200, leaving.text
+        assert await fetch(db_url, nights_sql, booking_id) == before[:2]
+        assert leaving.json()["check_out"] == today.isoformat()
 
 
 async def test_update_into_a_full_night_is_refused_and_changes_nothing(

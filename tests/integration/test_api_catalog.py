@@ -53,6 +53,8 @@ async def test_every_read_endpoint_answers_from_cache_or_pms(
 
         pricing = (await http.get(f"{P}/hotels/1/pricing", params={"plan_id": plan_id})).json()
         assert len(pricing["plans"]) == 1 and len(pricing["plans"][0]["nights"]) == 30
+        last = await http.get(f"{P}/hotels/1/pricing", params={"start_date": "9999-12-31"})
+        assert last.status_code == 400 and last.json()["error"] == "invalid_range"  # was a 500
 
         params = {"start_date": start.isoformat(), "end_date": end.isoformat(),
                   "plan_id": str(plan_id)}  # fmt: skip
