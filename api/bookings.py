@@ -244,6 +244,8 @@ async def update(
             res["number_of_people"],
         )
         if moved:
+            if res["check_out"] < today:
+                raise ApiError(422, "invalid_stay", "the stay has ended: it cannot change")
             begun = res["check_in"] < today
             if begun and check_in != res["check_in"]:
                 raise ApiError(422, "invalid_stay", "the stay has begun: check_in cannot change")
@@ -283,17 +285,6 @@ async def _move(
     if not current or current[0][2] is None:
         raise ApiError(409, "no_room_type", "the booking has no room to re-check against")
     type_id, plan_id = current[0][2], current[0][3]
-    await conn.execute(
-        query("api_booking_details_delete"),
-        {"hotel_id": hotel_id, "reservation_id": booking_id, "from_date": today},
-    )
-    if check_out <= check_in:
-        return  # a stay that has begun, now ending today
-    await conn.execute(
-        query("api_booking_lock"),
-        {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": check_in,
-         "check_out": check_out},
-    )  # fmt: skip
     cur = await conn.execute(
         query("api_booking_room_type_and_plan"),
         {"hotel_id": hotel_id, "room_type_id": type_id, "plan_id": plan_id},
@@ -308,8 +299,21 @@ async def _move(
     if plan_id is not None and plan_found[0] is None:
         raise _unknown_plan(plan_id)
     plan = plan_found if plan_id is not None else (None, None, None, None)
-    # The guest's rooms from today on first: tonight's is the one they are in.
-    preferred = [row[1] for row in sorted(current, key=lambda night: night[0] < today)]
+    await conn.execute(
+        query("api_booking_details_delete"),
+        {"hotel_id": hotel_id, "reservation_id": booking_id, "from_date": today},
+    )
+    if check_out <= check_in:
+        return  # a stay that has begun, now ending today
+    await conn.execute(
+        query("api_booking_lock"),
+        {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": check_in,
+         "check_out": check_out},
+    )  # fmt: skip
+    # The guest's rooms nearest today first: tonight's (or last night's) is the one they are in.
+    preferred = [
+        night[1] for night in sorted(current, key=lambda n: (n[0] < today, abs(n[0] - today)))
+    ]
     spans = [(check_in, check_out)]
     if current[0][0] < today and (check_out - check_in).days > 1:
         # Under way, tonight is placed on its own, in the guest's room, and the rest after

@@ -13,18 +13,23 @@ Id = Annotated[int, Meta(ge=1, le=2_147_483_647)]
 Guests = Annotated[int, Meta(ge=1, le=50)]
 # Text goes into PMS columns and onto registration cards: no control characters (PostgreSQL
 # refuses NUL outright), and a name has something besides spaces. A comment may span lines.
+# msgspec searches with Python's re, whose `$` also matches before a final newline: `(?!\n)`
+# makes it the end (and reads the same in the OpenAPI document's ECMA dialect).
 Name = Annotated[
     str,
     Meta(min_length=1, max_length=200,
-         pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"),
+         pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$(?!\n)"),
 ]  # fmt: skip
 Email = Annotated[
     str,
-    Meta(min_length=3, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"),
+    Meta(min_length=3, max_length=254,
+         pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$(?!\n)"),
 ]  # fmt: skip
-Phone = Annotated[str, Meta(min_length=3, max_length=40, pattern=r"^[0-9+()\- .]+$")]
+Phone = Annotated[str, Meta(min_length=3, max_length=40, pattern=r"^[0-9+()\- .]+$(?!\n)")]
 Comment = Annotated[str, Meta(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
-ExternalId = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ExternalId = Annotated[
+    str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$(?!\n)")
+]
 PaymentTiming = Literal["not_set", "prepaid", "on-site", "postpaid"]
 
 

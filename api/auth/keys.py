@@ -128,9 +128,10 @@ class KeyStore:
             log.warning("API key %s could not be re-read: %s", key_id, done.exception())
 
     async def _read(self, key_id: str) -> KeyRecord | None:
-        # Aged from before the query: the row may be read at any moment after this.
-        started = self._clock()
         async with self._pool.connection() as conn:
+            # Aged from before the query (the row is read at some moment after this), not
+            # from before the wait for a connection, which would shorten its life under load.
+            started = self._clock()
             cur = await conn.execute(query("api_key_lookup"), {"key_id": key_id})
             row = await cur.fetchone()
         record = _record(row) if row else None

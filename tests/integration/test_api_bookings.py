@@ -453,6 +453,8 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
         ({**body(type_id, FAR), "guest": {"name": "a\u0000b"}}, 400, "validation_failed"),
         ({**body(type_id, FAR), "guest": {"name": "   "}}, 400, "validation_failed"),
         ({**body(type_id, FAR), "guest": {"name": "a\nb"}}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "guest": {"name": "Ada\n"}}, 400, "validation_failed"),
+        ({**body(type_id, FAR), "booking_engine_id": "ext-1\n"}, 400, "validation_failed"),
         ({**body(type_id, FAR), "guest": {"name": "x", "email": "a\u0000@b"}}, 400,
          "validation_failed"),
         ({**body(type_id, FAR), "comment": "a\u0000"}, 400, "validation_failed"),
@@ -493,40 +495,62 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
     assert count == [(0,)]
 
 
+async def shift_into_the_past(db_url: str, booking_id: str, first_night: date) -> None:
+    """Stands in for time passing: the booking (made for FAR) now begins on first_night."""
+    days = (FAR - first_night).days
+    await fetch(
+        db_url,
+        "UPDATE reservations SET check_in = check_in - %s, check_out = check_out - %s"
+        " WHERE id = %s RETURNING 1",
+        days, days, booking_id,
+    )  # fmt: skip
+    await fetch(
+        db_url,
+        "UPDATE reservation_details SET date = date - %s, price = 111"
+        " WHERE reservation_id = %s RETURNING 1",
+        days, booking_id,
+    )  # fmt: skip
+
+
 async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
     settings: Settings, db_url: str
 ) -> None:
     """The guest arrived two days ago: the stay's end can move (the front desk's most common
-    change), its check-in cannot, and the nights already spent stay as they were billed."""
+    change), its check-in cannot, the nights already spent stay as they were billed, and the
+    guest keeps the room they are in."""
     key = await create_key(db_url, 1)
-    type_id, _ = await room_type_with_rooms(db_url, 1)
+    type_id, rooms = await room_type_with_rooms(db_url, 1)
     today = date.today()
+    day = timedelta(days=1)
+    # The seed's bookings around today out of the way, so that only this test's count.
+    await fetch(
+        db_url,
+        "UPDATE reservation_details SET cancelled = reservation_id WHERE hotel_id = 1"
+        " AND date BETWEEN %s AND %s AND room_id = ANY(%s) RETURNING 1",
+        today - 6 * day, today + 6 * day, rooms,
+    )  # fmt: skip
+    nights_sql = (
+        "SELECT date, room_id, price::float FROM reservation_details"
+        " WHERE reservation_id = %s AND cancelled IS NULL ORDER BY date"
+    )
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         created = await http.post("/api/booking-engine/bookings", json=body(type_id, FAR, 3))
         assert created.status_code == 201, created.text
         booking_id = created.json()["booking_id"]
-        # Stood in for by moving the stay: it began two days ago and ends tomorrow.
-        shift = FAR - (today - timedelta(days=2))
-        await fetch(
-            db_url,
-            "UPDATE reservations SET check_in = check_in - %s, check_out = check_out - %s"
-            " WHERE id = %s RETURNING 1",
-            shift.days, shift.days, booking_id,
-        )  # fmt: skip
-        await fetch(
-            db_url,
-            "UPDATE reservation_details SET date = date - %s, price = 111"
-            " WHERE reservation_id = %s RETURNING 1",
-            shift.days, booking_id,
-        )  # fmt: skip
-        nights_sql = (
-            "SELECT date, room_id, price::float FROM reservation_details"
-            " WHERE reservation_id = %s AND cancelled IS NULL ORDER BY date"
-        )
+        await shift_into_the_past(db_url, booking_id, today - 2 * day)
         before = await fetch(db_url, nights_sql, booking_id)
-        url = f"/api/booking-engine/bookings/{booking_id}"
-        # Another guest has the room from the day after tomorrow: one room for the whole
-        # extended rest would move this guest out tonight.
+        room = before[2][1]  # the guest's room, last night and tonight
+        elsewhere = next(r for r in rooms if r != room)
+        # The first night was spent in another room; and from the day after tomorrow another
+        # guest has this one, so one room for the whole extended rest would move the guest
+        # out tonight.
+        await fetch(
+            db_url,
+            "UPDATE reservation_details SET room_id = %s WHERE reservation_id = %s AND date = %s"
+            " RETURNING 1",
+            elsewhere, booking_id, today - 2 * day,
+        )  # fmt: skip
+        before = await fetch(db_url, nights_sql, booking_id)
         await fetch(
             db_url,
             "WITH c AS (INSERT INTO clients (name) VALUES ('Next Guest') RETURNING id),"
@@ -536,25 +560,44 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
             "   RETURNING id, check_in)"
             " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
             " SELECT 1, r.id, r.check_in, %s FROM r RETURNING 1",
-            today + timedelta(days=2), today + timedelta(days=3), before[2][1],
+            today + 2 * day, today + 3 * day, room,
         )  # fmt: skip
+        url = f"/api/booking-engine/bookings/{booking_id}"
 
-        longer = await http.put(url, json={"check_out": (today + timedelta(days=3)).isoformat()})
+        longer = await http.put(url, json={"check_out": (today + 3 * day).isoformat()})
 
         assert longer.status_code == 200, longer.text
         after = await fetch(db_url, nights_sql, booking_id)
-        assert [n[0] for n in after] == [today + timedelta(days=d) for d in range(-2, 3)]
+        assert [n[0] for n in after] == [today + d * day for d in range(-2, 3)]
         assert after[:2] == before[:2]  # the nights spent: same rooms, same prices
-        assert after[2][1] == before[2][1]  # tonight, the guest stays in their room
-        assert after[4][1] != before[2][1]  # and moves on the night the room is taken
+        assert after[2][1] == room  # tonight, the guest stays in their room
+        assert after[4][1] != room  # and moves on the night it is taken
         moved_in = await http.put(url, json={"check_in": today.isoformat()})
         assert (moved_in.status_code, moved_in.json()["error"]) == (422, "invalid_stay")
-        into_past = await http.put(url, json={"check_out": (today - timedelta(1)).isoformat()})
+        into_past = await http.put(url, json={"check_out": (today - day).isoformat()})
         assert (into_past.status_code, into_past.json()["error"]) == (422, "invalid_stay")
+
         leaving = await http.put(url, json={"check_out": today.isoformat()})
+
         assert leaving.status_code == 200, leaving.text
         assert await fetch(db_url, nights_sql, booking_id) == before[:2]
         assert leaving.json()["check_out"] == today.isoformat()
+        crowd = await http.put(url, json={"guests": 50})
+        assert (crowd.status_code, crowd.json()["error"]) == (422, "over_capacity")
+        staying = await http.put(url, json={"check_out": (today + day).isoformat()})
+        assert staying.status_code == 200, staying.text
+        tonight = (await fetch(db_url, nights_sql, booking_id))[2]
+        assert tonight[:2] == (today, room)  # last night's room, not the first night's
+
+        done = await http.post("/api/booking-engine/bookings", json=body(type_id, FAR, 2))
+        assert done.status_code == 201, done.text
+        await shift_into_the_past(db_url, done.json()["booking_id"], today - 5 * day)
+        reopened = await http.put(
+            f"/api/booking-engine/bookings/{done.json()['booking_id']}",
+            json={"check_out": (today + day).isoformat()},
+        )
+        assert (reopened.status_code, reopened.json()["error"]) == (422, "invalid_stay")
+        assert "ended" in reopened.json()["detail"]
 
 
 async def test_update_into_a_full_night_is_refused_and_changes_nothing(
