@@ -18,6 +18,7 @@ from api.context import ApiContext
 from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
 from api.middleware import front, wrap
+from api.openapi import ClosedInputs
 from api.ratelimit import open_limiter
 from api.request import ApiRequest
 from api.retention import Retention
@@ -106,6 +107,7 @@ def create_app(ctx: ApiContext) -> Litestar:
         on_shutdown=[stop],
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ApiRequest,
+        plugins=[ClosedInputs()],
         openapi_config=OpenAPIConfig(
             title="PMS Bridge booking-engine API",
             version="0.1.0",
