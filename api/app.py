@@ -111,6 +111,13 @@ def create_app(ctx: ApiContext) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="PMS Bridge booking-engine API",
             version="0.1.0",
+            description=(
+                "Bodies are JSON (application/json, at most 64 KiB), decoded strictly: an"
+                ' integer is a JSON integer (2, not 2.0 or "2"), unknown fields are refused,'
+                " and rules across fields (dates in order, stay length, capacity) are 422."
+                ' Errors are {"error", "detail"}. The health, metrics and dashboard'
+                " routes need no credentials."
+            ),
             path="/schema",
             components=Components(
                 security_schemes={

@@ -106,7 +106,7 @@ def collect(ctx: ApiContext) -> DashboardData:
     )
 
 
-@get("/dashboard/data", tags=["health"])
+@get("/dashboard/data", tags=["health"], security=[{}])
 async def dashboard_data(ctx: NamedDependency[ApiContext]) -> DashboardData:
     return collect(ctx)
 
@@ -141,7 +141,7 @@ small{{color:#666}}</style></head><body>
 <a href="/schema/openapi.json">/schema/openapi.json</a></small></p></body></html>"""
 
 
-@get("/dashboard", tags=["health"], media_type="text/html")
+@get("/dashboard", tags=["health"], media_type="text/html", security=[{}])
 async def dashboard(ctx: NamedDependency[ApiContext]) -> Response[str]:
     d = collect(ctx)
     page = _PAGE.format(

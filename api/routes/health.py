@@ -24,13 +24,13 @@ class Readiness(msgspec.Struct):
     checks: dict[str, Check]
 
 
-@get("/health/live", include_in_schema=True, tags=["health"])
+@get("/health/live", include_in_schema=True, tags=["health"], security=[{}])
 async def live() -> dict[str, str]:
     return {"status": "live"}
 
 
 @get(
-    "/health/ready", tags=["health"],
+    "/health/ready", tags=["health"], security=[{}],
     responses={503: ResponseSpec(Readiness, description="Not ready: the failed checks say why")},
 )  # fmt: skip
 async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
@@ -51,6 +51,6 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
     return Response(Readiness(is_ready, checks), status_code=200 if is_ready else 503)
 
 
-@get("/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)
+@get("/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST, security=[{}])
 async def prometheus() -> Response[Any]:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
