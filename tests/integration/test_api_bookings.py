@@ -600,6 +600,69 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
         assert "ended" in reopened.json()["detail"]
 
 
+async def block_rooms(db_url: str, rooms: list[int], nights: list[date]) -> None:
+    """Another guest in each room on the matching night."""
+    ids = [uuid.uuid4() for _ in rooms]
+    await fetch(
+        db_url,
+        "WITH c AS (INSERT INTO clients (name) VALUES ('Other Guest') RETURNING id),"
+        " r AS (INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in,"
+        "   check_out, number_of_people, status, type)"
+        "   SELECT x.id, 1, c.id, x.night, x.night + 1, 1, 'confirmed', 'web'"
+        "   FROM c, unnest(%s::uuid[], %s::date[]) AS x(id, night) RETURNING id)"
+        " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
+        " SELECT 1, x.id, x.night, x.room"
+        " FROM unnest(%s::uuid[], %s::int[], %s::date[]) AS x(id, room, night) RETURNING 1",
+        ids, nights, ids, rooms, nights,
+    )  # fmt: skip
+
+
+async def test_a_changed_stay_keeps_the_guests_room_on_every_night_it_is_free(
+    settings: Settings, db_url: str
+) -> None:
+    """No one room is free for the whole new stay, so rooms are chosen night by night: the
+    guest's own room first where it is free, not the first free room by priority."""
+    key = await create_key(db_url, 1)
+    type_id, rooms = await room_type_with_rooms(db_url, 1)
+    day = timedelta(days=1)
+    await fetch(
+        db_url,
+        "UPDATE reservation_details SET cancelled = reservation_id WHERE hotel_id = 1"
+        " AND date BETWEEN %s AND %s AND room_id = ANY(%s) RETURNING 1",
+        FAR, FAR + 3 * day, rooms,
+    )  # fmt: skip
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        created = await http.post("/api/booking-engine/bookings", json=body(type_id, FAR, 2))
+        assert created.status_code == 201, created.text
+        booking_id = created.json()["booking_id"]
+        guests_room = rooms[-1]  # the last by priority: never the first free one
+        await fetch(
+            db_url,
+            "UPDATE reservation_details SET room_id = %s WHERE reservation_id = %s RETURNING 1",
+            guests_room, booking_id,
+        )  # fmt: skip
+        # The second night only the guest's room is free; the third night it is taken.
+        others = [r for r in rooms if r != guests_room]
+        await block_rooms(
+            db_url, [*others, guests_room], [FAR + day] * len(others) + [FAR + 2 * day]
+        )
+
+        longer = await http.put(
+            f"/api/booking-engine/bookings/{booking_id}",
+            json={"check_out": (FAR + 3 * day).isoformat()},
+        )
+
+        assert longer.status_code == 200, longer.text
+        nights = await fetch(
+            db_url,
+            "SELECT date, room_id FROM reservation_details WHERE reservation_id = %s"
+            " AND cancelled IS NULL ORDER BY date",
+            booking_id,
+        )
+        assert [n[1] for n in nights[:2]] == [guests_room, guests_room]
+        assert nights[2][1] != guests_room
+
+
 async def test_update_into_a_full_night_is_refused_and_changes_nothing(
     settings: Settings, db_url: str
 ) -> None:
