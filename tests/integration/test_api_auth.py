@@ -237,6 +237,26 @@ async def test_a_family_from_before_the_bound_gets_one_and_keeps_it(
         assert 3600 - 60 < last.json()["refresh_expires_in"] <= 3600
 
 
+async def test_no_token_is_issued_into_a_family_that_ended_meanwhile(
+    settings: Settings, db_url: str
+) -> None:
+    """The family ends between the spend and the next token's write: no token is written (not
+    one already dead on arrival); the error says why, and the route answers it with 401."""
+    key = await create_key(db_url, 1, "read")
+    async with running_api(settings, MemoryCache()) as api, api.client() as http:
+        first = (await http.post(f"{P}/auth/token", json={"api_key": key})).json()
+        autocommit = {"autocommit": True}
+        async with AsyncConnectionPool(db_url, min_size=1, open=False, kwargs=autocommit) as pool:
+            spent = await tokens.spend_refresh(pool, first["refresh_token"])
+            age_families(db_url, "31 days")
+            record = await api.ctx.keys.by_id(spent.api_key_id)
+            assert record is not None
+            with pytest.raises(tokens.TokenError, match="family has ended"):
+                await tokens.issue_refresh(pool, record, 30, spent.family)
+        [(family, _)] = family_ends(db_url)
+        assert family == spent.family  # nothing was written into it
+
+
 async def test_a_token_issued_while_its_family_is_revoked_is_revoked_too(
     settings: Settings, db_url: str
 ) -> None:
