@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery
 
+from api import catalog
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.encoding import Encoded, respond
@@ -45,7 +46,8 @@ async def availability(
     plan_id: QueryId = None,
 ) -> Response[bytes]:
     """Nights start_date <= night < end_date (the check-out day excluded); with plan_id, each
-    night carries that plan's price. `stale` says the figures may be old (capture or PMS down)."""
+    night carries that plan's price. `stale` says the figures may be old (capture or PMS down).
+    A room_type_id or plan_id the hotel does not have is 404."""
     q = parse_query(request, AvailabilityQuery)
     note(request, ACTION, "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
@@ -92,6 +94,8 @@ async def _answer(
         ctx.pool, ctx.cache, horizon(ctx.settings), hotel_id, q.start_date, q.end_date,
         q.room_type_id, source_live=live,
     )  # fmt: skip
+    if q.room_type_id is not None and not read.entries:
+        await _check_room_type(ctx, hotel_id, q.room_type_id)
     prices: dict[date, float] = {}
     if q.plan_id is not None:
         nights = await cacheops.nightly_prices(
@@ -112,6 +116,13 @@ async def _answer(
         )
     )  # fmt: skip
     return body, not read.stale
+
+
+async def _check_room_type(ctx: ApiContext, hotel_id: int, room_type_id: int) -> None:
+    """404 for a room type the hotel does not have, as for another hotel's plan; asked only
+    when no night was found, so answers with nights pay nothing for it."""
+    if all(t.id != room_type_id for t in await catalog.room_types(ctx, hotel_id)):
+        raise ApiError(404, "not_found", f"room type {room_type_id} not found in hotel {hotel_id}")
 
 
 ROUTES = [availability]

@@ -90,6 +90,20 @@ async def test_other_hotels_data_is_not_found_and_bad_queries_are_400(
             },
         )
         assert other.status_code == 404
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            cur = await conn.execute("SELECT min(id) FROM room_types WHERE hotel_id = 2")
+            (other_type,) = await cur.fetchone() or (None,)
+        assert other_type is not None
+        nights = {"start_date": today.isoformat(), "end_date": (today + timedelta(2)).isoformat()}
+        for room_type_id in (other_type, 999_999):
+            reply = await http.get(
+                f"{P}/availability/1", params={**nights, "room_type_id": str(room_type_id)}
+            )
+            assert reply.status_code == 404, reply.text  # was 200 with no room types
+            assert reply.json()["error"] == "not_found"
+        own = await http.get(f"{P}/availability/1", params={**nights, "room_type_id": "1"})
+        assert own.status_code == 200
+        assert [t["room_type_id"] for t in own.json()["room_types"]] == [1]
         bad = [
             {"start_date": today.isoformat()},
             {"start_date": "yesterday", "end_date": today.isoformat()},
