@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
 from api.auth.keys import KeyStore
+from api.clock import HotelClock
 from api.encoding import Encoded
 from api.memo import ResponseMemo
 from api.ratelimit import Limiter
@@ -33,3 +34,7 @@ class ApiContext:
     jwt_secret: str = ""
     availability_memo: ResponseMemo[Encoded] = field(default_factory=ResponseMemo)
     catalog_memo: ResponseMemo[bytes] = field(default_factory=ResponseMemo)
+    clock: HotelClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = HotelClock.of(self.settings)

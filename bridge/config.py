@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -66,6 +67,11 @@ class Settings(msgspec.Struct, kw_only=True):
     # A refresh-token family ends this long after its API key was exchanged, however often it
     # rotates: the client exchanges its key again, and a family never lives for ever.
     refresh_family_days: int = 30
+    # The hotels' time zone (IANA name; empty: the machine's): a hotel's "today", which
+    # decides whether a stay has begun or a check-in is past, is its own date, not the server's.
+    timezone: str = ""
+    # Per-hotel zones for a chain across zones: "1=Asia/Tokyo,4=Europe/Paris".
+    hotel_timezones: str = ""
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -94,6 +100,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
     "BRIDGE_IDEMPOTENCY_RETENTION_DAYS": ("idempotency_retention_days", int),
     "BRIDGE_REFRESH_FAMILY_DAYS": ("refresh_family_days", int),
+    "BRIDGE_TIMEZONE": ("timezone", str),
+    "BRIDGE_HOTEL_TIMEZONES": ("hotel_timezones", str),
 }
 
 
@@ -175,6 +183,7 @@ def validate(settings: Settings) -> None:
             f"BRIDGE_REFRESH_FAMILY_DAYS={settings.refresh_family_days} must be a number of days "
             f"from 1 to {MAX_REFRESH_FAMILY_DAYS}"
         )
+    hotel_zones(settings)
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
     if missing:
         raise ConfigError(
@@ -183,6 +192,32 @@ def validate(settings: Settings) -> None:
     for table in settings.watched_tables:
         if not table.replace("_", "").isalnum():
             raise ConfigError(f"BRIDGE_WATCHED_TABLES: {table!r} is not a table name")
+
+
+def _zone(env_name: str, name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"{env_name}: {name!r} is not a time zone; use an IANA name such as Europe/Paris"
+        ) from None
+
+
+def hotel_zones(settings: Settings) -> tuple[ZoneInfo | None, dict[int, ZoneInfo]]:
+    """The hotels' default zone (None: the machine's) and the per-hotel ones."""
+    default = _zone("BRIDGE_TIMEZONE", settings.timezone) if settings.timezone else None
+    per_hotel: dict[int, ZoneInfo] = {}
+    for item in settings.hotel_timezones.split(","):
+        if not item.strip():
+            continue
+        hotel, _, name = item.partition("=")
+        if not hotel.strip().isdigit() or not name.strip():
+            raise ConfigError(
+                f"BRIDGE_HOTEL_TIMEZONES: {item.strip()!r} is not HOTEL_ID=Zone, "
+                "e.g. 1=Asia/Tokyo,4=Europe/Paris"
+            )
+        per_hotel[int(hotel)] = _zone("BRIDGE_HOTEL_TIMEZONES", name.strip())
+    return default, per_hotel
 
 
 def require_database(settings: Settings) -> str:

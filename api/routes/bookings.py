@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -54,7 +53,7 @@ async def create_booking(
     if idempotency_key is not None:
         idem = (idempotency_key, bookings.request_hash(msgspec.json.encode(data)))
     try:
-        bookings.check_stay(data.check_in, data.check_out, date.today())
+        bookings.check_stay(data.check_in, data.check_out, ctx.clock.today(data.hotel_id))
     except ApiError:
         # A retry that arrives once the stay has begun still gets the booking it made.
         replay = None if idem is None else await bookings.earlier(pool, principal.key_pk, idem)
@@ -104,8 +103,9 @@ async def update_booking(
          {"check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
           "guest_changed": data.guest is not None})  # fmt: skip
     booking = await bookings.update(
-        booking_pool_of(ctx), principal.hotel_id, booking_id, data, date.today()
-    )
+        booking_pool_of(ctx), principal.hotel_id, booking_id, data,
+        ctx.clock.today(principal.hotel_id),
+    )  # fmt: skip
     note(request, "booking.update", "booking", str(booking_id), request_summary(request),
          _summary(booking))  # fmt: skip
     return booking

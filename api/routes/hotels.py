@@ -131,7 +131,7 @@ async def hotel_pricing(
     q = parse_query(request, PricingQuery)
     note(request, "hotel.pricing", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
-    start = q.start_date or date.today()
+    start = q.start_date or ctx.clock.today(hotel_id)
     if q.end_date is None and start > date.max - timedelta(days=DEFAULT_PRICING_NIGHTS):
         raise ApiError(
             400, "invalid_range",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from litestar import Request, get
@@ -28,7 +27,7 @@ async def plans(
 ) -> PlansResponse:
     note(request, "plans.read", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
-    today = date.today()
+    today = ctx.clock.today(hotel_id)
     found = await cacheops.hotel_pricing(ctx.cache, hotel_id, today, today, pool_of(ctx))
     if found is None:
         raise ApiError(404, "not_found", f"hotel {hotel_id} not found")

@@ -6,8 +6,9 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import psycopg
@@ -493,6 +494,45 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
         db_url, "SELECT count(*) FROM reservations WHERE type = 'web' AND check_in >= %s", FAR
     )
     assert count == [(0,)]
+
+
+async def test_stays_are_judged_by_each_hotels_own_date(settings: Settings, db_url: str) -> None:
+    """Hotel 1 keeps UTC+14's date and hotel 2 UTC-12's: 26 hours apart, so at any instant
+    hotel 2's today is already past for hotel 1, whatever the server's own date."""
+    zoned = msgspec.structs.replace(
+        settings, timezone="Pacific/Kiritimati", hotel_timezones="2=Etc/GMT+12"
+    )
+    early = datetime.now(ZoneInfo("Etc/GMT+12")).date()
+    late = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+    keys = {hotel: await create_key(db_url, hotel) for hotel in (1, 2)}
+    for hotel in (1, 2):
+        _, rooms = await room_type_with_rooms(db_url, hotel)
+        # The seed's bookings on those nights out of the way: a room must be free.
+        await fetch(
+            db_url,
+            "UPDATE reservation_details SET cancelled = reservation_id WHERE hotel_id = %s"
+            " AND date BETWEEN %s AND %s AND room_id = ANY(%s) RETURNING 1",
+            hotel, early, late + timedelta(days=1), rooms,
+        )  # fmt: skip
+    async with running_api(zoned, MemoryCache()) as api:
+        replies = {}
+        for hotel, check_in in ((1, early), (2, early), (1, late)):
+            type_id, _ = await room_type_with_rooms(db_url, hotel)
+            async with api.client(keys[hotel]) as http:
+                reply = await http.post(
+                    "/api/booking-engine/bookings",
+                    json={**body(type_id, check_in, 1), "hotel_id": hotel},
+                )
+                replies[hotel, check_in] = (reply.status_code, reply.json().get("error"))
+        assert replies == {
+            (1, early): (422, "invalid_stay"),  # yesterday or before in hotel 1
+            (2, early): (201, None),
+            (1, late): (201, None),
+        }
+        for hotel, first in ((1, late), (2, early)):
+            async with api.client(keys[hotel]) as http:
+                pricing = (await http.get(f"/api/booking-engine/hotels/{hotel}/pricing")).json()
+            assert pricing["plans"][0]["nights"][0]["date"] == first.isoformat()
 
 
 async def shift_into_the_past(db_url: str, booking_id: str, first_night: date) -> None:

@@ -6,10 +6,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.config import DEFAULT_WATCHED, ConfigError, Settings, load_settings, require_database
+from bridge.config import (
+    DEFAULT_WATCHED,
+    ConfigError,
+    Settings,
+    hotel_zones,
+    load_settings,
+    require_database,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +67,11 @@ def test_environment_is_read_and_flags_override_it() -> None:
         ({"BRIDGE_IDEMPOTENCY_RETENTION_DAYS": "3000000000"}, "BRIDGE_IDEMPOTENCY_RETENTION_DAYS"),
         ({"BRIDGE_REFRESH_FAMILY_DAYS": "0"}, "BRIDGE_REFRESH_FAMILY_DAYS"),
         ({"BRIDGE_REFRESH_FAMILY_DAYS": "400"}, "BRIDGE_REFRESH_FAMILY_DAYS"),
+        ({"BRIDGE_TIMEZONE": "Mars/Olympus"}, "BRIDGE_TIMEZONE"),
+        ({"BRIDGE_TIMEZONE": "../../etc/passwd"}, "BRIDGE_TIMEZONE"),
+        ({"BRIDGE_HOTEL_TIMEZONES": "1=Asia/Tokyo,2"}, "BRIDGE_HOTEL_TIMEZONES"),
+        ({"BRIDGE_HOTEL_TIMEZONES": "one=Asia/Tokyo"}, "BRIDGE_HOTEL_TIMEZONES"),
+        ({"BRIDGE_HOTEL_TIMEZONES": "1=Asia/Tokio"}, "BRIDGE_HOTEL_TIMEZONES"),
         ({"BRIDGE_WATCHED_TABLES": "hotels,rooms"}, "BRIDGE_WATCHED_TABLES"),
         ({"BRIDGE_WATCHED_TABLES": " , "}, "BRIDGE_WATCHED_TABLES"),
         (
@@ -73,6 +86,16 @@ def test_a_bad_value_is_one_line_naming_the_setting(env: dict[str, str], names: 
     message = str(raised.value)
     assert names in message
     assert "\n" not in message
+
+
+def test_hotel_time_zones_are_read() -> None:
+    settings = load_settings(
+        {"BRIDGE_TIMEZONE": "Asia/Tokyo", "BRIDGE_HOTEL_TIMEZONES": " 4=Europe/Paris, 7 = UTC ,"}
+    )
+    default, per_hotel = hotel_zones(settings)
+    assert default == ZoneInfo("Asia/Tokyo")
+    assert per_hotel == {4: ZoneInfo("Europe/Paris"), 7: ZoneInfo("UTC")}
+    assert hotel_zones(Settings()) == (None, {})
 
 
 def test_require_database_says_how_to_fix_it() -> None:
