@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import NamedTuple
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -17,7 +18,7 @@ from api.auth.keys import KeyStore
 from api.context import ApiContext
 from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
-from api.middleware import front, wrap
+from api.middleware import front, immediate, wrap
 from api.openapi import ClosedInputs
 from api.ratelimit import open_limiter
 from api.request import ApiRequest
@@ -34,6 +35,7 @@ from api.routes import (
     plans,
     room_types,
 )
+from bridge.http import Immediate
 
 log = logging.getLogger("pms_bridge.api")
 
@@ -134,7 +136,14 @@ def create_app(ctx: ApiContext) -> Litestar:
     )
 
 
-def create_asgi(ctx: ApiContext) -> ASGIApp:
-    """What the server runs: the app behind the entry that sends memoized answers."""
-    app = create_app(ctx)
-    return front(app, FastReads(ctx), ctx.audit)
+class Served(NamedTuple):
+    """What the server runs: the app behind the entry that sends memoized answers, and the
+    same answers for the HTTP protocol to send when they need no wait."""
+
+    app: ASGIApp
+    immediate: Immediate
+
+
+def create_asgi(ctx: ApiContext) -> Served:
+    fast = FastReads(ctx)
+    return Served(front(create_app(ctx), fast, ctx.audit), immediate(fast, ctx.audit))

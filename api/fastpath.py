@@ -18,10 +18,19 @@ from typing import Any, NamedTuple
 import msgspec
 from litestar.types import HTTPScope
 
-from api.auth.guard import credential_of, identify, rate_decision, rate_limited
+from api.auth.guard import (
+    Principal,
+    credential_of,
+    decided,
+    identify,
+    identify_now,
+    rate_decision,
+    rate_limited,
+)
 from api.context import ApiContext
 from api.encoding import Encoded, accepts_gzip
 from api.errors import UNAVAILABLE, ApiError, error_body, unavailable
+from api.ratelimit import Decision
 from api.routes.availability import ACTION, ROUTE, check_range, memo_key, version
 from api.routes.common import PREFIX, note
 from api.routes.hotels import HOTEL_ACTION, HOTEL_ROUTE, catalog_version, hotel_memo_key
@@ -58,6 +67,17 @@ class _Found(NamedTuple):
     hotel_id: int
     answer: Encoded
     vary: bool  # the route's answers say `Vary: Accept-Encoding`
+
+
+class _Call(NamedTuple):
+    found: _Found
+    credential: str
+    encoding: bytes | None  # the Accept-Encoding header
+
+
+# Where an answer was sent from: the HTTP protocol (no ASGI cycle) or the ASGI entry.
+_PROTOCOL = "protocol"
+_ENTRY = "entry"
 
 
 class FastReads:
@@ -103,15 +123,13 @@ class FastReads:
             return _Found(HOTEL_ROUTE, HOTEL_ACTION, hotel_id, Encoded(plain, None), False)
         return None
 
-    async def answer(self, scope: HTTPScope, state: dict[str, Any]) -> Reply | None:
-        """The reply, or None to leave the call to Litestar (no token taken, nothing noted)."""
+    def _call(self, scope: HTTPScope) -> _Call | None:
+        """The memoized answer a call asks for, with its credential; None for any other call."""
         if scope["method"] != "GET":
             return None
-        path: str = scope["path"]
-        found = self._find(path, scope["query_string"])
+        found = self._find(scope["path"], scope["query_string"])
         if found is None:
             return None
-        hotel_id, body = found.hotel_id, found.answer
         authorization = api_key = encoding = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -122,42 +140,76 @@ class FastReads:
                 encoding = value  # the first one, as Litestar's headers.get() reads it
         try:
             credential = credential_of(authorization, api_key)
-            if credential is None:
-                return None
-            principal = await identify(self._ctx, credential)
         except ApiError:
             return None  # refused: the app answers, with its error
+        return None if credential is None else _Call(found, credential, encoding)
+
+    async def answer(self, scope: HTTPScope, state: dict[str, Any]) -> Reply | None:
+        """The reply, or None to leave the call to Litestar (no token taken, nothing noted)."""
+        call = self._call(scope)
+        if call is None:
+            return None
+        try:
+            principal = await identify(self._ctx, call.credential)
+        except ApiError:
+            return None
         except UNAVAILABLE as exc:
             # The key could not be read: the app would wait for the same pool again.
-            log.warning("dependency unavailable on GET %s: %s", path, exc)
+            log.warning("dependency unavailable on GET %s: %s", scope["path"], exc)
             failed, retry = unavailable(state, exc)
-            _counted(found.route, 503).inc()
-            return _reply(503, failed, retry, found.route)
-        if "read" not in principal.scopes or principal.hotel_id != hotel_id:
+            _counted(call.found.route, 503, _ENTRY).inc()
+            return _reply(503, failed, retry, call.found.route)
+        if not _may_read(principal, call):
             return None
-
         state["principal"] = principal
         decision = await rate_decision(state, self._ctx, principal.key_id, "read")
+        return self._reply(call, state, decision, _ENTRY)
+
+    def answer_now(self, scope: HTTPScope, state: dict[str, Any]) -> Reply | None:
+        """answer's reply when it needs no wait (the key's record cached, a rate decision at
+        hand), for the server to send without an ASGI cycle; else None, and the call takes the
+        ASGI path, where answer decides. Nothing is taken or noted before it is sure."""
+        call = self._call(scope)
+        if call is None:
+            return None
+        principal = identify_now(self._ctx, call.credential)
+        if principal is None or not _may_read(principal, call):
+            return None
+        assert self._ctx.limiter is not None
+        decision = self._ctx.limiter.hit_now(principal.key_id, "read")
+        if decision is None:
+            return None
+        state["principal"] = principal
+        return self._reply(call, state, decided(state, decision, "read"), _PROTOCOL)
+
+    def _reply(
+        self, call: _Call, state: dict[str, Any], decision: Decision, at: str
+    ) -> Reply:  # fmt: skip
+        found = call.found
         if not decision.allowed:
             # Refused before the handler would run: audited as the route, like the app does.
             refused = rate_limited(decision, "read")
-            _counted(found.route, 429).inc()
+            _counted(found.route, 429, at).inc()
             refusal = error_body(state, refused.error, refused.payload)
             return _reply(429, refusal, {}, found.route)
-        note(state, found.action, "hotel", str(hotel_id))
-        gzip_ok = encoding is not None and self._gzip_ok(encoding)
-        if gzip_ok and body.gzip is not None:
+        note(state, found.action, "hotel", str(found.hotel_id))
+        body = found.answer
+        if call.encoding is not None and body.gzip is not None and self._gzip_ok(call.encoding):
             content, headers = body.gzip, [_JSON, _GZIP, _VARY]
         else:
             content, headers = body.json, [_JSON, _VARY] if found.vary else [_JSON]
         headers.append((b"content-length", b"%d" % len(content)))
-        _counted(found.route, 200).inc()
+        _counted(found.route, 200, at).inc()
         return Reply(200, headers, content, found.route)
 
 
+def _may_read(principal: Principal, call: _Call) -> bool:
+    return "read" in principal.scopes and principal.hotel_id == call.found.hotel_id
+
+
 @functools.cache
-def _counted(route: str, status: int) -> Any:
-    return api_fast_answers.labels(route=route, status=str(status))
+def _counted(route: str, status: int, at: str) -> Any:
+    return api_fast_answers.labels(route=route, status=str(status), at=at)
 
 
 def _reply(status: int, body: dict[str, Any], headers: dict[str, str], route: str) -> Reply:

@@ -13,6 +13,7 @@ from litestar.types import (
     ASGIApp,
     HTTPResponseBodyEvent,
     HTTPResponseStartEvent,
+    HTTPScope,
     Message,
     Receive,
     Scope,
@@ -20,8 +21,9 @@ from litestar.types import (
 )
 
 from api.audit import AuditEntry, AuditWriter, now
-from api.fastpath import FastReads
+from api.fastpath import FastReads, Headers, Reply
 from api.routes.common import PREFIX
+from bridge.http import Immediate
 from metrics.definitions import api_latency, api_requests
 
 log = logging.getLogger("pms_bridge.api")
@@ -102,10 +104,7 @@ def front(app: ASGIApp, fast: FastReads, audit: AuditWriter | None) -> ASGIApp:
                 log.exception("the fast path failed on %s; the app answers", scope["path"])
                 reply = None
             if reply is not None:
-                code, headers, body, route = reply
-                decision = state.get("ratelimit")
-                if decision is not None:
-                    headers = [*headers, *decision.headers()]
+                code, headers, body = _sent(scope, state, reply, started, audit)
                 start: HTTPResponseStartEvent = {
                     "type": "http.response.start", "status": code, "headers": headers,
                 }  # fmt: skip
@@ -114,11 +113,40 @@ def front(app: ASGIApp, fast: FastReads, audit: AuditWriter | None) -> ASGIApp:
                     "type": "http.response.body", "body": body, "more_body": False,
                 }  # fmt: skip
                 await send(done)
-                _account(scope, state, route, code, started, audit)
                 return
         await app(scope, receive, send)
 
     return entry
+
+
+def immediate(fast: FastReads, audit: AuditWriter | None) -> Immediate:
+    """What the server's HTTP protocol asks before it starts an ASGI cycle: the entry's answer
+    when it is at hand without a wait, already counted and audited; None sends the call on to
+    the entry."""
+
+    def answer_now(scope: HTTPScope) -> tuple[int, Headers, bytes] | None:
+        state: dict[str, Any] = {}
+        started = time.perf_counter()
+        try:
+            reply = fast.answer_now(scope, state)
+        except Exception:
+            log.exception("the fast path failed on %s; the app answers", scope["path"])
+            return None
+        return None if reply is None else _sent(scope, state, reply, started, audit)
+
+    return answer_now
+
+
+def _sent(
+    scope: Scope, state: dict[str, Any], reply: Reply, started: float, audit: AuditWriter | None
+) -> tuple[int, Headers, bytes]:
+    """A fast reply as sent, with its rate-limit headers, its metrics and audit entry taken."""
+    code, headers, body, route = reply
+    decision = state.get("ratelimit")
+    if decision is not None:
+        headers = [*headers, *decision.headers()]
+    _account(scope, state, route, code, started, audit)
+    return code, headers, body
 
 
 def _entry(scope: Scope, state: dict[str, Any], route: str, method: str, status: int) -> AuditEntry:

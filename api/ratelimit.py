@@ -83,6 +83,9 @@ def _decision(limit: Limit, allowed: bool, tokens: float, wait: float) -> Decisi
 class Limiter(Protocol):
     async def hit(self, caller: str, klass: str) -> Decision: ...
 
+    def hit_now(self, caller: str, klass: str) -> Decision | None:
+        """hit's decision when it needs no wait, else None (and no token is taken)."""
+
     async def close(self) -> None: ...
 
 
@@ -94,6 +97,9 @@ class MemoryLimiter:
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
 
     async def hit(self, caller: str, klass: str) -> Decision:
+        return self.take(caller, klass)
+
+    def hit_now(self, caller: str, klass: str) -> Decision:
         return self.take(caller, klass)
 
     def take(self, caller: str, klass: str) -> Decision:
@@ -167,15 +173,22 @@ class RedisLimiter:
         self._leases: dict[tuple[str, str], _Lease] = {}
         self._refills: dict[tuple[str, str], asyncio.Future[None]] = {}
 
+    def hit_now(self, caller: str, klass: str) -> Decision | None:
+        """A token from this replica's lease, if it holds one."""
+        lease = self._leases.get((caller, klass))
+        if lease is not None and lease.left > 0 and time.monotonic() < lease.expires:
+            lease.left -= 1
+            return _decision(self.limits[klass], True, lease.shared + lease.left, 0.0)
+        return None
+
     async def hit(self, caller: str, klass: str) -> Decision:
         limit = self.limits[klass]
         bucket = (caller, klass)
         while True:
-            lease = self._leases.get(bucket)
+            leased = self.hit_now(caller, klass)
+            if leased is not None:
+                return leased
             now = time.monotonic()
-            if lease is not None and lease.left > 0 and now < lease.expires:
-                lease.left -= 1
-                return _decision(limit, True, lease.shared + lease.left, 0.0)
             pending = self._refills.get(bucket)
             if pending is None:
                 break

@@ -1,18 +1,33 @@
-"""uvicorn's httptools protocol sending each response in one socket write instead of two.
+"""uvicorn's httptools protocol, sending each response in one socket write and the
+answers the app has at hand without an ASGI cycle.
 
 uvicorn writes a response's head when the app sends `http.response.start` and its body on
 `http.response.body`: two send() calls, two TCP segments and two wake-ups of the client for
 every small JSON answer. Here the writes made in one step of the event loop are joined and
 sent at the end of that step, so a head and the body that follows it leave together.
+
+An ASGI cycle (a task, the receive and send calls and their checks) costs more than the
+answer of a memoized read. Before it starts one, the protocol asks the app's `Immediate`
+for an answer it can give without waiting; only a plain keep-alive GET with no body is asked.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+Headers = list[tuple[bytes, bytes]]
+# The app's answer to a call (its ASGI scope; each framework types that its own way), headers
+# without the server's own (date); or None: the call gets an ASGI cycle.
+Immediate = Callable[[Any], tuple[int, Headers, bytes] | None]
+_BODY_HEADERS = (b"content-length", b"transfer-encoding", b"expect")
 
 # More than a response head and a typical JSON answer: sent without waiting for the step's end.
 SEND_AT_ONCE_BYTES = 64 * 1024
@@ -69,3 +84,46 @@ class _JoinedWrites:
 class JoinedWritesProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(cast(asyncio.Transport, _JoinedWrites(transport, self.loop)))
+
+
+class AnsweringProtocol(JoinedWritesProtocol):
+    """Asks `immediate` (set by `answering`) before it starts an ASGI cycle for a call."""
+
+    immediate: Immediate | None = None
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if not self._answered(cycle, app):
+            super()._start_asgi_task(cycle, app)
+
+    def _answered(self, cycle: RequestResponseCycle, app: Any) -> bool:
+        scope = cycle.scope
+        # Only what the app answers in full from the head alone, on a connection that stays
+        # open and takes writes: anything else gets its ASGI cycle, as uvicorn would give it.
+        if (
+            self.immediate is None
+            or app is not self.app  # uvicorn's 503 over its concurrency limit
+            or scope["method"] != "GET"
+            or not cycle.keep_alive
+            or cycle.access_log
+            or self.flow.write_paused
+            or any(name in _BODY_HEADERS for name, _ in scope["headers"])
+        ):
+            return False
+        answer = self.immediate(scope)
+        if answer is None:
+            return False
+        status, headers, body = answer
+        content = [STATUS_LINE[status]]
+        for name, value in [*self.server_state.default_headers, *headers]:
+            content.extend((name, b": ", value, b"\r\n"))
+        content.extend((b"\r\n", body))
+        self.transport.write(b"".join(content))
+        cycle.response_started = cycle.response_complete = True
+        # As the end of an ASGI cycle does: keep-alive timer, pipelined calls, read resumed.
+        self.on_response_complete()
+        return True
+
+
+def answering(immediate: Immediate) -> type[AnsweringProtocol]:
+    """The protocol class for one server, asking that app's `immediate`."""
+    return type("Answering", (AnsweringProtocol,), {"immediate": staticmethod(immediate)})

@@ -19,7 +19,7 @@ from api.context import ApiContext
 from bridge.cache import Cache, open_cache
 from bridge.config import Settings, require_database
 from bridge.db import APPLICATION_NAME, connect
-from bridge.http import JoinedWritesProtocol
+from bridge.http import answering
 from bridge.migrate import require_migrated
 from bridge.pipeline import Bridge
 from bridge.refresher import start_background
@@ -148,9 +148,11 @@ async def serve(
             ctx = ApiContext(
                 settings=settings, cache=cache, pool=pool, booking_pool=booking_pool, bridge=bridge
             )
+            served = create_asgi(ctx)
             config = uvicorn.Config(
-                create_asgi(ctx), host=settings.api_host, port=settings.api_port,
-                log_level="warning", access_log=False, lifespan="on", http=JoinedWritesProtocol,
+                served.app, host=settings.api_host, port=settings.api_port,
+                log_level="warning", access_log=False, lifespan="on",
+                http=answering(served.immediate),
                 # No websocket routes: an upgrade never hands the joined-writes transport on.
                 ws="none",
                 # No `server: uvicorn` on every answer: it tells callers nothing they need.

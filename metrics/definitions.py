@@ -85,8 +85,9 @@ api_latency = Histogram(
 )
 api_fast_answers = Counter(
     "pms_bridge_api_fast_answers_total",
-    "Calls answered ahead of Litestar's routing (memoized reads), by route and status",
-    ["route", "status"],
+    "Calls answered ahead of Litestar's routing (memoized reads), by route, status and where:"
+    " at the HTTP protocol (no ASGI cycle) or at the ASGI entry (after a wait)",
+    ["route", "status", "at"],
     registry=REGISTRY,
 )
 api_rate_limited = Counter(

@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.di import NamedDependency
 
 from api.auth import tokens
-from api.auth.keys import KeyRecord
+from api.auth.keys import KeyRecord, KeyStore
 from api.context import ApiContext
 from api.errors import ApiError
 from api.ratelimit import Decision
@@ -66,19 +66,52 @@ async def identify(ctx: ApiContext, credential: str) -> Principal:
     """A Principal for an API key or an access token, or 401 saying what is wrong."""
     if ctx.keys is None:
         raise ApiError(503, "unavailable", "no database configured: API keys cannot be checked")
-    if credential.count(".") == 2:
-        try:
-            claims = tokens.decode_access(credential, ctx.jwt_secret)
-        except tokens.TokenError as exc:
-            raise ApiError(401, "invalid_token", str(exc)) from None
-        # A token dies with its key, and its scopes narrow with the key's: deactivating a key
-        # or taking a scope from it holds for its tokens too.
-        record = usable(await ctx.keys.by_key_id(claims.key_id))
-        ctx.keys.touch(record)
-        scopes = tuple(scope for scope in claims.scopes if scope in record.scopes)
-        return Principal(record.id, record.key_id, claims.hotel_id, scopes, "jwt")
-    record = usable(await ctx.keys.verify(credential))
-    ctx.keys.touch(record)
+    if _is_token(credential):
+        claims = _claims(ctx, credential)
+        return _token_principal(ctx.keys, claims, await ctx.keys.by_key_id(claims.key_id))
+    return _key_principal(ctx.keys, await ctx.keys.verify(credential))
+
+
+def identify_now(ctx: ApiContext, credential: str) -> Principal | None:
+    """identify's Principal when it needs no wait (the key's record is cached and current),
+    else None: for a refusal too, which identify then gives with its reason."""
+    keys = ctx.keys
+    if keys is None:
+        return None
+    try:
+        if _is_token(credential):
+            claims = _claims(ctx, credential)
+            record = keys.current(claims.key_id)
+            return None if record is None else _token_principal(keys, claims, record)
+        record = keys.verified(credential)
+        return None if record is None else _key_principal(keys, record)
+    except ApiError:
+        return None
+
+
+def _is_token(credential: str) -> bool:
+    return credential.count(".") == 2
+
+
+def _claims(ctx: ApiContext, credential: str) -> tokens.Claims:
+    try:
+        return tokens.decode_access(credential, ctx.jwt_secret)
+    except tokens.TokenError as exc:
+        raise ApiError(401, "invalid_token", str(exc)) from None
+
+
+def _token_principal(keys: KeyStore, claims: tokens.Claims, found: KeyRecord | None) -> Principal:
+    # A token dies with its key, and its scopes narrow with the key's: deactivating a key
+    # or taking a scope from it holds for its tokens too.
+    record = usable(found)
+    keys.touch(record)
+    scopes = tuple(scope for scope in claims.scopes if scope in record.scopes)
+    return Principal(record.id, record.key_id, claims.hotel_id, scopes, "jwt")
+
+
+def _key_principal(keys: KeyStore, found: KeyRecord | None) -> Principal:
+    record = usable(found)
+    keys.touch(record)
     return Principal(record.id, record.key_id, record.hotel_id, record.scopes, "api_key")
 
 
@@ -87,7 +120,11 @@ async def rate_decision(
 ) -> Decision:
     """Takes a token from the caller's bucket; the decision's headers go on the response."""
     assert ctx.limiter is not None
-    decision: Decision = await ctx.limiter.hit(caller, klass)
+    return decided(state, await ctx.limiter.hit(caller, klass), klass)
+
+
+def decided(state: dict[str, Any], decision: Decision, klass: str) -> Decision:
+    """Notes a rate decision for the response's headers, and counts a refusal."""
     state["ratelimit"] = decision
     if not decision.allowed:
         api_rate_limited.labels(klass=klass, outcome="rejected").inc()

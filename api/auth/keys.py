@@ -79,6 +79,13 @@ def _record(row: tuple[Any, ...]) -> KeyRecord:
     )  # fmt: skip
 
 
+def _genuine(key: str, record: KeyRecord | None) -> KeyRecord | None:
+    if record is None:
+        hmac.compare_digest(hash_key(key), hash_key(key))
+        return None
+    return record if hmac.compare_digest(hash_key(key), record.key_hash) else None
+
+
 class _Cached(NamedTuple):
     refresh_at: float  # from here a re-read starts; callers go on with the record
     usable_until: float  # past this the record is not used: callers wait for the re-read
@@ -102,6 +109,13 @@ class KeyStore:
         self._reading: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._used: set[int] = set()
         self._flusher: asyncio.Task[None] | None = None
+
+    def current(self, key_id: str) -> KeyRecord | None:
+        """The cached record while it needs no re-read, else None (by_key_id decides then)."""
+        cached = self._records.get(key_id)
+        if cached is not None and self._clock() < cached.refresh_at:
+            return cached.record
+        return None
 
     async def by_key_id(self, key_id: str) -> KeyRecord | None:
         """The cached record. A busy key's record is re-read ahead of its end by one request
@@ -154,13 +168,13 @@ class KeyStore:
         key_id = key_id_of(key)
         if key_id is None:
             return None
-        record = await self.by_key_id(key_id)
-        if record is None:
-            hmac.compare_digest(hash_key(key), hash_key(key))
-            return None
-        if not hmac.compare_digest(hash_key(key), record.key_hash):
-            return None
-        return record
+        return _genuine(key, await self.by_key_id(key_id))
+
+    def verified(self, key: str) -> KeyRecord | None:
+        """The key's record if the key is genuine and its record needs no re-read; None says
+        only that `verify` must decide."""
+        key_id = key_id_of(key)
+        return None if key_id is None else _genuine(key, self.current(key_id))
 
     def touch(self, record: KeyRecord) -> None:
         self._used.add(record.id)

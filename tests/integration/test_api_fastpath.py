@@ -36,9 +36,15 @@ PATH = f"{P}/availability/1?start_date={START}&end_date={END}"
 PER_CALL = {"date", "ratelimit-remaining", "ratelimit-reset"}
 
 
-def fast_answers(status: str = "200", route: str = ROUTE) -> float:
-    labels = {"route": route, "status": status}
-    return REGISTRY.get_sample_value("pms_bridge_api_fast_answers_total", labels) or 0.0
+def fast_answers(status: str = "200", route: str = ROUTE, at: str | None = None) -> float:
+    """Answers sent ahead of Litestar: at the HTTP protocol, at the ASGI entry, or both."""
+    return sum(
+        REGISTRY.get_sample_value(
+            "pms_bridge_api_fast_answers_total", {"route": route, "status": status, "at": where}
+        )
+        or 0.0
+        for where in ((at,) if at else ("protocol", "entry"))
+    )
 
 
 def routed(status: str) -> float:
@@ -285,3 +291,58 @@ async def test_hotel_answers_are_sent_at_the_entry_as_the_app_sends_them(
         async with api.client(other_hotel) as neighbour:
             assert (await neighbour.get(hotel)).status_code == 404
         assert fast_answers(route=HOTEL_ROUTE) == before + 1
+
+
+async def test_the_protocol_answers_plain_calls_and_leaves_the_rest_to_the_asgi_cycle(
+    settings: Settings, db_url: str
+) -> None:
+    """A plain keep-alive GET is answered by the HTTP protocol without an ASGI cycle; one that
+    closes its connection, is HTTP/1.0 or carries a body header gets its cycle, and the entry
+    answers it. Pipelined, every answer comes back in order, each the same answer."""
+    async with memoizing(settings, db_url) as (api, _, key):
+        host, port = api.url.removeprefix("http://").split(":")
+        auth = f"Authorization: Bearer {key}\r\n"
+        plain = f"GET {PATH} HTTP/1.1\r\nHost: t\r\n{auth}\r\n"
+        calls = [
+            ("protocol", plain),
+            ("app", "GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n"),
+            ("protocol", plain),
+            ("entry", f"GET {PATH} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n{auth}\r\n"),
+            ("protocol", plain),
+            ("entry", f"GET {PATH} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}\r\n"),
+        ]
+        before = {at: fast_answers(at=at) for at in ("protocol", "entry")}
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write("".join(request for _, request in calls).encode())
+        answers = [await read_response(reader) for _ in calls]
+        assert await reader.read() == b""  # closed after the last, as it asked
+        writer.close()
+        # HTTP/1.0 closes after its answer too.
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET {PATH} HTTP/1.0\r\n{auth}\r\n".encode())
+        old = await read_response(reader)
+        writer.close()
+        after = {at: fast_answers(at=at) for at in ("protocol", "entry")}
+    assert after == {"protocol": before["protocol"] + 3, "entry": before["entry"] + 3}
+    assert [status for status, _, _ in answers] == [200] * len(calls)
+    reads = [answer for (kind, _), answer in zip(calls, answers, strict=True) if kind != "app"]
+    assert len({body for _, _, body in [*reads, old]}) == 1  # one answer, however sent
+    first = stable_raw(reads[0][1])
+    assert all(stable_raw(headers) == first for _, headers, _ in reads[1:-1])
+    assert reads[-1][1]["connection"] == "close" and "connection" not in reads[0][1]
+    remaining = [int(headers["ratelimit-remaining"]) for _, headers, _ in reads]
+    assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == len(reads)
+
+
+def stable_raw(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in PER_CALL}
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    status = int((await reader.readline()).split(b" ", 2)[1])
+    headers: dict[str, str] = {}
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers["content-length"]))
+    return status, headers, body
