@@ -52,7 +52,7 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         # Autocommit: one table's REPLICA IDENTITY per transaction (see migration 030).
         async with await connect(require_database(settings), autocommit=True) as conn:
             await prepare(conn, settings.publication_name, settings.watched_tables)
-    names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing pending"
+    names = ", ".join(applied) or "nothing pending"
     print(f"migrate: applied {names}; capture installed on {len(settings.watched_tables)} tables")
     return 0
 

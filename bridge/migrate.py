@@ -1,16 +1,17 @@
-"""Applies the bridge's pending migrations in one transaction under an advisory lock."""
+"""Applies the bridge's pending migrations, then its changed function files, in one
+transaction under an advisory lock."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
 from bridge.capture import install as capture_install
 from bridge.config import ConfigError
-from bridge.sql import Migration, migrations, query
+from bridge.sql import function_files, migrations, query
 
 LOCK_ATTEMPTS = 8
 LOCK_BACKOFF_SECONDS = 0.5
@@ -28,7 +29,7 @@ async def migrate(
     *,
     install_capture: bool = True,
     attempts: int = LOCK_ATTEMPTS,
-) -> list[Migration]:
+) -> list[str]:
     """Apply what is pending; a second run applies nothing. Returns what was applied.
 
     A migration that must not queue the PMS behind it sets a lock timeout (090); a run that
@@ -55,36 +56,62 @@ async def migrate(
 
 async def _migrate_once(
     conn: psycopg.AsyncConnection[Any], watched: Sequence[str], install_capture: bool
-) -> list[Migration]:
-    applied: list[Migration] = []
+) -> list[str]:
+    applied: list[str] = []
     async with conn.transaction():
         await conn.execute(query("migrate_lock"))
         await conn.execute(query("migrate_bookkeeping"))
-        cur = await conn.execute(query("migrate_applied"))
-        done = {version for (version,) in await cur.fetchall()}
-        for migration in migrations("bridge"):
-            if migration.version in done:
-                continue
-            await conn.execute(migration.sql.encode())
-            await conn.execute(
-                query("migrate_record"), {"version": migration.version, "name": migration.name}
-            )
-            applied.append(migration)
+        for step in await _pending(conn):
+            await conn.execute(step.sql.encode())
+            await conn.execute(query(step.record), step.params)
+            applied.append(step.label)
         if install_capture:
             await capture_install.install(conn, watched)
     return applied
 
 
-async def pending(conn: psycopg.AsyncConnection[Any]) -> list[Migration]:
-    """The migrations of this version the database has not applied yet (all of them when it
-    was never migrated)."""
-    cur = await conn.execute(query("migrate_bookkeeping_exists"))
-    row = await cur.fetchone()
+class _Step(NamedTuple):
+    label: str
+    sql: str
+    record: str  # the query that records it as applied, with params
+    params: dict[str, Any]
+
+
+async def _pending(
+    conn: psycopg.AsyncConnection[Any], bookkeeping: tuple[bool, bool] = (True, True)
+) -> list[_Step]:
+    """What this version would apply, in order: each migration the database lacks, then each
+    function file whose text differs from the one it last applied (after the migrations,
+    whose tables the functions use)."""
+    has_migrations, has_functions = bookkeeping
     done: set[int] = set()
-    if row is not None and row[0]:
+    if has_migrations:
         cur = await conn.execute(query("migrate_applied"))
         done = {version for (version,) in await cur.fetchall()}
-    return [m for m in migrations("bridge") if m.version not in done]
+    digests: dict[str, str] = {}
+    if has_functions:
+        cur = await conn.execute(query("migrate_functions_applied"))
+        digests = dict(await cur.fetchall())
+    steps = [
+        _Step(m.label, m.sql, "migrate_record", {"version": m.version, "name": m.name})
+        for m in migrations("bridge")
+        if m.version not in done
+    ]
+    steps += [
+        _Step(f.label, f.sql, "migrate_functions_record", {"name": f.name, "digest": f.digest})
+        for f in function_files("bridge")
+        if digests.get(f.name) != f.digest
+    ]
+    return steps
+
+
+async def pending(conn: psycopg.AsyncConnection[Any]) -> list[str]:
+    """What of this version the database has not applied yet: its migrations, and its function
+    files as they are now (all of them when it was never migrated)."""
+    cur = await conn.execute(query("migrate_bookkeeping_exists"))
+    row = await cur.fetchone()
+    exists = (bool(row[0]), bool(row[1])) if row is not None else (False, False)
+    return [step.label for step in await _pending(conn, exists)]
 
 
 async def require_migrated(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -93,9 +120,9 @@ async def require_migrated(conn: psycopg.AsyncConnection[Any]) -> None:
     instead, naming what is missing."""
     missing = await pending(conn)
     if missing:
-        names = ", ".join(f"{m.version:03d}_{m.name}" for m in missing)
         raise ConfigError(
-            f"the database lacks bridge migrations {names}: run `pms-bridge migrate` first"
+            f"the database lacks bridge migrations {', '.join(missing)}: "
+            "run `pms-bridge migrate` first"
         )
 
 

@@ -1,7 +1,9 @@
-"""Finds the project's .sql files and loads named query blocks and numbered migrations once."""
+"""Finds the project's .sql files and loads named query blocks, numbered migrations and
+repeatable function files once."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
 from pathlib import Path
@@ -17,6 +19,25 @@ class Migration(msgspec.Struct, frozen=True):
     version: int
     name: str
     sql: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:03d}_{self.name}"
+
+
+class Functions(msgspec.Struct, frozen=True):
+    """A file of function definitions, applied whole whenever its text changes."""
+
+    name: str
+    sql: str
+
+    @property
+    def label(self) -> str:
+        return f"functions/{self.name}"
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
 def sql_root() -> Path:
@@ -68,3 +89,11 @@ def migrations(folder: str) -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise ValueError(f"two migrations in sql/{folder} share a number: {versions}")
     return found
+
+
+def function_files(folder: str) -> list[Functions]:
+    """sql/<folder>/functions/*.sql, by name."""
+    return [
+        Functions(path.stem, path.read_text())
+        for path in sorted((sql_root() / folder / "functions").glob("*.sql"))
+    ]

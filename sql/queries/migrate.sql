@@ -8,12 +8,26 @@ CREATE TABLE IF NOT EXISTS pms_bridge.schema_migrations (
     name TEXT NOT NULL,
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- The function files (sql/bridge/functions) as each was last applied.
+CREATE TABLE IF NOT EXISTS pms_bridge.schema_functions (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 
 -- name: migrate_applied
 SELECT version FROM pms_bridge.schema_migrations ORDER BY version;
 
 -- name: migrate_bookkeeping_exists
-SELECT to_regclass('pms_bridge.schema_migrations') IS NOT NULL;
+SELECT to_regclass('pms_bridge.schema_migrations') IS NOT NULL,
+       to_regclass('pms_bridge.schema_functions') IS NOT NULL;
+
+-- name: migrate_functions_applied
+SELECT name, digest FROM pms_bridge.schema_functions;
+
+-- name: migrate_functions_record
+INSERT INTO pms_bridge.schema_functions (name, digest) VALUES (%(name)s, %(digest)s)
+ON CONFLICT (name) DO UPDATE SET digest = EXCLUDED.digest, applied_at = now();
 
 -- name: migrate_record
 INSERT INTO pms_bridge.schema_migrations (version, name) VALUES (%(version)s, %(name)s);

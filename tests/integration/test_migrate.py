@@ -17,7 +17,7 @@ import pytest
 from bridge.config import DEFAULT_WATCHED, ConfigError
 from bridge.embedded import PostgresCluster, free_port
 from bridge.migrate import apply_pms_schema, migrate
-from bridge.sql import migrations
+from bridge.sql import function_files, migrations
 
 ROOT = Path(__file__).resolve().parents[2]
 _names = iter(range(1_000_000))
@@ -49,7 +49,10 @@ def state(url: str) -> dict[str, Any]:
             " JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'pms_bridge_capture%%'"
             " ORDER BY 1, 2"
         ).fetchall()
-    return {"versions": versions, "triggers": triggers}
+        functions = conn.execute(
+            "SELECT name, digest, applied_at FROM pms_bridge.schema_functions ORDER BY name"
+        ).fetchall()
+    return {"versions": versions, "triggers": triggers, "functions": functions}
 
 
 async def test_migrate_twice_is_a_no_op(pg_cluster: PostgresCluster) -> None:
@@ -59,8 +62,8 @@ async def test_migrate_twice_is_a_no_op(pg_cluster: PostgresCluster) -> None:
 
     first = cli(url, "migrate")
     assert first.returncode == 0, first.stderr
-    for migration in migrations("bridge"):
-        assert f"{migration.version:03d}_{migration.name}" in first.stdout
+    for step in [*migrations("bridge"), *function_files("bridge")]:
+        assert step.label in first.stdout
     after_first = state(url)
     assert [v for v, _, _ in after_first["versions"]] == [m.version for m in migrations("bridge")]
 
@@ -179,6 +182,44 @@ async def test_run_on_an_unmigrated_database_stops_with_one_line(
     assert ("001_" in lines[0]) == (migrated == "never")
 
 
+async def test_a_changed_function_file_is_applied_again_and_run_waits_for_it(
+    pg_cluster: PostgresCluster,
+) -> None:
+    """A database migrated before the function files existed (070, 080 and 120 made the
+    booking functions then) or by a version with other function text: run refuses it naming
+    the file, and migrate applies only that file, whole."""
+    url = create_database(pg_cluster, "functions")
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await apply_pms_schema(conn)
+    assert cli(url, "migrate").returncode == 0
+    (booking,) = [f for f in function_files("bridge") if f.name == "booking"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE pms_bridge.schema_functions")
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION pms_bridge.api_rooms_left("
+            "p_hotel_id INT, p_check_in DATE, p_check_out DATE) RETURNS json"
+            " LANGUAGE sql AS $$ SELECT '[]'::json $$"
+        )
+
+    refused = cli(url, "run", "--no-api")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == (
+        "pms-bridge: error: the database lacks bridge migrations functions/booking: "
+        "run `pms-bridge migrate` first"
+    )
+    again = cli(url, "migrate")
+    assert again.returncode == 0, again.stderr
+    assert "applied functions/booking;" in again.stdout
+    with psycopg.connect(url) as conn:
+        body = conn.execute(
+            "SELECT pg_get_functiondef('pms_bridge.api_rooms_left'::regproc)"
+        ).fetchone()
+        recorded = conn.execute("SELECT name, digest FROM pms_bridge.schema_functions").fetchall()
+    assert body is not None and "sellable" in body[0]  # the file's body, not the stand-in
+    assert recorded == [("booking", booking.digest)]
+    assert "nothing pending" in cli(url, "migrate").stdout
+
+
 def test_run_waits_for_its_database_then_refuses_it_unmigrated(tmp_path: Path) -> None:
     """Unreachable at start-up, the database is waited for (the API serves meanwhile); once it
     is up, one lacking the migrations still stops run with one line."""
@@ -253,7 +294,7 @@ async def test_upgrading_past_090_never_aborts_a_pms_transaction(db_url: str) ->
             assert (await cur.fetchone() or (0,))[0] > 0
             await pms.commit()
             applied = await upgrade
-        assert [m.version for m in applied] == [fk_drop.version]
+        assert applied == [fk_drop.label]
         cur = await watcher.execute(
             "SELECT count(*) FROM pg_constraint"
             " WHERE conrelid = 'booking_engine_audit_log'::regclass AND contype = 'f'"
