@@ -129,10 +129,10 @@ def immediate(fast: FastReads, audit: AuditWriter | None) -> Immediate:
         started = time.perf_counter()
         try:
             reply = fast.answer_now(scope, state)
+            return None if reply is None else _sent(scope, state, reply, started, audit)
         except Exception:
             log.exception("the fast path failed on %s; the app answers", scope["path"])
             return None
-        return None if reply is None else _sent(scope, state, reply, started, audit)
 
     return answer_now
 

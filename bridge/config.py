@@ -205,18 +205,19 @@ def _zone(env_name: str, name: str) -> ZoneInfo:
 
 def hotel_zones(settings: Settings) -> tuple[ZoneInfo | None, dict[int, ZoneInfo]]:
     """The hotels' default zone (None: the machine's) and the per-hotel ones."""
-    default = _zone("BRIDGE_TIMEZONE", settings.timezone) if settings.timezone else None
+    name = settings.timezone.strip()
+    default = _zone("BRIDGE_TIMEZONE", name) if name else None
     per_hotel: dict[int, ZoneInfo] = {}
-    for item in settings.hotel_timezones.split(","):
-        if not item.strip():
-            continue
-        hotel, _, name = item.partition("=")
-        if not hotel.strip().isdigit() or not name.strip():
+    for item in filter(None, (part.strip() for part in settings.hotel_timezones.split(","))):
+        hotel, _, zone = (text.strip() for text in item.partition("="))
+        if not (hotel.isascii() and hotel.isdigit()) or not zone:
             raise ConfigError(
-                f"BRIDGE_HOTEL_TIMEZONES: {item.strip()!r} is not HOTEL_ID=Zone, "
+                f"BRIDGE_HOTEL_TIMEZONES: {item!r} is not HOTEL_ID=Zone, "
                 "e.g. 1=Asia/Tokyo,4=Europe/Paris"
             )
-        per_hotel[int(hotel)] = _zone("BRIDGE_HOTEL_TIMEZONES", name.strip())
+        if int(hotel) in per_hotel:
+            raise ConfigError(f"BRIDGE_HOTEL_TIMEZONES names hotel {int(hotel)} twice")
+        per_hotel[int(hotel)] = _zone("BRIDGE_HOTEL_TIMEZONES", zone)
     return default, per_hotel
 
 

@@ -14,6 +14,7 @@ for an answer it can give without waiting; only a plain keep-alive GET with no b
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -28,6 +29,8 @@ Headers = list[tuple[bytes, bytes]]
 # without the server's own (date); or None: the call gets an ASGI cycle.
 Immediate = Callable[[Any], tuple[int, Headers, bytes] | None]
 _BODY_HEADERS = (b"content-length", b"transfer-encoding", b"expect")
+
+log = logging.getLogger("pms_bridge.api")
 
 # More than a response head and a typical JSON answer: sent without waiting for the step's end.
 SEND_AT_ONCE_BYTES = 64 * 1024
@@ -90,10 +93,31 @@ class AnsweringProtocol(JoinedWritesProtocol):
     """Asks `immediate` (set by `answering`) before it starts an ASGI cycle for a call."""
 
     immediate: Immediate | None = None
+    # A pipelined call that the end of an answer handed on while that answer's loop runs.
+    _handed_on: tuple[RequestResponseCycle, Any] | None = None
+    _answering = False
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        if not self._answered(cycle, app):
-            super()._start_asgi_task(cycle, app)
+        if self._answering:
+            # From on_response_complete below: the loop takes it, not one frame deeper per
+            # pipelined call.
+            self._handed_on = (cycle, app)
+            return
+        while self._answered(cycle, app):
+            self._answering = True
+            try:
+                # As the end of an ASGI cycle does: keep-alive timer, or the next pipelined
+                # call, and reading resumed.
+                self.on_response_complete()
+            finally:
+                self._answering = False
+            if self._handed_on is None:
+                return
+            (cycle, app), self._handed_on = self._handed_on, None
+        # An answer of this same read may have armed the keep-alive timer, which uvicorn never
+        # lets run while a call is being served: it would close the connection mid-call.
+        self._unset_keepalive_if_required()
+        super()._start_asgi_task(cycle, app)
 
     def _answered(self, cycle: RequestResponseCycle, app: Any) -> bool:
         scope = cycle.scope
@@ -109,7 +133,12 @@ class AnsweringProtocol(JoinedWritesProtocol):
             or any(name in _BODY_HEADERS for name, _ in scope["headers"])
         ):
             return False
-        answer = self.immediate(scope)
+        try:
+            answer = self.immediate(scope)
+        except Exception:
+            # Raised inside the HTTP parser's callback it would become a 400: the app answers.
+            log.exception("answering %s at the protocol failed; the app answers", scope["path"])
+            return False
         if answer is None:
             return False
         status, headers, body = answer
@@ -119,8 +148,6 @@ class AnsweringProtocol(JoinedWritesProtocol):
         content.extend((b"\r\n", body))
         self.transport.write(b"".join(content))
         cycle.response_started = cycle.response_complete = True
-        # As the end of an ASGI cycle does: keep-alive timer, pipelined calls, read resumed.
-        self.on_response_complete()
         return True
 
 

@@ -5,12 +5,14 @@ the app."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
@@ -346,3 +348,37 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
         headers[name.strip().lower()] = value.strip()
     body = await reader.readexactly(int(headers["content-length"]))
     return status, headers, body
+
+
+async def test_a_long_pipeline_behind_an_asgi_call_is_answered_in_order(
+    settings: Settings, db_url: str
+) -> None:
+    """A thousand memoized calls pipelined behind one the app answers, alternating between two
+    questions: once the app's answer is out, they are all answered ahead of Litestar (by the
+    protocol, or at the entry while the key's record is re-read), in order, each the answer
+    to its own question."""
+    in_process = msgspec.structs.replace(settings, redis_url=None)
+    other = PATH.replace(f"end_date={END}", f"end_date={END - timedelta(days=1)}")
+    async with memoizing(in_process, db_url) as (api, http, key):
+        memoized = await http.get(other)  # from Litestar, and memoized from here on
+        assert memoized.status_code == 200
+        host, port = api.url.removeprefix("http://").split(":")
+        asks = [PATH, other] * 500
+        pipelined = "".join(
+            f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\r\n"
+            for path in asks
+        )
+        before = fast_answers()
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n" + pipelined.encode())
+        first = await read_response(reader)
+        answers = [await read_response(reader) for _ in asks]
+        writer.write(b"GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+        last = await read_response(reader)  # the connection is still served
+        writer.close()
+        served = fast_answers() - before
+    assert first[0] == last[0] == 200 and json.loads(first[2]) == json.loads(last[2])
+    assert {status for status, _, _ in answers} == {200}
+    ends = [json.loads(body)["end_date"] for _, _, body in answers]
+    assert ends == [str(END), str(END - timedelta(days=1))] * 500
+    assert served == 1000

@@ -66,6 +66,9 @@ async def test_migrate_twice_is_a_no_op(pg_cluster: PostgresCluster) -> None:
         assert step.label in first.stdout
     after_first = state(url)
     assert [v for v, _, _ in after_first["versions"]] == [m.version for m in migrations("bridge")]
+    # Emptied when their functions moved to sql/bridge/functions, and still recorded: the
+    # version before knows these numbers, and must find them to serve or migrate this database.
+    assert {70, 80, 120} <= {v for v, _, _ in after_first["versions"]}
 
     second = cli(url, "migrate")
     assert second.returncode == 0, second.stderr

@@ -72,6 +72,8 @@ def test_environment_is_read_and_flags_override_it() -> None:
         ({"BRIDGE_HOTEL_TIMEZONES": "1=Asia/Tokyo,2"}, "BRIDGE_HOTEL_TIMEZONES"),
         ({"BRIDGE_HOTEL_TIMEZONES": "one=Asia/Tokyo"}, "BRIDGE_HOTEL_TIMEZONES"),
         ({"BRIDGE_HOTEL_TIMEZONES": "1=Asia/Tokio"}, "BRIDGE_HOTEL_TIMEZONES"),
+        ({"BRIDGE_HOTEL_TIMEZONES": "\u00b2=UTC"}, "BRIDGE_HOTEL_TIMEZONES"),  # was a traceback
+        ({"BRIDGE_HOTEL_TIMEZONES": "1=UTC,1=Asia/Tokyo"}, "BRIDGE_HOTEL_TIMEZONES"),
         ({"BRIDGE_WATCHED_TABLES": "hotels,rooms"}, "BRIDGE_WATCHED_TABLES"),
         ({"BRIDGE_WATCHED_TABLES": " , "}, "BRIDGE_WATCHED_TABLES"),
         (
@@ -90,7 +92,7 @@ def test_a_bad_value_is_one_line_naming_the_setting(env: dict[str, str], names: 
 
 def test_hotel_time_zones_are_read() -> None:
     settings = load_settings(
-        {"BRIDGE_TIMEZONE": "Asia/Tokyo", "BRIDGE_HOTEL_TIMEZONES": " 4=Europe/Paris, 7 = UTC ,"}
+        {"BRIDGE_TIMEZONE": " Asia/Tokyo", "BRIDGE_HOTEL_TIMEZONES": " 4=Europe/Paris, 7 = UTC ,"}
     )
     default, per_hotel = hotel_zones(settings)
     assert default == ZoneInfo("Asia/Tokyo")

@@ -3,7 +3,7 @@
 -- a change is made here, in place, and not restated in a new numbered migration. Each is
 -- CREATE OR REPLACE; a change of a function's arguments or result type needs a
 -- DROP FUNCTION IF EXISTS of the old signature before it in this file. (Migrations 070, 080
--- and 120 made them before this file existed.)
+-- and 120 made them before this file existed; they are empty now.)
 --
 -- Bookings as server-side calls. A new booking is one statement from the API
 -- (api_booking_create): its checks, prices, room choice, Idempotency-Key and writes run here,

@@ -1,0 +1,4 @@
+-- The booking functions this migration made (or changed) are in sql/bridge/functions/
+-- booking.sql, which migrate applies whole whenever its text changes. This migration is kept,
+-- empty, so that every database records the same versions: one made by this version can
+-- still be served and migrated by the version before, which knows this number.
