@@ -35,6 +35,7 @@ from api.routes.availability import ACTION, ROUTE, check_range, memo_key, versio
 from api.routes.common import PREFIX, note
 from api.routes.hotels import HOTEL_ACTION, HOTEL_ROUTE, catalog_version, hotel_memo_key
 from api.schemas import AvailabilityQuery
+from bridge.http import Headers
 from metrics.definitions import api_fast_answers
 
 log = logging.getLogger("pms_bridge.api")
@@ -48,8 +49,6 @@ _VARY = (b"vary", b"Accept-Encoding")
 _GZIP = (b"content-encoding", b"gzip")
 _REMEMBERED = 1024
 _encode = msgspec.json.Encoder().encode
-
-Headers = list[tuple[bytes, bytes]]
 
 
 class Reply(NamedTuple):

@@ -21,9 +21,9 @@ from litestar.types import (
 )
 
 from api.audit import AuditEntry, AuditWriter, now
-from api.fastpath import FastReads, Headers, Reply
+from api.fastpath import FastReads, Reply
 from api.routes.common import PREFIX
-from bridge.http import Immediate
+from bridge.http import Headers, Immediate
 from metrics.definitions import api_latency, api_requests
 
 log = logging.getLogger("pms_bridge.api")
