@@ -26,6 +26,7 @@ from tests.integration.api_server import (
     ApiServer,
     create_key,
     fill_all_but,
+    read_response,
     room_type_with_rooms,
     running_api,
 )
@@ -338,16 +339,6 @@ async def test_the_protocol_answers_plain_calls_and_leaves_the_rest_to_the_asgi_
 
 def stable_raw(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in PER_CALL}
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    status = int((await reader.readline()).split(b" ", 2)[1])
-    headers: dict[str, str] = {}
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode().partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers["content-length"]))
-    return status, headers, body
 
 
 async def test_a_long_pipeline_behind_an_asgi_call_is_answered_in_order(

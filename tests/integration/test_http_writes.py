@@ -14,17 +14,7 @@ import uvicorn
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from bridge.http import SEND_AT_ONCE_BYTES, _JoinedWrites, answering
-from tests.integration.api_server import free_port, running_api
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    status = int((await reader.readline()).split(b" ", 2)[1])
-    headers: dict[str, str] = {}
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode().partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers["content-length"]))
-    return status, headers, body
+from tests.integration.api_server import free_port, read_response, running_api
 
 
 async def test_pipelined_requests_are_answered_in_order(settings: Settings) -> None:
