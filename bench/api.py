@@ -131,6 +131,8 @@ class Phase:
         self.p99s: list[float] = []
         self.means: list[float] = []
         self.rounds: list[float] = []
+        self.checkpoints: list[int] = []
+        self.wal_bytes = 0
 
     def add(self, result: _wrk.WrkResult, cpu_seconds: float, pg_cpu_seconds: float) -> None:
         self.requests += result.requests
@@ -184,19 +186,34 @@ def cpu_seconds(pid: int | None, with_children: bool = False) -> float:
 
 async def load(
     port: int, connections: int, seconds: float, raws: list[bytes], pid: int,
-    phase: Phase | None = None, postgres: int | None = None,
+    phase: Phase | None = None, postgres: int | None = None, database: str | None = None,
 ) -> Phase:  # fmt: skip
     """One closed-loop wrk run after a one-second warm-up; the CPU the server (and PostgreSQL,
     given its postmaster) used meanwhile is kept beside it. wrk opens its connections anew,
     and the first request of each of 100 connections opened at once waits for the server to
     take them all in (up to a few hundred ms here): phases are long enough (10 s) that these
-    are well under 1 % of the requests, so the p99 is the steady state's."""
+    are well under 1 % of the requests, so the p99 is the steady state's. Given the
+    database, the checkpoints begun and the WAL written during the run are kept too."""
     phase = phase or Phase()
     await asyncio.to_thread(_wrk.run, port, connections, 1.0, raws)
+    before = await database_counters(database)
     cpu, pg = cpu_seconds(pid), cpu_seconds(postgres, with_children=True)
     result = await asyncio.to_thread(_wrk.run, port, connections, seconds, raws)
     phase.add(result, cpu_seconds(pid) - cpu, cpu_seconds(postgres, with_children=True) - pg)
+    after = await database_counters(database)
+    phase.checkpoints.append(after[0] - before[0])
+    phase.wal_bytes += after[1] - before[1]
     return phase
+
+
+async def database_counters(url: str | None) -> tuple[int, int]:
+    """Checkpoints begun and WAL bytes written so far; zeros without a database."""
+    if url is None:
+        return 0, 0
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        row = await (await conn.execute(query("api_bench_database_counters"))).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 async def bare_asgi(seconds: float, phase: Phase) -> Phase:
@@ -319,19 +336,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert status == 200 and nights == 150, (status, nights)
             # Interleaved rounds, so a neighbour's load on this shared machine hits both alike.
             for _ in range(ROUNDS):
-                await load(port, 100, seconds / ROUNDS, [LIVE], proc.pid, live)
-                await load(port, 100, seconds / ROUNDS, [avail_req], proc.pid, avail)
+                await load(port, 100, seconds / ROUNDS, [LIVE], proc.pid, live, database=url)
+                await load(port, 100, seconds / ROUNDS, [avail_req], proc.pid, avail, database=url)
         if "hotel" in phases:
             hotel_req = [request("GET", "/api/booking-engine/hotels/1", reader)]
-            await load(port, 10, seconds, hotel_req, proc.pid, hotel)
-            await load(port, 100, seconds, hotel_req, proc.pid, hotel100)
+            await load(port, 10, seconds, hotel_req, proc.pid, hotel, database=url)
+            await load(port, 100, seconds, hotel_req, proc.pid, hotel100, database=url)
         if "bare" in phases:
             await bare_asgi(seconds / ROUNDS, bare)
         if "bookings" in phases:
             await load(
                 # A third as long: the year of rooms fills up, and a full year measures 409s.
                 port, 50, seconds / ROUNDS, bookings(booker, types, 7, 20_000), proc.pid,
-                book, postgres=cluster.pid(),
+                book, postgres=cluster.pid(), database=url,
             )  # fmt: skip
     finally:
         if proc is not None:
@@ -414,6 +431,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "booking_201_share": round(book.statuses[201] / max(1, book.requests), 3),
             "mean_ms": {name: round(statistics.fmean(p.means), 2) for name, p in phases.items()},
             "p99_ms_per_round": {name: p.p99s for name, p in phases.items()},
+            "checkpoints_begun_per_round": {name: p.checkpoints for name, p in phases.items()},
+            "wal_mb": {name: round(p.wal_bytes / 2**20) for name, p in phases.items()},
             "unexpected_statuses": unexpected,
         },
     }

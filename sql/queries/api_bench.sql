@@ -3,3 +3,9 @@
 SELECT DISTINCT room_type_id FROM rooms
 WHERE hotel_id = 1 AND for_sale AND NOT is_staff_room
 ORDER BY room_type_id;
+
+-- name: api_bench_database_counters
+-- Checkpoints begun (PostgreSQL 17+) and WAL bytes written so far, read around each load
+-- phase: a checkpoint inside a phase makes its writes log whole pages and flush more.
+SELECT (SELECT num_timed + num_requested FROM pg_stat_checkpointer)::bigint AS checkpoints,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint AS wal_bytes;
