@@ -9,13 +9,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
 from api.auth.keys import KeyStore
-from api.clock import HotelClock
 from api.encoding import Encoded
 from api.memo import ResponseMemo
 from api.ratelimit import Limiter
 from bridge.cache.base import Cache
+from bridge.clock import HotelClock
 from bridge.config import Settings
 from bridge.pipeline import Bridge
+from bridge.sinks.availability import Horizon
 
 
 @dataclass
@@ -35,6 +36,10 @@ class ApiContext:
     availability_memo: ResponseMemo[Encoded] = field(default_factory=ResponseMemo)
     catalog_memo: ResponseMemo[bytes] = field(default_factory=ResponseMemo)
     clock: HotelClock = field(init=False)
+    horizon: Horizon = field(init=False)
 
     def __post_init__(self) -> None:
         self.clock = HotelClock.of(self.settings)
+        self.horizon = Horizon(
+            self.settings.horizon_days_back, self.settings.horizon_days_ahead, self.clock
+        )

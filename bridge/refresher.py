@@ -86,7 +86,7 @@ class Refresher:
 
         return cls(
             require_database(settings), cache,
-            Horizon(settings.horizon_days_back, settings.horizon_days_ahead),
+            Horizon.of(settings),
             ttl_minutes=settings.availability_ttl_minutes, interval=settings.refresh_interval,
             retention_days=settings.horizon_days_back,
         )  # fmt: skip
@@ -114,7 +114,6 @@ class Refresher:
     async def tick(
         self, conn: psycopg.AsyncConnection[Any], today: date | None = None
     ) -> TickResult:
-        today = today or date.today()
         if self.fill_catalog and not self._filled:
             await self.first_fill(conn)
             self._filled = True
@@ -126,7 +125,7 @@ class Refresher:
         if not types:
             return result
         await self._refresh(conn, types, today, result)
-        await self._cleanup(types, today, result)
+        await self._cleanup(types, self.horizon.todays(today)[0], result)
         return result
 
     async def first_fill(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -139,8 +138,8 @@ class Refresher:
             await prices_sink.apply(conn, self.cache, PricesDirty(everything=True), self.horizon)
 
     async def _refresh(
-        self, conn: psycopg.AsyncConnection[Any], types: dict[int, list[int]], today: date,
-        result: TickResult,
+        self, conn: psycopg.AsyncConnection[Any], types: dict[int, list[int]],
+        today: date | None, result: TickResult,
     ) -> None:  # fmt: skip
         lo, hi = self.horizon.bounds(today)
         hotels = sorted(types)
@@ -189,7 +188,8 @@ class Refresher:
                                    cacheops.AVAILABILITY_TTL_MINUTES)  # fmt: skip
 
     async def _cleanup(self, types: dict[int, list[int]], today: date, result: TickResult) -> None:
-        """Remove one hotel's nights older than the retention (read them, delete what is there)."""
+        """Remove one hotel's nights older than the retention (read them, delete what is there);
+        `today` is the earliest hotel's, so no hotel loses a night it still keeps."""
         cutoff = today - timedelta(days=self.retention_days)
         for hotel_id in sorted(types):
             done = self._cleaned.get(hotel_id)

@@ -21,7 +21,7 @@ from bridge.snapshot import rebuild_availability
 
 
 def horizon(settings: Settings) -> Horizon:
-    return Horizon(settings.horizon_days_back, settings.horizon_days_ahead)
+    return Horizon.of(settings)
 
 
 def snapshot_hook(

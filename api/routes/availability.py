@@ -21,7 +21,6 @@ from api.routes.common import OPT, PREFIX, PathId, QueryId, errors, note, parse_
 from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
 from bridge import cacheops
 from bridge.pipeline import Bridge
-from bridge.service import horizon
 
 MAX_NIGHTS = 90
 ROUTE = f"{PREFIX}/availability/{{hotel_id:int}}"
@@ -91,7 +90,7 @@ async def _answer(
 ) -> tuple[bytes, bool]:
     """The encoded answer, and whether it may be memoized (not when it is stale)."""
     read = await cacheops.read_availability(
-        ctx.pool, ctx.cache, horizon(ctx.settings), hotel_id, q.start_date, q.end_date,
+        ctx.pool, ctx.cache, ctx.horizon, hotel_id, q.start_date, q.end_date,
         q.room_type_id, source_live=live,
     )  # fmt: skip
     if q.room_type_id is not None and not read.entries:

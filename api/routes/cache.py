@@ -27,7 +27,6 @@ from api.routes.common import (
 )
 from api.schemas import CacheUpdateRequest, RefreshAvailabilityRequest, StatusQuery
 from bridge import cacheops
-from bridge.service import horizon
 
 Update = Callable[[psycopg.AsyncConnection[Any]], Awaitable[cacheops.CacheUpdateResult]]
 
@@ -122,7 +121,7 @@ async def refresh_availability(
     return await _run(
         ctx,
         lambda conn: cacheops.refresh_availability(
-            conn, ctx.cache, horizon(ctx.settings), hotel_id=data.hotel_id,
+            conn, ctx.cache, ctx.horizon, hotel_id=data.hotel_id,
             room_type_id=data.room_type_id, start_date=data.start_date,
             end_date=data.end_date, triggered_by=_by(principal),
         ),

@@ -10,21 +10,40 @@ import msgspec
 import psycopg
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
+from bridge.clock import HotelClock
+from bridge.config import Settings
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.sql import query
 from metrics.definitions import availability_keys_written
 
 
 class Horizon:
-    """The nights the cache keeps: a month back (for late changes) to a year ahead."""
+    """The nights the cache keeps: a month back (for late changes) to a year ahead, of every
+    hotel's today (the machine's date when no clock is given)."""
 
-    def __init__(self, days_back: int = 31, days_ahead: int = 366) -> None:
+    def __init__(
+        self, days_back: int = 31, days_ahead: int = 366, clock: HotelClock | None = None
+    ) -> None:
         self.days_back = days_back
         self.days_ahead = days_ahead
+        self.clock = clock
+
+    @classmethod
+    def of(cls, settings: Settings) -> Horizon:
+        return cls(settings.horizon_days_back, settings.horizon_days_ahead, HotelClock.of(settings))
+
+    def todays(self, today: date | None = None) -> tuple[date, date]:
+        """The earliest and latest hotel's today; both `today` when one is given."""
+        if today is not None:
+            return today, today
+        if self.clock is None:
+            return date.today(), date.today()
+        return self.clock.todays()
 
     def bounds(self, today: date | None = None) -> tuple[date, date]:
-        today = today or date.today()
-        return today - timedelta(days=self.days_back), today + timedelta(days=self.days_ahead)
+        # A hotel a day ahead of the server sells a night the server's year does not reach.
+        first, last = self.todays(today)
+        return first - timedelta(days=self.days_back), last + timedelta(days=self.days_ahead)
 
     def nights(self) -> int:
         return self.days_back + self.days_ahead + 1

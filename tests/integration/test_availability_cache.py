@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bridge import cacheops
 from bridge.cache.base import Availability, AvailabilityKey, Cache
+from bridge.clock import HotelClock
 from bridge.config import Settings
 from bridge.embedded import free_port
 from bridge.refresher import Refresher
@@ -240,3 +241,21 @@ async def test_tick_budget_grows_so_a_sweep_fits_in_half_the_ttl(
         result = await refresher.tick(conn)
     lo, hi = horizon(settings).bounds()
     assert result.scanned_nights == 2 * ((hi - lo).days + 1)
+
+
+async def test_the_cache_covers_every_hotels_year_across_zones(
+    settings: Settings, cache: Cache
+) -> None:
+    # Hotel 1 at UTC+14 and the others at UTC-12 are 26 hours apart: at any hour, hotel 1's
+    # last sellable night is past the server's (UTC) year or the others' month back starts
+    # before the server's, so a horizon of the server's date misses one of them.
+    zoned = msgspec.structs.replace(settings, timezone="Etc/GMT+12", hotel_timezones="1=Etc/GMT-14")
+    url = settings.database_url
+    assert url is not None
+    await build(url, cache, zoned)
+    clock = HotelClock.of(zoned)
+    rt1, rt2 = await room_type(url, 1), await room_type(url, 2)
+    last = clock.today(1) + timedelta(days=zoned.horizon_days_ahead)
+    first = clock.today(2) - timedelta(days=zoned.horizon_days_back)
+    assert (await entry(cache, 1, last, rt1)).sellable > 0
+    assert (await entry(cache, 2, first, rt2)).sellable > 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from api.clock import HotelClock
+from bridge.clock import HotelClock
 from bridge.config import Settings
+from bridge.sinks.availability import Horizon
 
 
 def test_each_hotel_has_the_date_of_its_own_zone() -> None:
@@ -22,3 +23,12 @@ def test_without_a_zone_the_machines_date_is_used() -> None:
     before = date.today()
     today = HotelClock.of(Settings()).today(1)
     assert today in {before, date.today()}  # the same, unless midnight passed meanwhile
+
+
+def test_the_horizon_spans_the_earliest_and_the_latest_hotels_today() -> None:
+    instant = datetime(2027, 3, 1, 11, 0, tzinfo=UTC)
+    clock = HotelClock(ZoneInfo("Etc/GMT+12"), {1: ZoneInfo("Etc/GMT-14")}, now=lambda: instant)
+    assert clock.todays() == (date(2027, 2, 28), date(2027, 3, 2))  # 23:00 and 01:00
+    horizon = Horizon(31, 366, clock)
+    assert horizon.bounds() == (date(2027, 1, 28), date(2028, 3, 2))
+    assert horizon.bounds(date(2027, 3, 1)) == (date(2027, 1, 29), date(2028, 3, 1))

@@ -33,3 +33,10 @@ class HotelClock:
         zone = self._per_hotel.get(hotel_id, self._default)
         # No zone given: the machine's own, as the server's clock and the PMS's staff see it.
         return self._now().astimezone(zone).date()
+
+    def todays(self) -> tuple[date, date]:
+        """The earliest and the latest of the hotels' todays (hotels not named have the
+        default zone), so one range of nights can cover every hotel's."""
+        now = self._now()
+        dates = [now.astimezone(zone).date() for zone in (self._default, *self._per_hotel.values())]
+        return min(dates), max(dates)
