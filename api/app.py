@@ -7,12 +7,14 @@ import secrets
 from typing import NamedTuple
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
 from api.audit import AuditWriter
+from api.auth import operator
 from api.auth.guard import provide_anonymous, provide_principal
 from api.auth.keys import KeyStore
 from api.context import ApiContext
@@ -109,6 +111,7 @@ def create_app(ctx: ApiContext) -> Litestar:
         on_shutdown=[stop],
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ApiRequest,
+        state=State({operator.STATE_KEY: ctx.settings.metrics_token}),
         plugins=[ClosedInputs()],
         openapi_config=OpenAPIConfig(
             title="PMS Bridge booking-engine API",
@@ -117,8 +120,10 @@ def create_app(ctx: ApiContext) -> Litestar:
                 "Bodies are JSON (application/json, at most 64 KiB), decoded strictly: an"
                 ' integer is a JSON integer (2, not 2.0 or "2"), unknown fields are refused,'
                 " and rules across fields (dates in order, stay length, capacity) are 422."
-                ' Errors are {"error", "detail"}. The health, metrics and dashboard'
-                " routes need no credentials."
+                ' Errors are {"error", "detail"}. The health routes need no credentials;'
+                " the metrics and dashboard routes need none either, unless the operator sets"
+                " BRIDGE_METRICS_TOKEN: then that token, as a Bearer token or as the password"
+                " of Basic authentication."
             ),
             path="/schema",
             components=Components(
@@ -127,7 +132,13 @@ def create_app(ctx: ApiContext) -> Litestar:
                         type="http",
                         scheme="bearer",
                         description="An API key (pmsb_…) or an access token from /auth/token",
-                    )
+                    ),
+                    "operatorToken": SecurityScheme(
+                        type="http",
+                        scheme="basic",
+                        description="BRIDGE_METRICS_TOKEN as the password (any user name); "
+                        "'Authorization: Bearer <token>' is taken too",
+                    ),
                 }
             ),
             security=[{"bearer": []}],

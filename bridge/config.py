@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, kw_only=True):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     jwt_secret: str | None = None
+    # When set, /metrics and the status page answer only a caller presenting it.
+    metrics_token: str | None = None
     rate_limits: str = ""
     watched_tables: tuple[str, ...] = DEFAULT_WATCHED
     batch_size: int = 2000
@@ -81,6 +83,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "API_HOST": ("api_host", str),
     "API_PORT": ("api_port", int),
     "BRIDGE_JWT_SECRET": ("jwt_secret", str),
+    "BRIDGE_METRICS_TOKEN": ("metrics_token", str),
     "BRIDGE_RATE_LIMITS": ("rate_limits", str),
     "BRIDGE_WATCHED_TABLES": ("watched_tables", tuple),
     "BRIDGE_BATCH_SIZE": ("batch_size", int),
@@ -184,6 +187,12 @@ def validate(settings: Settings) -> None:
             f"from 1 to {MAX_REFRESH_FAMILY_DAYS}"
         )
     hotel_zones(settings)
+    token = settings.metrics_token
+    if token is not None and (len(token) < 16 or not all(33 <= ord(c) <= 126 for c in token)):
+        raise ConfigError(
+            "BRIDGE_METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces), "
+            "e.g. from `openssl rand -hex 24`"
+        )
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
     if missing:
         raise ConfigError(

@@ -10,6 +10,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from prometheus_client import Metric
 
+from api.auth.operator import SECURITY, operator_only
 from api.context import ApiContext
 from metrics.definitions import REGISTRY, SYNC_TARGET_SECONDS
 
@@ -106,7 +107,7 @@ def collect(ctx: ApiContext) -> DashboardData:
     )
 
 
-@get("/dashboard/data", tags=["health"], security=[{}])
+@get("/dashboard/data", tags=["health"], security=SECURITY, guards=[operator_only])
 async def dashboard_data(ctx: NamedDependency[ApiContext]) -> DashboardData:
     return collect(ctx)
 
@@ -141,7 +142,10 @@ small{{color:#666}}</style></head><body>
 <a href="/schema/openapi.json">/schema/openapi.json</a></small></p></body></html>"""
 
 
-@get("/dashboard", tags=["health"], media_type="text/html", security=[{}])
+@get(
+    "/dashboard", tags=["health"], media_type="text/html", security=SECURITY,
+    guards=[operator_only],
+)  # fmt: skip
 async def dashboard(ctx: NamedDependency[ApiContext]) -> Response[str]:
     d = collect(ctx)
     page = _PAGE.format(

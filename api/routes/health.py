@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.auth.operator import SECURITY, operator_only
 from api.context import ApiContext
 from metrics.definitions import REGISTRY
 
@@ -51,6 +52,9 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
     return Response(Readiness(is_ready, checks), status_code=200 if is_ready else 503)
 
 
-@get("/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST, security=[{}])
+@get(
+    "/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST, security=SECURITY,
+    guards=[operator_only],
+)  # fmt: skip
 async def prometheus() -> Response[Any]:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -42,19 +42,23 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], limit_s: float = 60.0) 
 
 def test_run_serves_builds_cache_applies_changes_and_stops_on_sigterm(db_url: str) -> None:
     port = free_port()
+    token = "scrape-" + uuid.uuid4().hex
+    operator = ("prometheus", token)  # Basic, the token as the password
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
         "API_PORT": str(port),
         "BRIDGE_JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
         "BRIDGE_POLL_INTERVAL": "0.1",
+        "BRIDGE_METRICS_TOKEN": token,
     }
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc)
-        metrics = httpx.get(f"{base}/metrics").text
+        assert httpx.get(f"{base}/metrics").status_code == 401
+        metrics = httpx.get(f"{base}/metrics", auth=operator).text
         # The in-process cache starts empty, so run builds it before serving.
         assert metric(metrics, "pms_bridge_availability_keys_written_total") > 0
 
@@ -69,12 +73,12 @@ def test_run_serves_builds_cache_applies_changes_and_stops_on_sigterm(db_url: st
         deadline = time.monotonic() + 30
         applied = 0.0
         while time.monotonic() < deadline and applied < 1:
-            text = httpx.get(f"{base}/metrics").text
+            text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}).text
             applied = metric(text, "pms_bridge_changes_applied_total", table="reservations")
             time.sleep(0.1)
         assert applied >= 1
         assert re.search(r"pms_bridge_consumer_active 1\.0", text)
-        data = httpx.get(f"{base}/dashboard/data").json()
+        data = httpx.get(f"{base}/dashboard/data", auth=operator).json()
         assert data["connected"] is True and data["applied"] >= 1
     finally:
         proc.send_signal(signal.SIGTERM)

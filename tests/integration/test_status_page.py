@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+
+import msgspec
 import psycopg
 from litestar.testing import AsyncTestClient
 
@@ -38,3 +41,29 @@ async def test_dashboard_shows_applied_changes_and_latency(settings: Settings) -
         assert "pms_bridge_sync_latency_seconds_bucket" in metrics.text
         assert 'le="5.0"' in metrics.text
         assert (await client.get("/health/live")).json() == {"status": "live"}
+
+
+async def test_a_metrics_token_closes_the_operators_pages(settings: Settings) -> None:
+    token = "k3y-for-scrapers-0123456789"
+    closed = msgspec.structs.replace(settings, metrics_token=token)
+    app = create_app(ApiContext(settings=closed, cache=MemoryCache()))
+    basic = "Basic " + base64.b64encode(f"prometheus:{token}".encode()).decode()
+    wrong = "Basic " + base64.b64encode(f"prometheus:{token[:-1]}x".encode()).decode()
+    async with AsyncTestClient(app) as client:
+        for path in ("/metrics", "/dashboard", "/dashboard/data"):
+            for header in (None, wrong, f"Bearer {token}x", "Basic !!!", token):
+                headers = {"Authorization": header} if header else {}
+                refused = await client.get(path, headers=headers)
+                assert refused.status_code == 401, (path, header)
+                assert refused.json()["error"] == "unauthorized"
+                assert refused.headers["www-authenticate"].startswith("Basic realm=")
+                assert token not in refused.text
+            for header in (basic, f"Bearer {token}"):
+                assert (
+                    await client.get(path, headers={"Authorization": header})
+                ).status_code == 200
+        metrics = await client.get("/metrics", headers={"Authorization": basic})
+        assert "pms_bridge_sync_latency_seconds_bucket" in metrics.text
+        # Load balancers and orchestrators probe health without credentials.
+        assert (await client.get("/health/live")).status_code == 200
+        assert (await client.get("/health/ready")).status_code == 200

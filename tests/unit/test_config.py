@@ -74,6 +74,9 @@ def test_environment_is_read_and_flags_override_it() -> None:
         ({"BRIDGE_HOTEL_TIMEZONES": "1=Asia/Tokio"}, "BRIDGE_HOTEL_TIMEZONES"),
         ({"BRIDGE_HOTEL_TIMEZONES": "\u00b2=UTC"}, "BRIDGE_HOTEL_TIMEZONES"),  # was a traceback
         ({"BRIDGE_HOTEL_TIMEZONES": "1=UTC,1=Asia/Tokyo"}, "BRIDGE_HOTEL_TIMEZONES"),
+        ({"BRIDGE_METRICS_TOKEN": "short"}, "BRIDGE_METRICS_TOKEN"),
+        ({"BRIDGE_METRICS_TOKEN": "a token with spaces in it"}, "BRIDGE_METRICS_TOKEN"),
+        ({"BRIDGE_METRICS_TOKEN": "sésame-ouvre-toi-vite"}, "BRIDGE_METRICS_TOKEN"),
         ({"BRIDGE_WATCHED_TABLES": "hotels,rooms"}, "BRIDGE_WATCHED_TABLES"),
         ({"BRIDGE_WATCHED_TABLES": " , "}, "BRIDGE_WATCHED_TABLES"),
         (
