@@ -133,11 +133,13 @@ def create_app(ctx: ApiContext) -> Litestar:
                         scheme="bearer",
                         description="An API key (pmsb_…) or an access token from /auth/token",
                     ),
-                    "operatorToken": SecurityScheme(
+                    "operatorBasic": SecurityScheme(
                         type="http",
                         scheme="basic",
-                        description="BRIDGE_METRICS_TOKEN as the password (any user name); "
-                        "'Authorization: Bearer <token>' is taken too",
+                        description="BRIDGE_METRICS_TOKEN as the password (any user name)",
+                    ),
+                    "operatorBearer": SecurityScheme(
+                        type="http", scheme="bearer", description="BRIDGE_METRICS_TOKEN"
                     ),
                 }
             ),

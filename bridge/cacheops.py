@@ -451,19 +451,20 @@ async def hotel_pricing(
     hotel_id: int,
     start: date,
     end: date,
+    horizon: Horizon,
     db: Database | None = None,
-    horizon: Horizon | None = None,
 ) -> list[PlanPrices] | None:
     """Every plan of the hotel with its prices for nights start <= night < end.
 
-    Read through to the PMS (db) when the hotel's prices are not cached; None when the hotel
-    has no cached prices and cannot be computed (unknown hotel or no db).
+    Read through to the PMS (db) when the hotel's prices are not cached, over the horizon the
+    bridge keeps them for; None when the hotel has no cached prices and cannot be computed
+    (unknown hotel or no db).
     """
     found = await prices_sink.read(cache, hotel_id)
     if found is None and db is not None:
         async with _connection(db, 2.0) as conn:
             dirty = PricesDirty(hotels={hotel_id})
-            await prices_sink.apply(conn, cache, dirty, horizon or Horizon())
+            await prices_sink.apply(conn, cache, dirty, horizon)
         found = await prices_sink.read(cache, hotel_id)
     if found is None:
         return None
@@ -480,11 +481,11 @@ async def nightly_prices(
     plan_id: int,
     start: date,
     end: date,
+    horizon: Horizon,
     db: Database | None = None,
-    horizon: Horizon | None = None,
 ) -> list[NightPrice] | None:
     """One plan's (date, price) for nights start <= night < end; None for an unknown plan."""
-    plans = await hotel_pricing(cache, hotel_id, start, end, db, horizon)
+    plans = await hotel_pricing(cache, hotel_id, start, end, horizon, db)
     for plan in plans or []:
         if plan.plan_id == plan_id:
             return plan.nights

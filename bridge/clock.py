@@ -23,6 +23,8 @@ class HotelClock:
         self._default = default
         self._per_hotel = per_hotel
         self._now = now
+        # Each zone once: a chain lists many hotels in a few zones.
+        self._zones = list(dict.fromkeys((default, *per_hotel.values())))
 
     @classmethod
     def of(cls, settings: Settings) -> HotelClock:
@@ -38,5 +40,5 @@ class HotelClock:
         """The earliest and the latest of the hotels' todays (hotels not named have the
         default zone), so one range of nights can cover every hotel's."""
         now = self._now()
-        dates = [now.astimezone(zone).date() for zone in (self._default, *self._per_hotel.values())]
+        dates = [now.astimezone(zone).date() for zone in self._zones]
         return min(dates), max(dates)

@@ -5,20 +5,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 
 from api.errors import ApiError
+from api.schemas import ErrorBody
 
 STATE_KEY = "operator_token"
 # The OpenAPI security of these routes: none, or the token once it is configured.
-SECURITY: list[dict[str, list[str]]] = [{}, {"operatorToken": []}]
+SECURITY: list[dict[str, list[str]]] = [{}, {"operatorBasic": []}, {"operatorBearer": []}]
 # Basic, so that a browser asks for it (the token as the password, any user name) and sends
 # it again with the status page's links; Prometheus can send either.
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="pms-bridge operators", charset="UTF-8"'}
+RESPONSES = {
+    401: ResponseSpec(
+        ErrorBody, description="BRIDGE_METRICS_TOKEN is set and the call did not present it"
+    )
+}
 
 
 def presented(authorization: str | None) -> bytes | None:
@@ -44,8 +52,11 @@ def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     if not token:
         return
     secret = presented(connection.headers.get("authorization"))
-    # compare_digest on both sides' bytes: the time does not tell how much of it matched.
-    if secret is None or not hmac.compare_digest(secret, token.encode()):
+    # Digests compared in constant time: the time tells neither how much of the token
+    # matched nor its length.
+    if secret is None or not hmac.compare_digest(
+        hashlib.sha256(secret).digest(), hashlib.sha256(token.encode()).digest()
+    ):
         raise ApiError(
             401, "unauthorized",
             "this page needs BRIDGE_METRICS_TOKEN: 'Authorization: Bearer <token>', or Basic "

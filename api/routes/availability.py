@@ -98,7 +98,7 @@ async def _answer(
     prices: dict[date, float] = {}
     if q.plan_id is not None:
         nights = await cacheops.nightly_prices(
-            ctx.cache, hotel_id, q.plan_id, q.start_date, q.end_date, ctx.pool
+            ctx.cache, hotel_id, q.plan_id, q.start_date, q.end_date, ctx.horizon, ctx.pool
         )
         if nights is None:
             raise ApiError(404, "not_found", f"plan {q.plan_id} not found in hotel {hotel_id}")

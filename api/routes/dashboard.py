@@ -10,7 +10,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from prometheus_client import Metric
 
-from api.auth.operator import SECURITY, operator_only
+from api.auth.operator import RESPONSES, SECURITY, operator_only
 from api.context import ApiContext
 from metrics.definitions import REGISTRY, SYNC_TARGET_SECONDS
 
@@ -107,7 +107,13 @@ def collect(ctx: ApiContext) -> DashboardData:
     )
 
 
-@get("/dashboard/data", tags=["health"], security=SECURITY, guards=[operator_only])
+@get(
+    "/dashboard/data",
+    tags=["health"],
+    security=SECURITY,
+    responses=RESPONSES,
+    guards=[operator_only],
+)
 async def dashboard_data(ctx: NamedDependency[ApiContext]) -> DashboardData:
     return collect(ctx)
 
@@ -144,7 +150,7 @@ small{{color:#666}}</style></head><body>
 
 @get(
     "/dashboard", tags=["health"], media_type="text/html", security=SECURITY,
-    guards=[operator_only],
+    responses=RESPONSES, guards=[operator_only],
 )  # fmt: skip
 async def dashboard(ctx: NamedDependency[ApiContext]) -> Response[str]:
     d = collect(ctx)

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.auth.operator import SECURITY, operator_only
+from api.auth.operator import RESPONSES, SECURITY, operator_only
 from api.context import ApiContext
 from metrics.definitions import REGISTRY
 
@@ -54,7 +54,7 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
 
 @get(
     "/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST, security=SECURITY,
-    guards=[operator_only],
+    responses=RESPONSES, guards=[operator_only],
 )  # fmt: skip
 async def prometheus() -> Response[Any]:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -142,7 +142,7 @@ async def hotel_pricing(
         raise ApiError(
             400, "invalid_range", f"end_date must be 1-{MAX_PRICING_NIGHTS} days after start_date"
         )
-    plans = await cacheops.hotel_pricing(ctx.cache, hotel_id, start, end, pool_of(ctx))
+    plans = await cacheops.hotel_pricing(ctx.cache, hotel_id, start, end, ctx.horizon, pool_of(ctx))
     if plans is None:
         raise ApiError(404, "not_found", f"hotel {hotel_id} not found")
     if q.plan_id is not None:

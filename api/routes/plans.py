@@ -28,7 +28,9 @@ async def plans(
     note(request, "plans.read", "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
     today = ctx.clock.today(hotel_id)
-    found = await cacheops.hotel_pricing(ctx.cache, hotel_id, today, today, pool_of(ctx))
+    found = await cacheops.hotel_pricing(
+        ctx.cache, hotel_id, today, today, ctx.horizon, pool_of(ctx)
+    )
     if found is None:
         raise ApiError(404, "not_found", f"hotel {hotel_id} not found")
     return PlansResponse(

@@ -46,7 +46,8 @@ class Horizon:
         return first - timedelta(days=self.days_back), last + timedelta(days=self.days_ahead)
 
     def nights(self) -> int:
-        return self.days_back + self.days_ahead + 1
+        lo, hi = self.bounds()
+        return (hi - lo).days + 1
 
 
 # Measured on the demo data: per key is 1.4-2x faster from 20 to 1,500 scattered nights and

@@ -532,7 +532,16 @@ async def test_stays_are_judged_by_each_hotels_own_date(settings: Settings, db_u
         for hotel, first in ((1, late), (2, early)):
             async with api.client(keys[hotel]) as http:
                 pricing = (await http.get(f"/api/booking-engine/hotels/{hotel}/pricing")).json()
+                # The hotel's last night a year ahead is priced, though for hotel 1 (ahead
+                # of the server) it can lie past the server's own year.
+                last = first + timedelta(days=366)
+                far = await http.get(
+                    f"/api/booking-engine/hotels/{hotel}/pricing",
+                    params={"start_date": last.isoformat()},
+                )
             assert pricing["plans"][0]["nights"][0]["date"] == first.isoformat()
+            nights = far.json()["plans"][0]["nights"]
+            assert nights[0]["date"] == last.isoformat() and nights[0]["price"] is not None
 
 
 async def shift_into_the_past(db_url: str, booking_id: str, first_night: date) -> None:

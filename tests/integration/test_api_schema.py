@@ -53,8 +53,9 @@ async def test_schemathesis_finds_no_server_error(
             assert [paths[p]["get"].get("security") for p in public] == [[{}]] * 2
             # Open, unless BRIDGE_METRICS_TOKEN is set.
             operators = ["/metrics", "/dashboard", "/dashboard/data"]
-            operator_security = [{}, {"operatorToken": []}]
+            operator_security = [{}, {"operatorBasic": []}, {"operatorBearer": []}]
             assert [paths[p]["get"]["security"] for p in operators] == [operator_security] * 3
+            assert all("401" in paths[p]["get"]["responses"] for p in operators)
             assert "security" not in paths["/api/booking-engine/bookings"]["post"]  # bearer
             type_id, _ = await room_type_with_rooms(db_url, 1)
             check_in = date.today() + timedelta(days=90)

@@ -104,7 +104,9 @@ async def check_cache_against_reference(url: str, settings: Settings, cache: Any
     for plan in await plans(url):
         by_hotel.setdefault(plan.hotel_id, []).append(plan)
     for hotel_id, hotel_plans in by_hotel.items():
-        priced = await cacheops.hotel_pricing(cache, hotel_id, lo, hi + timedelta(days=1))
+        priced = await cacheops.hotel_pricing(
+            cache, hotel_id, lo, hi + timedelta(days=1), horizon(settings)
+        )
         assert priced is not None
         got = {p.plan_id: {n.date: n.price for n in p.nights} for p in priced}
         assert set(got) == {p.id for p in hotel_plans}
@@ -144,7 +146,10 @@ async def test_seeded_prices_match_the_reference(settings: Settings) -> None:
     async with await psycopg.AsyncConnection.connect(url) as conn:
         lo, hi = horizon(settings).bounds()
         for hotel_id in (1, 2):
-            assert await cacheops.hotel_pricing(cache, hotel_id, lo, hi, conn) is not None
+            assert (
+                await cacheops.hotel_pricing(cache, hotel_id, lo, hi, horizon(settings), conn)
+                is not None
+            )
     assert await check_cache_against_reference(url, settings, cache) > 0
 
 
@@ -202,7 +207,7 @@ async def test_prices_follow_rate_changes_like_the_reference(
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("DELETE FROM plans_rates")
         for hotel_id in (1, 2):  # the first read fills the cache (read-through)
-            await cacheops.hotel_pricing(cache, hotel_id, TODAY, TODAY, conn)
+            await cacheops.hotel_pricing(cache, hotel_id, TODAY, TODAY, horizon(settings), conn)
     # Each table replaces the last through captured changes: deletes, inserts, an update.
     for table in tables:
         async with await psycopg.AsyncConnection.connect(url) as conn:
