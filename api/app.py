@@ -14,10 +14,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
 from api.audit import AuditWriter
-from api.auth import operator
-from api.auth.guard import provide_anonymous, provide_principal
+from api.auth.guard import admit, provide_anonymous, provide_principal
 from api.auth.keys import KeyStore
-from api.context import ApiContext
+from api.context import CONTEXT, ApiContext
 from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
 from api.middleware import front, immediate, wrap
@@ -111,7 +110,8 @@ def create_app(ctx: ApiContext) -> Litestar:
         on_shutdown=[stop],
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ApiRequest,
-        state=State({operator.STATE_KEY: ctx.settings.metrics_token}),
+        state=State({CONTEXT: ctx}),
+        guards=[admit],
         plugins=[ClosedInputs()],
         openapi_config=OpenAPIConfig(
             title="PMS Bridge booking-engine API",

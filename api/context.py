@@ -18,6 +18,10 @@ from bridge.config import Settings
 from bridge.pipeline import Bridge
 from bridge.sinks.availability import Horizon
 
+# Where the app keeps its context in Litestar's app state, for guards (which take no
+# dependencies).
+CONTEXT = "ctx"
+
 
 @dataclass
 class ApiContext:

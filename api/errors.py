@@ -59,10 +59,15 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         error, detail = "validation_failed", exc.extra or exc.detail
     else:
         error, detail = _SHORT.get(exc.status_code, "error"), exc.detail
+    headers = exc.headers
+    if exc.status_code == 401 and not headers:
+        # RFC 9110: a 401 names the scheme to use (RFC 6750's Bearer, and why the token failed).
+        reason = ', error="invalid_token"' if error == "invalid_token" else ""
+        headers = {"WWW-Authenticate": f'Bearer realm="pms-bridge"{reason}'}
     return Response(
         error_body(request.scope.setdefault("state", {}), error, detail),
         status_code=exc.status_code,
-        headers=exc.headers,
+        headers=headers,
     )
 
 

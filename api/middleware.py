@@ -74,9 +74,11 @@ def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
                 status = message["status"]
                 decision = state.get("ratelimit")
                 if decision is not None:
-                    headers = [
-                        h for h in message.get("headers", []) if h[0].lower() != b"retry-after"
-                    ]
+                    headers = message.get("headers", [])
+                    if not decision.allowed:
+                        # The refusal's own Retry-After replaces the 429's copy; any other
+                        # answer (a 503's) keeps its own.
+                        headers = [h for h in headers if h[0].lower() != b"retry-after"]
                     message["headers"] = [*headers, *decision.headers()]
             await send(message)
 

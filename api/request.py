@@ -57,3 +57,8 @@ def decode(body: bytes, content_type: str | None, body_type: Any) -> Any:
         ) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, "bad_request", f"the body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # msgspec checks a string's UTF-8 only as it decodes it, and raises this for it.
+        raise ApiError(
+            400, "bad_request", f"the body is not valid UTF-8: byte {exc.start} of a string"
+        ) from None

@@ -6,11 +6,12 @@ from typing import Any
 
 import msgspec
 from litestar import Request
-from litestar.di import NamedDependency
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 
 from api.auth import tokens
 from api.auth.keys import KeyRecord, KeyStore
-from api.context import ApiContext
+from api.context import CONTEXT, ApiContext
 from api.errors import ApiError
 from api.ratelimit import Decision
 from metrics.definitions import api_rate_limited
@@ -24,9 +25,9 @@ class Principal(msgspec.Struct, frozen=True):
     via: str  # "api_key" | "jwt"
 
 
-def call_state(request: Request[Any, Any, Any]) -> dict[str, Any]:
+def call_state(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
     """The per-call notes the audit middleware reads (principal, rate decision, audit fields)."""
-    state: dict[str, Any] = request.scope.setdefault("state", {})
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
     return state
 
 
@@ -40,11 +41,11 @@ def credential_of(authorization: str | None, api_key: str | None) -> str | None:
     return api_key or None
 
 
-def _bearer(request: Request[Any, Any, Any]) -> str | None:
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     # Straight from the raw ASGI headers: this runs on every call, and building the full
     # header mapping costs more than the rest of authentication.
     authorization = api_key = None
-    for name, value in request.scope["headers"]:
+    for name, value in connection.scope["headers"]:
         if name == b"authorization":
             authorization = value.decode("latin-1")
         elif name == b"x-api-key":
@@ -104,9 +105,12 @@ def _token_principal(keys: KeyStore, claims: tokens.Claims, found: KeyRecord | N
     # A token dies with its key, and its scopes narrow with the key's: deactivating a key
     # or taking a scope from it holds for its tokens too.
     record = usable(found)
+    if claims.hotel_id != record.hotel_id:
+        # Tokens are issued with their key's hotel; the key's record is the authority.
+        raise ApiError(401, "invalid_token", "token's hotel is not its key's")
     keys.touch(record)
     scopes = tuple(scope for scope in claims.scopes if scope in record.scopes)
-    return Principal(record.id, record.key_id, claims.hotel_id, scopes, "jwt")
+    return Principal(record.id, record.key_id, record.hotel_id, scopes, "jwt")
 
 
 def _key_principal(keys: KeyStore, found: KeyRecord | None) -> Principal:
@@ -139,35 +143,53 @@ def rate_limited(decision: Decision, klass: str) -> ApiError:
     )  # fmt: skip
 
 
-async def limit(request: Request[Any, Any, Any], ctx: ApiContext, caller: str, klass: str) -> None:
-    decision = await rate_decision(call_state(request), ctx, caller, klass)
+async def limit(
+    connection: ASGIConnection[Any, Any, Any, Any], ctx: ApiContext, caller: str, klass: str
+) -> None:
+    decision = await rate_decision(call_state(connection), ctx, caller, klass)
     if not decision.allowed:
         raise rate_limited(decision, klass)
 
 
-async def provide_principal(
-    request: Request[Any, Any, Any], ctx: NamedDependency[ApiContext]
-) -> Principal:
-    """Dependency for protected routes; the route's opt names its scope and rate class."""
-    opt = request.route_handler.opt
-    scope: str = opt.get("scope", "read")
-    credential = _bearer(request)
-    if credential is None:
-        raise ApiError(401, "unauthorized", "missing credentials: send 'Authorization: Bearer …'")
-    principal = await identify(ctx, credential)
-    call_state(request)["principal"] = principal
-    await limit(request, ctx, principal.key_id, opt.get("rate", scope))
-    if scope not in principal.scopes:
-        raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Guard of every API route, run before its body or query is read: who is calling, how
+    often (the route's opt names its scope and rate class; routes with neither are open), and
+    no query string where the route takes none. So a caller without credentials gets 401
+    and one over its limit 429 before any body is parsed."""
+    opt = handler.opt
+    if "rate" not in opt:
+        return
+    ctx: ApiContext = connection.app.state[CONTEXT]
+    state = call_state(connection)
+    if "scope" in opt:
+        scope: str = opt["scope"]
+        credential = _bearer(connection)
+        if credential is None:
+            raise ApiError(
+                401, "unauthorized", "missing credentials: send 'Authorization: Bearer …'"
+            )
+        principal = await identify(ctx, credential)
+        state["principal"] = principal
+        await limit(connection, ctx, principal.key_id, opt["rate"])
+        if scope not in principal.scopes:
+            raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+    else:
+        client = connection.client.host if connection.client else "unknown"
+        state["client"] = client
+        await limit(connection, ctx, f"ip:{client}", opt["rate"])
+    if not opt.get("query") and connection.scope["query_string"]:
+        raise ApiError(400, "validation_failed", "this call takes no query parameters")
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency for protected routes: the caller `admit` identified."""
+    principal: Principal = call_state(request)["principal"]
     return principal
 
 
-async def provide_anonymous(
-    request: Request[Any, Any, Any], ctx: NamedDependency[ApiContext]
-) -> str:
-    """Dependency for the token endpoints: rate-limited by client address."""
-    client = request.client.host if request.client else "unknown"
-    await limit(request, ctx, f"ip:{client}", request.route_handler.opt.get("rate", "auth"))
+async def provide_anonymous(request: Request[Any, Any, Any]) -> str:
+    """Dependency for the token endpoints: the client address `admit` rate-limited."""
+    client: str = call_state(request)["client"]
     return client
 
 

@@ -13,10 +13,10 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
+from api.context import CONTEXT, ApiContext
 from api.errors import ApiError
 from api.schemas import ErrorBody
 
-STATE_KEY = "operator_token"
 # The OpenAPI security of these routes: none, or the token once it is configured.
 SECURITY: list[dict[str, list[str]]] = [{}, {"operatorBasic": []}, {"operatorBearer": []}]
 # Basic, so that a browser asks for it (the token as the password, any user name) and sends
@@ -48,7 +48,8 @@ def presented(authorization: str | None) -> bytes | None:
 
 def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of the operators' pages."""
-    token: str | None = connection.app.state.get(STATE_KEY)
+    ctx: ApiContext = connection.app.state[CONTEXT]
+    token = ctx.settings.metrics_token
     if not token:
         return
     secret = presented(connection.headers.get("authorization"))

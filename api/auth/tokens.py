@@ -82,7 +82,11 @@ def decode_access(token: str, secret: str) -> Claims:
     hotel_id, scope, sub = payload.get("hotel_id"), payload.get("scope"), payload["sub"]
     if not isinstance(hotel_id, int) or not isinstance(scope, str) or not isinstance(sub, str):
         raise TokenError("token claims are malformed")
-    return Claims(sub, hotel_id, tuple(scope.split()), datetime.fromtimestamp(payload["exp"], UTC))
+    try:
+        expires = datetime.fromtimestamp(payload["exp"], UTC)
+    except (OverflowError, OSError, ValueError):
+        raise TokenError("token expiry is out of range") from None
+    return Claims(sub, hotel_id, tuple(scope.split()), expires)
 
 
 def _hash(token: str) -> str:

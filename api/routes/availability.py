@@ -29,7 +29,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 @get(
-    ROUTE, tags=["availability"], opt=OPT("read"),
+    ROUTE, tags=["availability"], opt=OPT("read", query=True),
     responses={200: ResponseSpec(AvailabilityResponse, description="Availability"),
                **errors(404)},
     summary="Availability per room type and night",

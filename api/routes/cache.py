@@ -130,7 +130,7 @@ async def refresh_availability(
 
 
 @get(
-    f"{PREFIX}/cache/status", tags=["cache"], opt=OPT("admin"), responses=errors(404),
+    f"{PREFIX}/cache/status", tags=["cache"], opt=OPT("admin", query=True), responses=errors(404),
     summary="Cache status in the integration document's shape",
 )  # fmt: skip
 async def cache_status(

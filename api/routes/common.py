@@ -71,13 +71,19 @@ def note(
     }
 
 
-def OPT(scope: str, rate: str | None = None) -> dict[str, Any]:
-    return {"scope": scope, "rate": rate or scope}
+def OPT(scope: str, rate: str | None = None, *, query: bool = False) -> dict[str, Any]:
+    """A protected route's scope and rate class; `query`: it reads a query string (with
+    parse_query), which other routes refuse."""
+    return {"scope": scope, "rate": rate or scope, "query": query}
 
 
 def parse_query(request: Request[Any, Any, Any], kind: type[Q]) -> Q:
     """The query string as a Struct: unknown parameters and bad values are 400."""
-    raw = {k: v for k, v in request.query_params.items()}
+    pairs = list(request.query_params.multi_items())
+    raw = dict(pairs)
+    if len(raw) < len(pairs):
+        twice = sorted({k for k, _ in pairs if sum(1 for n, _ in pairs if n == k) > 1})
+        raise ApiError(400, "validation_failed", f"query: {', '.join(twice)} given more than once")
     try:
         return msgspec.convert(raw, kind, strict=False)
     except msgspec.ValidationError as exc:

@@ -115,7 +115,7 @@ async def hotel_images(
 
 
 @get(
-    f"{PREFIX}/hotels/{{hotel_id:int}}/pricing", tags=["hotels"], opt=OPT("read"),
+    f"{PREFIX}/hotels/{{hotel_id:int}}/pricing", tags=["hotels"], opt=OPT("read", query=True),
     responses=errors(404), summary="Nightly price of each plan (default: the next 30 nights)",
 )  # fmt: skip
 async def hotel_pricing(

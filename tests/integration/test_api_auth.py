@@ -292,8 +292,11 @@ def _claims(**override: object) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     "attack",
-    ["alg_none", "wrong_alg", "bad_signature", "expired", "wrong_audience", "wrong_issuer"],
-)
+    [
+        "alg_none", "wrong_alg", "bad_signature", "expired", "wrong_audience", "wrong_issuer",
+        "far_expiry", "other_hotel",
+    ],
+)  # fmt: skip
 async def test_jwt_attacks_are_rejected(settings: Settings, db_url: str, attack: str) -> None:
     key = await create_key(db_url, 1, "read")
     sub = key.split("_")[1]
@@ -309,13 +312,21 @@ async def test_jwt_attacks_are_rejected(settings: Settings, db_url: str, attack:
             _claims(sub=sub, aud="someone-else"), JWT_SECRET, "HS256"
         ),
         "wrong_issuer": lambda: jwt.encode(_claims(sub=sub, iss="mallory"), JWT_SECRET, "HS256"),
+        # Signed with the secret, so only its holder can make them: past datetime's range (a
+        # 500 before), and a hotel that is not the key's (the key's record decides).
+        "far_expiry": lambda: jwt.encode(_claims(sub=sub, exp=10**12), JWT_SECRET, "HS256"),
+        "other_hotel": lambda: jwt.encode(_claims(sub=sub, hotel_id=2), JWT_SECRET, "HS256"),
     }[attack]()
     control = jwt.encode(_claims(sub=sub), JWT_SECRET, "HS256")
     async with running_api(settings, MemoryCache()) as api, api.client() as http:
         ok = await http.get(f"{P}/hotels/1", headers={"Authorization": f"Bearer {control}"})
         assert ok.status_code == 200  # the same claims, properly signed, pass
-        reply = await http.get(f"{P}/hotels/1", headers={"Authorization": f"Bearer {forged}"})
-        assert reply.status_code == 401
-        assert reply.json()["error"] == "invalid_token"
+        for hotel in (1, 2):
+            reply = await http.get(
+                f"{P}/hotels/{hotel}", headers={"Authorization": f"Bearer {forged}"}
+            )
+            assert reply.status_code == 401
+            assert reply.json()["error"] == "invalid_token"
+            assert reply.headers["www-authenticate"].endswith('error="invalid_token"')
         checked = await http.post(f"{P}/auth/validate-token", json={"token": forged})
         assert checked.status_code == 401

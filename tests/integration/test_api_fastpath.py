@@ -289,7 +289,7 @@ async def test_hotel_answers_are_sent_at_the_entry_as_the_app_sends_them(
         assert stable(fast_reply) == stable(routed_reply)
         assert "vary" not in fast_reply.headers and fast_reply.json()["hotel_id"] == 1
         # Not answered at the entry: a query string, another path below it, another hotel.
-        assert (await http.get(hotel, params={"lang": "en"})).json() == fast_reply.json()
+        assert (await http.get(hotel, params={"lang": "en"})).status_code == 400  # takes none
         assert (await http.get(f"{hotel}/images")).status_code == 200
         async with api.client(other_hotel) as neighbour:
             assert (await neighbour.get(hotel)).status_code == 404
