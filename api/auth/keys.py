@@ -36,6 +36,9 @@ RECORD_TTL_SECONDS = 5.0
 # A record in use is re-read once this share of its life has passed, while callers go on
 # with it, so a busy key is never waited for.
 REFRESH_AT = 0.6
+# A caller waits at most this long for a connection to read its key: with the database out
+# of reach the pool would otherwise hold the call for its default 30 s before the 503.
+READ_TIMEOUT = 5.0
 TOUCH_INTERVAL_SECONDS = 5.0
 
 
@@ -142,7 +145,7 @@ class KeyStore:
             log.warning("API key %s could not be re-read: %s", key_id, done.exception())
 
     async def _read(self, key_id: str) -> KeyRecord | None:
-        async with self._pool.connection() as conn:
+        async with self._pool.connection(timeout=READ_TIMEOUT) as conn:
             # Aged from before the query (the row is read at some moment after this), not
             # from before the wait for a connection, which would shorten its life under load.
             started = self._clock()
@@ -158,7 +161,7 @@ class KeyStore:
         return record
 
     async def by_id(self, id_: int) -> KeyRecord | None:
-        async with self._pool.connection() as conn:
+        async with self._pool.connection(timeout=READ_TIMEOUT) as conn:
             cur = await conn.execute(query("api_key_by_id"), {"id": id_})
             row = await cur.fetchone()
         return _record(row) if row else None

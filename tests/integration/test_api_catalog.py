@@ -207,3 +207,29 @@ async def test_catalog_answers_follow_each_manual_cache_update_while_memoized(
             hotels = await http.post(f"{P}/cache/update-hotels", json={"hotel_id": 1})
             assert hotels.status_code == 200 and hotels.json()["status"] == "completed"
             assert await read() == ("Renamed Hotel", "Renamed Type")
+
+
+async def test_availability_outside_the_kept_window_is_400_not_empty(
+    settings: Settings, db_url: str
+) -> None:
+    """An empty answer for nights the cache does not keep would read as sold out."""
+    key = await create_key(db_url, 1, "read")
+    last = date.today() + timedelta(days=settings.horizon_days_ahead)
+    first = date.today() - timedelta(days=settings.horizon_days_back)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+
+        async def ask(start: date, end: date) -> tuple[int, object]:
+            reply = await http.get(
+                f"{P}/availability/1",
+                params={"start_date": start.isoformat(), "end_date": end.isoformat()},
+            )
+            body = reply.json()
+            return reply.status_code, body.get("error") or len(body["room_types"])
+
+        inside = await ask(last - timedelta(days=2), last + timedelta(days=1))
+        earliest = await ask(first, first + timedelta(days=1))
+        past_the_end = await ask(last, last + timedelta(days=2))
+        before_the_start = await ask(first - timedelta(days=1), first + timedelta(days=1))
+        next_year = await ask(last + timedelta(days=30), last + timedelta(days=32))
+    assert inside[0] == earliest[0] == 200 and inside[1] == earliest[1] != 0
+    assert past_the_end == before_the_start == next_year == (400, "invalid_range")
