@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.config import Settings, hotel_zones
+
+RECHECK = timedelta(seconds=1)
 
 
 def _utc_now() -> datetime:
@@ -25,6 +27,7 @@ class HotelClock:
         self._now = now
         # Each zone once: a chain lists many hotels in a few zones.
         self._zones = list(dict.fromkeys((default, *per_hotel.values())))
+        self._todays: tuple[date, date, datetime] | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> HotelClock:
@@ -40,5 +43,18 @@ class HotelClock:
         """The earliest and the latest of the hotels' todays (hotels not named have the
         default zone), so one range of nights can cover every hotel's."""
         now = self._now()
-        dates = [now.astimezone(zone).date() for zone in self._zones]
+        known = self._todays
+        if known is not None and now < known[2]:
+            return known[0], known[1]
+        dates, midnights = [], [now + RECHECK]
+        for zone in self._zones:
+            local = now.astimezone(zone)
+            dates.append(local.date())
+            midnights.append(
+                datetime.combine(local.date() + timedelta(days=1), time.min, local.tzinfo)
+            )
+        # Kept until the next midnight in any zone: every fast answer asks (check_window).
+        # At most RECHECK, for the machine's zone, which astimezone() gives as a fixed offset
+        # that a daylight-saving change before midnight would make wrong.
+        self._todays = (min(dates), max(dates), min(midnights))
         return min(dates), max(dates)

@@ -157,11 +157,12 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     no query string where the route takes none. So a caller without credentials gets 401
     and one over its limit 429 before any body is parsed."""
     opt = handler.opt
-    if "rate" not in opt:
+    if "scope" not in opt and "rate" not in opt:
         return
     ctx: ApiContext = connection.app.state[CONTEXT]
     state = call_state(connection)
     if "scope" in opt:
+        # A scope alone still means a protected route: its class is then its scope.
         scope: str = opt["scope"]
         credential = _bearer(connection)
         if credential is None:
@@ -170,7 +171,7 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
             )
         principal = await identify(ctx, credential)
         state["principal"] = principal
-        await limit(connection, ctx, principal.key_id, opt["rate"])
+        await limit(connection, ctx, principal.key_id, opt.get("rate", scope))
         if scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
     else:

@@ -17,11 +17,19 @@ from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.encoding import Encoded, respond
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, PathId, QueryId, errors, note, parse_query
+from api.routes.common import (
+    OPT,
+    PREFIX,
+    PathId,
+    QueryId,
+    check_window,
+    errors,
+    note,
+    parse_query,
+)  # fmt: skip
 from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
 from bridge import cacheops
 from bridge.pipeline import Bridge
-from bridge.sinks.availability import Horizon
 
 MAX_NIGHTS = 90
 ROUTE = f"{PREFIX}/availability/{{hotel_id:int}}"
@@ -52,7 +60,7 @@ async def availability(
     note(request, ACTION, "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
     check_range(q)
-    check_window(ctx.horizon, q)
+    check_window(ctx.horizon, q.start_date, q.end_date, "availability")
     bridge = ctx.bridge
     live = bridge is None or bridge.connected
 
@@ -74,16 +82,6 @@ def check_range(q: AvailabilityQuery) -> None:
         raise ApiError(400, "invalid_range", "end_date must be after start_date")
     if q.end_date - q.start_date > timedelta(days=MAX_NIGHTS):
         raise ApiError(400, "invalid_range", f"at most {MAX_NIGHTS} nights per request")
-
-
-def check_window(horizon: Horizon, q: AvailabilityQuery) -> None:
-    """Nights outside the kept window would come back empty, which reads as sold out."""
-    first, last = horizon.bounds()
-    if q.start_date < first or q.end_date > last + timedelta(days=1):
-        raise ApiError(
-            400, "invalid_range",
-            f"availability is kept for nights {first} to {last}: ask within them",
-        )  # fmt: skip
 
 
 def memo_key(hotel_id: int, q: AvailabilityQuery) -> Hashable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -15,6 +16,7 @@ from api.context import ApiContext
 from api.errors import ApiError
 from api.schemas import ErrorBody
 from bridge.cacheops import CacheOpError
+from bridge.sinks.availability import Horizon
 
 Q = TypeVar("Q")
 
@@ -88,6 +90,15 @@ def parse_query(request: Request[Any, Any, Any], kind: type[Q]) -> Q:
         return msgspec.convert(raw, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise ApiError(400, "validation_failed", f"query: {exc}") from None
+
+
+def check_window(horizon: Horizon, start: date, end: date, what: str) -> None:
+    """Nights outside the kept window would come back empty, which reads as sold out."""
+    first, last = horizon.bounds()
+    if start < first or end > last + timedelta(days=1):
+        raise ApiError(
+            400, "invalid_range", f"{what} is kept for nights {first} to {last}: ask within them"
+        )
 
 
 def cache_error(exc: CacheOpError) -> ApiError:

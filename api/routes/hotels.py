@@ -16,7 +16,17 @@ from api import catalog
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import OPT, PREFIX, PathId, QueryId, errors, note, parse_query, pool_of
+from api.routes.common import (
+    OPT,
+    PREFIX,
+    PathId,
+    QueryId,
+    check_window,
+    errors,
+    note,
+    parse_query,
+    pool_of,
+)  # fmt: skip
 from api.schemas import (
     HotelOut,
     HotelsResponse,
@@ -142,6 +152,7 @@ async def hotel_pricing(
         raise ApiError(
             400, "invalid_range", f"end_date must be 1-{MAX_PRICING_NIGHTS} days after start_date"
         )
+    check_window(ctx.horizon, start, end, "pricing")
     plans = await cacheops.hotel_pricing(ctx.cache, hotel_id, start, end, ctx.horizon, pool_of(ctx))
     if plans is None:
         raise ApiError(404, "not_found", f"hotel {hotel_id} not found")

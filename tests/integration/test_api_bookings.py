@@ -537,7 +537,10 @@ async def test_stays_are_judged_by_each_hotels_own_date(settings: Settings, db_u
                 last = first + timedelta(days=366)
                 far = await http.get(
                     f"/api/booking-engine/hotels/{hotel}/pricing",
-                    params={"start_date": last.isoformat()},
+                    params={
+                        "start_date": last.isoformat(),
+                        "end_date": (last + timedelta(days=1)).isoformat(),
+                    },
                 )
             assert pricing["plans"][0]["nights"][0]["date"] == first.isoformat()
             nights = far.json()["plans"][0]["nights"]

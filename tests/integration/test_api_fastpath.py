@@ -8,7 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,7 +20,9 @@ from api.auth.keys import KeyStore
 from api.routes.availability import ROUTE
 from api.routes.hotels import HOTEL_ROUTE
 from bridge.cache.memory import MemoryCache
+from bridge.clock import HotelClock
 from bridge.config import Settings
+from bridge.sinks.availability import Horizon
 from metrics.definitions import REGISTRY
 from tests.integration.api_server import (
     ApiServer,
@@ -373,3 +375,20 @@ async def test_a_long_pipeline_behind_an_asgi_call_is_answered_in_order(
     ends = [json.loads(body)["end_date"] for _, _, body in answers]
     assert ends == [str(END), str(END - timedelta(days=1))] * 500
     assert served == 1000
+
+
+async def test_a_memoized_answer_for_nights_the_window_has_left_goes_to_the_app(
+    settings: Settings, db_url: str
+) -> None:
+    """The window moves at midnight: a range memoized inside it, asked again once its first
+    night has fallen out, is refused as the app refuses it, not sent from the memo."""
+    async with memoizing(settings, db_url) as (api, http, _):
+        await answered_fast(http)
+        # Today moved on so far that the window's first night is the day after START.
+        ahead = timedelta(days=(START - date.today()).days + settings.horizon_days_back + 1)
+        moved = HotelClock(None, {}, now=lambda: datetime.now(UTC) + ahead)
+        api.ctx.horizon = Horizon(settings.horizon_days_back, settings.horizon_days_ahead, moved)
+        before = fast_answers()
+        refused = await http.get(PATH)
+        assert fast_answers() == before
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_range"

@@ -32,3 +32,14 @@ def test_the_horizon_spans_the_earliest_and_the_latest_hotels_today() -> None:
     horizon = Horizon(31, 366, clock)
     assert horizon.bounds() == (date(2027, 1, 28), date(2028, 3, 2))
     assert horizon.bounds(date(2027, 3, 1)) == (date(2027, 1, 29), date(2028, 3, 1))
+
+
+def test_the_todays_change_at_the_first_midnight_in_any_zone_not_later() -> None:
+    instants = [datetime(2027, 3, 1, 14, 59, 59, 500_000, tzinfo=UTC)]  # 23:59:59.5 in Tokyo
+    clock = HotelClock(ZoneInfo("UTC"), {1: ZoneInfo("Asia/Tokyo")}, now=lambda: instants[-1])
+    assert clock.todays() == (date(2027, 3, 1), date(2027, 3, 1))
+    instants.append(datetime(2027, 3, 1, 15, 0, 0, 100_000, tzinfo=UTC))  # 00:00:00.1 there
+    assert clock.todays() == (date(2027, 3, 1), date(2027, 3, 2))
+    assert clock.today(1) == date(2027, 3, 2)
+    instants.append(datetime(2027, 3, 2, 0, 0, 0, 100_000, tzinfo=UTC))  # and now in UTC
+    assert clock.todays() == (date(2027, 3, 2), date(2027, 3, 2))
