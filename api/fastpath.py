@@ -32,7 +32,7 @@ from api.encoding import Encoded, accepts_gzip
 from api.errors import UNAVAILABLE, ApiError, error_body, unavailable
 from api.ratelimit import Decision
 from api.routes.availability import ACTION, ROUTE, check_range, memo_key, version
-from api.routes.common import PREFIX, check_window, note
+from api.routes.common import PREFIX, note
 from api.routes.hotels import HOTEL_ACTION, HOTEL_ROUTE, catalog_version, hotel_memo_key
 from api.schemas import AvailabilityQuery
 from bridge.http import Headers
@@ -100,14 +100,6 @@ class FastReads:
             self._encodings[header] = accepts_gzip(header.decode("latin-1"))
         return self._encodings[header]
 
-    def _within(self, q: AvailabilityQuery) -> bool:
-        # Checked per call, not kept with the query: the window moves at midnight.
-        try:
-            check_window(self._ctx.horizon, q.start_date, q.end_date, "availability")
-        except ApiError:
-            return False
-        return True
-
     def _find(self, path: str, raw_query: bytes) -> _Found | None:
         bridge = self._ctx.bridge
         if bridge is None:
@@ -115,7 +107,12 @@ class FastReads:
         if path.startswith(_AVAILABILITY):
             hotel_id = _id(path[len(_AVAILABILITY) :])
             q = self._query(raw_query)
-            if hotel_id is None or q is None or not self._within(q):
+            # The window is checked per call, not kept with the query: it moves at midnight.
+            if (
+                hotel_id is None
+                or q is None
+                or not self._ctx.horizon.covers(q.start_date, q.end_date)
+            ):
                 return None
             body = self._ctx.availability_memo.get(memo_key(hotel_id, q), version(bridge))
             return None if body is None else _Found(ROUTE, ACTION, hotel_id, body, True)

@@ -27,7 +27,7 @@ class HotelClock:
         self._now = now
         # Each zone once: a chain lists many hotels in a few zones.
         self._zones = list(dict.fromkeys((default, *per_hotel.values())))
-        self._todays: tuple[date, date, datetime] | None = None
+        self._todays: tuple[tuple[date, date], datetime] | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> HotelClock:
@@ -44,8 +44,8 @@ class HotelClock:
         default zone), so one range of nights can cover every hotel's."""
         now = self._now()
         known = self._todays
-        if known is not None and now < known[2]:
-            return known[0], known[1]
+        if known is not None and now < known[1]:
+            return known[0]
         dates, midnights = [], [now + RECHECK]
         for zone in self._zones:
             local = now.astimezone(zone)
@@ -53,8 +53,10 @@ class HotelClock:
             midnights.append(
                 datetime.combine(local.date() + timedelta(days=1), time.min, local.tzinfo)
             )
-        # Kept until the next midnight in any zone: every fast answer asks (check_window).
-        # At most RECHECK, for the machine's zone, which astimezone() gives as a fixed offset
-        # that a daylight-saving change before midnight would make wrong.
-        self._todays = (min(dates), max(dates), min(midnights))
-        return min(dates), max(dates)
+        # The same tuple is given until the next midnight in any zone: every fast answer asks
+        # (through the horizon's `covers`). At most RECHECK, though, for the machine's zone:
+        # astimezone() gives it as a fixed offset, which a daylight-saving change before
+        # midnight would make wrong.
+        todays = (min(dates), max(dates))
+        self._todays = (todays, min(midnights))
+        return todays

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -94,8 +94,8 @@ def parse_query(request: Request[Any, Any, Any], kind: type[Q]) -> Q:
 
 def check_window(horizon: Horizon, start: date, end: date, what: str) -> None:
     """Nights outside the kept window would come back empty, which reads as sold out."""
-    first, last = horizon.bounds()
-    if start < first or end > last + timedelta(days=1):
+    if not horizon.covers(start, end):
+        first, last = horizon.bounds()
         raise ApiError(
             400, "invalid_range", f"{what} is kept for nights {first} to {last}: ask within them"
         )

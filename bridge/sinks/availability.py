@@ -16,6 +16,8 @@ from bridge.projectors.availability import AvailabilityDirty
 from bridge.sql import query
 from metrics.definitions import availability_keys_written
 
+ONE_NIGHT = timedelta(days=1)
+
 
 class Horizon:
     """The nights the cache keeps: a month back (for late changes) to a year ahead, of every
@@ -27,6 +29,9 @@ class Horizon:
         self.days_back = days_back
         self.days_ahead = days_ahead
         self.clock = clock
+        self._back, self._ahead = timedelta(days=days_back), timedelta(days=days_ahead)
+        # The last todays seen and their bounds: the clock gives the same tuple all day.
+        self._known: tuple[tuple[date, date], tuple[date, date]] | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> Horizon:
@@ -42,8 +47,18 @@ class Horizon:
 
     def bounds(self, today: date | None = None) -> tuple[date, date]:
         # A hotel a day ahead of the server sells a night the server's year does not reach.
-        first, last = self.todays(today)
-        return first - timedelta(days=self.days_back), last + timedelta(days=self.days_ahead)
+        todays = self.todays(today)
+        known = self._known
+        if known is not None and known[0] is todays:
+            return known[1]
+        bounds = (todays[0] - self._back, todays[1] + self._ahead)
+        self._known = (todays, bounds)
+        return bounds
+
+    def covers(self, start: date, end: date) -> bool:
+        """Whether every night of [start, end) is kept."""
+        first, last = self.bounds()
+        return first <= start and end - ONE_NIGHT <= last
 
     def nights(self) -> int:
         lo, hi = self.bounds()
