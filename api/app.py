@@ -6,7 +6,7 @@ import logging
 import secrets
 from typing import NamedTuple
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -87,14 +87,22 @@ def create_app(ctx: ApiContext) -> Litestar:
             health.prometheus,
             dashboard.dashboard,
             dashboard.dashboard_data,
-            *availability.ROUTES,
-            *hotels.ROUTES,
-            *room_types.ROUTES,
-            *amenities.ROUTES,
-            *plans.ROUTES,
-            *bookings.ROUTES,
-            *auth.ROUTES,
-            *cache.ROUTES,
+            # The booking engine's routes, admitted by one guard; health stays without one,
+            # as probes call it often and it admits everyone.
+            Router(
+                "/",
+                route_handlers=[
+                    *availability.ROUTES,
+                    *hotels.ROUTES,
+                    *room_types.ROUTES,
+                    *amenities.ROUTES,
+                    *plans.ROUTES,
+                    *bookings.ROUTES,
+                    *auth.ROUTES,
+                    *cache.ROUTES,
+                ],
+                guards=[admit],
+            ),
         ],
         dependencies={
             "ctx": Provide(provide_ctx, use_cache=True),
@@ -111,7 +119,6 @@ def create_app(ctx: ApiContext) -> Litestar:
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ApiRequest,
         state=State({CONTEXT: ctx}),
-        guards=[admit],
         plugins=[ClosedInputs()],
         openapi_config=OpenAPIConfig(
             title="PMS Bridge booking-engine API",

@@ -152,7 +152,7 @@ async def limit(
 
 
 async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Guard of every API route, run before its body or query is read: who is calling, how
+    """Guard of the booking engine's routes, run before a body or query is read: who is calling, how
     often (the route's opt names its scope and rate class; routes with neither are open), and
     no query string where the route takes none. So a caller without credentials gets 401
     and one over its limit 429 before any body is parsed."""
