@@ -152,10 +152,10 @@ async def limit(
 
 
 async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Guard of the booking engine's routes, run before a body or query is read: who is calling, how
-    often (the route's opt names its scope and rate class; routes with neither are open), and
-    no query string where the route takes none. So a caller without credentials gets 401
-    and one over its limit 429 before any body is parsed."""
+    """Guard of the booking engine's routes, run before a body or query is read: who is
+    calling, how often (the route's opt names its scope and rate class; a route with neither
+    is open), and no query string where the route takes none. So a caller without
+    credentials gets 401, and one over its limit 429, before any body is parsed."""
     opt = handler.opt
     if "scope" not in opt and "rate" not in opt:
         return

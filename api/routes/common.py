@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
@@ -84,7 +85,7 @@ def parse_query(request: Request[Any, Any, Any], kind: type[Q]) -> Q:
     pairs = list(request.query_params.multi_items())
     raw = dict(pairs)
     if len(raw) < len(pairs):
-        twice = sorted({k for k, _ in pairs if sum(1 for n, _ in pairs if n == k) > 1})
+        twice = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
         raise ApiError(400, "validation_failed", f"query: {', '.join(twice)} given more than once")
     try:
         return msgspec.convert(raw, kind, strict=False)
