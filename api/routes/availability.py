@@ -26,7 +26,7 @@ from api.routes.common import (
     errors,
     note,
     parse_query,
-)  # fmt: skip
+)
 from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
 from bridge import cacheops
 from bridge.pipeline import Bridge

@@ -26,7 +26,7 @@ from api.routes.common import (
     note,
     parse_query,
     pool_of,
-)  # fmt: skip
+)
 from api.schemas import (
     HotelOut,
     HotelsResponse,

@@ -58,6 +58,16 @@ class ApiServer:
         return httpx.AsyncClient(base_url=self.url, headers=sent, timeout=60, **kwargs)
 
 
+def body(room_type_id: int, check_in: date, nights: int = 2, **extra: Any) -> dict[str, Any]:
+    """A POST /bookings body for hotel 1; `extra` adds or replaces fields."""
+    return {
+        "hotel_id": 1, "room_type_id": room_type_id, "check_in": check_in.isoformat(),
+        "check_out": (check_in + timedelta(days=nights)).isoformat(), "guests": 1,
+        "guest": {"name": "Ada Lovelace", "email": "ada@example.test", "phone": "+44 20 0000"},
+        **extra,
+    }  # fmt: skip
+
+
 @asynccontextmanager
 async def running_api(
     settings: Settings,

@@ -4,6 +4,7 @@ take, are 400; a 503 keeps its Retry-After beside the rate-limit headers."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import create_key, room_type_with_rooms, running_api
+from tests.integration.api_server import body, create_key, room_type_with_rooms, running_api
 
 P = "/api/booking-engine"
 JSON = {"Content-Type": "application/json"}
@@ -57,22 +58,11 @@ async def test_a_body_that_is_not_utf8_is_400(settings: Settings, db_url: str) -
     check_in = date.today() + timedelta(days=150)
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         token = await http.post(f"{P}/auth/token", content=b'{"api_key":"\xff"}', headers=JSON)
-        broken_name = (
-            b'{"hotel_id":1,"room_type_id":%d,"check_in":"%s","check_out":"%s","guests":1,'
-            b'"guest":{"name":"Gu\xc3est"}}'
-            % (
-                type_id,
-                check_in.isoformat().encode(),
-                (check_in + timedelta(days=1)).isoformat().encode(),
-            )
-        )
+        # A name with a lone UTF-8 lead byte: valid JSON syntax, not valid text.
+        marked = json.dumps(body(type_id, check_in, 1, guest={"name": "Gu?est"})).encode()
+        broken_name = marked.replace(b"Gu?est", b"Gu\xc3est")
         booking = await http.post(f"{P}/bookings", content=broken_name, headers=JSON)
-        made = await http.post(
-            f"{P}/bookings",
-            json={"hotel_id": 1, "room_type_id": type_id, "check_in": check_in.isoformat(),
-                  "check_out": (check_in + timedelta(days=1)).isoformat(), "guests": 1,
-                  "guest": {"name": "Guest"}},
-        )  # fmt: skip
+        made = await http.post(f"{P}/bookings", json=body(type_id, check_in, 1))
         assert made.status_code == 201
         booking_id = made.json()["booking_id"]
         change = await http.put(

@@ -11,7 +11,7 @@ import psycopg
 from bridge.cache.base import Cache
 from bridge.config import Settings
 from tests.helpers import cached, run_once, truth
-from tests.integration.api_server import create_key, room_type_with_rooms, running_api
+from tests.integration.api_server import body, create_key, room_type_with_rooms, running_api
 
 P = "/api/booking-engine"
 
@@ -35,11 +35,8 @@ async def test_update_and_cancel_restore_availability_through_the_bridge(
     async with running_api(settings, cache) as api, api.client(key) as http:
         before = await available(http)
         created = await http.post(
-            f"{P}/bookings",
-            json={"hotel_id": 1, "room_type_id": type_id, "check_in": first.isoformat(),
-                  "check_out": (first + timedelta(days=2)).isoformat(), "guests": 1,
-                  "guest": {"name": "Grace Hopper"}},
-        )  # fmt: skip
+            f"{P}/bookings", json=body(type_id, first, guest={"name": "Grace Hopper"})
+        )
         assert created.status_code == 201, created.text
         booking_id = created.json()["booking_id"]
         await run_once(settings, cache)

@@ -20,6 +20,7 @@ from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from bridge.sql import query
 from tests.integration.api_server import (
+    body,
     create_key,
     fill_all_but,
     room_type_with_rooms,
@@ -27,15 +28,6 @@ from tests.integration.api_server import (
 )
 
 FAR = date.today() + timedelta(days=200)
-
-
-def body(room_type_id: int, check_in: date, nights: int = 2, **extra: Any) -> dict[str, Any]:
-    return {
-        "hotel_id": 1, "room_type_id": room_type_id, "check_in": check_in.isoformat(),
-        "check_out": (check_in + timedelta(days=nights)).isoformat(), "guests": 1,
-        "guest": {"name": "Ada Lovelace", "email": "ada@example.test", "phone": "+44 20 0000"},
-        **extra,
-    }  # fmt: skip
 
 
 async def fetch(db_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
