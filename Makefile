@@ -3,18 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Every install takes exact versions and hashes from the lock; `make lock` upgrades it.
+DEV_LOCK := requirements/dev.lock
+PROD_LOCK := requirements/prod.lock
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 ARGS ?=
 # `make demo -- --duration 30` passes what follows `--` on, like ARGS="--duration 30" does.
-TARGETS := install demo test test-system-pg lint bench clean
+TARGETS := install demo test test-system-pg lint bench lock clean
 PASSED := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 
-.PHONY: install demo test test-system-pg lint bench clean
+.PHONY: install demo test test-system-pg lint bench lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -46,6 +50,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS) $(PASSED)
+
+# Re-resolves both locks to the newest releases the ranges in pyproject.toml allow.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(PROD_LOCK)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra demo \
+		$(LOCK_FLAGS) --upgrade -o $(DEV_LOCK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
