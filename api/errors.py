@@ -11,11 +11,16 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from bridge.db import SCHEMA_ERRORS
+
 log = logging.getLogger("pms_bridge.api")
 
+# The PMS database or Redis is down, or the PMS schema no longer fits (SCHEMA_ERRORS): the
+# caller may retry later; nothing was half-written.
 UNAVAILABLE = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
+    *SCHEMA_ERRORS,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     ConnectionError,

@@ -87,12 +87,13 @@ async def _throughput(url: str, settings: Settings, events: int) -> float:
     async with await connect(url, autocommit=True) as conn:
         await conn.execute(
             "WITH r AS (INSERT INTO reservations (hotel_id, reservation_client_id, check_in,"
-            " check_out, status) SELECT 1 + i %% 2, (SELECT min(id::text)::uuid FROM clients),"
-            " %(night)s::date, %(night)s::date + 1, 'confirmed'"
+            " check_out, number_of_people, status) SELECT 1 + i %% 2,"
+            " (SELECT min(id::text)::uuid FROM clients), %(night)s::date, %(night)s::date + 1, 1,"
+            " 'confirmed'"
             " FROM generate_series(1, %(n)s) i RETURNING id, hotel_id, check_in)"
-            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-            " SELECT r.hotel_id, r.id, r.check_in,"
-            " (SELECT min(id) FROM rooms WHERE hotel_id = r.hotel_id) FROM r",
+            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+            " number_of_people) SELECT r.hotel_id, r.id, r.check_in,"
+            " (SELECT min(id) FROM rooms WHERE hotel_id = r.hotel_id), 1 FROM r",
             {"night": night, "n": events},
         )
     bridge, _ = build_bridge(settings, MemoryCache())

@@ -20,6 +20,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
+from bridge.db import SCHEMA_ERRORS
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
@@ -429,7 +430,7 @@ async def read_availability(
             keys = expired | {(hotel_id, t, n) for t in types for n in missing_nights}
             # An unknown hotel has no keys: nothing to recompute, nothing to write.
             fresh, deletes = await _recompute_keys(conn, cache, horizon, keys) if keys else ([], [])
-    except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+    except (psycopg.OperationalError, psycopg.InterfaceError, OSError, *SCHEMA_ERRORS) as exc:
         log.info("availability read-through for hotel %s failed: %s", hotel_id, exc)
         m.cache_requests.labels(kind="availability", result="stale").inc()
         return AvailabilityRead(entries, stale=True)

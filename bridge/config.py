@@ -51,6 +51,8 @@ class Settings(msgspec.Struct, kw_only=True):
     horizon_days_back: int = 31
     horizon_days_ahead: int = 366
     lag_ready_seconds: float = 30.0
+    # How often the running bridge checks the PMS schema against its contract (seconds).
+    contract_interval: float = 5.0
     slot_name: str = "pms_bridge"
     publication_name: str = "pms_bridge"
     # Hotel / room-type caches: "manual" counts captured changes until an update is asked
@@ -91,6 +93,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_CONSUMER": ("consumer_name", str),
     "BRIDGE_REDIS_PREFIX": ("redis_prefix", str),
     "BRIDGE_LAG_READY_SECONDS": ("lag_ready_seconds", float),
+    "BRIDGE_CONTRACT_INTERVAL": ("contract_interval", float),
     "BRIDGE_SLOT": ("slot_name", str),
     "BRIDGE_PUBLICATION": ("publication_name", str),
     "BRIDGE_CATALOG_POLICY": ("catalog_policy", str),
@@ -172,6 +175,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("BRIDGE_DELIVERY_TIMEOUT must be a positive number of seconds")
     if settings.poll_interval <= 0:
         raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
+    if not settings.contract_interval > 0:
+        raise ConfigError("BRIDGE_CONTRACT_INTERVAL must be a positive number of seconds")
     for env_name, days in (
         ("BRIDGE_AUDIT_RETENTION_DAYS", settings.audit_retention_days),
         ("BRIDGE_IDEMPOTENCY_RETENTION_DAYS", settings.idempotency_retention_days),

@@ -9,6 +9,11 @@ from psycopg.rows import dict_row
 
 APPLICATION_NAME = "pms-bridge"
 
+# The database answers but does not fit: a table, column or function the bridge names is gone
+# or of another type, or the role lost a privilege (SQLSTATE class 42). Not a change's own
+# data, so nothing is parked: the work waits until the schema fits again.
+SCHEMA_ERRORS = (psycopg.errors.SyntaxErrorOrAccessRuleViolation,)
+
 
 async def connect(
     url: str, *, autocommit: bool = False, **kwargs: Any

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from bridge import contract
 from bridge.capture import install as capture_install
 from bridge.config import ConfigError
 from bridge.sql import function_files, migrations, query
@@ -32,6 +33,8 @@ async def migrate(
 ) -> list[str]:
     """Apply what is pending; a second run applies nothing. Returns what was applied.
 
+    The PMS must keep the schema contract (bridge/contract.py) and the role have the
+    privileges the capture mode needs; otherwise nothing is changed and one line says why.
     A migration that must not queue the PMS behind it sets a lock timeout (090); a run that
     meets it is rolled back whole and tried again, and after `attempts` stops with one line."""
     missing = await missing_tables(conn, watched)
@@ -40,6 +43,9 @@ async def migrate(
             f"PMS tables missing from the database: {', '.join(missing)} "
             "(is DATABASE_URL the PMS database, and BRIDGE_WATCHED_TABLES right?)"
         )
+    report = await contract.check(conn, watched, "trigger" if install_capture else "logical")
+    if not report.ok:
+        raise ConfigError(report.line())
     attempt = 1
     while True:
         try:

@@ -14,11 +14,11 @@ import msgspec
 import psycopg
 import redis.exceptions
 
-from bridge import checkpoint
+from bridge import checkpoint, contract
 from bridge.cache.base import Cache
 from bridge.capture.base import Source
 from bridge.changes import Batch, Change, RawReject
-from bridge.db import connect
+from bridge.db import SCHEMA_ERRORS, connect
 from bridge.projectors import availability, sync_status
 from bridge.rows import MalformedChange, validate
 from bridge.sinks import availability as availability_sink
@@ -41,6 +41,11 @@ RECOVERABLE = (
 )
 # Errors a change's own data can cause in a stage: the change is parked, the stream goes on.
 POISON = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+PAUSE_BACKOFF_MAX = 30.0
+
+
+class ContractBroken(Exception):
+    """The PMS schema or the role's privileges no longer keep the bridge's contract."""
 
 
 class Stage(Protocol):
@@ -115,12 +120,18 @@ class Bridge:
         *,
         consumer: str = "default",
         lag_interval: float = 1.0,
+        watched: Sequence[str] = (),
+        contract_interval: float = 5.0,
     ) -> None:
         self.database_url = database_url
         self.source = source
         self.stages = list(stages)
         self.consumer = f"{source.name}:{consumer}"
         self.lag_interval = lag_interval
+        self.watched = tuple(watched)
+        self.contract_interval = contract_interval
+        # Why applying is paused (the PMS schema or privileges), while it is.
+        self.paused: str | None = None
         self.latencies = LatencySamples()
         self.applied = 0
         self.parked = 0
@@ -131,6 +142,11 @@ class Bridge:
         self.lag: tuple[float, float] = (0.0, 0.0)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._next_lag = 0.0
+        self._next_contract = 0.0
+        self._pause_backoff = 1.0
+        # After a pause, changes committed while the schema did not fit may lack columns the
+        # projectors key on: the first batch after it recomputes every cache.
+        self._resync = False
         self._ahead: asyncio.Task[Prepared | None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -150,8 +166,38 @@ class Bridge:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff)
                     backoff = min(backoff * 2, 5.0)
+                except (ContractBroken, *SCHEMA_ERRORS) as exc:
+                    # The batch in hand rolled back unacknowledged: it comes again on resume.
+                    await self._close()
+                    await self._pause(stop, _first_line(exc))
         finally:
             await self._close()
+
+    async def _pause(self, stop: asyncio.Event, reason: str) -> None:
+        """Waits, re-checking the contract with backoff, until the schema fits again."""
+        self.paused = reason
+        m.schema_contract_ok.set(0)
+        m.applying_paused.inc()
+        log.error("applying paused: %s", reason)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._pause_backoff)
+            self._pause_backoff = min(self._pause_backoff * 2, PAUSE_BACKOFF_MAX)
+            try:
+                async with await connect(self.database_url, autocommit=True) as conn:
+                    report = await contract.check(conn, self.watched, self.source.name, api=False)
+            except RECOVERABLE:
+                continue
+            if report.ok:
+                break
+            if report.line() != self.paused:
+                self.paused = report.line()
+                log.error("applying paused: %s", self.paused)
+        if self.paused is not None and not stop.is_set():
+            log.warning("applying resumed: the PMS schema keeps the contract again")
+            self._resync = True
+        self.paused = None
+        m.schema_contract_ok.set(1)
 
     async def _open(self, stop: asyncio.Event) -> None:
         self._conn = await connect(self.database_url, autocommit=True)
@@ -188,6 +234,13 @@ class Bridge:
     async def step(self) -> int:
         """Apply at most one batch; returns how many changes it applied."""
         now = time.monotonic()
+        if now >= self._next_contract and self._conn is not None:
+            # A DDL on a watched table shows here within the interval, even while no change
+            # arrives to fail on it.
+            self._next_contract = now + self.contract_interval
+            report = await contract.check(self._conn, self.watched, self.source.name, api=False)
+            if not report.ok:
+                raise ContractBroken(report.line())
         if now >= self._next_lag:
             self._next_lag = now + self.lag_interval
             self.lag = await self.source.lag()
@@ -227,6 +280,10 @@ class Bridge:
     def prepare(self, batch: Batch) -> Prepared:
         """Checks every change and projects the good ones through every stage (no I/O)."""
         good: list[Change] = []
+        resync: list[Change] = []
+        if self._resync and batch.changes:
+            self._resync = False
+            resync = [_everything(batch.changes[0], table) for table in self.watched]
         rejects = list(batch.raw_rejects)
         for change in batch.changes:
             try:
@@ -236,7 +293,8 @@ class Bridge:
                                          msgspec.to_builtins(change), str(exc)))  # fmt: skip
             else:
                 good.append(change)
-        return Prepared(batch, good, rejects, [stage.project(good) for stage in self.stages])
+        projected = resync + good
+        return Prepared(batch, good, rejects, [stage.project(projected) for stage in self.stages])
 
     async def apply(self, batch: Batch) -> int:
         return await self._commit(self.prepare(batch))
@@ -319,5 +377,16 @@ class Bridge:
             m.changes_parked.labels(table=reject.table or "unknown").inc()
         self.applied += len(good)
         self.parked += len(rejects)
+        self._pause_backoff = 1.0
         m.batches_applied.inc()
         m.batch_size.observe(len(good) + len(rejects))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _everything(first: Change, table: str) -> Change:
+    """A change that stands for "anything in this table may have changed", as a truncate does."""
+    return Change(first.position, first.xid, first.committed_at, table, "truncate", {})

@@ -16,8 +16,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_asgi
 from api.context import ApiContext
+from bridge import contract
 from bridge.cache import Cache, open_cache
-from bridge.config import Settings, require_database
+from bridge.config import ConfigError, Settings, require_database
 from bridge.db import APPLICATION_NAME, connect
 from bridge.http import answering
 from bridge.migrate import require_migrated
@@ -92,8 +93,12 @@ async def ensure_availability_built(settings: Settings, cache: Cache) -> None:
 
 
 async def check_migrations(settings: Settings) -> None:
+    """This version's migrations, and the PMS schema contract for the capture mode in use."""
     async with await connect(require_database(settings)) as conn:
         await require_migrated(conn)
+        report = await contract.check(conn, settings.watched_tables, settings.capture)
+        if not report.ok:
+            raise ConfigError(report.line())
 
 
 async def migrations_checked_later(settings: Settings, stop: asyncio.Event) -> None:

@@ -65,5 +65,7 @@ def build_bridge(settings: Settings, cache: Cache | None = None) -> tuple[Bridge
         build_source(settings, cache),
         build_stages(settings, cache),
         consumer=settings.consumer_name,
+        watched=settings.watched_tables,
+        contract_interval=settings.contract_interval,
     )
     return bridge, cache

@@ -64,6 +64,17 @@ consumer_active = Gauge(
     "1 while this process holds the consumer lock and applies changes",
     registry=REGISTRY,
 )
+schema_contract_ok = Gauge(
+    "pms_bridge_schema_contract_ok",
+    "1 while the PMS schema and the role's privileges keep the bridge's contract; 0 while "
+    "applying is paused for them",
+    registry=REGISTRY,
+)
+applying_paused = Counter(
+    "pms_bridge_applying_paused_total",
+    "Times applying paused because the PMS schema or privileges broke the contract",
+    registry=REGISTRY,
+)
 cache_requests = Counter(
     "pms_bridge_cache_requests_total",
     "Cache reads by kind and result",

@@ -44,7 +44,9 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
         except Exception as exc:
             checks["database"] = Check(False, type(exc).__name__)
     checks["cache"] = Check(await ctx.cache.ping())
-    if ctx.bridge is not None:
+    if ctx.bridge is not None and ctx.bridge.paused is not None:
+        checks["capture"] = Check(False, f"applying paused: {ctx.bridge.paused}")
+    elif ctx.bridge is not None:
         waiting, seconds = ctx.bridge.lag
         ok = ctx.bridge.connected and seconds <= ctx.settings.lag_ready_seconds
         checks["capture"] = Check(ok, f"lag {seconds:.1f}s, {waiting:.0f} waiting")

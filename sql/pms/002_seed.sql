@@ -10,6 +10,11 @@ DECLARE
     hid INT;
     client_ids UUID[];
 BEGIN
+    INSERT INTO plans_global (id, name, plan_type, created_by)
+    VALUES (1, 'Room only', 'per_room', 1), (2, 'Bed and breakfast', 'per_person', 1),
+           (3, 'Half board', 'per_person', 1)
+    ON CONFLICT (id) DO NOTHING;
+    PERFORM setval('plans_global_id_seq', (SELECT max(id) FROM plans_global));
     FOR h IN 1..p_hotels LOOP
         INSERT INTO hotels (formal_name, name, facility_type, open_date, postal_code, address,
                             email, phone_number, latitude, longitude, sort_order)
@@ -30,9 +35,9 @@ BEGIN
         JOIN LATERAL (SELECT id, name FROM room_types
                       WHERE hotel_id = hid ORDER BY id OFFSET i % 5 LIMIT 1) rt ON true;
         INSERT INTO plans_hotel (hotel_id, plans_global_id, name, plan_type, display_order,
-                                 available_from)
-        VALUES (hid, 1, 'Room only', 'per_room', 1, p_start),
-               (hid, 2, 'Bed and breakfast', 'per_person', 2, p_start);
+                                 available_from, plan_type_category_id, created_by)
+        VALUES (hid, 1, 'Room only', 'per_room', 1, p_start, 1, 1),
+               (hid, 2, 'Bed and breakfast', 'per_person', 2, p_start, 2, 1);
         INSERT INTO plans_rates (hotel_id, plans_hotel_id, adjustment_type, adjustment_value,
                                  condition_type, condition_value, date_start, date_end)
         SELECT hid, p.id, 'base_rate', 8000 + 1000 * h, 'no_restriction', NULL::text, p_start, NULL::date
@@ -48,9 +53,11 @@ BEGIN
                              condition_type, condition_value, date_start, date_end)
     VALUES (NULL, 1, 'percentage', 10, 'month', '8', p_start, NULL);
 
-    INSERT INTO clients (name, name_kana, email, phone, gender)
+    INSERT INTO clients (name, name_kana, email, phone, gender, legal_or_natural_person,
+                         created_by)
     SELECT format('Guest %s', i), format('ゲスト %s', i), format('guest%s@example.test', i),
-           format('+81-90-%s', 10000000 + i), (ARRAY['male', 'female', 'other'])[1 + i % 3]
+           format('+81-90-%s', 10000000 + i), (ARRAY['male', 'female', 'other'])[1 + i % 3],
+           'natural', 1
     FROM generate_series(1, 2000) i;
     SELECT array_agg(id) INTO client_ids FROM clients;
 
@@ -65,19 +72,21 @@ BEGIN
     WHERE random() < 0.6 AND r.for_sale AND NOT r.is_staff_room;
 
     INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,
-                              number_of_people, status, type, payment_timing)
+                              number_of_people, status, type, payment_timing, created_by)
     SELECT reservation_id, hotel_id, client_id, check_in, check_in + nights, 1,
            CASE WHEN roll < 0.05 THEN 'cancelled' WHEN roll < 0.08 THEN 'block'
                 WHEN roll < 0.2 THEN 'provisory' ELSE 'confirmed' END,
            CASE WHEN roll < 0.5 THEN 'default' WHEN roll < 0.8 THEN 'ota' ELSE 'web' END,
-           'prepaid'
+           'prepaid', 1
     FROM seed_stays;
 
     INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
                                      plans_global_id, plan_name, plan_type, number_of_people,
-                                     price)
+                                     price, cancelled, billable, created_by)
+    -- A cancelled stay's nights are cancelled too and no longer billed, as the PMS cancels.
     SELECT s.hotel_id, s.reservation_id, s.check_in + n, s.room_id, p.id, p.plans_global_id,
-           p.name, p.plan_type, 1, 9000
+           p.name, p.plan_type, 1, 9000,
+           CASE WHEN s.roll < 0.05 THEN gen_random_uuid() END, s.roll >= 0.05, 1
     FROM seed_stays s
     CROSS JOIN generate_series(0, s.nights - 1) n
     JOIN plans_hotel p ON p.hotel_id = s.hotel_id AND p.display_order = 1;

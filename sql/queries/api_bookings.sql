@@ -44,12 +44,13 @@ SET name = coalesce(%(name)s, name),
 WHERE id = %(client_id)s;
 
 -- name: api_booking_details_insert
--- One reservation_details row per night, in one statement.
+-- One reservation_details row per night, in one statement; billable, as the PMS writes the
+-- nights it sells (the column's default is FALSE, and its reports read billable nights only).
 INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
                                  plans_global_id, plan_name, plan_type, number_of_people,
-                                 price)
+                                 price, billable)
 SELECT %(hotel_id)s, %(reservation_id)s, x.date, x.room_id, %(plan_id)s, %(plans_global_id)s,
-       %(plan_name)s, %(plan_type)s, %(people)s, x.price
+       %(plan_name)s, %(plan_type)s, %(people)s, x.price, TRUE
 FROM unnest(%(dates)s::date[], %(room_ids)s::int[], %(prices)s::numeric[])
      AS x(date, room_id, price);
 
@@ -76,19 +77,19 @@ ORDER BY d.date;
 -- name: api_booking_reservation_update
 UPDATE reservations
 SET check_in = %(check_in)s, check_out = %(check_out)s, number_of_people = %(people)s,
-    comment = coalesce(%(comment)s, comment), updated_at = localtimestamp
+    comment = coalesce(%(comment)s, comment)
 WHERE hotel_id = %(hotel_id)s AND id = %(id)s;
 
 -- name: api_booking_cancel
 -- The PMS's cancellation: the reservation's status, and every night marked cancelled.
 WITH res AS (
     UPDATE reservations
-    SET status = 'cancelled', updated_at = localtimestamp
+    SET status = 'cancelled'
     WHERE hotel_id = %(hotel_id)s AND id = %(id)s
     RETURNING id
 )
 UPDATE reservation_details d
-SET cancelled = res.id
+SET cancelled = gen_random_uuid(), billable = FALSE
 FROM res
 WHERE d.hotel_id = %(hotel_id)s AND d.reservation_id = res.id AND d.cancelled IS NULL;
 

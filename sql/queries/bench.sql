@@ -13,10 +13,10 @@ WITH room AS (
 ), client AS (
     SELECT id FROM clients ORDER BY id LIMIT 1
 ), booked AS (
-    INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out, status,
-                              comment)
+    INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,
+                              number_of_people, status, comment)
     SELECT stay.id, stay.hotel_id, client.id, stay.check_in, stay.check_in + %(nights)s::int,
-           'confirmed', 'bench'
+           1, 'confirmed', 'bench'
     FROM stay CROSS JOIN client
     RETURNING 1
 )

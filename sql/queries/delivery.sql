@@ -39,7 +39,7 @@ WITH x AS (
                    'number_of_people', r.number_of_people,
                    'payment_timing', r.payment_timing, 'agent', r.agent,
                    'ota_reservation_id', r.ota_reservation_id, 'comment', r.comment,
-                   'created_at', r.created_at, 'updated_at', r.updated_at,
+                   'created_at', r.created_at, 'updated_at', d.occurred_at,
                    'client', jsonb_build_object('id', cl.id, 'name', cl.name,
                                                 'email', cl.email, 'phone', cl.phone),
                    'nights', coalesce((

@@ -42,9 +42,9 @@ WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
   AND (room_id IS DISTINCT FROM %(room_id)s OR %(shift)s::int <> 0);
 
 -- name: workload_cancel
-UPDATE reservations SET status = 'cancelled', updated_at = now()
+UPDATE reservations SET status = 'cancelled'
 WHERE hotel_id = %(hotel_id)s AND id = %(reservation_id)s AND status <> 'cancelled';
 
 -- name: workload_edit
-UPDATE reservations SET comment = %(comment)s, updated_at = now()
+UPDATE reservations SET comment = %(comment)s
 WHERE hotel_id = %(hotel_id)s AND id = %(reservation_id)s;

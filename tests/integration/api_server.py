@@ -168,13 +168,14 @@ async def fill_all_but(
             res_id = uuid.uuid4()
             await conn.execute(
                 "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in,"
-                " check_out, status, type) VALUES (%s, %s, %s, %s, %s, 'block', 'default')",
+                " check_out, number_of_people, status, type)"
+                " VALUES (%s, %s, %s, %s, %s, 1, 'block', 'default')",
                 (res_id, hotel_id, client[0], min(nights), max(nights) + timedelta(days=1)),
             )
             for night in nights:
                 await conn.execute(
-                    "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-                    " VALUES (%s, %s, %s, %s)",
+                    "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+                    " number_of_people) VALUES (%s, %s, %s, %s, 1)",
                     (hotel_id, res_id, night, room),
                 )
         await conn.commit()

@@ -230,13 +230,14 @@ async def test_a_booking_waiting_on_the_lock_sees_the_room_taken_meanwhile(
             rival_id = uuid.uuid4()
             await rival.execute(
                 "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in,"
-                " check_out, status, type) SELECT %s, 1, id, %s, %s, 'confirmed', 'default'"
+                " check_out, number_of_people, status, type)"
+                " SELECT %s, 1, id, %s, %s, 1, 'confirmed', 'default'"
                 " FROM clients LIMIT 1",
                 (rival_id, night, night + timedelta(days=1)),
             )
             await rival.execute(
-                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-                " VALUES (1, %s, %s, %s)",
+                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+                " number_of_people) VALUES (1, %s, %s, %s, 1)",
                 (rival_id, night, free[0]),
             )
             await rival.commit()
@@ -602,8 +603,8 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
             "   check_out, number_of_people, status, type)"
             "   SELECT gen_random_uuid(), 1, c.id, %s, %s, 1, 'confirmed', 'web' FROM c"
             "   RETURNING id, check_in)"
-            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-            " SELECT 1, r.id, r.check_in, %s FROM r RETURNING 1",
+            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+            "   number_of_people) SELECT 1, r.id, r.check_in, %s, 1 FROM r RETURNING 1",
             today + 2 * day, today + 3 * day, room,
         )  # fmt: skip
         url = f"/api/booking-engine/bookings/{booking_id}"
@@ -654,8 +655,8 @@ async def block_rooms(db_url: str, rooms: list[int], nights: list[date]) -> None
         "   check_out, number_of_people, status, type)"
         "   SELECT x.id, 1, c.id, x.night, x.night + 1, 1, 'confirmed', 'web'"
         "   FROM c, unnest(%s::uuid[], %s::date[]) AS x(id, night) RETURNING id)"
-        " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-        " SELECT 1, x.id, x.night, x.room"
+        " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+        "   number_of_people) SELECT 1, x.id, x.night, x.room, 1"
         " FROM unnest(%s::uuid[], %s::int[], %s::date[]) AS x(id, room, night) RETURNING 1",
         ids, nights, ids, rooms, nights,
     )  # fmt: skip

@@ -26,10 +26,16 @@ def test_recompute_plans_agree(db_url: str) -> None:
             "SELECT hotel_id, room_id, reservation_id FROM reservation_details ORDER BY id"
         )
         rows = cur.fetchall()
-        # Double-book room-nights, cancel bookings and nights, so every branch has data.
+        # Double-book room-nights (under another reservation of the hotel: the PMS allows one
+        # live row per reservation, room and night), cancel bookings and nights, so every
+        # branch has data.
         conn.execute(
-            "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-            " SELECT hotel_id, reservation_id, date, room_id FROM reservation_details LIMIT 3"
+            "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+            " number_of_people)"
+            " SELECT d.hotel_id, other.id, d.date, d.room_id, 1 FROM reservation_details d"
+            " CROSS JOIN LATERAL (SELECT id FROM reservations r WHERE r.hotel_id = d.hotel_id"
+            "   AND r.id <> d.reservation_id ORDER BY id LIMIT 1) other"
+            " ORDER BY d.id LIMIT 3"
         )
         conn.execute(
             "UPDATE reservations SET status = 'cancelled' WHERE id IN"

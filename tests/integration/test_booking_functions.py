@@ -28,13 +28,13 @@ class Hotel:
         await self.conn.execute("INSERT INTO clients (id, name) VALUES (%s, 'Guest')", (res_id,))
         await self.conn.execute(
             "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
-            " status) VALUES (%s, %s, %s, %s, %s, %s)",
+            " number_of_people, status) VALUES (%s, %s, %s, %s, %s, 1, %s)",
             (res_id, self.id, res_id, min(nights), max(nights) + timedelta(days=1), status),
         )
         for night in nights:
             await self.conn.execute(
-                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-                " VALUES (%s, %s, %s, %s)",
+                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+                " number_of_people) VALUES (%s, %s, %s, %s, 1)",
                 (self.id, res_id, night, room),
             )
         return res_id

@@ -88,12 +88,12 @@ async def _book_in(conn: psycopg.AsyncConnection[Any], hotel_id: int, night: dat
     reservation_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
-        " status) VALUES (%s, %s, %s, %s, %s, 'confirmed')",
+        " number_of_people, status) VALUES (%s, %s, %s, %s, %s, 1, 'confirmed')",
         (reservation_id, hotel_id, client[0], night, night + timedelta(days=1)),
     )
     await conn.execute(
-        "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-        " VALUES (%s, %s, %s, %s)",
+        "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+        " number_of_people) VALUES (%s, %s, %s, %s, 1)",
         (hotel_id, reservation_id, night, room[0]),
     )
     return reservation_id

@@ -63,13 +63,13 @@ async def book(url: str, hotel_id: int = 1, nights: int = 2, offset: int = 20) -
         assert room is not None and client is not None
         await conn.execute(
             "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
-            " status) VALUES (%s, %s, %s, %s, %s, 'confirmed')",
+            " number_of_people, status) VALUES (%s, %s, %s, %s, %s, 1, 'confirmed')",
             (reservation_id, hotel_id, client[0], night, night + timedelta(days=nights)),
         )
         for n in range(nights):
             await conn.execute(
                 "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
-                " price) VALUES (%s, %s, %s, %s, 12000)",
+                " number_of_people, price) VALUES (%s, %s, %s, %s, 1, 12000)",
                 (hotel_id, reservation_id, night + timedelta(days=n), room[0]),
             )
     return reservation_id
@@ -283,7 +283,8 @@ async def test_booking_engine_write_is_not_echoed(settings: Settings, capture_mo
             assert client is not None
             await conn.execute(
                 "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in,"
-                " check_out, status, type) VALUES (%s, 1, %s, %s, %s, 'confirmed', 'web')",
+                " check_out, number_of_people, status, type)"
+                " VALUES (%s, 1, %s, %s, %s, 1, 'confirmed', 'web')",
                 (booking, client[0], night, night + timedelta(days=1)),
             )
             await conn.execute(
@@ -427,11 +428,13 @@ async def test_a_thousand_bookings_each_delivered_exactly_once(settings: Setting
         await sql(
             url,
             "WITH r AS (INSERT INTO reservations (hotel_id, reservation_client_id, check_in,"
-            " check_out, status) SELECT 1, (SELECT min(id::text)::uuid FROM clients),"
-            " %s::date + (i / 20), %s::date + (i / 20) + 1, 'confirmed'"
+            " check_out, number_of_people, status)"
+            " SELECT 1, (SELECT min(id::text)::uuid FROM clients),"
+            " %s::date + (i / 20), %s::date + (i / 20) + 1, 1, 'confirmed'"
             " FROM generate_series(0, 999) i RETURNING id, check_in)"
-            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-            " SELECT 1, r.id, r.check_in, (SELECT min(id) FROM rooms WHERE hotel_id = 1)"
+            " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+            " number_of_people)"
+            " SELECT 1, r.id, r.check_in, (SELECT min(id) FROM rooms WHERE hotel_id = 1), 1"
             " FROM r",
             (night, night),
         )

@@ -92,9 +92,10 @@ async def book(h: Harness, hotel_id: int, room_id: int, night: date) -> uuid.UUI
     reservation_id = uuid.uuid4()
     rows = await h.sql(
         "WITH c AS (SELECT id FROM clients LIMIT 1), r AS (INSERT INTO reservations (id, hotel_id,"
-        " reservation_client_id, check_in, check_out, status) SELECT %s, %s, c.id, %s, %s,"
-        " 'confirmed' FROM c RETURNING id) INSERT INTO reservation_details (hotel_id,"
-        " reservation_id, date, room_id) SELECT %s, r.id, %s, %s FROM r RETURNING id",
+        " reservation_client_id, check_in, check_out, number_of_people, status) SELECT %s, %s,"
+        " c.id, %s, %s, 1, 'confirmed' FROM c RETURNING id)"
+        " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+        " number_of_people) SELECT %s, r.id, %s, %s, 1 FROM r RETURNING id",
         (reservation_id, hotel_id, night, night + timedelta(days=1), hotel_id, night, room_id),
     )
     detail_id: uuid.UUID = rows[0][0]
@@ -189,7 +190,7 @@ async def test_truncate_of_a_watched_table_recomputes_what_it_touched(harness: H
     night = date.today() + timedelta(days=2)
     taken_before = sum(v[1] for k, v in (await cached(h.cache)).items() if k[2] == night)
     assert taken_before > 0
-    await h.sql("TRUNCATE reservation_details")
+    await h.sql("TRUNCATE reservation_details CASCADE")
 
     async def truncated() -> bool:
         return any(c.op == "truncate" for c in h.recorder.changes)
@@ -210,9 +211,9 @@ async def test_a_transaction_streamed_before_its_commit_arrives_whole(settings: 
         night = date.today() + timedelta(days=40)
         rows = await h.sql(
             "WITH c AS (SELECT id FROM clients LIMIT 1), r AS (INSERT INTO reservations (id,"
-            " hotel_id, reservation_client_id, check_in, check_out, status) SELECT"
-            " gen_random_uuid(), 1, c.id, %s, %s, 'confirmed' FROM c, generate_series(1, 1500)"
-            " RETURNING id) SELECT count(*) FROM r",
+            " hotel_id, reservation_client_id, check_in, check_out, number_of_people, status)"
+            " SELECT gen_random_uuid(), 1, c.id, %s, %s, 1, 'confirmed'"
+            " FROM c, generate_series(1, 1500) RETURNING id) SELECT count(*) FROM r",
             (night, night + timedelta(days=1)),
         )
         assert rows == [(1500,)]

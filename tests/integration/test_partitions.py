@@ -26,12 +26,12 @@ async def add_hotel(url: str, night: date) -> tuple[int, uuid.UUID]:
         assert client is not None
         await conn.execute(
             "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
-            " status) VALUES (%s, %s, %s, %s, %s, 'confirmed')",
+            " number_of_people, status) VALUES (%s, %s, %s, %s, %s, 1, 'confirmed')",
             (reservation_id, hotel_id, client[0], night, night + timedelta(days=1)),
         )
         await conn.execute(
-            "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-            " SELECT %s, %s, %s, min(id) FROM rooms WHERE hotel_id = %s",
+            "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+            " number_of_people) SELECT %s, %s, %s, min(id), 1 FROM rooms WHERE hotel_id = %s",
             (hotel_id, reservation_id, night, hotel_id),
         )
         await conn.commit()

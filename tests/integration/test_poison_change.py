@@ -32,7 +32,7 @@ async def test_change_failing_in_sql_is_parked_and_batch_goes_on(settings: Setti
         assert client is not None
         await conn.execute(
             "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
-            " status) VALUES (%s, 1, %s, %s, %s, 'confirmed')",
+            " number_of_people, status) VALUES (%s, 1, %s, %s, %s, 1, 'confirmed')",
             (good_id, client[0], night, night + timedelta(days=1)),
         )
 

@@ -22,13 +22,13 @@ async def book(url: str, hotel_id: int, room_id: int, night: date, nights: int =
         assert client is not None
         await conn.execute(
             "INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,"
-            " status) VALUES (%s, %s, %s, %s, %s, 'confirmed')",
+            " number_of_people, status) VALUES (%s, %s, %s, %s, %s, 1, 'confirmed')",
             (reservation_id, hotel_id, client[0], night, night + timedelta(days=nights)),
         )
         for n in range(nights):
             await conn.execute(
-                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id)"
-                " VALUES (%s, %s, %s, %s)",
+                "INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
+                " number_of_people) VALUES (%s, %s, %s, %s, 1)",
                 (hotel_id, reservation_id, night + timedelta(days=n), room_id),
             )
     return reservation_id

@@ -308,7 +308,8 @@ $$;
 
 -- A booking as the API answers it (api.schemas.Booking), NULL when there is none. The PMS's
 -- timestamps have no time zone: they are the server's local time, so they are given one
--- here (answers carry RFC 3339 times with an offset).
+-- here (answers carry RFC 3339 times with an offset). Its reservations keep no time of
+-- change: updated_at is the commit time of the last change the bridge captured.
 CREATE OR REPLACE FUNCTION pms_bridge.api_booking_json(p_hotel_id INT, p_id UUID)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -328,7 +329,7 @@ BEGIN
                 s.last_sync_attempt AT TIME ZONE current_setting('TimeZone'),
                 'error_message', s.error_message),
             'created_at', res.created_at AT TIME ZONE current_setting('TimeZone'),
-            'updated_at', res.updated_at AT TIME ZONE current_setting('TimeZone'))
+            'updated_at', s.last_changed_at AT TIME ZONE current_setting('TimeZone'))
         FROM reservations res
         JOIN clients c ON c.id = res.reservation_client_id
         LEFT JOIN booking_sync_status s ON s.hotel_id = res.hotel_id AND s.booking_id = res.id
@@ -442,10 +443,10 @@ BEGIN
             p_payment_timing, p_comment);
     INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
                                      plans_global_id, plan_name, plan_type, number_of_people,
-                                     price)
+                                     price, billable)
     SELECT p_hotel_id, p_id, p_check_in + x.i::int - 1, x.room_id, v_found.plan_id,
            v_found.plans_global_id, v_found.plan_name,
-           coalesce(v_found.plan_type, 'per_room'), p_people, v_prices[x.i::int]
+           coalesce(v_found.plan_type, 'per_room'), p_people, v_prices[x.i::int], TRUE
     FROM unnest(v_rooms) WITH ORDINALITY AS x(room_id, i);
     PERFORM pms_bridge.api_booking_echo(p_hotel_id, p_id, p_booking_engine_id, 'I');
     v_answer := pms_bridge.api_booking_json(p_hotel_id, p_id);
