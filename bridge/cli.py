@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from bridge.config import ConfigError, Settings, load_settings, require_database
+from bridge.db import first_line
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -68,10 +69,23 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     stop = asyncio.Event()
     install_stop_signals(stop)
     await serve(
-        settings, stop, run_bridge=not args.api_only, run_api=not args.no_api,
+        settings,
+        stop,
+        run_bridge=not args.api_only,
+        run_api=not args.no_api,
         on_started=settle_heap,
-    )  # fmt: skip
+        on_listening=_say_where,
+    )
     return 0
+
+
+def _say_where(url: str) -> None:
+    print(
+        f"pms-bridge: listening on {url} (API under /api/booking-engine; /metrics, /dashboard, "
+        "/health/ready)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
@@ -189,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pms-bridge: error: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"pms-bridge: error: cannot reach the database: {first}", file=sys.stderr)
+        print(f"pms-bridge: error: cannot reach the database: {first_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -20,7 +20,7 @@ from bridge.demo.verify import compare
 from bridge.demo.workload import Workload
 from bridge.embedded import PostgresCluster
 from bridge.pipeline import Bridge
-from bridge.runner import install_stop_signals, serve
+from bridge.runner import bind_api, install_stop_signals, serve
 from bridge.service import horizon
 from bridge.snapshot import rebuild_availability
 from bridge.sql import query
@@ -69,6 +69,10 @@ async def run_demo(args: argparse.Namespace, base: Settings) -> int:
         overrides["api_port"] = args.port
     if args.host is not None:
         overrides["api_host"] = args.host
+    # A port in use ends the demo before the embedded cluster and the seed, not after them
+    # (serve binds it again for good).
+    settings = _with(settings, overrides)
+    bind_api(settings.api_host, settings.api_port).close()
     try:
         if settings.database_url is None:
             _say("demo: starting embedded PostgreSQL ...")
