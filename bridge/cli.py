@@ -7,10 +7,12 @@ import asyncio
 import importlib
 import logging
 import sys
+import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import psycopg
+import redis.exceptions
 
 from bridge.config import ConfigError, Settings, load_settings, require_database
 from bridge.db import first_line
@@ -89,14 +91,19 @@ def _say_where(url: str) -> None:
 
 
 async def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.cache import open_cache
+    from bridge.cache import open_shared_cache
     from bridge.db import connect
+    from bridge.migrate import require_migrated
     from bridge.service import horizon
     from bridge.snapshot import rebuild_availability
 
-    cache = open_cache(settings.redis_url, settings.redis_prefix)
+    cache = open_shared_cache(
+        settings,
+        "set REDIS_URL to the Redis `run` uses (without one, `run` builds its cache itself)",
+    )
     try:
         async with await connect(require_database(settings)) as conn:
+            await require_migrated(conn)
             written = await rebuild_availability(conn, cache, horizon(settings))
     finally:
         await cache.close()
@@ -187,6 +194,16 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def _without_password(url: str) -> str:
+    """A URL fit for an error line: its password, if any, left out."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + host))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -195,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     handler: Handler = args.handler
+    redis_url: str | None = None
     try:
         settings = _settings(args)
+        redis_url = settings.redis_url
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(handler(args, settings))
     except ConfigError as exc:
@@ -204,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except psycopg.OperationalError as exc:
         print(f"pms-bridge: error: cannot reach the database: {first_line(exc)}", file=sys.stderr)
+        return 2
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        where = _without_password(redis_url or "")
+        print(
+            f"pms-bridge: error: cannot reach Redis at {where}: {first_line(exc)}", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         return 130

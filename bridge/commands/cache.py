@@ -12,14 +12,11 @@ from bridge.config import ConfigError, Settings, require_database
 
 
 def _shared_cache(settings: Settings) -> Any:
-    from bridge.cache import open_cache
+    from bridge.cache import open_shared_cache
 
-    if settings.redis_url is None:
-        raise ConfigError(
-            "REDIS_URL is not set: without it the cache lives inside `pms-bridge run`, so "
-            "ask that process instead (POST /api/booking-engine/cache/...)"
-        )
-    return open_cache(settings.redis_url, settings.redis_prefix)
+    return open_shared_cache(
+        settings, "ask that process instead (POST /api/booking-engine/cache/...)"
+    )
 
 
 def _report(result: Any) -> int:

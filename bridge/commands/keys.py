@@ -27,11 +27,13 @@ def parse_duration(text: str) -> timedelta:
 async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from api.auth.keys import IMPLIED, generate
     from bridge.db import connect
+    from bridge.migrate import require_migrated
     from bridge.sql import query
 
     expires_in = parse_duration(args.expires_in).total_seconds() if args.expires_in else None
     new = generate()
     async with await connect(require_database(settings), autocommit=True) as conn:
+        await require_migrated(conn)
         cur = await conn.execute(query("api_hotel_exists"), {"hotel_id": args.hotel})
         row: Any = await cur.fetchone()
         if not row or not row[0]:

@@ -7,9 +7,13 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+
+from bridge.embedded import PostgresCluster, free_port
 
 # A bound on a hang, not a measure: these commands fail within a second or two.
 EXIT_TIMEOUT_S = 120
@@ -52,3 +56,44 @@ def test_a_port_in_use_is_one_line_naming_it(command: str, occupied_port: int, d
     assert result.returncode == 2
     assert f"127.0.0.1:{occupied_port} is in use" in line
     assert "API_PORT" in line and "--port" in line
+
+
+# (`cache update` reports a Redis it cannot reach as the update's failure, recorded in the
+# database, already in one line.)
+@pytest.mark.parametrize("command", ["run", "snapshot"])
+def test_an_unreachable_redis_is_one_line_naming_it(command: str, db_url: str) -> None:
+    port = free_port()  # nothing listens there
+    result = pms_bridge(
+        command, DATABASE_URL=db_url,
+        REDIS_URL=f"redis://:hunter2@127.0.0.1:{port}/0", API_PORT=str(free_port()),
+    )  # fmt: skip
+    line = one_error_line(result)
+    assert result.returncode == 2
+    assert f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0: " in line
+    assert "hunter2" not in line
+
+
+def test_snapshot_without_redis_url_refuses_an_in_process_cache(db_url: str) -> None:
+    line = one_error_line(pms_bridge("snapshot", DATABASE_URL=db_url))
+    assert "REDIS_URL is not set" in line
+
+
+@pytest.fixture
+def empty_db_url(pg_cluster: PostgresCluster) -> str:
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return pg_cluster.url(name)
+
+
+@pytest.mark.parametrize(
+    "command", [("snapshot",), ("status",), ("keys", "create", "--hotel", "1")], ids=" ".join
+)
+def test_a_never_migrated_database_says_to_migrate(
+    command: tuple[str, ...], empty_db_url: str, redis_url: str
+) -> None:
+    result = pms_bridge(*command, DATABASE_URL=empty_db_url, REDIS_URL=redis_url)
+    line = one_error_line(result)
+    assert result.returncode == 2
+    assert line.endswith("never migrated): run `pms-bridge migrate` first")
+    assert result.stdout == ""
