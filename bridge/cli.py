@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.metadata
 import logging
 import sys
 import urllib.parse
@@ -142,16 +143,32 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pms-bridge", description=__doc__)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {importlib.metadata.version('pms-bridge')}",
+    )
     parser.add_argument("--database-url", help="PMS database (default: $DATABASE_URL)")
     parser.add_argument("--redis-url", help="Redis for the caches (default: $REDIS_URL)")
     parser.add_argument("--capture", choices=["trigger", "logical"], help="$BRIDGE_CAPTURE")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("migrate", help="apply pending migrations and install capture").set_defaults(
-        handler=cmd_migrate
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply pending migrations and install capture",
+        description="Apply the bridge's pending migrations and changed function files in one "
+        "transaction (a second run changes nothing), then set up capture for BRIDGE_CAPTURE: "
+        "the capture triggers (trigger), or the publication and replica identity (logical).",
     )
-    run = sub.add_parser("run", help="bridge + API + metrics in one process")
+    migrate.set_defaults(handler=cmd_migrate)
+    run = sub.add_parser(
+        "run",
+        help="bridge + API + metrics in one process",
+        description="Run the bridge (capture, caches, webhook delivery), the booking-engine "
+        "API, /metrics and /dashboard in one process until SIGTERM or Ctrl-C; SIGTERM finishes "
+        "the batch in hand. A database not reachable yet is waited for.",
+    )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--no-api", action="store_true", help="only the bridge")
     mode.add_argument("--api-only", action="store_true", help="only the API")
@@ -159,7 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="$API_PORT (8000)")
     run.set_defaults(handler=cmd_run)
 
-    demo = sub.add_parser("demo", help="embedded PostgreSQL, seed data, workload, live figures")
+    demo = sub.add_parser(
+        "demo",
+        help="embedded PostgreSQL, seed data, workload, live figures",
+        description="The product on embedded defaults: an embedded PostgreSQL with a demo PMS "
+        "and seed data, the bridge, the API and a booking workload, with a live line of "
+        "figures and a summary line at the end. Needs the demo extra "
+        "(pip install 'pms-bridge[demo]').",
+    )
     demo.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
     demo.add_argument("--port", type=int, default=None, help="API port (8000)")
     demo.add_argument("--host", default=None)
@@ -170,13 +194,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no live progress line")
     demo.set_defaults(handler=cmd_demo)
 
-    sub.add_parser("snapshot", help="rebuild the availability cache").set_defaults(
-        handler=cmd_snapshot
+    snapshot = sub.add_parser(
+        "snapshot",
+        help="rebuild the availability cache",
+        description="Rebuild the availability cache in Redis (REDIS_URL) from the PMS tables. "
+        "Every entry is recomputed, so it is safe to run at any time.",
     )
-    sub.add_parser("status", help="capture lag, checkpoint, parked changes").set_defaults(
-        handler=cmd_status
+    snapshot.set_defaults(handler=cmd_snapshot)
+    status = sub.add_parser(
+        "status",
+        help="capture lag, checkpoint, parked changes",
+        description="Print the consumer's checkpoint, the changes waiting and the capture lag, "
+        "and the parked changes (and the slot's lag in logical mode), read from the database.",
     )
-    capture = sub.add_parser("capture", help="install or remove the capture triggers")
+    status.set_defaults(handler=cmd_status)
+    capture = sub.add_parser(
+        "capture",
+        help="install or remove the capture triggers",
+        description="Install or remove the capture triggers on the watched tables' partition "
+        "roots (BRIDGE_WATCHED_TABLES); both are idempotent.",
+    )
     capture.add_argument("action", choices=["install", "remove"])
     capture.set_defaults(handler=cmd_capture)
 

@@ -62,9 +62,18 @@ async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    keys = sub.add_parser("keys", help="booking-engine API keys")
+    keys = sub.add_parser(
+        "keys",
+        help="booking-engine API keys",
+        description="Create, list and revoke the booking engine's API keys.",
+    )
     actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
-    create = actions.add_parser("create", help="create a key for one hotel (printed once)")
+    create = actions.add_parser(
+        "create",
+        help="create a key for one hotel (printed once)",
+        description="Create an API key for one hotel. The key is printed once, on stdout; "
+        "the database keeps only its hash.",
+    )
     create.add_argument("--hotel", type=int, required=True, help="the hotel the key may see")
     create.add_argument(
         "--scope", choices=["read", "book", "admin"], default="book",

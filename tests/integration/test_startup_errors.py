@@ -64,9 +64,11 @@ def test_a_port_in_use_is_one_line_naming_it(command: str, occupied_port: int, d
 def test_an_unreachable_redis_is_one_line_naming_it(command: str, db_url: str) -> None:
     port = free_port()  # nothing listens there
     result = pms_bridge(
-        command, DATABASE_URL=db_url,
-        REDIS_URL=f"redis://:hunter2@127.0.0.1:{port}/0", API_PORT=str(free_port()),
-    )  # fmt: skip
+        command,
+        DATABASE_URL=db_url,
+        REDIS_URL=f"redis://:hunter2@127.0.0.1:{port}/0",
+        API_PORT=str(free_port()),
+    )
     line = one_error_line(result)
     assert result.returncode == 2
     assert f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0: " in line
