@@ -17,6 +17,7 @@ import redis.exceptions
 
 from bridge.config import ConfigError, Settings, load_settings, require_database
 from bridge.db import first_line
+from bridge.embedded import EmbeddedError
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -266,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"pms-bridge: error: cannot reach Redis at {where}: {first_line(exc)}", file=sys.stderr
         )
+        return 2
+    except EmbeddedError as exc:
+        print(f"pms-bridge: error: {first_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -18,7 +18,7 @@ from bridge.delivery.demo import finish_demo_delivery, start_demo_receiver
 from bridge.demo.environment import prepare_pms, start_embedded
 from bridge.demo.verify import compare
 from bridge.demo.workload import Workload
-from bridge.embedded import PostgresCluster
+from bridge.embedded import PostgresCluster, embedded_bindir
 from bridge.pipeline import Bridge
 from bridge.runner import bind_api, install_stop_signals, serve
 from bridge.service import horizon
@@ -69,6 +69,8 @@ async def run_demo(args: argparse.Namespace, base: Settings) -> int:
         overrides["api_port"] = args.port
     if args.host is not None:
         overrides["api_host"] = args.host
+    if settings.database_url is None:
+        embedded_bindir()  # without the demo extra: one line saying what to install
     # A port in use ends the demo before the embedded cluster and the seed, not after them
     # (serve binds it again for good).
     settings = _with(settings, overrides)
