@@ -43,22 +43,54 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.capture import install as capture
+    from bridge.capture import slot
     from bridge.db import connect
     from bridge.migrate import migrate
 
     logical = settings.capture == "logical"
-    async with await connect(require_database(settings)) as conn:
+    if logical and args.drop_logical:
+        raise ConfigError(
+            "--drop-logical drops the logical capture's slot and publication: "
+            "it goes with --capture trigger"
+        )
+    url = require_database(settings)
+    tables = len(settings.watched_tables)
+    left: list[str] = []
+    async with await connect(url) as conn:
         # Logical capture needs no triggers: its capture is the publication (and the
         # REPLICA IDENTITY its projector needs), set only when that mode is chosen.
         applied = await migrate(conn, settings.watched_tables, install_capture=not logical)
+        done = [f"applied {', '.join(applied) or 'nothing pending'}"]
+        if logical:
+            # Triggers left from trigger mode would fill an outbox nothing reads any more.
+            triggered = sorted(await capture.installed(conn))
+            async with conn.transaction():
+                await capture.remove(conn, triggered)
+            if triggered:
+                done.append(f"capture triggers removed from {', '.join(triggered)}")
+        else:
+            done.append(f"capture triggers on {tables} tables")
+            left = await slot.left_in_place(conn, settings.slot_name, settings.publication_name)
     if logical:
-        from bridge.capture.slot import prepare
-
         # Autocommit: one table's REPLICA IDENTITY per transaction (see migration 030).
-        async with await connect(require_database(settings), autocommit=True) as conn:
-            await prepare(conn, settings.publication_name, settings.watched_tables)
-    names = ", ".join(applied) or "nothing pending"
-    print(f"migrate: applied {names}; capture installed on {len(settings.watched_tables)} tables")
+        async with await connect(url, autocommit=True) as conn:
+            await slot.prepare(conn, settings.publication_name, settings.watched_tables)
+        done.append(f"publication {settings.publication_name} on {tables} tables")
+    elif args.drop_logical:
+        dropped = await slot.drop(url, settings.slot_name, settings.publication_name)
+        gone = [
+            f"slot {settings.slot_name}" if dropped.slot else "",
+            f"publication {settings.publication_name}" if dropped.publication else "",
+        ]
+        done.append(f"dropped {' and '.join(filter(None, gone)) or 'no logical slot'}")
+    elif left:
+        # Left alone unless asked: a slot keeps WAL on the server until it is dropped.
+        done.append(
+            f"{' and '.join(left)} of logical capture left in place (the slot keeps WAL): "
+            "drop them with --drop-logical"
+        )
+    print(f"migrate: {'; '.join(done)}")
     return 0
 
 
@@ -160,7 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply pending migrations and install capture",
         description="Apply the bridge's pending migrations and changed function files in one "
         "transaction (a second run changes nothing), then set up capture for BRIDGE_CAPTURE: "
-        "the capture triggers (trigger), or the publication and replica identity (logical).",
+        "the capture triggers (trigger), or the publication and replica identity (logical), "
+        "which removes the capture triggers. Switching to trigger leaves the logical slot and "
+        "publication alone unless --drop-logical is given.",
+    )
+    migrate.add_argument(
+        "--drop-logical",
+        action="store_true",
+        help="with trigger capture: drop the logical capture's slot and publication",
     )
     migrate.set_defaults(handler=cmd_migrate)
     run = sub.add_parser(
