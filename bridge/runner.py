@@ -131,16 +131,17 @@ def api_url(settings: Settings) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{settings.api_port}"
 
 
-async def database_reachable(settings: Settings) -> bool:
+async def database_reachable(settings: Settings, run_api: bool) -> bool:
     """Whether the database answers; a reachable one that lacks migrations ends run
     (ConfigError). An unreachable one is said once: run waits for it."""
     try:
         await check_migrations(settings)
     except OperationalError as exc:
+        meanwhile = ": /health/live answers, /health/ready is 503 until it is up"
         log.warning(
-            "the database is unreachable (%s); waiting for it: /health/live answers, "
-            "/health/ready is 503 until it is up",
+            "the database is unreachable (%s); waiting for it%s",
             first_line(exc),
+            meanwhile if run_api else "",
         )
         return False
     return True
@@ -192,7 +193,7 @@ async def serve(
     pools: list[AsyncConnectionPool[Any]] = []
     ctx: ApiContext | None = None
     try:
-        reachable = await database_reachable(settings)
+        reachable = await database_reachable(settings, run_api)
         if reachable and bridge is not None:
             await ensure_availability_built(settings, cache)
         if sock is not None:
