@@ -66,7 +66,8 @@ class Retention:
     async def prune(self, batch: int = BATCH, pause: float = PAUSE_SECONDS) -> dict[str, int]:
         """One pass over every table; returns the rows removed per table."""
         removed: dict[str, int] = {}
-        if self._pool is None:
+        # Not open yet: `run` is waiting for its database, and has said so.
+        if self._pool is None or self._pool.closed:
             return removed
         for table, block, days in self._rules:
             if days == 0:

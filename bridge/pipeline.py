@@ -18,7 +18,7 @@ from bridge import checkpoint, contract
 from bridge.cache.base import Cache
 from bridge.capture.base import Source
 from bridge.changes import Batch, Change, RawReject
-from bridge.db import SCHEMA_ERRORS, connect
+from bridge.db import SCHEMA_ERRORS, connect, first_line
 from bridge.projectors import availability, sync_status
 from bridge.rows import MalformedChange, validate
 from bridge.sinks import availability as availability_sink
@@ -169,7 +169,7 @@ class Bridge:
                 except (ContractBroken, *SCHEMA_ERRORS) as exc:
                     # The batch in hand rolled back unacknowledged: it comes again on resume.
                     await self._close()
-                    await self._pause(stop, _first_line(exc))
+                    await self._pause(stop, first_line(exc))
         finally:
             await self._close()
 
@@ -380,11 +380,6 @@ class Bridge:
         self._pause_backoff = 1.0
         m.batches_applied.inc()
         m.batch_size.observe(len(good) + len(rejects))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _everything(first: Change, table: str) -> Change:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
+import socket
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +22,7 @@ from api.context import ApiContext
 from bridge import contract
 from bridge.cache import Cache, open_cache
 from bridge.config import ConfigError, Settings, require_database
-from bridge.db import APPLICATION_NAME, connect
+from bridge.db import APPLICATION_NAME, connect, first_line
 from bridge.http import answering
 from bridge.migrate import require_migrated
 from bridge.pipeline import Bridge
@@ -49,10 +52,12 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def open_pool(
+def new_pool(
     settings: Settings, max_size: int = 20, *, generic_plans: bool = False
 ) -> AsyncConnectionPool[Any]:
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+    """Not open yet: run opens its pools once the database answers. An open pool retries a
+    database that is down in the background, with a warning per attempt."""
+    return AsyncConnectionPool(
         require_database(settings),
         min_size=2,
         max_size=max_size,
@@ -60,8 +65,11 @@ async def open_pool(
         configure=_generic_plans if generic_plans else None,
         open=False,
     )
-    await pool.open(wait=False)
-    return pool
+
+
+async def open_pools(pools: list[AsyncConnectionPool[Any]]) -> None:
+    for pool in pools:
+        await pool.open(wait=False)
 
 
 async def _generic_plans(conn: AsyncConnection[Any]) -> None:
@@ -101,19 +109,70 @@ async def check_migrations(settings: Settings) -> None:
             raise ConfigError(report.line())
 
 
-async def migrations_checked_later(settings: Settings, stop: asyncio.Event) -> None:
-    """The migration check for a database unreachable at start-up, once it can be reached
-    (its ConfigError ends run); then waits for stop, as the server's other tasks do."""
-    wait = 1.0
-    while not stop.is_set():
-        try:
-            await check_migrations(settings)
-            break
-        except OperationalError:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
-            wait = min(wait * 2, 30.0)
-    await stop.wait()
+def bind_api(host: str, port: int) -> socket.socket:
+    """The API's socket, bound before anything starts. Left to uvicorn, a port in use ended
+    the process with sys.exit from inside the server's task: a traceback after its message
+    in `run`, and a demo that hung, deaf to SIGTERM and Ctrl-C."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"{host}:{port} is in use; free it or set API_PORT / --port"
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "set API_HOST / --host and API_PORT / --port"
+        ) from None
+    return sock
+
+
+def api_url(settings: Settings) -> str:
+    host = settings.api_host
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.api_port}"
+
+
+async def database_reachable(settings: Settings, run_api: bool) -> bool:
+    """Whether the database answers; a reachable one that lacks migrations ends run
+    (ConfigError). An unreachable one is said once: run waits for it."""
+    try:
+        await check_migrations(settings)
+    except OperationalError as exc:
+        meanwhile = ": /health/live answers, /health/ready is 503 until it is up"
+        log.warning(
+            "the database is unreachable (%s); waiting for it%s",
+            first_line(exc),
+            meanwhile if run_api else "",
+        )
+        return False
+    return True
+
+
+async def database_comes_up(
+    settings: Settings, stop: asyncio.Event, tasks: list[asyncio.Task[Any]]
+) -> bool:
+    """Retries quietly until the database answers (True), or until stop is set or a task
+    ends (False): the wait was said once, a line per retry would bury everything else."""
+    wait = 0.5
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        while True:
+            await asyncio.wait([stopper, *tasks], timeout=wait, return_when=FIRST_COMPLETED)
+            if stop.is_set() or any(task.done() for task in tasks):
+                return False
+            try:
+                await check_migrations(settings)
+            except OperationalError:
+                wait = min(wait * 2, 5.0)
+                continue
+            log.info("the database is up: starting")
+            return True
+    finally:
+        stopper.cancel()
 
 
 async def serve(
@@ -124,39 +183,36 @@ async def serve(
     run_api: bool = True,
     cache: Cache | None = None,
     on_started: Callable[[Bridge | None, ApiContext | None], None] | None = None,
+    on_listening: Callable[[str], None] | None = None,
 ) -> Bridge | None:
-    """Serve until `stop` is set; the bridge finishes the batch in hand before returning."""
+    """Serve until `stop` is set; the bridge finishes the batch in hand before returning.
+    A database unreachable at start is waited for, with the API (when it runs) answering
+    meanwhile: the bridge, its background tasks and the API's pools start once it is up."""
+    sock = bind_api(settings.api_host, settings.api_port) if run_api else None
     bridge: Bridge | None = None
     if run_bridge:
         bridge, cache = build_bridge(settings, cache)
     cache = cache or open_cache(settings.redis_url, settings.redis_prefix)
     tasks: list[asyncio.Task[Any]] = []
     server: _Server | None = None
-    pool: AsyncConnectionPool[Any] | None = None
-    booking_pool: AsyncConnectionPool[Any] | None = None
+    pools: list[AsyncConnectionPool[Any]] = []
     ctx: ApiContext | None = None
     try:
-        try:
-            await check_migrations(settings)
-        except OperationalError as exc:
-            # run waits for its database (the API answers 503 meanwhile): check once it is up.
-            log.warning("database unreachable, its migrations are checked once it is: %s", exc)
-            checker = migrations_checked_later(settings, stop)
-            tasks.append(asyncio.create_task(checker, name="migrations"))
-        if bridge is not None:
+        reachable = await database_reachable(settings, run_api)
+        if reachable and bridge is not None:
             await ensure_availability_built(settings, cache)
-            tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
-            tasks.extend(start_background(settings, cache, stop))
-        if run_api:
-            pool = await open_pool(settings)
-            booking_pool = await open_pool(settings, BOOKING_CONNECTIONS, generic_plans=True)
+        if sock is not None:
+            pool = new_pool(settings)
+            booking_pool = new_pool(settings, BOOKING_CONNECTIONS, generic_plans=True)
+            pools = [pool, booking_pool]
+            if reachable:
+                await open_pools(pools)
             ctx = ApiContext(
                 settings=settings, cache=cache, pool=pool, booking_pool=booking_pool, bridge=bridge
             )
             served = create_asgi(ctx)
             config = uvicorn.Config(
-                served.app, host=settings.api_host, port=settings.api_port,
-                log_level="warning", access_log=False, lifespan="on",
+                served.app, log_level="warning", access_log=False, lifespan="on",
                 http=answering(served.immediate),
                 # No websocket routes: an upgrade never hands the joined-writes transport on.
                 ws="none",
@@ -164,12 +220,22 @@ async def serve(
                 server_header=False,
             )  # fmt: skip
             server = _Server(config)
-            tasks.append(asyncio.create_task(server.serve(), name="api"))
+            tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="api"))
+            if on_listening is not None:
+                on_listening(api_url(settings))
+        if not reachable and await database_comes_up(settings, stop, tasks):
+            reachable = True
+            if bridge is not None:
+                await ensure_availability_built(settings, cache)
+            await open_pools(pools)
+        if reachable and bridge is not None:
+            tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
+            tasks.extend(start_background(settings, cache, stop))
         if on_started is not None:
             on_started(bridge, ctx)
         stopper = asyncio.create_task(stop.wait())
         # Whichever ends first (a stop request, or a task failing) ends them all.
-        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*tasks, stopper], return_when=FIRST_COMPLETED)
         stop.set()
         if server is not None:
             server.should_exit = True
@@ -185,9 +251,9 @@ async def serve(
         for task in tasks:
             if not task.done():
                 await asyncio.gather(task, return_exceptions=True)
-        if pool is not None:
+        for pool in pools:
             await pool.close()
-        if booking_pool is not None:
-            await booking_pool.close()
+        if sock is not None:
+            sock.close()
         await cache.close()
     return bridge

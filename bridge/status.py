@@ -9,6 +9,7 @@ import msgspec
 from bridge.capture.slot import slot_status
 from bridge.config import Settings, require_database
 from bridge.db import connect
+from bridge.migrate import require_migrated
 from bridge.sql import query
 
 
@@ -45,6 +46,7 @@ class StatusReport(msgspec.Struct):
 async def collect_status(settings: Settings) -> StatusReport:
     consumer = f"{settings.capture}:{settings.consumer_name}"
     async with await connect(require_database(settings), autocommit=True) as conn:
+        await require_migrated(conn)
         cur = await conn.execute(query("status_overview"), {"consumer": consumer})
         row = await cur.fetchone()
         logical = settings.capture == "logical"

@@ -14,6 +14,10 @@ from api.auth.operator import RESPONSES, SECURITY, operator_only
 from api.context import ApiContext
 from metrics.definitions import REGISTRY
 
+# Litestar appends "; charset=utf-8" to a text/ media type itself, and prometheus_client's
+# type already ends with it: given whole, the header carried the charset twice.
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.removesuffix("; charset=utf-8")
+
 
 class Check(msgspec.Struct):
     ok: bool
@@ -55,8 +59,8 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
 
 
 @get(
-    "/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST, security=SECURITY,
+    "/metrics", tags=["health"], media_type=METRICS_MEDIA_TYPE, security=SECURITY,
     responses=RESPONSES, guards=[operator_only],
 )  # fmt: skip
 async def prometheus() -> Response[Any]:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(REGISTRY), media_type=METRICS_MEDIA_TYPE)

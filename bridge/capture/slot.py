@@ -220,6 +220,22 @@ async def slot_lag(conn: psycopg.AsyncConnection[Any], slot: str) -> SlotLag | N
     return SlotLag(max(int(behind or 0), 0), max(int(retained or 0), 0), bool(active))
 
 
+async def left_in_place(
+    conn: psycopg.AsyncConnection[Any], slot: str, publication: str
+) -> list[str]:
+    """The logical capture's slot and publication in this database, when they exist: what
+    trigger capture leaves behind unless asked to drop them."""
+    found: list[str] = []
+    cur = await conn.execute(query("logical_slot_info"), {"slot": slot})
+    row = await cur.fetchone()
+    if row is not None and row[1] == conn.info.dbname:
+        found.append(f"slot {slot}")
+    cur = await conn.execute(query("logical_publication_exists"), {"publication": publication})
+    if await cur.fetchone() is not None:
+        found.append(f"publication {publication}")
+    return found
+
+
 class Dropped(msgspec.Struct, frozen=True):
     slot: bool
     publication: bool

@@ -12,14 +12,11 @@ from bridge.config import ConfigError, Settings, require_database
 
 
 def _shared_cache(settings: Settings) -> Any:
-    from bridge.cache import open_cache
+    from bridge.cache import open_shared_cache
 
-    if settings.redis_url is None:
-        raise ConfigError(
-            "REDIS_URL is not set: without it the cache lives inside `pms-bridge run`, so "
-            "ask that process instead (POST /api/booking-engine/cache/...)"
-        )
-    return open_cache(settings.redis_url, settings.redis_prefix)
+    return open_shared_cache(
+        settings, "ask that process instead (POST /api/booking-engine/cache/...)"
+    )
 
 
 def _report(result: Any) -> int:
@@ -88,22 +85,38 @@ async def cmd_cache_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    cache = sub.add_parser("cache", help="hotel, room-type and availability caches")
+    cache = sub.add_parser(
+        "cache",
+        help="hotel, room-type and availability caches",
+        description="Update, refresh and inspect the caches in Redis (REDIS_URL) that "
+        "`pms-bridge run` reads.",
+    )
     actions = cache.add_subparsers(dest="cache_action", required=True, metavar="ACTION")
     update = actions.add_parser(
-        "update", help="reload the hotel or room-type cache (manual policy)"
+        "update",
+        help="reload the hotel or room-type cache (manual policy)",
+        description="Reload the hotel or room-type cache from the PMS tables: under "
+        "BRIDGE_CATALOG_POLICY=manual these change only when asked.",
     )
     update.add_argument("what", choices=["hotels", "room-types"])
     update.add_argument("--hotel", type=int, default=None, help="one hotel (default: all)")
     update.set_defaults(handler=cmd_cache_update)
     refresh = actions.add_parser(
-        "refresh-availability", help="recompute availability for nights start <= night < end"
+        "refresh-availability",
+        help="recompute availability for nights start <= night < end",
+        description="Recompute one hotel's availability (one room type, or all) for the "
+        "nights from --start up to --end, excluded.",
     )
     refresh.add_argument("--hotel", type=int, required=True)
     refresh.add_argument("--room-type", type=int, default=None)
     refresh.add_argument("--start", type=_date, required=True, help="YYYY-MM-DD")
     refresh.add_argument("--end", type=_date, required=True, help="YYYY-MM-DD (excluded)")
     refresh.set_defaults(handler=cmd_cache_refresh)
-    status = actions.add_parser("status", help="the cache status document as JSON")
+    status = actions.add_parser(
+        "status",
+        help="the cache status document as JSON",
+        description="Print the cache status document (what each cache holds, when it was last "
+        "updated, changes pending) as JSON.",
+    )
     status.add_argument("--hotel", type=int, default=None)
     status.set_defaults(handler=cmd_cache_status)

@@ -22,9 +22,17 @@ async def cmd_slot_drop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    slot = sub.add_parser("slot", help="the logical capture's replication slot")
+    slot = sub.add_parser(
+        "slot",
+        help="the logical capture's replication slot",
+        description="The logical capture's replication slot and publication "
+        "(BRIDGE_SLOT, BRIDGE_PUBLICATION).",
+    )
     actions = slot.add_subparsers(dest="slot_action", required=True, metavar="ACTION")
     drop = actions.add_parser(
-        "drop", help="remove the slot and publication (stop the bridge first; $BRIDGE_SLOT)"
+        "drop",
+        help="remove the slot and publication (stop the bridge first; $BRIDGE_SLOT)",
+        description="Drop the replication slot and the publication, so PostgreSQL stops "
+        "keeping WAL for them. Stop the bridge first.",
     )
     drop.set_defaults(handler=cmd_slot_drop)

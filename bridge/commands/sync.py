@@ -30,9 +30,18 @@ async def cmd_sync_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    sync = sub.add_parser("sync", help="delivery of booking changes to the booking engine")
+    sync = sub.add_parser(
+        "sync",
+        help="delivery of booking changes to the booking engine",
+        description="Delivery of booking changes to the booking engine's webhook.",
+    )
     actions = sync.add_subparsers(dest="sync_action", required=True, metavar="ACTION")
-    retry = actions.add_parser("retry", help="requeue failed deliveries (all, or one booking)")
+    retry = actions.add_parser(
+        "retry",
+        help="requeue failed deliveries (all, or one booking)",
+        description="Requeue failed webhook deliveries: every failed one (--failed) or one "
+        "booking's (--booking ID).",
+    )
     retry.add_argument("--failed", action="store_true", help="every failed delivery")
     retry.add_argument("--booking", type=_booking, default=None, help="one reservation id")
     retry.set_defaults(handler=cmd_sync_retry)

@@ -8,24 +8,27 @@ import contextlib
 import shutil
 import sys
 import time
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bridge.cache import open_cache
+from bridge.commands.keys import create_key
 from bridge.config import Settings
 from bridge.db import connect
 from bridge.delivery.demo import finish_demo_delivery, start_demo_receiver
 from bridge.demo.environment import prepare_pms, start_embedded
 from bridge.demo.verify import compare
 from bridge.demo.workload import Workload
-from bridge.embedded import PostgresCluster
+from bridge.embedded import PostgresCluster, embedded_bindir
 from bridge.pipeline import Bridge
-from bridge.runner import install_stop_signals, serve
+from bridge.runner import api_url, bind_api, install_stop_signals, serve
 from bridge.service import horizon
 from bridge.snapshot import rebuild_availability
 from bridge.sql import query
 
 DRAIN_SECONDS = 60.0
+# The hotel of the key and the curl line printed at start (the demo seed has hotels 1..N).
+DEMO_HOTEL = 1
 
 
 def _say(message: str) -> None:
@@ -69,6 +72,12 @@ async def run_demo(args: argparse.Namespace, base: Settings) -> int:
         overrides["api_port"] = args.port
     if args.host is not None:
         overrides["api_host"] = args.host
+    if settings.database_url is None:
+        embedded_bindir()  # without the demo extra: one line saying what to install
+    # A port in use ends the demo before the embedded cluster and the seed, not after them
+    # (serve binds it again for good).
+    settings = _with(settings, overrides)
+    bind_api(settings.api_host, settings.api_port).close()
     try:
         if settings.database_url is None:
             _say("demo: starting embedded PostgreSQL ...")
@@ -85,9 +94,13 @@ async def run_demo(args: argparse.Namespace, base: Settings) -> int:
         await cache.clear()
         async with await connect(settings.database_url) as conn:
             written = await rebuild_availability(conn, cache, horizon(settings))
+        async with await connect(settings.database_url, autocommit=True) as conn:
+            # Made as `pms-bridge keys create` makes one, for the curl line printed once the
+            # API is up.
+            key = await create_key(conn, DEMO_HOTEL, "book", description="pms-bridge demo")
         _say(f"demo: cache built ({written} availability entries, "
              f"{'redis' if settings.redis_url else 'in-process'})")  # fmt: skip
-        return await _run(args, settings, cache)
+        return await _run(args, settings, cache, key.key)
     finally:
         if cluster is not None:
             await asyncio.to_thread(cluster.stop)
@@ -101,9 +114,22 @@ def _with(settings: Settings, overrides: dict[str, Any]) -> Settings:
     return msgspec.structs.replace(settings, **overrides)
 
 
-async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
+def _try_it(settings: Settings, key: str) -> None:
+    """Where the demo's database is, a key, and one call that works with it."""
+    tomorrow = date.today() + timedelta(days=1)
+    url = (
+        f"{api_url(settings)}/api/booking-engine/availability/{DEMO_HOTEL}"
+        f"?start_date={tomorrow}&end_date={tomorrow + timedelta(days=1)}"
+    )
+    _say(f"demo: DATABASE_URL={settings.database_url}")
+    _say(f"demo: API key (hotel {DEMO_HOTEL}, scope book): {key}")
+    _say(f"demo: try: curl -H 'Authorization: Bearer {key}' '{url}'")
+
+
+async def _run(args: argparse.Namespace, settings: Settings, cache: Any, key: str) -> int:
     assert settings.database_url is not None
     stop_all = asyncio.Event()
+    stop_progress = asyncio.Event()
     stop_workload = asyncio.Event()
     install_stop_signals(stop_workload)
     started_at = datetime.now()
@@ -124,10 +150,10 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
     _say(f"demo: API on http://{settings.api_host}:{settings.api_port} "
          f"(/dashboard, /metrics, /api/booking-engine/...); workload {args.rate:.0f} tx/s; "
          f"Ctrl-C to stop")  # fmt: skip
+    _try_it(settings, key)
+    live = not args.quiet and sys.stderr.isatty()
     load = asyncio.create_task(workload.run(stop_workload))
-    progress = asyncio.create_task(
-        _progress(bridge, workload, stop_all, live=not args.quiet and sys.stderr.isatty())
-    )
+    progress = asyncio.create_task(_progress(bridge, workload, stop_progress, live))
     if args.duration is not None:
         try:
             await asyncio.wait_for(stop_workload.wait(), args.duration)
@@ -138,8 +164,12 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
     await load
     await _drain(bridge, settings.database_url)
     delivery = await finish_demo_delivery(settings.database_url, started_at, receiver)
-    if not args.quiet and sys.stderr.isatty():
-        print(file=sys.stderr)
+    # The live line ends before anything else is printed: stopped first, so no tick redraws
+    # it after its newline and glues the summary to it.
+    stop_progress.set()
+    await progress
+    if live:
+        print(file=sys.stderr, flush=True)
     async with await connect(settings.database_url) as conn:
         verdict = await compare(conn, cache, horizon(settings))
         cur = await conn.execute(query("verify_reservations_without_sync"), {"since": started_at})
@@ -149,7 +179,6 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any) -> int:
     p99 = bridge.latencies.percentile(0.99) * 1000
     stop_all.set()
     await server
-    await progress
     for line in verdict.mismatched:
         _say(f"demo: mismatch {line}")
     lost = verdict.lost + missing_sync

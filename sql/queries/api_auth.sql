@@ -65,3 +65,26 @@ RETURNING t.family, t.api_key_id, prior.was_used IS NOT NULL AS reused,
 UPDATE pms_bridge.api_refresh_tokens
 SET revoked_at = coalesce(revoked_at, now())
 WHERE family = %(family)s;
+
+-- name: api_key_list
+-- What `keys list` shows: never the hash, nor anything the secret could be found from.
+SELECT key_id, hotel_id, scopes, created_at, expires_at, is_active IS FALSE AS revoked
+FROM booking_engine_api_keys
+WHERE %(hotel_id)s::int IS NULL OR hotel_id = %(hotel_id)s::int
+ORDER BY hotel_id, created_at, id;
+
+-- name: api_key_revoke
+-- Revoking is deactivating, which every replica's key record sees within its 5 s life; the
+-- key's refresh-token families are revoked with it, so none is refreshed again.
+WITH revoked AS (
+    UPDATE booking_engine_api_keys
+    SET is_active = false
+    WHERE key_id = %(key_id)s
+    RETURNING id, hotel_id
+), families AS (
+    UPDATE pms_bridge.api_refresh_tokens t
+    SET revoked_at = coalesce(t.revoked_at, now())
+    FROM revoked
+    WHERE t.api_key_id = revoked.id
+)
+SELECT hotel_id FROM revoked;

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bridge.config import Settings
-from bridge.runner import open_pool
+from bridge.runner import new_pool, open_pools
 
 RANGE = "SELECT pms_bridge.api_rooms_left(1, current_date, current_date + 2)"
 
@@ -24,8 +24,9 @@ async def explained(conn: Any) -> dict[str, Any]:
 
 
 async def test_booking_connections_never_jit_compile(settings: Settings) -> None:
-    plain = await open_pool(settings, 2)
-    booking = await open_pool(settings, 2, generic_plans=True)
+    plain = new_pool(settings, 2)
+    booking = new_pool(settings, 2, generic_plans=True)
+    await open_pools([plain, booking])
     try:
         async with plain.connection() as conn:
             cur = await conn.execute("SELECT pg_jit_available()")

@@ -10,11 +10,12 @@ import sys
 import time
 import uuid
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import psycopg
 
-from bridge.embedded import free_port
+from bridge.embedded import PostgresCluster, free_port
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -27,7 +28,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def wait_ready(base: str, proc: subprocess.Popen[bytes], limit_s: float = 60.0) -> None:
+def wait_ready(base: str, proc: subprocess.Popen[Any], limit_s: float = 60.0) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"pms-bridge run exited with {proc.returncode}"
@@ -84,3 +85,50 @@ def test_run_serves_builds_cache_applies_changes_and_stops_on_sigterm(db_url: st
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0
+
+
+def test_run_waits_for_a_database_that_is_down_and_starts_when_it_comes_up(
+    own_cluster: PostgresCluster, own_db_url: str
+) -> None:
+    own_cluster.stop()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": own_db_url,
+        "API_PORT": str(port),
+        "BRIDGE_JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
+        "BRIDGE_POLL_INTERVAL": "0.1",
+    }
+    env.pop("REDIS_URL", None)  # the in-process cache: run used to exit trying to build it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        live = wait_answering(f"{base}/health/live", proc)
+        assert live.status_code == 200
+        # Several retries' worth of waiting: still up, still not ready.
+        for _ in range(5):
+            time.sleep(1)
+            assert proc.poll() is None
+            assert httpx.get(f"{base}/health/ready", timeout=10).status_code == 503
+        own_cluster.start()
+        wait_ready(base, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    said = [line for line in err.splitlines() if "database" in line]
+    assert len(said) == 1 and "waiting for it" in said[0], err
+    assert f"listening on http://127.0.0.1:{port}" in err
+
+
+def wait_answering(url: str, proc: subprocess.Popen[str], limit_s: float = 60.0) -> httpx.Response:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"pms-bridge run exited with {proc.returncode}"
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")

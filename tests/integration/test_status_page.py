@@ -7,6 +7,7 @@ import base64
 import msgspec
 import psycopg
 from litestar.testing import AsyncTestClient
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.app import create_app
 from api.context import ApiContext
@@ -38,6 +39,9 @@ async def test_dashboard_shows_applied_changes_and_latency(settings: Settings) -
         assert f">{bridge.applied}<" in page.text
         metrics = await client.get("/metrics")
         assert metrics.status_code == 200
+        # One charset, exactly the type prometheus_client defines for its text format.
+        assert metrics.headers["content-type"] == CONTENT_TYPE_LATEST
+        assert metrics.headers["content-type"].count("charset") == 1
         assert "pms_bridge_sync_latency_seconds_bucket" in metrics.text
         assert 'le="5.0"' in metrics.text
         assert (await client.get("/health/live")).json() == {"status": "live"}

@@ -77,6 +77,8 @@ def test_environment_is_read_and_flags_override_it() -> None:
         ({"BRIDGE_METRICS_TOKEN": "short"}, "BRIDGE_METRICS_TOKEN"),
         ({"BRIDGE_METRICS_TOKEN": "a token with spaces in it"}, "BRIDGE_METRICS_TOKEN"),
         ({"BRIDGE_METRICS_TOKEN": "sésame-ouvre-toi-vite"}, "BRIDGE_METRICS_TOKEN"),
+        ({"BRIDGE_JWT_SECRET": "abc"}, "BRIDGE_JWT_SECRET"),
+        ({"BRIDGE_JWT_SECRET": "x" * 31}, "BRIDGE_JWT_SECRET"),
         ({"BRIDGE_WATCHED_TABLES": "hotels,rooms"}, "BRIDGE_WATCHED_TABLES"),
         ({"BRIDGE_WATCHED_TABLES": " , "}, "BRIDGE_WATCHED_TABLES"),
         (
@@ -91,6 +93,13 @@ def test_a_bad_value_is_one_line_naming_the_setting(env: dict[str, str], names: 
     message = str(raised.value)
     assert names in message
     assert "\n" not in message
+
+
+def test_a_jwt_secret_of_32_bytes_is_accepted() -> None:
+    secret = "s" * 32
+    assert load_settings({"BRIDGE_JWT_SECRET": secret}).jwt_secret == secret
+    # Bytes, not characters: 11 three-byte characters are 33 bytes.
+    assert load_settings({"BRIDGE_JWT_SECRET": "\u20ac" * 11}).jwt_secret == "\u20ac" * 11
 
 
 def test_hotel_time_zones_are_read() -> None:
