@@ -12,7 +12,14 @@ APPLICATION_NAME = "pms-bridge"
 # The database answers but does not fit: a table, column or function the bridge names is gone
 # or of another type, or the role lost a privilege (SQLSTATE class 42). Not a change's own
 # data, so nothing is parked: the work waits until the schema fits again.
-SCHEMA_ERRORS = (psycopg.errors.SyntaxErrorOrAccessRuleViolation,)
+# psycopg gives each SQLSTATE its own class, not a subclass of its class's error.
+SCHEMA_ERRORS: tuple[type[psycopg.Error], ...] = tuple(
+    error
+    for error in vars(psycopg.errors).values()
+    if isinstance(error, type)
+    and issubclass(error, psycopg.Error)
+    and str(getattr(error, "sqlstate", None) or "").startswith("42")
+)
 
 
 def first_line(exc: BaseException) -> str:

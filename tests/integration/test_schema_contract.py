@@ -189,3 +189,46 @@ async def _true(value: bool) -> bool:
 async def _status(http: object, path: str, code: int) -> bool:
     answer = await http.get(path)  # type: ignore[attr-defined]
     return bool(answer.status_code == code)
+
+
+async def test_a_statement_failing_on_the_schema_pauses_and_bookings_get_503(
+    settings: Settings, db_url: str
+) -> None:
+    # No periodic check after the first: the recompute's own failure must pause applying.
+    settings = msgspec.structs.replace(settings, capture="trigger", contract_interval=3600)
+    key = await create_key(db_url, 1, "book")
+    writers = Writers(db_url, workers=2)
+    async with running_api(settings, MemoryCache(), run_bridge=True) as api:
+        bridge = api.ctx.bridge
+        assert bridge is not None
+        async with api.client(key) as http:
+            await writers.run(10)
+            await wait_for("the first changes applied", lambda: _true(bridge.applied > 0))
+            await execute_async(
+                db_url, "ALTER TABLE reservation_details RENAME COLUMN cancelled TO voided"
+            )
+            await writers.run(30)
+            await wait_for("applying paused", lambda: _true(bridge.paused is not None))
+            # The recompute's own error, not the periodic check, paused it.
+            assert "column d.cancelled does not exist" in (bridge.paused or "")
+            types = await http.get("/api/booking-engine/room-types/1")
+            check_in = date.today() + timedelta(days=200)
+            booking = await http.post(
+                "/api/booking-engine/bookings",
+                json={
+                    "hotel_id": 1,
+                    "room_type_id": types.json()["room_types"][0]["room_type_id"],
+                    "check_in": check_in.isoformat(),
+                    "check_out": (check_in + timedelta(days=1)).isoformat(),
+                    "guests": 1,
+                    "guest": {"name": "Schema Pause"},
+                },
+            )
+            assert booking.status_code == 503, booking.text
+            assert booking.headers["retry-after"] == "5"
+            await execute_async(
+                db_url, "ALTER TABLE reservation_details RENAME COLUMN voided TO cancelled"
+            )
+            await wait_for("applying resumed", lambda: _true(bridge.paused is None))
+            await wait_for("caught up", lambda: _true(bridge.lag[0] == 0 and bridge.applied > 0))
+    assert bridge.parked == 0
