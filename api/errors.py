@@ -17,7 +17,7 @@ log = logging.getLogger("pms_bridge.api")
 
 # The PMS database or Redis is down, or the PMS schema no longer fits (SCHEMA_ERRORS): the
 # caller may retry later; nothing was half-written.
-UNAVAILABLE = (
+UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
     *SCHEMA_ERRORS,

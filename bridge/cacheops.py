@@ -70,6 +70,14 @@ __all__ = [
     "update_hotels",
     "update_room_types",
 ]
+# The PMS could not answer a read-through (down, or its schema no longer fits): the cached
+# entries are answered, marked stale.
+READ_THROUGH_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    OSError,
+    *SCHEMA_ERRORS,
+)
 
 
 class CacheOpError(ValueError):
@@ -430,7 +438,7 @@ async def read_availability(
             keys = expired | {(hotel_id, t, n) for t in types for n in missing_nights}
             # An unknown hotel has no keys: nothing to recompute, nothing to write.
             fresh, deletes = await _recompute_keys(conn, cache, horizon, keys) if keys else ([], [])
-    except (psycopg.OperationalError, psycopg.InterfaceError, OSError, *SCHEMA_ERRORS) as exc:
+    except READ_THROUGH_ERRORS as exc:
         log.info("availability read-through for hotel %s failed: %s", hotel_id, exc)
         m.cache_requests.labels(kind="availability", result="stale").inc()
         return AvailabilityRead(entries, stale=True)

@@ -48,6 +48,10 @@ class ContractBroken(Exception):
     """The PMS schema or the role's privileges no longer keep the bridge's contract."""
 
 
+# What pauses applying until the schema fits again, rather than reconnecting at once.
+PAUSING: tuple[type[Exception], ...] = (ContractBroken, *SCHEMA_ERRORS)
+
+
 class Stage(Protocol):
     """One projector + sink pair: `project` is pure (it may run ahead, while the previous
     batch is applied); `apply` writes its effect inside the batch's transaction."""
@@ -166,7 +170,7 @@ class Bridge:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff)
                     backoff = min(backoff * 2, 5.0)
-                except (ContractBroken, *SCHEMA_ERRORS) as exc:
+                except PAUSING as exc:
                     # The batch in hand rolled back unacknowledged: it comes again on resume.
                     await self._close()
                     await self._pause(stop, first_line(exc))
