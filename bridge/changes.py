@@ -35,6 +35,12 @@ class Change(msgspec.Struct, frozen=True, gc=False):
         """The row as it is after the change, or as it was before a delete."""
         return self.new if self.new is not None else (self.old or {})
 
+    def anything_in_table(self) -> Change:
+        """A change standing for "any row of this table may have changed", as a truncate
+        does: every cache built from the table is recomputed. For when the rows a change
+        moved away from are unknown."""
+        return Change(self.position, self.xid, self.committed_at, self.table, "truncate", {})
+
 
 class Batch(msgspec.Struct, gc=False):
     """Changes of committed transactions, in commit order, up to `position` inclusive."""

@@ -287,7 +287,11 @@ class Bridge:
         resync: list[Change] = []
         if self._resync and batch.changes:
             self._resync = False
-            resync = [_everything(batch.changes[0], table) for table in self.watched]
+            first = batch.changes[0]
+            resync = [
+                msgspec.structs.replace(first, table=table).anything_in_table()
+                for table in self.watched
+            ]
         rejects = list(batch.raw_rejects)
         for change in batch.changes:
             try:
@@ -384,8 +388,3 @@ class Bridge:
         self._pause_backoff = 1.0
         m.batches_applied.inc()
         m.batch_size.observe(len(good) + len(rejects))
-
-
-def _everything(first: Change, table: str) -> Change:
-    """A change that stands for "anything in this table may have changed", as a truncate does."""
-    return Change(first.position, first.xid, first.committed_at, table, "truncate", {})

@@ -51,7 +51,7 @@ from bridge.capture.pgoutput import (
     Update,
     standby_status,
 )
-from bridge.changes import Batch, Change, RawReject
+from bridge.changes import Batch, Change
 from bridge.config import Settings
 from bridge.db import connect
 from bridge.sql import query
@@ -113,6 +113,7 @@ class LogicalSource:
         self._reported = 0
         self._last_status = 0.0
         self._caught_up_at = time.monotonic()
+        # Tables whose gap was logged since their partitions were last set to FULL.
         self._warned_identity: set[str] = set()
         self.identity_check_interval = IDENTITY_CHECK_INTERVAL
         self._identity_checked = 0.0
@@ -350,23 +351,32 @@ class LogicalSource:
             if old is not None and len(new) < len(relation.columns):
                 # Unchanged TOASTed values are not sent; the full old row has them.
                 new = {**{k: v for k, v in old.items() if k not in new}, **new}
-            elif old is None and table in slots.FULL_IDENTITY_TABLES:
-                self._identity_gap(table)
-            return [Change(position, xid, at, table, "update", self._pk(relation, new), old, new)]
-        if message.old_kind != "O" and table in slots.FULL_IDENTITY_TABLES:
-            self._identity_gap(table)
-        return [Change(position, xid, at, table, "delete", self._pk(relation, message.old),
-                       message.old, None)]  # fmt: skip
+            change = Change(position, xid, at, table, "update", self._pk(relation, new), old, new)
+            if old is None and table in slots.FULL_IDENTITY_TABLES:
+                return self._identity_gap(change)
+            return [change]
+        pk = self._pk(relation, message.old)
+        if table in slots.FULL_IDENTITY_TABLES and (
+            message.old_kind != "O" or _only_key(message.old, pk)
+        ):
+            return self._identity_gap(Change(position, xid, at, table, "delete", pk))
+        return [Change(position, xid, at, table, "delete", pk, message.old, None)]
 
-    def _identity_gap(self, table: str) -> None:
+    def _identity_gap(self, change: Change) -> list[Change]:
+        """An update or delete from a partition without REPLICA IDENTITY FULL (one the PMS
+        made while the bridge runs): where the row was before is unknown, so the change
+        comes with one that has every cache of its table recomputed."""
+        table = change.table
         m.logical_identity_gaps.labels(table=table).inc()
         self._identity_checked = float("-inf")  # look at the next lag() call
         if table not in self._warned_identity:
             self._warned_identity.add(table)
             log.warning(
                 "%s changed in a partition without REPLICA IDENTITY FULL: the old row is "
-                "unknown; setting it on the new partition now", table
-            )  # fmt: skip
+                "unknown, so its caches are recomputed whole; setting FULL on it now",
+                table,
+            )
+        return [change.anything_in_table(), change]
 
     async def _keep_identity(self) -> None:
         """REPLICA IDENTITY FULL on partitions the PMS created while the bridge runs."""
@@ -383,6 +393,7 @@ class LogicalSource:
             log.warning("could not set REPLICA IDENTITY FULL yet: %s", exc)
             return
         if changed:
+            self._warned_identity.clear()
             log.info("set REPLICA IDENTITY FULL on %s (created while running)", ", ".join(changed))
 
     def _pk(self, relation: Relation, row: dict[str, Any]) -> dict[str, Any]:
@@ -461,10 +472,7 @@ class LogicalSource:
         self._full.clear()
         self._room.set()
         self._unacknowledged = self._ready_position
-        rejects = [self._reject(c) for c in changes if self._unprojectable(c)]
-        if rejects:
-            changes = [c for c in changes if not self._unprojectable(c)]
-        return Batch(changes, self._ready_position, rejects)
+        return Batch(changes, self._ready_position)
 
     async def _until_visible(self, batch: Batch) -> None:
         """Wait until a new snapshot sees the batch's transactions as committed."""
@@ -479,22 +487,6 @@ class LogicalSource:
                 return
             await asyncio.sleep(0.001 if attempt < 100 else 0.01)
         raise psycopg.OperationalError(f"transactions {xids[:5]} never became visible")
-
-    @staticmethod
-    def _unprojectable(change: Change) -> bool:
-        # A delete whose old row is only its key: the projector needs e.g. its room and night.
-        return (
-            change.op == "delete" and change.table in slots.OLD_ROW_ON_DELETE
-            and change.old is not None and set(change.old) <= set(change.pk)
-        )  # fmt: skip
-
-    @staticmethod
-    def _reject(change: Change) -> RawReject:
-        return RawReject(
-            change.position, change.table, change.op, {"pk": change.pk, "old": change.old},
-            f"delete on {change.table} without its old row: set REPLICA IDENTITY FULL "
-            "(restart the bridge or run `pms-bridge --capture logical migrate`)",
-        )  # fmt: skip
 
     async def claim(self, conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
         # The pipeline saves batch.position as the checkpoint in this same transaction.
@@ -532,3 +524,10 @@ class LogicalSource:
         self._lag_warned = warn
         m.slot_lag_warning.set(1 if warn else 0)
         return float(behind), seconds
+
+
+def _only_key(old: dict[str, Any], pk: dict[str, Any]) -> bool:
+    """A partition without REPLICA IDENTITY FULL under a root that has it sends a delete's
+    old row as 'O' all the same, with only its key filled in: every other column null, which
+    no real row of these tables is (each has NOT NULL columns besides its key)."""
+    return all(value is None for column, value in old.items() if column not in pk)

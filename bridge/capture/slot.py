@@ -18,8 +18,6 @@ from bridge.sql import query
 
 # Tables whose old rows the projectors read (docs/logical-replication.md, sql/bridge/030).
 FULL_IDENTITY_TABLES = ("reservation_details", "rooms", "room_types", "reservations")
-# ... and of those, where a delete cannot be projected from its key alone.
-OLD_ROW_ON_DELETE = ("reservation_details", "rooms", "room_types")
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

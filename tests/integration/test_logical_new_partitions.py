@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from bridge.capture.logical import LogicalSource
 from bridge.capture.slot import FULL_IDENTITY_TABLES
 from metrics.definitions import REGISTRY
 from tests.helpers import add_pms_hotel
-from tests.integration.test_logical_capture import Harness
+from tests.integration.test_logical_capture import Harness, book, two_rooms_of_different_types
 
 
 async def identities(h: Harness, hotel_id: int) -> set[str]:
@@ -58,3 +60,28 @@ async def test_a_new_partition_is_set_at_the_periodic_check(harness: Harness) ->
     source.identity_check_interval = 0.0  # look at every lag() call (normally every 30 s)
     await source.lag()
     assert await identities(h, hotel_id) == {"f"}
+
+
+async def test_a_night_moved_or_deleted_before_full_is_set_leaves_no_cache_wrong(
+    harness: Harness,
+) -> None:
+    h = harness
+    source = h.bridge.source
+    assert isinstance(source, LogicalSource)
+    hotel_id = await add_pms_hotel(h.url, "New Hotel")
+    night = date.today() + timedelta(days=5)
+    room_a, _, room_b, _ = await two_rooms_of_different_types(h, hotel_id)
+    moved = await book(h, hotel_id, room_a, night)
+    deleted = await book(h, hotel_id, room_b, night + timedelta(days=1))
+    await h.step_until(h.in_sync)
+    assert await identities(h, hotel_id) == {"d"}
+    # Neither change carries its old row: the room type moved away from, and the night
+    # deleted, are known only from a recompute.
+    await h.sql(
+        "WITH m AS (UPDATE reservation_details SET room_id = %s WHERE hotel_id = %s AND id = %s)"
+        " DELETE FROM reservation_details WHERE hotel_id = %s AND id = %s",
+        (room_b, hotel_id, moved, hotel_id, deleted),
+    )
+    await h.step_until(h.in_sync)
+    assert h.bridge.parked == 0
+    assert gaps("reservation_details") >= 2
