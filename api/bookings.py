@@ -358,7 +358,7 @@ async def _move(
 async def _echo(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> None:
     await conn.execute(
         query("api_booking_sync_echo"),
-        {"hotel_id": hotel_id, "booking_id": booking_id, "booking_engine_id": None, "op": "U"},
+        {"hotel_id": hotel_id, "booking_id": booking_id, "booking_engine_id": None, "op": "update"},
     )
 
 

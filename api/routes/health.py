@@ -53,7 +53,9 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
     elif ctx.bridge is not None:
         waiting, seconds = ctx.bridge.lag
         ok = ctx.bridge.connected and seconds <= ctx.settings.lag_ready_seconds
-        checks["capture"] = Check(ok, f"lag {seconds:.1f}s, {waiting:.0f} waiting")
+        # Logical capture counts the WAL bytes not yet confirmed, the trigger's the outbox rows.
+        unit = "bytes" if ctx.bridge.source.name == "logical" else "changes"
+        checks["capture"] = Check(ok, f"lag {seconds:.1f}s, {waiting:.0f} {unit} waiting")
     is_ready = all(c.ok for c in checks.values())
     return Response(Readiness(is_ready, checks), status_code=200 if is_ready else 503)
 

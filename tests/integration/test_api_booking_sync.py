@@ -72,9 +72,11 @@ async def test_update_and_cancel_restore_availability_through_the_bridge(
     assert have and all(expected[k] == v for k, v in have.items())
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         cur = await conn.execute(
-            "SELECT origin FROM booking_sync_status WHERE booking_id = %s", (booking_id,)
+            "SELECT origin, last_change_op FROM booking_sync_status WHERE booking_id = %s",
+            (booking_id,),
         )
-        assert await cur.fetchall() == [("booking_engine",)]
+        # The same words as a change captured from the PMS writes.
+        assert await cur.fetchall() == [("booking_engine", "update")]
 
 
 def assert_delta(before: dict[str, int], after: dict[str, int], start: date, nights: int) -> int:

@@ -166,6 +166,8 @@ async def test_a_column_renamed_under_load_pauses_applying_and_loses_nothing(
             )
             await wait_for("ready again", lambda: _status(http, "/health/ready", 200))
             assert contract_ok() == 1
+            resumed = (await http.get("/health/ready")).json()["checks"]["capture"]["detail"]
+            assert "changes waiting" in resumed  # outbox rows, in trigger mode
             stop_writing.set()
             await writing
 

@@ -448,7 +448,7 @@ BEGIN
            v_found.plans_global_id, v_found.plan_name,
            coalesce(v_found.plan_type, 'per_room'), p_people, v_prices[x.i::int], TRUE
     FROM unnest(v_rooms) WITH ORDINALITY AS x(room_id, i);
-    PERFORM pms_bridge.api_booking_echo(p_hotel_id, p_id, p_booking_engine_id, 'I');
+    PERFORM pms_bridge.api_booking_echo(p_hotel_id, p_id, p_booking_engine_id, 'insert');
     v_answer := pms_bridge.api_booking_json(p_hotel_id, p_id);
     IF p_idempotency_key IS NOT NULL THEN
         UPDATE pms_bridge.api_idempotency
