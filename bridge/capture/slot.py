@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from bridge.capture.pgoutput import format_lsn, parse_lsn
 from bridge.config import ConfigError, Settings
@@ -224,13 +225,14 @@ async def left_in_place(
     """The logical capture's slot and publication in this database, when they exist: what
     trigger capture leaves behind unless asked to drop them."""
     found: list[str] = []
-    cur = await conn.execute(query("logical_slot_info"), {"slot": slot})
-    row = await cur.fetchone()
-    if row is not None and row[1] == conn.info.dbname:
-        found.append(f"slot {slot}")
-    cur = await conn.execute(query("logical_publication_exists"), {"publication": publication})
-    if await cur.fetchone() is not None:
-        found.append(f"publication {publication}")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query("logical_slot_info"), {"slot": slot})
+        row = await cur.fetchone()
+        if row is not None and row["database"] == conn.info.dbname:
+            found.append(f"slot {slot}")
+        await cur.execute(query("logical_publication_exists"), {"publication": publication})
+        if await cur.fetchone() is not None:
+            found.append(f"publication {publication}")
     return found
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 from bridge.config import ConfigError, Settings, require_database
 from bridge.sql import query
@@ -63,19 +63,20 @@ async def create_key(
     if not row or not row[0]:
         raise ConfigError(f"--hotel {hotel_id}: no such hotel in the PMS")
     new = generate()
-    cur = await conn.execute(
-        query("api_key_insert"),
-        {
-            "hotel_id": hotel_id,
-            "key_id": new.key_id,
-            "hash": new.key_hash,
-            "description": description,
-            "scopes": list(IMPLIED[scope]),
-            "expires_in": expires_in.total_seconds() if expires_in else None,
-        },
-    )
-    row = await cur.fetchone()
-    return CreatedKey(new.key_id, new.key, row[1] if row else None)
+    async with conn.cursor(row_factory=dict_row) as stored:
+        await stored.execute(
+            query("api_key_insert"),
+            {
+                "hotel_id": hotel_id,
+                "key_id": new.key_id,
+                "hash": new.key_hash,
+                "description": description,
+                "scopes": list(IMPLIED[scope]),
+                "expires_in": expires_in.total_seconds() if expires_in else None,
+            },
+        )
+        inserted = await stored.fetchone()
+    return CreatedKey(new.key_id, new.key, inserted["expires_at"] if inserted else None)
 
 
 async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,13 +132,14 @@ async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     key_id = key_id_of(args.key_id) or args.key_id
     async with await connect(require_database(settings), autocommit=True) as conn:
         await require_migrated(conn)
-        cur = await conn.execute(query("api_key_revoke"), {"key_id": key_id})
-        row = await cur.fetchone()
-    if row is None:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query("api_key_revoke"), {"key_id": key_id})
+            revoked = await cur.fetchone()
+    if revoked is None:
         raise ConfigError(f"no API key {key_id!r} (`pms-bridge keys list` shows them)")
     print(
-        f"keys: revoked key {key_id} of hotel {row[0]}; a running API refuses it within "
-        f"{RECORD_TTL_SECONDS:.0f} s, and its refresh tokens with it"
+        f"keys: revoked key {key_id} of hotel {revoked['hotel_id']}; a running API refuses it "
+        f"within {RECORD_TTL_SECONDS:.0f} s, and its refresh tokens with it"
     )
     return 0
 
