@@ -26,10 +26,14 @@ SELECT stay.hotel_id, stay.id, stay.check_in + n, stay.room_id, 'bench', 1, 9000
 FROM stay CROSS JOIN generate_series(0, %(nights)s::int - 1) AS n;
 
 -- name: bench_bulk_shift
--- Moves `count` of the benchmark's nights one day later: one update row change each.
+-- Moves the last night of `count` of the benchmark's stays one day later: one update row
+-- change each (the last, since the PMS keeps one live row per reservation, room and night).
 UPDATE reservation_details d SET date = d.date + 1
-FROM (SELECT hotel_id, id FROM reservation_details WHERE plan_name = 'bench'
-      ORDER BY hotel_id, id LIMIT %(count)s) AS pick
+FROM (SELECT hotel_id, id
+      FROM (SELECT DISTINCT ON (hotel_id, reservation_id) hotel_id, reservation_id, id
+            FROM reservation_details WHERE plan_name = 'bench'
+            ORDER BY hotel_id, reservation_id, date DESC) AS last_night
+      ORDER BY hotel_id, reservation_id LIMIT %(count)s) AS pick
 WHERE d.hotel_id = pick.hotel_id AND d.id = pick.id;
 
 -- name: bench_outbox_count
