@@ -11,7 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from bridge.db import SCHEMA_ERRORS
+from bridge.db import SCHEMA_ERRORS, first_line
 
 log = logging.getLogger("pms_bridge.api")
 
@@ -83,17 +83,27 @@ def error_body(state: dict[str, Any], error: str, detail: Any) -> dict[str, Any]
 
 
 def unavailable(state: dict[str, Any], exc: Exception) -> tuple[dict[str, Any], dict[str, str]]:
-    """The 503 body and headers when the PMS database or Redis cannot be reached."""
+    """The 503 body and headers when the PMS database or Redis cannot be reached, or the PMS
+    schema no longer keeps the bridge's contract."""
     state["error"] = f"unavailable: {type(exc).__name__}"
-    body = {"error": "unavailable", "detail": "a dependency (database or cache) is unreachable"}
-    return body, {"Retry-After": "5"}
+    detail = (
+        "the PMS database's schema does not fit the bridge right now (see /health/ready)"
+        if isinstance(exc, SCHEMA_ERRORS)
+        else "a dependency (database or cache) is unreachable"
+    )
+    return {"error": "unavailable", "detail": detail}, {"Retry-After": "5"}
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, UNAVAILABLE):
         # The PMS database or Redis is down: the caller may retry, nothing was half-written
         # (every write is one transaction).
-        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        log.warning(
+            "dependency unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            first_line(exc),
+        )
         body, headers = unavailable(request.scope.setdefault("state", {}), exc)
         return Response(body, status_code=503, headers=headers)
     log.exception("unhandled error on %s %s", request.method, request.url.path)

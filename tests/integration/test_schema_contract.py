@@ -228,6 +228,7 @@ async def test_a_statement_failing_on_the_schema_pauses_and_bookings_get_503(
             )
             assert booking.status_code == 503, booking.text
             assert booking.headers["retry-after"] == "5"
+            assert "schema does not fit" in booking.json()["detail"]
             await execute_async(
                 db_url, "ALTER TABLE reservation_details RENAME COLUMN voided TO cancelled"
             )
