@@ -178,14 +178,24 @@ async def create(
     """
     guest = body.guest
     params = {
-        "id": uuid.uuid4(), "hotel_id": body.hotel_id, "room_type_id": body.room_type_id,
-        "plan_id": body.plan_id, "check_in": body.check_in, "check_out": body.check_out,
-        "people": body.guests, "name": guest.name, "name_kana": guest.name_kana,
-        "email": guest.email, "phone": guest.phone, "payment_timing": body.payment_timing,
-        "comment": body.comment, "booking_engine_id": body.booking_engine_id,
-        "api_key_id": api_key_id, "idempotency_key": idempotency[0] if idempotency else None,
+        "id": uuid.uuid4(),
+        "hotel_id": body.hotel_id,
+        "room_type_id": body.room_type_id,
+        "plan_id": body.plan_id,
+        "check_in": body.check_in,
+        "check_out": body.check_out,
+        "people": body.guests,
+        "name": guest.name,
+        "name_kana": guest.name_kana,
+        "email": guest.email,
+        "phone": guest.phone,
+        "payment_timing": body.payment_timing,
+        "comment": body.comment,
+        "booking_engine_id": body.booking_engine_id,
+        "api_key_id": api_key_id,
+        "idempotency_key": idempotency[0] if idempotency else None,
         "request_hash": idempotency[1] if idempotency else None,
-    }  # fmt: skip
+    }
     async with pool.connection() as conn:
         # Autocommit: the statement is its own transaction, so its commit releases the locks.
         assert conn.autocommit, "the booking write needs an autocommit connection"
@@ -227,9 +237,12 @@ async def _locked(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> dict[str,
 
 
 async def update(
-    pool: AsyncConnectionPool[Any], hotel_id: int, booking_id: uuid.UUID, body: BookingUpdate,
+    pool: AsyncConnectionPool[Any],
+    hotel_id: int,
+    booking_id: uuid.UUID,
+    body: BookingUpdate,
     today: date,
-) -> Booking:  # fmt: skip
+) -> Booking:
     """New dates or guests are re-checked against availability inside the same transaction."""
     async with pool.connection() as conn, conn.transaction():
         res = await _locked(conn, hotel_id, booking_id)
@@ -253,16 +266,27 @@ async def update(
             await _move(conn, hotel_id, booking_id, max(check_in, today), check_out, guests, today)
         await conn.execute(
             query("api_booking_reservation_update"),
-            {"hotel_id": hotel_id, "id": booking_id, "check_in": check_in,
-             "check_out": check_out, "people": guests, "comment": body.comment},
-        )  # fmt: skip
+            {
+                "hotel_id": hotel_id,
+                "id": booking_id,
+                "check_in": check_in,
+                "check_out": check_out,
+                "people": guests,
+                "comment": body.comment,
+            },
+        )
         if body.guest is not None:
             g = body.guest
             await conn.execute(
                 query("api_booking_client_update"),
-                {"client_id": res["reservation_client_id"], "name": g.name,
-                 "name_kana": g.name_kana, "email": g.email, "phone": g.phone},
-            )  # fmt: skip
+                {
+                    "client_id": res["reservation_client_id"],
+                    "name": g.name,
+                    "name_kana": g.name_kana,
+                    "email": g.email,
+                    "phone": g.phone,
+                },
+            )
         await _echo(conn, hotel_id, booking_id)
         booking = await read_booking(conn, hotel_id, booking_id)
         assert booking is not None
@@ -271,9 +295,14 @@ async def update(
 
 
 async def _move(
-    conn: Conn, hotel_id: int, booking_id: uuid.UUID, check_in: date, check_out: date,
-    guests: int, today: date,
-) -> None:  # fmt: skip
+    conn: Conn,
+    hotel_id: int,
+    booking_id: uuid.UUID,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    today: date,
+) -> None:
     """The booking's nights from today on written again as [check_in, check_out), for new
     dates or guests, under those nights' locks, keeping its rooms where they are free and its
     plan (nights without one keep none). Nights before today (a stay that has begun) are
@@ -307,9 +336,13 @@ async def _move(
         return  # a stay that has begun, now ending today
     await conn.execute(
         query("api_booking_lock"),
-        {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": check_in,
-         "check_out": check_out},
-    )  # fmt: skip
+        {
+            "hotel_id": hotel_id,
+            "room_type_id": type_id,
+            "check_in": check_in,
+            "check_out": check_out,
+        },
+    )
     # The guest's rooms nearest today first: tonight's (or last night's) is the one they are in.
     preferred = [
         night[1] for night in sorted(current, key=lambda n: (n[0] < today, abs(n[0] - today)))
@@ -324,10 +357,16 @@ async def _move(
     for first, end in spans:
         cur = await conn.execute(
             query("api_booking_assign_rooms"),
-            {"hotel_id": hotel_id, "room_type_id": type_id, "check_in": first,
-             "check_out": end, "people": guests, "exclude": booking_id,
-             "preferred": preferred},
-        )  # fmt: skip
+            {
+                "hotel_id": hotel_id,
+                "room_type_id": type_id,
+                "check_in": first,
+                "check_out": end,
+                "people": guests,
+                "exclude": booking_id,
+                "preferred": preferred,
+            },
+        )
         placed = (await cur.fetchone() or (None,))[0]
         if placed is None:
             api_bookings.labels(op="update", outcome="conflict").inc()
@@ -342,17 +381,31 @@ async def _move(
         preferred = [placed[-1], *preferred]
     cur = await conn.execute(
         query("api_booking_stay_prices"),
-        {"hotel_id": hotel_id, "plan_id": plan[0], "plan_type": plan[3], "check_in": check_in,
-         "check_out": check_out, "people": guests},
-    )  # fmt: skip
+        {
+            "hotel_id": hotel_id,
+            "plan_id": plan[0],
+            "plan_type": plan[3],
+            "check_in": check_in,
+            "check_out": check_out,
+            "people": guests,
+        },
+    )
     prices = (await cur.fetchone() or (None,))[0]
     await conn.execute(
         query("api_booking_details_insert"),
-        {"hotel_id": hotel_id, "reservation_id": booking_id, "plan_id": plan[0],
-         "plans_global_id": plan[1], "plan_name": plan[2], "plan_type": plan[3] or "per_room",
-         "people": guests, "dates": nights_of(check_in, check_out), "room_ids": rooms,
-         "prices": prices},
-    )  # fmt: skip
+        {
+            "hotel_id": hotel_id,
+            "reservation_id": booking_id,
+            "plan_id": plan[0],
+            "plans_global_id": plan[1],
+            "plan_name": plan[2],
+            "plan_type": plan[3] or "per_room",
+            "people": guests,
+            "dates": nights_of(check_in, check_out),
+            "room_ids": rooms,
+            "prices": prices,
+        },
+    )
 
 
 async def _echo(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> None:

@@ -50,9 +50,12 @@ async def hotel(ctx: ApiContext, hotel_id: int) -> cacheops.HotelInfo:
 
 async def room_types(ctx: ApiContext, hotel_id: int) -> list[cacheops.RoomTypeInfo]:
     return await read_through(
-        ctx, "room_types", hotel_id, lambda: cacheops.get_room_types(ctx.cache, hotel_id),
+        ctx,
+        "room_types",
+        hotel_id,
+        lambda: cacheops.get_room_types(ctx.cache, hotel_id),
         reload_kind="room_types",
-    )  # fmt: skip
+    )
 
 
 async def amenities(ctx: ApiContext, hotel_id: int) -> list[cacheops.Amenity]:

@@ -186,9 +186,7 @@ class FastReads:
         state["principal"] = principal
         return self._reply(call, state, decided(state, decision, "read"), _PROTOCOL)
 
-    def _reply(
-        self, call: _Call, state: dict[str, Any], decision: Decision, at: str
-    ) -> Reply:  # fmt: skip
+    def _reply(self, call: _Call, state: dict[str, Any], decision: Decision, at: str) -> Reply:
         found = call.found
         if not decision.allowed:
             # Refused before the handler would run: audited as the route, like the app does.

@@ -47,9 +47,13 @@ def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
 
 
 def _account(
-    scope: Scope, state: dict[str, Any], route: str, status: int, started: float,
+    scope: Scope,
+    state: dict[str, Any],
+    route: str,
+    status: int,
+    started: float,
     audit: AuditWriter | None,
-) -> None:  # fmt: skip
+) -> None:
     """The call's metrics and audit entry."""
     method = str(scope.get("method", "GET"))
     requests, latency = _series(route, method, status)
@@ -108,12 +112,16 @@ def front(app: ASGIApp, fast: FastReads, audit: AuditWriter | None) -> ASGIApp:
             if reply is not None:
                 code, headers, body = _sent(scope, state, reply, started, audit)
                 start: HTTPResponseStartEvent = {
-                    "type": "http.response.start", "status": code, "headers": headers,
-                }  # fmt: skip
+                    "type": "http.response.start",
+                    "status": code,
+                    "headers": headers,
+                }
                 await send(start)
                 done: HTTPResponseBodyEvent = {
-                    "type": "http.response.body", "body": body, "more_body": False,
-                }  # fmt: skip
+                    "type": "http.response.body",
+                    "body": body,
+                    "more_body": False,
+                }
                 await send(done)
                 return
         await app(scope, receive, send)

@@ -17,14 +17,18 @@ Guests = Annotated[int, Meta(ge=1, le=50)]
 # makes it the end (and reads the same in the OpenAPI document's ECMA dialect).
 Name = Annotated[
     str,
-    Meta(min_length=1, max_length=200,
-         pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$(?!\n)"),
-]  # fmt: skip
+    Meta(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$(?!\n)",
+    ),
+]
 Email = Annotated[
     str,
-    Meta(min_length=3, max_length=254,
-         pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$(?!\n)"),
-]  # fmt: skip
+    Meta(
+        min_length=3, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$(?!\n)"
+    ),
+]
 Phone = Annotated[str, Meta(min_length=3, max_length=40, pattern=r"^[0-9+()\- .]+$(?!\n)")]
 Comment = Annotated[str, Meta(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 ExternalId = Annotated[

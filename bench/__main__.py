@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(modules).parse_args(argv)
     unknown = [n for n in args.names if n not in modules]
     if unknown:
-        print(f"bench: no benchmark named {', '.join(unknown)}; have {', '.join(modules)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"bench: no benchmark named {', '.join(unknown)}; have {', '.join(modules)}",
+            file=sys.stderr,
+        )
         return 2
     selected = args.names or list(modules)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 if __name__ == "__main__":
     uvicorn.run(
-        app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
-        http=JoinedWritesProtocol, loop="uvloop", server_header=False,
-    )  # fmt: skip
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        http=JoinedWritesProtocol,
+        loop="uvloop",
+        server_header=False,
+    )

@@ -96,10 +96,21 @@ def run(
         script = Path(handle.name)
     try:
         out = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s",
-             "-s", str(script), f"http://127.0.0.1:{port}/"],
-            check=False, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds:.0f}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}/",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
     finally:
         script.unlink(missing_ok=True)
     for line in out.stdout.splitlines():

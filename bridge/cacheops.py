@@ -157,24 +157,37 @@ async def _start(
     async with conn.transaction():
         cur = await conn.execute(
             query("cacheops_trigger_start"),
-            {"trigger_type": "hotel" if hotel_id is not None else "full",
-             "cache_type": cache_type, "hotel_id": hotel_id, "triggered_by": triggered_by},
-        )  # fmt: skip
+            {
+                "trigger_type": "hotel" if hotel_id is not None else "full",
+                "cache_type": cache_type,
+                "hotel_id": hotel_id,
+                "triggered_by": triggered_by,
+            },
+        )
         row = await cur.fetchone()
     assert row is not None
     return int(row[0])
 
 
 async def _finish(
-    conn: psycopg.AsyncConnection[Any], trigger_id: int, status: str, error: str | None,
-    written: int, removed: int,
-) -> datetime | None:  # fmt: skip
+    conn: psycopg.AsyncConnection[Any],
+    trigger_id: int,
+    status: str,
+    error: str | None,
+    written: int,
+    removed: int,
+) -> datetime | None:
     async with conn.transaction():
         cur = await conn.execute(
             query("cacheops_trigger_finish"),
-            {"id": trigger_id, "status": status, "error": error, "written": written,
-             "removed": removed},
-        )  # fmt: skip
+            {
+                "id": trigger_id,
+                "status": status,
+                "error": error,
+                "written": written,
+                "removed": removed,
+            },
+        )
         row = await cur.fetchone()
     return row[0].replace(tzinfo=UTC) if row and row[0] else None
 
@@ -203,12 +216,29 @@ async def _update_catalog(
         log.warning("%s cache update %s failed: %s", cache_type, trigger_id, exc)
         m.cache_updates.labels(cache_type=cache_type, status="failed").inc()
         done = await _finish(conn, trigger_id, "failed", str(exc) or type(exc).__name__, 0, 0)
-        return CacheUpdateResult(trigger_id, cache_type, hotel_id, "failed", 0, 0, triggered_by,
-                                 done, str(exc) or type(exc).__name__)  # fmt: skip
+        return CacheUpdateResult(
+            trigger_id,
+            cache_type,
+            hotel_id,
+            "failed",
+            0,
+            0,
+            triggered_by,
+            done,
+            str(exc) or type(exc).__name__,
+        )
     done = await _finish(conn, trigger_id, "completed", None, count.written, count.removed)
     m.cache_updates.labels(cache_type=cache_type, status="completed").inc()
-    return CacheUpdateResult(trigger_id, cache_type, hotel_id, "completed", count.written,
-                             count.removed, triggered_by, done)  # fmt: skip
+    return CacheUpdateResult(
+        trigger_id,
+        cache_type,
+        hotel_id,
+        "completed",
+        count.written,
+        count.removed,
+        triggered_by,
+        done,
+    )
 
 
 async def update_hotels(
@@ -319,9 +349,11 @@ async def _hotel_room_types(conn: psycopg.AsyncConnection[Any], hotel_id: int) -
 
 
 async def _recompute_keys(
-    conn: psycopg.AsyncConnection[Any], cache: Cache, horizon: Horizon,
+    conn: psycopg.AsyncConnection[Any],
+    cache: Cache,
+    horizon: Horizon,
     keys: set[tuple[int, int, date]],
-) -> tuple[list[Availability], list[AvailabilityKey]]:  # fmt: skip
+) -> tuple[list[Availability], list[AvailabilityKey]]:
     entries, deletes = await availability_sink.recompute(
         conn, AvailabilityDirty(keys=keys), horizon
     )
@@ -370,12 +402,21 @@ async def refresh_availability(
         error = str(exc) or type(exc).__name__
         m.cache_updates.labels(cache_type="availability", status="failed").inc()
         done = await _finish(conn, trigger_id, "failed", error, 0, 0)
-        return CacheUpdateResult(trigger_id, "availability", hotel_id, "failed", 0, 0,
-                                 triggered_by, done, error)  # fmt: skip
+        return CacheUpdateResult(
+            trigger_id, "availability", hotel_id, "failed", 0, 0, triggered_by, done, error
+        )
     done = await _finish(conn, trigger_id, "completed", None, len(entries), len(deletes))
     m.cache_updates.labels(cache_type="availability", status="completed").inc()
-    return CacheUpdateResult(trigger_id, "availability", hotel_id, "completed", len(entries),
-                             len(deletes), triggered_by, done)  # fmt: skip
+    return CacheUpdateResult(
+        trigger_id,
+        "availability",
+        hotel_id,
+        "completed",
+        len(entries),
+        len(deletes),
+        triggered_by,
+        done,
+    )
 
 
 @asynccontextmanager
@@ -478,10 +519,15 @@ async def hotel_pricing(
     if found is None:
         return None
     return [
-        PlanPrices(p.plan_id, p.plans_global_id, p.name, p.plan_type,
-                   [n for n in p.nights if start <= n.date < end])
+        PlanPrices(
+            p.plan_id,
+            p.plans_global_id,
+            p.name,
+            p.plan_type,
+            [n for n in p.nights if start <= n.date < end],
+        )
         for p in found.plans
-    ]  # fmt: skip
+    ]
 
 
 async def nightly_prices(

@@ -42,6 +42,9 @@ async def connect(
 
 async def connect_dict(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[Any]:
     return await psycopg.AsyncConnection.connect(
-        url, autocommit=autocommit, application_name=APPLICATION_NAME, connect_timeout=10,
+        url,
+        autocommit=autocommit,
+        application_name=APPLICATION_NAME,
+        connect_timeout=10,
         row_factory=dict_row,
-    )  # fmt: skip
+    )

@@ -139,9 +139,16 @@ class PostgresCluster:
             self.logfile.touch()
             os.chown(self.logfile, self._user["user"], self._user["group"])
         self._run(
-            "initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--no-sync", "--locale=C",
-        )  # fmt: skip
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+            "--locale=C",
+        )
         # Tests and the demo connect as a replication client too.
         with (self.datadir / "pg_hba.conf").open("a") as hba:
             hba.write("host replication all 127.0.0.1/32 trust\n")
@@ -151,9 +158,18 @@ class PostgresCluster:
         options = " ".join(f"-c {k}={v}" for k, v in self.settings.items())
         options += f" -p {self.port} -k {self.datadir}"
         self._run(
-            "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
-            "-o", options, "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         if self.pid() is None:

@@ -272,8 +272,10 @@ class Bridge:
         statements run on the server, as soon as a whole batch waits (a backlog). Otherwise
         it is taken when the current one has committed, as without reading ahead: taken
         earlier, it would leave out what arrives meanwhile and wait a whole apply longer."""
-        waits = [asyncio.ensure_future(self.source.batch_waiting()),
-                 asyncio.ensure_future(committed.wait())]  # fmt: skip
+        waits = [
+            asyncio.ensure_future(self.source.batch_waiting()),
+            asyncio.ensure_future(committed.wait()),
+        ]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -297,8 +299,15 @@ class Bridge:
             try:
                 validate(change)
             except MalformedChange as exc:
-                rejects.append(RawReject(change.position, change.table, change.op,
-                                         msgspec.to_builtins(change), str(exc)))  # fmt: skip
+                rejects.append(
+                    RawReject(
+                        change.position,
+                        change.table,
+                        change.op,
+                        msgspec.to_builtins(change),
+                        str(exc),
+                    )
+                )
             else:
                 good.append(change)
         projected = resync + good

@@ -85,11 +85,13 @@ class Refresher:
         from bridge.config import require_database
 
         return cls(
-            require_database(settings), cache,
+            require_database(settings),
+            cache,
             Horizon.of(settings),
-            ttl_minutes=settings.availability_ttl_minutes, interval=settings.refresh_interval,
+            ttl_minutes=settings.availability_ttl_minutes,
+            interval=settings.refresh_interval,
             retention_days=settings.horizon_days_back,
-        )  # fmt: skip
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop`; a lost database or cache only skips ticks."""
@@ -132,15 +134,19 @@ class Refresher:
         """An empty hotel / room-type / price cache is filled once; later updates follow policy."""
         if await self.cache.get_document(catalog.HOTEL_LIST, catalog.LIST_KEY) is None:
             await cacheops.update_hotels(conn, self.cache, hotel_id=None, triggered_by="startup")
-            await cacheops.update_room_types(conn, self.cache, hotel_id=None,
-                                             triggered_by="startup")  # fmt: skip
+            await cacheops.update_room_types(
+                conn, self.cache, hotel_id=None, triggered_by="startup"
+            )
         if not await self.cache.document_keys(prices_sink.PRICES):
             await prices_sink.apply(conn, self.cache, PricesDirty(everything=True), self.horizon)
 
     async def _refresh(
-        self, conn: psycopg.AsyncConnection[Any], types: dict[int, list[int]],
-        today: date | None, result: TickResult,
-    ) -> None:  # fmt: skip
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        types: dict[int, list[int]],
+        today: date | None,
+        result: TickResult,
+    ) -> None:
         lo, hi = self.horizon.bounds(today)
         hotels = sorted(types)
         hotel_id, night = self._cursor or (hotels[0], lo)
@@ -184,8 +190,9 @@ class Refresher:
         result.refreshed = len(fresh) + len(gone)
         m.availability_refreshed.inc(result.refreshed)
         m.availability_keys_written.inc(result.refreshed)
-        await catalog.mark_updated(conn, "availability", sorted(touched),
-                                   cacheops.AVAILABILITY_TTL_MINUTES)  # fmt: skip
+        await catalog.mark_updated(
+            conn, "availability", sorted(touched), cacheops.AVAILABILITY_TTL_MINUTES
+        )
 
     async def _cleanup(self, types: dict[int, list[int]], today: date, result: TickResult) -> None:
         """Remove one hotel's nights older than the retention (read them, delete what is there);

@@ -212,13 +212,16 @@ async def serve(
             )
             served = create_asgi(ctx)
             config = uvicorn.Config(
-                served.app, log_level="warning", access_log=False, lifespan="on",
+                served.app,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
                 http=answering(served.immediate),
                 # No websocket routes: an upgrade never hands the joined-writes transport on.
                 ws="none",
                 # No `server: uvicorn` on every answer: it tells callers nothing they need.
                 server_header=False,
-            )  # fmt: skip
+            )
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="api"))
             if on_listening is not None:

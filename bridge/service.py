@@ -43,9 +43,11 @@ def build_source(settings: Settings, cache: Cache | None = None) -> Source:
         source: Source = LogicalSource(url, settings, on_snapshot=hook)
         return source
     return TriggerSource(
-        url, settings.watched_tables, batch_size=settings.batch_size,
+        url,
+        settings.watched_tables,
+        batch_size=settings.batch_size,
         poll_interval=settings.poll_interval,
-    )  # fmt: skip
+    )
 
 
 def build_stages(settings: Settings, cache: Cache) -> list[Stage]:

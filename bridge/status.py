@@ -58,6 +58,13 @@ async def collect_status(settings: Settings) -> StatusReport:
         # The outbox is empty in logical mode: what waits is WAL behind the slot.
         waiting, lag, extra = slot.behind_bytes, slot.seconds, slot.lines
     return StatusReport(
-        settings.capture, consumer, position, int(applied or 0), checkpoint_at,
-        int(waiting or 0), float(lag or 0.0), int(parked or 0), extra,
-    )  # fmt: skip
+        settings.capture,
+        consumer,
+        position,
+        int(applied or 0),
+        checkpoint_at,
+        int(waiting or 0),
+        float(lag or 0.0),
+        int(parked or 0),
+        extra,
+    )

@@ -128,9 +128,13 @@ def settings(db_url: str, redis_url: str, redis_prefix: str) -> Iterator[Setting
     # Slots are cluster-wide: each test database gets its own, dropped after the test.
     slot = f"pmsb_{db_url.rsplit('/', 1)[1]}"
     yield Settings(
-        database_url=db_url, redis_url=redis_url, redis_prefix=redis_prefix, poll_interval=0.1,
-        slot_name=slot, publication_name=slot,
-    )  # fmt: skip
+        database_url=db_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        poll_interval=0.1,
+        slot_name=slot,
+        publication_name=slot,
+    )
     drop_slot(db_url, slot)
 
 

@@ -137,10 +137,11 @@ def decided(state: dict[str, Any], decision: Decision, klass: str) -> Decision:
 
 def rate_limited(decision: Decision, klass: str) -> ApiError:
     return ApiError(
-        429, "rate_limited",
+        429,
+        "rate_limited",
         f"too many {klass} requests; retry in {decision.retry_after}s",
         headers={"Retry-After": str(decision.retry_after)},
-    )  # fmt: skip
+    )
 
 
 async def limit(

@@ -77,9 +77,15 @@ def key_id_of(key: str) -> str | None:
 
 def _record(row: tuple[Any, ...]) -> KeyRecord:
     return KeyRecord(
-        id=row[0], key_id=row[1], hotel_id=row[2], key_hash=row[3], scopes=tuple(row[4] or ()),
-        is_active=bool(row[5]), expires_at=row[6], expired=bool(row[7]),
-    )  # fmt: skip
+        id=row[0],
+        key_id=row[1],
+        hotel_id=row[2],
+        key_hash=row[3],
+        scopes=tuple(row[4] or ()),
+        is_active=bool(row[5]),
+        expires_at=row[6],
+        expired=bool(row[7]),
+    )
 
 
 def _genuine(key: str, record: KeyRecord | None) -> KeyRecord | None:

@@ -59,8 +59,9 @@ def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
         hashlib.sha256(secret).digest(), hashlib.sha256(token.encode()).digest()
     ):
         raise ApiError(
-            401, "unauthorized",
+            401,
+            "unauthorized",
             "this page needs BRIDGE_METRICS_TOKEN: 'Authorization: Bearer <token>', or Basic "
             "with the token as the password",
             headers=CHALLENGE,
-        )  # fmt: skip
+        )

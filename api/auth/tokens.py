@@ -66,9 +66,13 @@ def decode_access(token: str, secret: str) -> Claims:
     """Only HS256 with our secret, our audience and issuer, and not expired."""
     try:
         payload = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
             options={"require": ["exp", "iat", "aud", "iss", "sub"]},
-        )  # fmt: skip
+        )
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired") from None
     except jwt.InvalidAudienceError:

@@ -15,9 +15,12 @@ from api.schemas import AmenitiesResponse, AmenityOut
 
 
 @get(
-    f"{PREFIX}/amenities/{{hotel_id:int}}", tags=["inventory"], opt=OPT("read"),
-    responses=errors(404), summary="Amenities of a hotel",
-)  # fmt: skip
+    f"{PREFIX}/amenities/{{hotel_id:int}}",
+    tags=["inventory"],
+    opt=OPT("read"),
+    responses=errors(404),
+    summary="Amenities of a hotel",
+)
 async def amenities(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -29,9 +32,8 @@ async def amenities(
     found = await catalog.amenities(ctx, hotel_id)
     return AmenitiesResponse(
         hotel_id,
-        [AmenityOut(a.id, a.name, a.category, a.description, a.icon, a.sort_order)
-         for a in found],
-    )  # fmt: skip
+        [AmenityOut(a.id, a.name, a.category, a.description, a.icon, a.sort_order) for a in found],
+    )
 
 
 ROUTES = [amenities]

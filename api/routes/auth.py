@@ -18,15 +18,24 @@ from api.schemas import Identity, TokenRequest, TokenResponse, ValidateRequest, 
 
 def _identity(principal: Principal, expires_at: Any = None) -> Identity:
     return Identity(
-        user_id=principal.key_id, key_id=principal.key_id, hotel_id=principal.hotel_id,
-        scopes=list(principal.scopes), authenticated_with=principal.via, expires_at=expires_at,
-    )  # fmt: skip
+        user_id=principal.key_id,
+        key_id=principal.key_id,
+        hotel_id=principal.hotel_id,
+        scopes=list(principal.scopes),
+        authenticated_with=principal.via,
+        expires_at=expires_at,
+    )
 
 
 @post(
-    f"{PREFIX}/auth/token", tags=["auth"], status_code=200, opt={"rate": "auth"}, security=[{}],
-    responses=errors(*BODY), summary="Exchange an API key (or a refresh token) for tokens",
-)  # fmt: skip
+    f"{PREFIX}/auth/token",
+    tags=["auth"],
+    status_code=200,
+    opt={"rate": "auth"},
+    security=[{}],
+    responses=errors(*BODY),
+    summary="Exchange an API key (or a refresh token) for tokens",
+)
 async def token(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -53,8 +62,14 @@ async def token(
         record = usable(await ctx.keys.by_id(spent.api_key_id))
         family = spent.family
     ctx.keys.touch(record)
-    note(request, "auth.token", "api_key", record.key_id, {"grant_type": data.grant_type},
-         {"hotel_id": record.hotel_id})  # fmt: skip
+    note(
+        request,
+        "auth.token",
+        "api_key",
+        record.key_id,
+        {"grant_type": data.grant_type},
+        {"hotel_id": record.hotel_id},
+    )
     request.scope["state"]["hotel_id"] = record.hotel_id
     try:
         refresh = await tokens.issue_refresh(
@@ -73,10 +88,14 @@ async def token(
 
 
 @post(
-    f"{PREFIX}/auth/validate-token", tags=["auth"], status_code=200, opt={"rate": "auth"},
+    f"{PREFIX}/auth/validate-token",
+    tags=["auth"],
+    status_code=200,
+    opt={"rate": "auth"},
     security=[{}],
-    responses=errors(*BODY), summary="Check a token (or API key); 401 when it is not valid",
-)  # fmt: skip
+    responses=errors(*BODY),
+    summary="Check a token (or API key); 401 when it is not valid",
+)
 async def validate_token(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -93,9 +112,12 @@ async def validate_token(
 
 
 @get(
-    f"{PREFIX}/auth/user/{{user_id:str}}", tags=["auth"], opt=OPT("read"),
-    responses=errors(404), summary="The identity behind the caller's credentials",
-)  # fmt: skip
+    f"{PREFIX}/auth/user/{{user_id:str}}",
+    tags=["auth"],
+    opt=OPT("read"),
+    responses=errors(404),
+    summary="The identity behind the caller's credentials",
+)
 async def user(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal], user_id: FromPath[str]
 ) -> Identity:

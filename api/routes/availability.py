@@ -38,11 +38,12 @@ _encode = msgspec.json.Encoder().encode
 
 
 @get(
-    ROUTE, tags=["availability"], opt=OPT("read", query=True),
-    responses={200: ResponseSpec(AvailabilityResponse, description="Availability"),
-               **errors(404)},
+    ROUTE,
+    tags=["availability"],
+    opt=OPT("read", query=True),
+    responses={200: ResponseSpec(AvailabilityResponse, description="Availability"), **errors(404)},
     summary="Availability per room type and night",
-)  # fmt: skip
+)
 async def availability(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -100,9 +101,15 @@ async def _answer(
 ) -> tuple[bytes, bool]:
     """The encoded answer, and whether it may be memoized (not when it is stale)."""
     read = await cacheops.read_availability(
-        ctx.pool, ctx.cache, ctx.horizon, hotel_id, q.start_date, q.end_date,
-        q.room_type_id, source_live=live,
-    )  # fmt: skip
+        ctx.pool,
+        ctx.cache,
+        ctx.horizon,
+        hotel_id,
+        q.start_date,
+        q.end_date,
+        q.room_type_id,
+        source_live=live,
+    )
     if q.room_type_id is not None and not read.entries:
         await _check_room_type(ctx, hotel_id, q.room_type_id)
     prices: dict[date, float] = {}
@@ -120,10 +127,14 @@ async def _answer(
         )
     body = _encode(
         AvailabilityResponse(
-            hotel_id, q.start_date, q.end_date, read.stale, q.plan_id,
+            hotel_id,
+            q.start_date,
+            q.end_date,
+            read.stale,
+            q.plan_id,
             [RoomTypeNights(k, v) for k, v in sorted(by_type.items())],
         )
-    )  # fmt: skip
+    )
     return body, not read.stale
 
 

@@ -20,21 +20,32 @@ from api.schemas import Booking, BookingCreate, BookingUpdate
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
-        name="Idempotency-Key", min_length=1, max_length=200,
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=200,
         description="Same key and body: the first response again; same key, other body: 422",
     ),
-]  # fmt: skip
+]
 
 
 def _summary(b: Booking) -> dict[str, Any]:
-    return {"status": b.status, "check_in": b.check_in, "check_out": b.check_out,
-            "nights": len(b.nights), "total_price": b.total_price}  # fmt: skip
+    return {
+        "status": b.status,
+        "check_in": b.check_in,
+        "check_out": b.check_out,
+        "nights": len(b.nights),
+        "total_price": b.total_price,
+    }
 
 
 @post(
-    f"{PREFIX}/bookings", tags=["bookings"], status_code=201, opt=OPT("book"),
-    responses=errors(*BODY, 404, 409, 422), summary="Create a booking",
-)  # fmt: skip
+    f"{PREFIX}/bookings",
+    tags=["bookings"],
+    status_code=201,
+    opt=OPT("book"),
+    responses=errors(*BODY, 404, 409, 422),
+    summary="Create a booking",
+)
 async def create_booking(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -43,10 +54,21 @@ async def create_booking(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Booking]:
     """Guest, web reservation and one night row each, with a room free for the whole stay."""
-    note(request, "booking.create", "booking", None,
-         {"hotel_id": data.hotel_id, "room_type_id": data.room_type_id,
-          "check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
-          "plan_id": data.plan_id, "idempotency_key": idempotency_key is not None})  # fmt: skip
+    note(
+        request,
+        "booking.create",
+        "booking",
+        None,
+        {
+            "hotel_id": data.hotel_id,
+            "room_type_id": data.room_type_id,
+            "check_in": data.check_in,
+            "check_out": data.check_out,
+            "guests": data.guests,
+            "plan_id": data.plan_id,
+            "idempotency_key": idempotency_key is not None,
+        },
+    )
     same_hotel(principal, data.hotel_id)
     pool = booking_pool_of(ctx)
     idem = None
@@ -63,8 +85,14 @@ async def create_booking(
     else:
         outcome = await bookings.create(pool, principal.key_pk, data, idem)
     booking = outcome.booking
-    note(request, "booking.create", "booking", str(booking.booking_id),
-         request_summary(request), _summary(booking))  # fmt: skip
+    note(
+        request,
+        "booking.create",
+        "booking",
+        str(booking.booking_id),
+        request_summary(request),
+        _summary(booking),
+    )
     return Response(booking, status_code=outcome.status_code)
 
 
@@ -75,9 +103,12 @@ def request_summary(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get(
-    f"{PREFIX}/bookings/{{booking_id:uuid}}", tags=["bookings"], opt=OPT("read"),
-    responses=errors(404), summary="Get a booking with its nights and sync status",
-)  # fmt: skip
+    f"{PREFIX}/bookings/{{booking_id:uuid}}",
+    tags=["bookings"],
+    opt=OPT("read"),
+    responses=errors(404),
+    summary="Get a booking with its nights and sync status",
+)
 async def get_booking(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -89,9 +120,12 @@ async def get_booking(
 
 
 @put(
-    f"{PREFIX}/bookings/{{booking_id:uuid}}", tags=["bookings"], opt=OPT("book"),
-    responses=errors(*BODY, 404, 409, 422), summary="Change dates, guests or guest details",
-)  # fmt: skip
+    f"{PREFIX}/bookings/{{booking_id:uuid}}",
+    tags=["bookings"],
+    opt=OPT("book"),
+    responses=errors(*BODY, 404, 409, 422),
+    summary="Change dates, guests or guest details",
+)
 async def update_booking(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -99,22 +133,44 @@ async def update_booking(
     booking_id: FromPath[UUID],
     data: JSONBody[BookingUpdate],
 ) -> Booking:
-    note(request, "booking.update", "booking", str(booking_id),
-         {"check_in": data.check_in, "check_out": data.check_out, "guests": data.guests,
-          "guest_changed": data.guest is not None})  # fmt: skip
+    note(
+        request,
+        "booking.update",
+        "booking",
+        str(booking_id),
+        {
+            "check_in": data.check_in,
+            "check_out": data.check_out,
+            "guests": data.guests,
+            "guest_changed": data.guest is not None,
+        },
+    )
     booking = await bookings.update(
-        booking_pool_of(ctx), principal.hotel_id, booking_id, data,
+        booking_pool_of(ctx),
+        principal.hotel_id,
+        booking_id,
+        data,
         ctx.clock.today(principal.hotel_id),
-    )  # fmt: skip
-    note(request, "booking.update", "booking", str(booking_id), request_summary(request),
-         _summary(booking))  # fmt: skip
+    )
+    note(
+        request,
+        "booking.update",
+        "booking",
+        str(booking_id),
+        request_summary(request),
+        _summary(booking),
+    )
     return booking
 
 
 @delete(
-    f"{PREFIX}/bookings/{{booking_id:uuid}}", tags=["bookings"], status_code=200,
-    opt=OPT("book"), responses=errors(404, 409), summary="Cancel a booking",
-)  # fmt: skip
+    f"{PREFIX}/bookings/{{booking_id:uuid}}",
+    tags=["bookings"],
+    status_code=200,
+    opt=OPT("book"),
+    responses=errors(404, 409),
+    summary="Cancel a booking",
+)
 async def cancel_booking(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],

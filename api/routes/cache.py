@@ -58,10 +58,13 @@ async def _run(
 
 
 @post(
-    f"{PREFIX}/cache/update-hotels", tags=["cache"], status_code=200, opt=OPT("admin"),
+    f"{PREFIX}/cache/update-hotels",
+    tags=["cache"],
+    status_code=200,
+    opt=OPT("admin"),
     responses=errors(*BODY, 404),
     summary="Reload the hotel cache (one hotel, or all without hotel_id)",
-)  # fmt: skip
+)
 async def update_hotels(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -80,9 +83,13 @@ async def update_hotels(
 
 
 @post(
-    f"{PREFIX}/cache/update-room-types", tags=["cache"], status_code=200, opt=OPT("admin"),
-    responses=errors(*BODY, 404), summary="Reload the room-type cache (one hotel, or all)",
-)  # fmt: skip
+    f"{PREFIX}/cache/update-room-types",
+    tags=["cache"],
+    status_code=200,
+    opt=OPT("admin"),
+    responses=errors(*BODY, 404),
+    summary="Reload the room-type cache (one hotel, or all)",
+)
 async def update_room_types(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -103,36 +110,56 @@ async def update_room_types(
 
 
 @post(
-    f"{PREFIX}/cache/refresh-availability", tags=["cache"], status_code=200, opt=OPT("admin"),
-    responses=errors(*BODY, 404), summary="Recompute availability for a hotel and date range",
-)  # fmt: skip
+    f"{PREFIX}/cache/refresh-availability",
+    tags=["cache"],
+    status_code=200,
+    opt=OPT("admin"),
+    responses=errors(*BODY, 404),
+    summary="Recompute availability for a hotel and date range",
+)
 async def refresh_availability(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
     principal: NamedDependency[Principal],
     data: JSONBody[RefreshAvailabilityRequest],
 ) -> cacheops.CacheUpdateResult:
-    note(request, "cache.refresh_availability", "cache", str(data.hotel_id),
-         {"room_type_id": data.room_type_id, "start_date": data.start_date,
-          "end_date": data.end_date})  # fmt: skip
+    note(
+        request,
+        "cache.refresh_availability",
+        "cache",
+        str(data.hotel_id),
+        {
+            "room_type_id": data.room_type_id,
+            "start_date": data.start_date,
+            "end_date": data.end_date,
+        },
+    )
     same_hotel(principal, data.hotel_id)
     if (data.end_date - data.start_date).days > 400:
         raise ApiError(400, "invalid_range", "at most 400 nights per refresh")
     return await _run(
         ctx,
         lambda conn: cacheops.refresh_availability(
-            conn, ctx.cache, ctx.horizon, hotel_id=data.hotel_id,
-            room_type_id=data.room_type_id, start_date=data.start_date,
-            end_date=data.end_date, triggered_by=_by(principal),
+            conn,
+            ctx.cache,
+            ctx.horizon,
+            hotel_id=data.hotel_id,
+            room_type_id=data.room_type_id,
+            start_date=data.start_date,
+            end_date=data.end_date,
+            triggered_by=_by(principal),
         ),
         ctx.availability_memo,
-    )  # fmt: skip
+    )
 
 
 @get(
-    f"{PREFIX}/cache/status", tags=["cache"], opt=OPT("admin", query=True), responses=errors(404),
+    f"{PREFIX}/cache/status",
+    tags=["cache"],
+    opt=OPT("admin", query=True),
+    responses=errors(404),
     summary="Cache status in the integration document's shape",
-)  # fmt: skip
+)
 async def cache_status(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],

@@ -149,9 +149,13 @@ small{{color:#666}}</style></head><body>
 
 
 @get(
-    "/dashboard", tags=["health"], media_type="text/html", security=SECURITY,
-    responses=RESPONSES, guards=[operator_only],
-)  # fmt: skip
+    "/dashboard",
+    tags=["health"],
+    media_type="text/html",
+    security=SECURITY,
+    responses=RESPONSES,
+    guards=[operator_only],
+)
 async def dashboard(ctx: NamedDependency[ApiContext]) -> Response[str]:
     d = collect(ctx)
     page = _PAGE.format(

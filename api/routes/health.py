@@ -35,9 +35,11 @@ async def live() -> dict[str, str]:
 
 
 @get(
-    "/health/ready", tags=["health"], security=[{}],
+    "/health/ready",
+    tags=["health"],
+    security=[{}],
     responses={503: ResponseSpec(Readiness, description="Not ready: the failed checks say why")},
-)  # fmt: skip
+)
 async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
     checks: dict[str, Check] = {}
     if ctx.pool is not None:
@@ -61,8 +63,12 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
 
 
 @get(
-    "/metrics", tags=["health"], media_type=METRICS_MEDIA_TYPE, security=SECURITY,
-    responses=RESPONSES, guards=[operator_only],
-)  # fmt: skip
+    "/metrics",
+    tags=["health"],
+    media_type=METRICS_MEDIA_TYPE,
+    security=SECURITY,
+    responses=RESPONSES,
+    guards=[operator_only],
+)
 async def prometheus() -> Response[Any]:
     return Response(generate_latest(REGISTRY), media_type=METRICS_MEDIA_TYPE)

@@ -47,18 +47,29 @@ DEFAULT_PRICING_NIGHTS = 30
 
 def hotel_out(h: cacheops.HotelInfo) -> HotelOut:
     return HotelOut(
-        hotel_id=h.id, name=h.name, formal_name=h.formal_name, facility_type=h.facility_type,
-        open_date=h.open_date, total_rooms=h.total_rooms, postal_code=h.postal_code,
-        address=h.address, email=h.email, phone_number=h.phone_number,
-        latitude=catalog.as_float(h.latitude), longitude=catalog.as_float(h.longitude),
+        hotel_id=h.id,
+        name=h.name,
+        formal_name=h.formal_name,
+        facility_type=h.facility_type,
+        open_date=h.open_date,
+        total_rooms=h.total_rooms,
+        postal_code=h.postal_code,
+        address=h.address,
+        email=h.email,
+        phone_number=h.phone_number,
+        latitude=catalog.as_float(h.latitude),
+        longitude=catalog.as_float(h.longitude),
         sort_order=h.sort_order,
-    )  # fmt: skip
+    )
 
 
 @get(
-    f"{PREFIX}/hotels", tags=["hotels"], opt=OPT("read"), responses=errors(),
+    f"{PREFIX}/hotels",
+    tags=["hotels"],
+    opt=OPT("read"),
+    responses=errors(),
     summary="The hotels this key may see (its own)",
-)  # fmt: skip
+)
 async def list_hotels(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -82,10 +93,12 @@ def catalog_version(bridge: Bridge) -> Hashable:
 
 
 @get(
-    HOTEL_ROUTE, tags=["hotels"], opt=OPT("read"),
+    HOTEL_ROUTE,
+    tags=["hotels"],
+    opt=OPT("read"),
     responses={200: ResponseSpec(HotelOut, description="Hotel information"), **errors(404)},
     summary="Hotel information",
-)  # fmt: skip
+)
 async def get_hotel(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -107,9 +120,12 @@ async def get_hotel(
 
 
 @get(
-    f"{PREFIX}/hotels/{{hotel_id:int}}/images", tags=["hotels"], opt=OPT("read"),
-    responses=errors(404), summary="Hotel images, primary first",
-)  # fmt: skip
+    f"{PREFIX}/hotels/{{hotel_id:int}}/images",
+    tags=["hotels"],
+    opt=OPT("read"),
+    responses=errors(404),
+    summary="Hotel images, primary first",
+)
 async def hotel_images(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -125,9 +141,12 @@ async def hotel_images(
 
 
 @get(
-    f"{PREFIX}/hotels/{{hotel_id:int}}/pricing", tags=["hotels"], opt=OPT("read", query=True),
-    responses=errors(404), summary="Nightly price of each plan (default: the next 30 nights)",
-)  # fmt: skip
+    f"{PREFIX}/hotels/{{hotel_id:int}}/pricing",
+    tags=["hotels"],
+    opt=OPT("read", query=True),
+    responses=errors(404),
+    summary="Nightly price of each plan (default: the next 30 nights)",
+)
 async def hotel_pricing(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -144,9 +163,10 @@ async def hotel_pricing(
     start = q.start_date or ctx.clock.today(hotel_id)
     if q.end_date is None and start > date.max - timedelta(days=DEFAULT_PRICING_NIGHTS):
         raise ApiError(
-            400, "invalid_range",
+            400,
+            "invalid_range",
             f"no {DEFAULT_PRICING_NIGHTS} nights follow this start_date: give an end_date",
-        )  # fmt: skip
+        )
     end = q.end_date or start + timedelta(days=DEFAULT_PRICING_NIGHTS)
     if end <= start or (end - start).days > MAX_PRICING_NIGHTS:
         raise ApiError(
@@ -161,11 +181,20 @@ async def hotel_pricing(
         if not plans:
             raise ApiError(404, "not_found", f"plan {q.plan_id} not found in hotel {hotel_id}")
     return PricingResponse(
-        hotel_id, start, end,
-        [PlanPricing(p.plan_id, p.plans_global_id, p.name, p.plan_type,
-                     [PriceNight(n.date, float(n.price)) for n in p.nights])
-         for p in plans],
-    )  # fmt: skip
+        hotel_id,
+        start,
+        end,
+        [
+            PlanPricing(
+                p.plan_id,
+                p.plans_global_id,
+                p.name,
+                p.plan_type,
+                [PriceNight(n.date, float(n.price)) for n in p.nights],
+            )
+            for p in plans
+        ],
+    )
 
 
 ROUTES = [list_hotels, get_hotel, hotel_images, hotel_pricing]

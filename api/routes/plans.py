@@ -16,9 +16,12 @@ from bridge import cacheops
 
 
 @get(
-    f"{PREFIX}/plans/{{hotel_id:int}}", tags=["hotels"], opt=OPT("read"),
-    responses=errors(404), summary="Plans of a hotel",
-)  # fmt: skip
+    f"{PREFIX}/plans/{{hotel_id:int}}",
+    tags=["hotels"],
+    opt=OPT("read"),
+    responses=errors(404),
+    summary="Plans of a hotel",
+)
 async def plans(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],

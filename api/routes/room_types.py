@@ -15,9 +15,12 @@ from api.schemas import RoomTypeOut, RoomTypesResponse
 
 
 @get(
-    f"{PREFIX}/room-types/{{hotel_id:int}}", tags=["inventory"], opt=OPT("read"),
-    responses=errors(404), summary="Room types of a hotel",
-)  # fmt: skip
+    f"{PREFIX}/room-types/{{hotel_id:int}}",
+    tags=["inventory"],
+    opt=OPT("read"),
+    responses=errors(404),
+    summary="Room types of a hotel",
+)
 async def room_types(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
@@ -29,9 +32,8 @@ async def room_types(
     found = await catalog.room_types(ctx, hotel_id)
     return RoomTypesResponse(
         hotel_id,
-        [RoomTypeOut(t.id, t.name, t.description, t.sellable_rooms, t.max_capacity)
-         for t in found],
-    )  # fmt: skip
+        [RoomTypeOut(t.id, t.name, t.description, t.sellable_rooms, t.max_capacity) for t in found],
+    )
 
 
 ROUTES = [room_types]

@@ -270,9 +270,11 @@ class LogicalSource:
 
     def _idle(self) -> bool:
         return (
-            self._tx is None and not self._streams and not self._ready
+            self._tx is None
+            and not self._streams
+            and not self._ready
             and self._unacknowledged is None
-        )  # fmt: skip
+        )
 
     async def _handle_frame(self, frame: bytes) -> None:
         kind = frame[0]
@@ -343,8 +345,18 @@ class LogicalSource:
         relation = message.relation
         table = relation.name
         if isinstance(message, Insert):
-            return [Change(position, xid, at, table, "insert", self._pk(relation, message.new),
-                           None, message.new)]  # fmt: skip
+            return [
+                Change(
+                    position,
+                    xid,
+                    at,
+                    table,
+                    "insert",
+                    self._pk(relation, message.new),
+                    None,
+                    message.new,
+                )
+            ]
         if isinstance(message, Update):
             new = message.new
             old = message.old if message.old_kind == "O" else None
@@ -387,8 +399,9 @@ class LogicalSource:
         try:
             # One quick attempt: a partition the PMS keeps busy is tried at the next check,
             # not waited for while the stream stands still.
-            changed = await slots.ensure_replica_identity(self._connection(), self.tables,
-                                                          attempts=1)  # fmt: skip
+            changed = await slots.ensure_replica_identity(
+                self._connection(), self.tables, attempts=1
+            )
         except (psycopg.errors.LockNotAvailable, slots.LogicalSetupError) as exc:
             log.warning("could not set REPLICA IDENTITY FULL yet: %s", exc)
             return
@@ -458,8 +471,9 @@ class LogicalSource:
             self._arrived.clear()
             arrived = asyncio.ensure_future(self._arrived.wait())
             try:
-                await asyncio.wait({arrived, reader}, timeout=remaining,
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                await asyncio.wait(
+                    {arrived, reader}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 # Also when this wait itself is cancelled (the bridge closing its read-ahead).
                 arrived.cancel()
@@ -519,8 +533,10 @@ class LogicalSource:
         if warn and not self._lag_warned:
             log.warning(
                 "slot %s is %d bytes behind (threshold %d)",
-                self.slot, behind, self.settings.slot_lag_warn_bytes,
-            )  # fmt: skip
+                self.slot,
+                behind,
+                self.settings.slot_lag_warn_bytes,
+            )
         self._lag_warned = warn
         m.slot_lag_warning.set(1 if warn else 0)
         return float(behind), seconds

@@ -146,9 +146,21 @@ class StreamAbort(msgspec.Struct, frozen=True, gc=False):
 
 
 Message = (
-    Begin | Commit | Origin | Relation | TypeInfo | Insert | Update | Delete | Truncate
-    | LogicalMessage | StreamStart | StreamStop | StreamCommit | StreamAbort
-)  # fmt: skip
+    Begin
+    | Commit
+    | Origin
+    | Relation
+    | TypeInfo
+    | Insert
+    | Update
+    | Delete
+    | Truncate
+    | LogicalMessage
+    | StreamStart
+    | StreamStop
+    | StreamCommit
+    | StreamAbort
+)
 Change = Insert | Update | Delete | Truncate
 
 
@@ -272,10 +284,28 @@ SCALARS: dict[int, Convert] = {
 }
 # Array type OID -> element type OID.
 ARRAYS: dict[int, int] = {
-    1000: 16, 1001: 17, 1002: 18, 1003: 19, 1005: 21, 1007: 23, 1016: 20, 1028: 26, 1009: 25,
-    199: 114, 1021: 700, 1022: 701, 1014: 1042, 1015: 1043, 1182: 1082, 1183: 1083,
-    1115: 1114, 1185: 1184, 1231: 1700, 2951: 2950, 3807: 3802,
-}  # fmt: skip
+    1000: 16,
+    1001: 17,
+    1002: 18,
+    1003: 19,
+    1005: 21,
+    1007: 23,
+    1016: 20,
+    1028: 26,
+    1009: 25,
+    199: 114,
+    1021: 700,
+    1022: 701,
+    1014: 1042,
+    1015: 1043,
+    1182: 1082,
+    1183: 1083,
+    1115: 1114,
+    1185: 1184,
+    1231: 1700,
+    2951: 2950,
+    3807: 3802,
+}
 
 
 def parse_array(raw: bytes, element: Convert) -> list[Any]:

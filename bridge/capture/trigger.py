@@ -26,9 +26,13 @@ class TriggerSource:
     reads_ahead = False
 
     def __init__(
-        self, database_url: str, tables: tuple[str, ...], *, batch_size: int = 2000,
+        self,
+        database_url: str,
+        tables: tuple[str, ...],
+        *,
+        batch_size: int = 2000,
         poll_interval: float = 0.5,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.database_url = database_url
         self.tables = tables
         self.batch_size = batch_size
@@ -88,9 +92,15 @@ class TriggerSource:
         return Batch(changes, rows[-1][0], rejects, claim=[r[0] for r in rows])
 
     def _change(
-        self, outbox_id: int, txid: int, captured_at: Any, table: str, code: str,
-        old: Any, new: Any,
-    ) -> Change:  # fmt: skip
+        self,
+        outbox_id: int,
+        txid: int,
+        captured_at: Any,
+        table: str,
+        code: str,
+        old: Any,
+        new: Any,
+    ) -> Change:
         op = OPS_BY_CODE[code]
         columns = self._keys.get(table)
         if columns is None:

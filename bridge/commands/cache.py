@@ -63,10 +63,15 @@ async def cmd_cache_refresh(args: argparse.Namespace, settings: Settings) -> int
         async with await connect(require_database(settings), autocommit=True) as conn:
             try:
                 result = await cacheops.refresh_availability(
-                    conn, cache, horizon(settings), hotel_id=args.hotel,
-                    room_type_id=args.room_type, start_date=args.start, end_date=args.end,
+                    conn,
+                    cache,
+                    horizon(settings),
+                    hotel_id=args.hotel,
+                    room_type_id=args.room_type,
+                    start_date=args.start,
+                    end_date=args.end,
                     triggered_by="cli",
-                )  # fmt: skip
+                )
             except cacheops.CacheOpError as exc:
                 raise ConfigError(exc.detail) from None
     finally:

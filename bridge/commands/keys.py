@@ -159,9 +159,11 @@ def register(sub: Any) -> None:
     )
     create.add_argument("--hotel", type=int, required=True, help="the hotel the key may see")
     create.add_argument(
-        "--scope", choices=["read", "book", "admin"], default="book",
+        "--scope",
+        choices=["read", "book", "admin"],
+        default="book",
         help="read < book < admin; each includes the ones before (default: book)",
-    )  # fmt: skip
+    )
     create.add_argument("--expires-in", default=None, help="e.g. 90d, 12h (default: never)")
     create.add_argument("--description", default=None)
     create.set_defaults(handler=cmd_keys_create)

@@ -17,8 +17,14 @@ import msgspec
 
 from bridge.delivery.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
 
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 500: "Error",
-            503: "Unavailable"}  # fmt: skip
+_REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    404: "Not Found",
+    500: "Error",
+    503: "Unavailable",
+}
 
 
 class Received(msgspec.Struct, frozen=True):
@@ -93,8 +99,9 @@ class Receiver:
                 booking_id = reservation.get("id")
         secret = self.secrets.get(hotel_id) if isinstance(hotel_id, int) else None
         signed = secret is not None and verify(secret, body, headers.get(SIGNATURE_HEADER.lower()))
-        return Received(headers.get(IDEMPOTENCY_HEADER.lower()), signed, body, hotel_id,
-                        booking_id, operation)  # fmt: skip
+        return Received(
+            headers.get(IDEMPOTENCY_HEADER.lower()), signed, body, hotel_id, booking_id, operation
+        )
 
     def _answer(self, request: Received) -> tuple[int | None, bytes]:
         self.requests.append(request)

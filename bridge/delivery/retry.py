@@ -34,10 +34,11 @@ async def requeue(conn: psycopg.AsyncConnection[Any], booking_id: uuid.UUID | No
         return queued
     cur = await conn.execute(query("delivery_booking_hotel"), {"booking_id": booking_id})
     intents = [
-        DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone(),
-                       None)
+        DeliveryIntent(
+            uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone(), None
+        )
         for (hotel_id,) in await cur.fetchall()
-    ]  # fmt: skip
+    ]
     queued = await enqueue(conn, intents)
     if queued:
         await conn.execute(query("delivery_mark_pending"), {"booking_id": booking_id})

@@ -122,10 +122,12 @@ class DeliveryWorker:
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryWorker:
         return cls(
-            require_database(settings), concurrency=settings.delivery_concurrency,
-            max_attempts=settings.delivery_max_attempts, timeout=settings.delivery_timeout,
+            require_database(settings),
+            concurrency=settings.delivery_concurrency,
+            max_attempts=settings.delivery_max_attempts,
+            timeout=settings.delivery_timeout,
             poll_interval=max(settings.poll_interval, 0.5),
-        )  # fmt: skip
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; reconnects after losing the database."""
@@ -296,5 +298,9 @@ class DeliveryWorker:
             self.stats.failed += 1
             m.deliveries.labels(outcome="failed").inc()
             m.delivery_failed.inc()
-            log.warning("delivery of %s for booking %s failed for good: %s",
-                        event.event_id, event.booking_id, outcome.error)  # fmt: skip
+            log.warning(
+                "delivery of %s for booking %s failed for good: %s",
+                event.event_id,
+                event.booking_id,
+                outcome.error,
+            )

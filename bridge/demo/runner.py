@@ -87,9 +87,11 @@ async def run_demo(args: argparse.Namespace, base: Settings) -> int:
         assert settings.database_url is not None
         _say("demo: creating the PMS schema and seed data, migrating ...")
         await prepare_pms(
-            settings.database_url, settings, hotels=args.hotels,
+            settings.database_url,
+            settings,
+            hotels=args.hotels,
             rooms_per_hotel=args.rooms_per_hotel,
-        )  # fmt: skip
+        )
         cache = open_cache(settings.redis_url, settings.redis_prefix)
         await cache.clear()
         async with await connect(settings.database_url) as conn:
@@ -98,8 +100,10 @@ async def run_demo(args: argparse.Namespace, base: Settings) -> int:
             # Made as `pms-bridge keys create` makes one, for the curl line printed once the
             # API is up.
             key = await create_key(conn, DEMO_HOTEL, "book", description="pms-bridge demo")
-        _say(f"demo: cache built ({written} availability entries, "
-             f"{'redis' if settings.redis_url else 'in-process'})")  # fmt: skip
+        _say(
+            f"demo: cache built ({written} availability entries, "
+            f"{'redis' if settings.redis_url else 'in-process'})"
+        )
         return await _run(args, settings, cache, key.key)
     finally:
         if cluster is not None:
@@ -147,9 +151,11 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any, key: st
         await server
         return 1
     bridge = state["bridge"]
-    _say(f"demo: API on http://{settings.api_host}:{settings.api_port} "
-         f"(/dashboard, /metrics, /api/booking-engine/...); workload {args.rate:.0f} tx/s; "
-         f"Ctrl-C to stop")  # fmt: skip
+    _say(
+        f"demo: API on http://{settings.api_host}:{settings.api_port} "
+        f"(/dashboard, /metrics, /api/booking-engine/...); workload {args.rate:.0f} tx/s; "
+        f"Ctrl-C to stop"
+    )
     _try_it(settings, key)
     live = not args.quiet and sys.stderr.isatty()
     load = asyncio.create_task(workload.run(stop_workload))

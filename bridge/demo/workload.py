@@ -86,19 +86,28 @@ class Workload:
         async with conn.transaction():
             cur = await conn.execute(
                 query("workload_room_taken"),
-                {"hotel_id": hotel_id, "room_id": room_id, "start": check_in,
-                 "end": check_in + timedelta(days=nights)},
-            )  # fmt: skip
+                {
+                    "hotel_id": hotel_id,
+                    "room_id": room_id,
+                    "start": check_in,
+                    "end": check_in + timedelta(days=nights),
+                },
+            )
             row = await cur.fetchone()
             if row is not None and row[0]:
                 return 0
             reservation_id = uuid.uuid4()
             cur = await conn.execute(
                 query("workload_book"),
-                {"id": reservation_id, "hotel_id": hotel_id,
-                 "client_id": self.rng.choice(self.clients), "check_in": check_in,
-                 "nights": nights, "room_id": room_id},
-            )  # fmt: skip
+                {
+                    "id": reservation_id,
+                    "hotel_id": hotel_id,
+                    "client_id": self.rng.choice(self.clients),
+                    "check_in": check_in,
+                    "nights": nights,
+                    "room_id": room_id,
+                },
+            )
             row = await cur.fetchone()
         self.reservations.append((hotel_id, reservation_id))
         return 1 + (int(row[0]) if row else 0)
@@ -108,10 +117,13 @@ class Workload:
         async with conn.transaction():
             cur = await conn.execute(
                 query("workload_move"),
-                {"hotel_id": hotel_id, "reservation_id": reservation_id,
-                 "room_id": self.rng.choice(self.rooms[hotel_id]),
-                 "shift": self.rng.choice([-1, 0, 0, 1])},
-            )  # fmt: skip
+                {
+                    "hotel_id": hotel_id,
+                    "reservation_id": reservation_id,
+                    "room_id": self.rng.choice(self.rooms[hotel_id]),
+                    "shift": self.rng.choice([-1, 0, 0, 1]),
+                },
+            )
             return max(cur.rowcount, 0)
 
     async def cancel(self, conn: psycopg.AsyncConnection[Any]) -> int:
@@ -127,7 +139,10 @@ class Workload:
         async with conn.transaction():
             cur = await conn.execute(
                 query("workload_edit"),
-                {"hotel_id": hotel_id, "reservation_id": reservation_id,
-                 "comment": f"edited {time.time():.3f}"},
-            )  # fmt: skip
+                {
+                    "hotel_id": hotel_id,
+                    "reservation_id": reservation_id,
+                    "comment": f"edited {time.time():.3f}",
+                },
+            )
             return max(cur.rowcount, 0)

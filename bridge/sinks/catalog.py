@@ -232,9 +232,13 @@ async def count_pending(conn: psycopg.AsyncConnection[Any], dirty: CatalogDirty)
     if types:
         await conn.execute(
             query("catalog_count_pending"),
-            {"cache_types": types, "hotel_ids": hotels, "counts": counts,
-             "ttl_minutes": CATALOG_TTL_MINUTES},
-        )  # fmt: skip
+            {
+                "cache_types": types,
+                "hotel_ids": hotels,
+                "counts": counts,
+                "ttl_minutes": CATALOG_TTL_MINUTES,
+            },
+        )
 
 
 class CatalogStage:

@@ -58,9 +58,14 @@ async def recompute(
     lo, hi = horizon.bounds()
     cur = await conn.execute(
         query("prices_recompute"),
-        {"everything": dirty.everything, "hotel_ids": sorted(dirty.hotels),
-         "global_ids": sorted(dirty.global_plans), "lo": lo, "hi": hi},
-    )  # fmt: skip
+        {
+            "everything": dirty.everything,
+            "hotel_ids": sorted(dirty.hotels),
+            "global_ids": sorted(dirty.global_plans),
+            "lo": lo,
+            "hi": hi,
+        },
+    )
     now = datetime.now(UTC)
     plans: dict[int, dict[int, PlanPrices]] = {}
     for hotel_id, plan_id, global_id, name, plan_type, night, price in await cur.fetchall():

@@ -61,11 +61,14 @@ class ApiServer:
 def body(room_type_id: int, check_in: date, nights: int = 2, **extra: Any) -> dict[str, Any]:
     """A POST /bookings body for hotel 1; `extra` adds or replaces fields."""
     return {
-        "hotel_id": 1, "room_type_id": room_type_id, "check_in": check_in.isoformat(),
-        "check_out": (check_in + timedelta(days=nights)).isoformat(), "guests": 1,
+        "hotel_id": 1,
+        "room_type_id": room_type_id,
+        "check_in": check_in.isoformat(),
+        "check_out": (check_in + timedelta(days=nights)).isoformat(),
+        "guests": 1,
         "guest": {"name": "Ada Lovelace", "email": "ada@example.test", "phone": "+44 20 0000"},
         **extra,
-    }  # fmt: skip
+    }
 
 
 @asynccontextmanager
@@ -120,9 +123,15 @@ async def create_key(
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         await conn.execute(
             query("api_key_insert"),
-            {"hotel_id": hotel_id, "key_id": new.key_id, "hash": new.key_hash,
-             "description": "test", "scopes": list(IMPLIED[scope]), "expires_in": expires_in},
-        )  # fmt: skip
+            {
+                "hotel_id": hotel_id,
+                "key_id": new.key_id,
+                "hash": new.key_hash,
+                "description": "test",
+                "scopes": list(IMPLIED[scope]),
+                "expires_in": expires_in,
+            },
+        )
         if not active:
             await conn.execute(
                 "UPDATE booking_engine_api_keys SET is_active = false WHERE key_id = %s",

@@ -85,9 +85,15 @@ async def test_query_parameters_a_route_does_not_take_or_repeats_are_400(
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         refused = [
             await http.get(f"{P}/{path}", params={"x": "1"})
-            for path in ("hotels", "hotels/1", "hotels/1/images", "room-types/1", "amenities/1",
-                         f"bookings/{uuid.uuid4()}")
-        ]  # fmt: skip
+            for path in (
+                "hotels",
+                "hotels/1",
+                "hotels/1/images",
+                "room-types/1",
+                "amenities/1",
+                f"bookings/{uuid.uuid4()}",
+            )
+        ]
         refused.append(await http.get(f"{P}/plans/1", params={"hotel_id": "2"}))
         refused.append(
             await http.get(

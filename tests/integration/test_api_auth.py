@@ -58,9 +58,15 @@ async def test_read_scope_cannot_book(settings: Settings, db_url: str) -> None:
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         reply = await http.post(
             f"{P}/bookings",
-            json={"hotel_id": 1, "room_type_id": 1, "check_in": "2099-01-01",
-                  "check_out": "2099-01-02", "guests": 1, "guest": {"name": "x"}},
-        )  # fmt: skip
+            json={
+                "hotel_id": 1,
+                "room_type_id": 1,
+                "check_in": "2099-01-01",
+                "check_out": "2099-01-02",
+                "guests": 1,
+                "guest": {"name": "x"},
+            },
+        )
         assert reply.status_code == 403 and reply.json()["error"] == "forbidden"
 
 
@@ -122,8 +128,14 @@ async def test_a_changed_key_holds_for_every_call_once_its_record_has_aged(
     """However long a key went unused: once RECORD_TTL_SECONDS have passed, a deactivated key
     gets no call through (not even the first), and a token has only its key's scopes."""
     booker, revoked = await create_key(db_url, 1, "book"), await create_key(db_url, 1, "read")
-    booking = {"hotel_id": 1, "room_type_id": 1, "check_in": "2099-01-01",
-               "check_out": "2099-01-02", "guests": 1, "guest": {"name": "x"}}  # fmt: skip
+    booking = {
+        "hotel_id": 1,
+        "room_type_id": 1,
+        "check_in": "2099-01-01",
+        "check_out": "2099-01-02",
+        "guests": 1,
+        "guest": {"name": "x"},
+    }
     async with running_api(settings, MemoryCache()) as api, api.client() as http:
         access = (await http.post(f"{P}/auth/token", json={"api_key": booker})).json()
         bearer = {"Authorization": f"Bearer {access['access_token']}"}
@@ -283,9 +295,15 @@ async def test_a_token_issued_while_its_family_is_revoked_is_revoked_too(
 def _claims(**override: object) -> dict[str, object]:
     now = int(time.time())
     claims: dict[str, object] = {
-        "iss": tokens.ISSUER, "aud": tokens.AUDIENCE, "sub": "placeholder", "hotel_id": 1,
-        "scope": "read book admin", "iat": now, "nbf": now, "exp": now + 600,
-    }  # fmt: skip
+        "iss": tokens.ISSUER,
+        "aud": tokens.AUDIENCE,
+        "sub": "placeholder",
+        "hotel_id": 1,
+        "scope": "read book admin",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+    }
     claims.update(override)
     return claims
 
@@ -293,10 +311,16 @@ def _claims(**override: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     "attack",
     [
-        "alg_none", "wrong_alg", "bad_signature", "expired", "wrong_audience", "wrong_issuer",
-        "far_expiry", "other_hotel",
+        "alg_none",
+        "wrong_alg",
+        "bad_signature",
+        "expired",
+        "wrong_audience",
+        "wrong_issuer",
+        "far_expiry",
+        "other_hotel",
     ],
-)  # fmt: skip
+)
 async def test_jwt_attacks_are_rejected(settings: Settings, db_url: str, attack: str) -> None:
     key = await create_key(db_url, 1, "read")
     sub = key.split("_")[1]

@@ -23,8 +23,11 @@ async def test_update_and_cancel_restore_availability_through_the_bridge(
     type_id, _ = await room_type_with_rooms(db_url, 1)
     first = date.today() + timedelta(days=40)  # past the seeded bookings
     moved = first + timedelta(days=5)
-    window = {"start_date": first.isoformat(), "end_date": (moved + timedelta(days=3)).isoformat(),
-              "room_type_id": str(type_id)}  # fmt: skip
+    window = {
+        "start_date": first.isoformat(),
+        "end_date": (moved + timedelta(days=3)).isoformat(),
+        "room_type_id": str(type_id),
+    }
 
     async def available(http: Any) -> dict[str, int]:
         reply = await http.get(f"{P}/availability/1", params=window)
@@ -45,10 +48,12 @@ async def test_update_and_cancel_restore_availability_through_the_bridge(
 
         updated = await http.put(
             f"{P}/bookings/{booking_id}",
-            json={"check_in": moved.isoformat(),
-                  "check_out": (moved + timedelta(days=3)).isoformat(),
-                  "guest": {"email": "grace@example.test"}},
-        )  # fmt: skip
+            json={
+                "check_in": moved.isoformat(),
+                "check_out": (moved + timedelta(days=3)).isoformat(),
+                "guest": {"email": "grace@example.test"},
+            },
+        )
         assert updated.status_code == 200, updated.text
         assert [n["date"] for n in updated.json()["nights"]] == [
             (moved + timedelta(days=i)).isoformat() for i in range(3)
@@ -81,8 +86,10 @@ async def test_update_and_cancel_restore_availability_through_the_bridge(
 
 def assert_delta(before: dict[str, int], after: dict[str, int], start: date, nights: int) -> int:
     """The one change in availability over those nights (they all moved alike)."""
-    deltas = {after[d] - before[d] for d in
-              ((start + timedelta(days=i)).isoformat() for i in range(nights))}  # fmt: skip
+    deltas = {
+        after[d] - before[d]
+        for d in ((start + timedelta(days=i)).isoformat() for i in range(nights))
+    }
     assert len(deltas) == 1, deltas
     return deltas.pop()
 
@@ -97,8 +104,11 @@ async def test_availability_answers_follow_the_in_process_bridge(
     key = await create_key(db_url, 1, "book")
     type_id, _ = await room_type_with_rooms(db_url, 1)
     night = date.today() + timedelta(days=45)
-    window = {"start_date": night.isoformat(), "end_date": (night + timedelta(1)).isoformat(),
-              "room_type_id": str(type_id)}  # fmt: skip
+    window = {
+        "start_date": night.isoformat(),
+        "end_date": (night + timedelta(1)).isoformat(),
+        "room_type_id": str(type_id),
+    }
     server = running_api(settings, MemoryCache(), run_bridge=True)
     async with server as api, api.client(key) as http:
 
@@ -111,10 +121,15 @@ async def test_availability_answers_follow_the_in_process_bridge(
         assert await free() == before
         created = await http.post(
             f"{P}/bookings",
-            json={"hotel_id": 1, "room_type_id": type_id, "check_in": night.isoformat(),
-                  "check_out": (night + timedelta(1)).isoformat(), "guests": 1,
-                  "guest": {"name": "Katherine Johnson"}},
-        )  # fmt: skip
+            json={
+                "hotel_id": 1,
+                "room_type_id": type_id,
+                "check_in": night.isoformat(),
+                "check_out": (night + timedelta(1)).isoformat(),
+                "guests": 1,
+                "guest": {"name": "Katherine Johnson"},
+            },
+        )
         assert created.status_code == 201
         seen = before
         for _ in range(300):  # an upper bound on waiting for capture, not a timing assertion

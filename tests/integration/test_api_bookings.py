@@ -179,9 +179,13 @@ async def _hold_night(conn: psycopg.AsyncConnection[Any], type_id: int, night: d
     """Takes the booking lock of one night of hotel 1's room type, as a booking write does."""
     await conn.execute(
         query("api_booking_lock"),
-        {"hotel_id": 1, "room_type_id": type_id, "check_in": night,
-         "check_out": night + timedelta(days=1)},
-    )  # fmt: skip
+        {
+            "hotel_id": 1,
+            "room_type_id": type_id,
+            "check_in": night,
+            "check_out": night + timedelta(days=1),
+        },
+    )
 
 
 async def _booked_after(
@@ -274,10 +278,12 @@ async def test_the_lock_is_per_night_so_only_overlapping_stays_wait(
         async with await psycopg.AsyncConnection.connect(db_url) as rival:
             await _hold_night(rival, type_id, night)
             apart = await asyncio.wait_for(
-                http.post("/api/booking-engine/bookings",
-                          json=body(type_id, night + timedelta(days=1), nights=2)),
+                http.post(
+                    "/api/booking-engine/bookings",
+                    json=body(type_id, night + timedelta(days=1), nights=2),
+                ),
                 timeout=60,  # a stall, not a speed: without per-night locks it never ends
-            )  # fmt: skip
+            )
             assert apart.status_code == 201, apart.text
             over = await _booked_after(
                 db_url, http, rival, body(type_id, night - timedelta(days=1), nights=2)
@@ -334,9 +340,11 @@ async def test_idempotency_key_replays_and_rejects_another_body(
         headers = {"Idempotency-Key": "order-42"}
         payload = body(type_id, FAR + timedelta(days=10))
         replies = await asyncio.gather(
-            *[http.post("/api/booking-engine/bookings", json=payload, headers=headers)
-              for _ in range(5)]
-        )  # fmt: skip
+            *[
+                http.post("/api/booking-engine/bookings", json=payload, headers=headers)
+                for _ in range(5)
+            ]
+        )
         assert {r.status_code for r in replies} == {201}
         assert len({r.json()["booking_id"] for r in replies}) == 1
         later = await http.post("/api/booking-engine/bookings", json=payload, headers=headers)
@@ -408,9 +416,11 @@ async def test_retries_racing_for_the_last_room_all_get_the_one_booking(
         headers = {"Idempotency-Key": "last-room-7"}
         payload = body(type_id, night, nights=1)
         replies = await asyncio.gather(
-            *[http.post("/api/booking-engine/bookings", json=payload, headers=headers)
-              for _ in range(8)]
-        )  # fmt: skip
+            *[
+                http.post("/api/booking-engine/bookings", json=payload, headers=headers)
+                for _ in range(8)
+            ]
+        )
         other = await http.post("/api/booking-engine/bookings", json=payload)
     assert [r.status_code for r in replies] == [201] * 8, [r.text for r in replies]
     assert len({r.text for r in replies}) == 1
@@ -449,19 +459,26 @@ async def test_invalid_bookings_are_refused_with_reasons(settings: Settings, db_
         ({**body(type_id, FAR), "guest": {"name": "a\nb"}}, 400, "validation_failed"),
         ({**body(type_id, FAR), "guest": {"name": "Ada\n"}}, 400, "validation_failed"),
         ({**body(type_id, FAR), "booking_engine_id": "ext-1\n"}, 400, "validation_failed"),
-        ({**body(type_id, FAR), "guest": {"name": "x", "email": "a\u0000@b"}}, 400,
-         "validation_failed"),
+        (
+            {**body(type_id, FAR), "guest": {"name": "x", "email": "a\u0000@b"}},
+            400,
+            "validation_failed",
+        ),
         ({**body(type_id, FAR), "comment": "a\u0000"}, 400, "validation_failed"),
         ({**body(type_id, FAR), "booking_engine_id": "be\u0001"}, 400, "validation_failed"),
-    ]  # fmt: skip
+    ]
     json_type = {"Content-Type": "application/json"}
     raw_cases: list[tuple[bytes, dict[str, str], int, str]] = [
         (b"[" * 1000 + b"]" * 1000, json_type, 400, "validation_failed"),  # was a 500
         (b"", json_type, 400, "bad_request"),
         (b"{nope", json_type, 400, "bad_request"),
-        (json.dumps(body(type_id, FAR)).encode(),
-         {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
-    ]  # fmt: skip
+        (
+            json.dumps(body(type_id, FAR)).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+        ),
+    ]
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         for payload, status, error in cases:
             reply = await http.post("/api/booking-engine/bookings", json=payload)
@@ -505,8 +522,11 @@ async def test_stays_are_judged_by_each_hotels_own_date(settings: Settings, db_u
             db_url,
             "UPDATE reservation_details SET cancelled = reservation_id WHERE hotel_id = %s"
             " AND date BETWEEN %s AND %s AND room_id = ANY(%s) RETURNING 1",
-            hotel, early, late + timedelta(days=1), rooms,
-        )  # fmt: skip
+            hotel,
+            early,
+            late + timedelta(days=1),
+            rooms,
+        )
     async with running_api(zoned, MemoryCache()) as api:
         replies = {}
         for hotel, check_in in ((1, early), (2, early), (1, late)):
@@ -547,14 +567,17 @@ async def shift_into_the_past(db_url: str, booking_id: str, first_night: date) -
         db_url,
         "UPDATE reservations SET check_in = check_in - %s, check_out = check_out - %s"
         " WHERE id = %s RETURNING 1",
-        days, days, booking_id,
-    )  # fmt: skip
+        days,
+        days,
+        booking_id,
+    )
     await fetch(
         db_url,
         "UPDATE reservation_details SET date = date - %s, price = 111"
         " WHERE reservation_id = %s RETURNING 1",
-        days, booking_id,
-    )  # fmt: skip
+        days,
+        booking_id,
+    )
 
 
 async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
@@ -572,8 +595,10 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
         db_url,
         "UPDATE reservation_details SET cancelled = reservation_id WHERE hotel_id = 1"
         " AND date BETWEEN %s AND %s AND room_id = ANY(%s) RETURNING 1",
-        today - 6 * day, today + 6 * day, rooms,
-    )  # fmt: skip
+        today - 6 * day,
+        today + 6 * day,
+        rooms,
+    )
     nights_sql = (
         "SELECT date, room_id, price::float FROM reservation_details"
         " WHERE reservation_id = %s AND cancelled IS NULL ORDER BY date"
@@ -593,8 +618,10 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
             db_url,
             "UPDATE reservation_details SET room_id = %s WHERE reservation_id = %s AND date = %s"
             " RETURNING 1",
-            elsewhere, booking_id, today - 2 * day,
-        )  # fmt: skip
+            elsewhere,
+            booking_id,
+            today - 2 * day,
+        )
         before = await fetch(db_url, nights_sql, booking_id)
         await fetch(
             db_url,
@@ -605,8 +632,10 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
             "   RETURNING id, check_in)"
             " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
             "   number_of_people) SELECT 1, r.id, r.check_in, %s, 1 FROM r RETURNING 1",
-            today + 2 * day, today + 3 * day, room,
-        )  # fmt: skip
+            today + 2 * day,
+            today + 3 * day,
+            room,
+        )
         url = f"/api/booking-engine/bookings/{booking_id}"
 
         longer = await http.put(url, json={"check_out": (today + 3 * day).isoformat()})
@@ -658,8 +687,12 @@ async def block_rooms(db_url: str, rooms: list[int], nights: list[date]) -> None
         " INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,"
         "   number_of_people) SELECT 1, x.id, x.night, x.room, 1"
         " FROM unnest(%s::uuid[], %s::int[], %s::date[]) AS x(id, room, night) RETURNING 1",
-        ids, nights, ids, rooms, nights,
-    )  # fmt: skip
+        ids,
+        nights,
+        ids,
+        rooms,
+        nights,
+    )
 
 
 async def test_a_changed_stay_keeps_the_guests_room_on_every_night_it_is_free(
@@ -674,8 +707,10 @@ async def test_a_changed_stay_keeps_the_guests_room_on_every_night_it_is_free(
         db_url,
         "UPDATE reservation_details SET cancelled = reservation_id WHERE hotel_id = 1"
         " AND date BETWEEN %s AND %s AND room_id = ANY(%s) RETURNING 1",
-        FAR, FAR + 3 * day, rooms,
-    )  # fmt: skip
+        FAR,
+        FAR + 3 * day,
+        rooms,
+    )
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         created = await http.post("/api/booking-engine/bookings", json=body(type_id, FAR, 2))
         assert created.status_code == 201, created.text
@@ -684,8 +719,9 @@ async def test_a_changed_stay_keeps_the_guests_room_on_every_night_it_is_free(
         await fetch(
             db_url,
             "UPDATE reservation_details SET room_id = %s WHERE reservation_id = %s RETURNING 1",
-            guests_room, booking_id,
-        )  # fmt: skip
+            guests_room,
+            booking_id,
+        )
         # The second night only the guest's room is free; the third night it is taken.
         others = [r for r in rooms if r != guests_room]
         await block_rooms(

@@ -56,8 +56,11 @@ async def test_every_read_endpoint_answers_from_cache_or_pms(
         last = await http.get(f"{P}/hotels/1/pricing", params={"start_date": "9999-12-31"})
         assert last.status_code == 400 and last.json()["error"] == "invalid_range"  # was a 500
 
-        params = {"start_date": start.isoformat(), "end_date": end.isoformat(),
-                  "plan_id": str(plan_id)}  # fmt: skip
+        params = {
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "plan_id": str(plan_id),
+        }
         avail = await http.get(f"{P}/availability/1", params=params)
         assert avail.status_code == 200, avail.text
         body = avail.json()
@@ -65,8 +68,11 @@ async def test_every_read_endpoint_answers_from_cache_or_pms(
         for room_type in body["room_types"]:
             assert len(room_type["nights"]) == 30
             assert all(n["price"] and n["price"] > 0 for n in room_type["nights"])
-            assert all(n["available"] == n["sellable"] - n["taken"] for n in room_type["nights"]
-                       if n["overbooked"] == 0)  # fmt: skip
+            assert all(
+                n["available"] == n["sellable"] - n["taken"]
+                for n in room_type["nights"]
+                if n["overbooked"] == 0
+            )
         again = (await http.get(f"{P}/availability/1", params=params)).json()
         assert again["room_types"] == body["room_types"]
 
@@ -76,8 +82,14 @@ async def test_other_hotels_data_is_not_found_and_bad_queries_are_400(
 ) -> None:
     key = await create_key(db_url, 1, "read")
     async with running_api(settings, cache) as api, api.client(key) as http:
-        for path in ("hotels/2", "hotels/2/images", "hotels/2/pricing", "room-types/2",
-                     "amenities/2", "plans/2"):  # fmt: skip
+        for path in (
+            "hotels/2",
+            "hotels/2/images",
+            "hotels/2/pricing",
+            "room-types/2",
+            "amenities/2",
+            "plans/2",
+        ):
             reply = await http.get(f"{P}/{path}")
             assert reply.status_code == 404, path
             assert reply.json()["error"] == "not_found"
@@ -109,9 +121,12 @@ async def test_other_hotels_data_is_not_found_and_bad_queries_are_400(
             {"start_date": "yesterday", "end_date": today.isoformat()},
             {"start_date": today.isoformat(), "end_date": today.isoformat()},
             {"start_date": today.isoformat(), "end_date": (today + timedelta(91)).isoformat()},
-            {"start_date": today.isoformat(), "end_date": (today + timedelta(2)).isoformat(),
-             "colour": "blue"},
-        ]  # fmt: skip
+            {
+                "start_date": today.isoformat(),
+                "end_date": (today + timedelta(2)).isoformat(),
+                "colour": "blue",
+            },
+        ]
         for params in bad:
             reply = await http.get(f"{P}/availability/1", params=params)
             assert reply.status_code == 400, params
@@ -135,9 +150,12 @@ async def test_cache_endpoints_need_admin_and_report_status(
             assert types.status_code == 200 and types.json()["hotel_id"] == 1
             refresh = await http.post(
                 f"{P}/cache/refresh-availability",
-                json={"hotel_id": 1, "start_date": today.isoformat(),
-                      "end_date": (today + timedelta(5)).isoformat()},
-            )  # fmt: skip
+                json={
+                    "hotel_id": 1,
+                    "start_date": today.isoformat(),
+                    "end_date": (today + timedelta(5)).isoformat(),
+                },
+            )
             assert refresh.status_code == 200 and refresh.json()["entries_written"] == 25
             status = await http.get(f"{P}/cache/status")
             assert status.status_code == 200

@@ -33,18 +33,23 @@ def _bodies(room_types: list[int]) -> dict[str, dict[str, Any]]:
     for i in range(BOOKINGS):
         check_in = date.today() + timedelta(days=rng.randrange(60, 300))
         bodies[f"crash-{i}"] = {
-            "hotel_id": 1, "room_type_id": rng.choice(room_types),
+            "hotel_id": 1,
+            "room_type_id": rng.choice(room_types),
             "check_in": check_in.isoformat(),
             "check_out": (check_in + timedelta(days=rng.randint(1, 3))).isoformat(),
-            "guests": 1, "guest": {"name": f"Crash Guest {i}"},
-        }  # fmt: skip
+            "guests": 1,
+            "guest": {"name": f"Crash Guest {i}"},
+        }
     return bodies
 
 
 async def _post_all(
-    base: str, key: str, bodies: dict[str, dict[str, Any]], kill_after: int | None = None,
+    base: str,
+    key: str,
+    bodies: dict[str, dict[str, Any]],
+    kill_after: int | None = None,
     proc: subprocess.Popen[bytes] | None = None,
-) -> dict[str, tuple[int | None, Any]]:  # fmt: skip
+) -> dict[str, tuple[int | None, Any]]:
     """Every booking at once, each with its Idempotency-Key; with kill_after, the server is
     killed (SIGKILL) once that many answers came back, the rest still in flight."""
     limits = httpx.Limits(max_connections=BOOKINGS)
@@ -82,10 +87,12 @@ async def test_bookings_in_flight_at_kill_9_are_whole_or_absent_and_retries_agre
     bodies = _bodies(room_types)
     port = free_port()
     env = {
-        **os.environ, "DATABASE_URL": db_url, "API_PORT": str(port),
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "API_PORT": str(port),
         "BRIDGE_JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
         "BRIDGE_RATE_LIMITS": "book=100000:100000",
-    }  # fmt: skip
+    }
     env.pop("REDIS_URL", None)
     base = f"http://127.0.0.1:{port}"
 

@@ -177,9 +177,11 @@ async def test_an_unreadable_key_store_is_503_on_both_paths(
         fast, routed_reply = replies
         assert fast_answers("503") == before + 1  # the first one, not the second
     assert fast.status_code == routed_reply.status_code == 503
-    assert fast.json() == routed_reply.json() == {
-        "error": "unavailable", "detail": "a dependency (database or cache) is unreachable"
-    }  # fmt: skip
+    assert (
+        fast.json()
+        == routed_reply.json()
+        == {"error": "unavailable", "detail": "a dependency (database or cache) is unreachable"}
+    )
     assert fast.headers["retry-after"] == routed_reply.headers["retry-after"] == "5"
 
 

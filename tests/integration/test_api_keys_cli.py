@@ -15,10 +15,14 @@ from tests.integration.api_server import running_api
 
 async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
     out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -28,9 +32,17 @@ async def test_keys_create_prints_a_key_stored_only_as_a_hash(
     settings: Settings, db_url: str
 ) -> None:
     code, out, err = await cli(
-        "--database-url", db_url, "keys", "create", "--hotel", "2", "--scope", "read",
-        "--expires-in", "30d",
-    )  # fmt: skip
+        "--database-url",
+        db_url,
+        "keys",
+        "create",
+        "--hotel",
+        "2",
+        "--scope",
+        "read",
+        "--expires-in",
+        "30d",
+    )
     assert code == 0, err
     key = out.strip()
     assert key.startswith("pmsb_") and "shown only now" in err

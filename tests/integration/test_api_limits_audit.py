@@ -122,8 +122,7 @@ async def test_audit_batches_keep_call_order_and_survive_a_missing_hotel(db_url:
             )
             skew = await cur.fetchone()
     # A hotel that does not exist (deleted meanwhile) is recorded as NULL, not a failed batch.
-    assert rows == [(2, "call 0"), (1, "call 1"), (None, "call 2"), (None, "call 3"),
-                    (1, "call 4")]  # fmt: skip
+    assert rows == [(2, "call 0"), (1, "call 1"), (None, "call 2"), (None, "call 3"), (1, "call 4")]
     assert skew is not None and skew[0] < 60
 
 
@@ -215,7 +214,9 @@ async def test_a_replica_decides_without_redis_only_while_its_lease_lasts(
         assert again.allowed and again.remaining == 26
         # In-process buckets always decide at once, refusals included.
         assert [d.allowed for d in (memory.hit_now("k", "read") for _ in range(3))] == [
-            True, True, False,
-        ]  # fmt: skip
+            True,
+            True,
+            False,
+        ]
     finally:
         await limiter.close()

@@ -61,10 +61,15 @@ async def test_schemathesis_finds_no_server_error(
             check_in = date.today() + timedelta(days=90)
             booked = await http.post(
                 "/api/booking-engine/bookings",
-                json={"hotel_id": 1, "room_type_id": type_id, "check_in": check_in.isoformat(),
-                      "check_out": (check_in + timedelta(days=2)).isoformat(), "guests": 1,
-                      "guest": {"name": "Schema Tester"}},
-            )  # fmt: skip
+                json={
+                    "hotel_id": 1,
+                    "room_type_id": type_id,
+                    "check_in": check_in.isoformat(),
+                    "check_out": (check_in + timedelta(days=2)).isoformat(),
+                    "guests": 1,
+                    "guest": {"name": "Schema Tester"},
+                },
+            )
             assert booked.status_code == 201
         # Real identifiers for the path parameters, so the cases reach the handlers' logic
         # instead of stopping at 404.
@@ -76,21 +81,34 @@ async def test_schemathesis_finds_no_server_error(
             f'"path.user_id" = "{key.split("_")[1]}"\n'
         )
         proc = await asyncio.create_subprocess_exec(
-            st, "--config-file", str(config), "run", f"{api.url}/schema/openapi.json",
-            "--checks", CHECKS,
-            "--max-examples", str(MAX_EXAMPLES),
-            "--phases", "examples,coverage,fuzzing",
-            "--seed", "20261126",
-            "--include-path-regex", "^/(api/booking-engine|health)",
-            "--header", f"Authorization: Bearer {key}",
-            "--generation-database", "none",
-            "--workers", "2",
+            st,
+            "--config-file",
+            str(config),
+            "run",
+            f"{api.url}/schema/openapi.json",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--seed",
+            "20261126",
+            "--include-path-regex",
+            "^/(api/booking-engine|health)",
+            "--header",
+            f"Authorization: Bearer {key}",
+            "--generation-database",
+            "none",
+            "--workers",
+            "2",
             "--no-color",
-            "--suppress-health-check", "all",
+            "--suppress-health-check",
+            "all",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             cwd=tmp_path,
-        )  # fmt: skip
+        )
         output, _ = await proc.communicate()
     report = output.decode(errors="replace")
     assert proc.returncode == 0, report[-8000:]

@@ -77,8 +77,9 @@ async def test_expired_entries_and_missing_nights_are_refreshed(
 async def test_refresh_work_per_tick_is_bounded(settings: Settings, cache: Cache) -> None:
     url = settings.database_url
     assert url is not None
-    refresher = Refresher(url, cache, horizon(settings), scan_nights=50, max_keys=30,
-                          fill_catalog=False)  # fmt: skip
+    refresher = Refresher(
+        url, cache, horizon(settings), scan_nights=50, max_keys=30, fill_catalog=False
+    )
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         first = await refresher.tick(conn)  # an empty cache: everything is missing
         second = await refresher.tick(conn)
@@ -119,9 +120,15 @@ async def test_manual_refresh_recomputes_only_the_range_asked(
     await cache.put_availability(wrong)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         result = await cacheops.refresh_availability(
-            conn, cache, horizon(settings), hotel_id=1, room_type_id=rt,
-            start_date=nights[0], end_date=nights[2], triggered_by="admin",
-        )  # fmt: skip
+            conn,
+            cache,
+            horizon(settings),
+            hotel_id=1,
+            room_type_id=rt,
+            start_date=nights[0],
+            end_date=nights[2],
+            triggered_by="admin",
+        )
         status = await cacheops.cache_status(conn, 1)
         cur = await conn.execute(
             "SELECT cache_type, hotel_id, status, triggered_by FROM booking_engine_cache_triggers"
@@ -143,13 +150,29 @@ async def test_manual_refresh_rejects_bad_requests(settings: Settings, cache: Ca
     assert url is not None
     rt_of_2 = await room_type(url, 2)
     cases: list[tuple[dict[str, Any], tuple[int, str]]] = [
-        ({"hotel_id": 1, "room_type_id": None, "start_date": TODAY, "end_date": TODAY},
-         (400, "invalid_range")),
-        ({"hotel_id": 77, "room_type_id": None, "start_date": TODAY,
-          "end_date": TODAY + timedelta(days=1)}, (404, "hotel_not_found")),
-        ({"hotel_id": 1, "room_type_id": rt_of_2, "start_date": TODAY,
-          "end_date": TODAY + timedelta(days=1)}, (404, "room_type_not_found")),
-    ]  # fmt: skip
+        (
+            {"hotel_id": 1, "room_type_id": None, "start_date": TODAY, "end_date": TODAY},
+            (400, "invalid_range"),
+        ),
+        (
+            {
+                "hotel_id": 77,
+                "room_type_id": None,
+                "start_date": TODAY,
+                "end_date": TODAY + timedelta(days=1),
+            },
+            (404, "hotel_not_found"),
+        ),
+        (
+            {
+                "hotel_id": 1,
+                "room_type_id": rt_of_2,
+                "start_date": TODAY,
+                "end_date": TODAY + timedelta(days=1),
+            },
+            (404, "room_type_not_found"),
+        ),
+    ]
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         for request, expected in cases:
             try:
@@ -172,10 +195,10 @@ async def test_read_through_fills_a_miss(settings: Settings, cache: Cache) -> No
     assert len(read.entries) == 30 * 5 and read.refreshed == 150
     assert [e.date for e in read.entries] == sorted(e.date for e in read.entries)
     expected = await truth(url, settings)
-    assert {(e.hotel_id, e.room_type_id, e.date): (e.sellable, e.taken, e.available)
-            for e in read.entries} == {
-        k: v for k, v in expected.items() if k[0] == 1 and start <= k[2] < end
-    }  # fmt: skip
+    assert {
+        (e.hotel_id, e.room_type_id, e.date): (e.sellable, e.taken, e.available)
+        for e in read.entries
+    } == {k: v for k, v in expected.items() if k[0] == 1 and start <= k[2] < end}
     assert len(await cache.get_availability(1, start, end)) == 150
     again = await cacheops.read_availability(None, cache, horizon(settings), 1, start, end)
     assert (again.stale, again.refreshed, again.entries) == (False, 0, read.entries)
@@ -188,8 +211,10 @@ async def test_database_down_answers_from_cache_marked_stale(
     assert url is not None
     await build(url, cache, settings)
     start, end = TODAY + timedelta(days=1), TODAY + timedelta(days=8)
-    old = [msgspec.structs.replace(e, updated_at=time.time() - 3600)
-           for e in await cache.get_availability(1, start, end)]  # fmt: skip
+    old = [
+        msgspec.structs.replace(e, updated_at=time.time() - 3600)
+        for e in await cache.get_availability(1, start, end)
+    ]
     await cache.put_availability(old)
     dead: AsyncConnectionPool[Any] = AsyncConnectionPool(
         f"postgresql://nobody@127.0.0.1:{free_port()}/pms", min_size=1, open=False
@@ -235,8 +260,15 @@ async def test_tick_budget_grows_so_a_sweep_fits_in_half_the_ttl(
     assert url is not None
     await build(url, cache, settings)
     # 2 hotels x 398 nights; a 6 s TTL and 5 s ticks leave one tick for the whole sweep.
-    refresher = Refresher(url, cache, horizon(settings), ttl_minutes=0.1, interval=5.0,
-                          scan_nights=10, fill_catalog=False)  # fmt: skip
+    refresher = Refresher(
+        url,
+        cache,
+        horizon(settings),
+        ttl_minutes=0.1,
+        interval=5.0,
+        scan_nights=10,
+        fill_catalog=False,
+    )
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         result = await refresher.tick(conn)
     lo, hi = horizon(settings).bounds()

@@ -19,8 +19,9 @@ NIGHT = date.today() + timedelta(days=60)
 class Hotel:
     """A hotel of its own (no seed bookings): one room type's three rooms, in id order."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], hotel_id: int, type_id: int,
-                 rooms: list[int]) -> None:  # fmt: skip
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], hotel_id: int, type_id: int, rooms: list[int]
+    ) -> None:
         self.conn, self.id, self.type_id, self.rooms = conn, hotel_id, type_id, rooms
 
     async def book(self, room: int, *nights: date, status: str = "confirmed") -> uuid.UUID:
@@ -40,15 +41,25 @@ class Hotel:
         return res_id
 
     async def assign(
-        self, nights: int, *, people: int = 1, exclude: uuid.UUID | None = None,
+        self,
+        nights: int,
+        *,
+        people: int = 1,
+        exclude: uuid.UUID | None = None,
         preferred: list[int] | None = None,
-    ) -> list[int] | None:  # fmt: skip
+    ) -> list[int] | None:
         cur = await self.conn.execute(
             query("api_booking_assign_rooms"),
-            {"hotel_id": self.id, "room_type_id": self.type_id, "check_in": NIGHT,
-             "check_out": NIGHT + timedelta(days=nights), "people": people,
-             "exclude": exclude, "preferred": preferred or []},
-        )  # fmt: skip
+            {
+                "hotel_id": self.id,
+                "room_type_id": self.type_id,
+                "check_in": NIGHT,
+                "check_out": NIGHT + timedelta(days=nights),
+                "people": people,
+                "exclude": exclude,
+                "preferred": preferred or [],
+            },
+        )
         row = await cur.fetchone()
         assert row is not None
         rooms: list[int] | None = row[0]
@@ -157,21 +168,38 @@ async def test_stay_prices_are_the_projectors_nightly_prices(db_url: str, plan_t
         )
         cur = await conn.execute(
             query("prices_recompute"),
-            {"everything": False, "hotel_ids": [1], "global_ids": [], "lo": check_in,
-             "hi": check_out - timedelta(days=1)},
-        )  # fmt: skip
+            {
+                "everything": False,
+                "hotel_ids": [1],
+                "global_ids": [],
+                "lo": check_in,
+                "hi": check_out - timedelta(days=1),
+            },
+        )
         nightly = {row[5]: row[6] for row in await cur.fetchall() if row[1] == plan_id}
         cur = await conn.execute(
             query("api_booking_stay_prices"),
-            {"hotel_id": 1, "plan_id": plan_id, "plan_type": plan_type, "check_in": check_in,
-             "check_out": check_out, "people": guests},
-        )  # fmt: skip
+            {
+                "hotel_id": 1,
+                "plan_id": plan_id,
+                "plan_type": plan_type,
+                "check_in": check_in,
+                "check_out": check_out,
+                "people": guests,
+            },
+        )
         prices = (await cur.fetchone() or [None])[0]
         cur = await conn.execute(
             query("api_booking_stay_prices"),
-            {"hotel_id": 1, "plan_id": None, "plan_type": None, "check_in": check_in,
-             "check_out": check_out, "people": guests},
-        )  # fmt: skip
+            {
+                "hotel_id": 1,
+                "plan_id": None,
+                "plan_type": None,
+                "check_in": check_in,
+                "check_out": check_out,
+                "people": guests,
+            },
+        )
         without_plan = (await cur.fetchone() or [None])[0]
     factor = guests if plan_type == "per_person" else 1
     expected = [nightly.get(check_in + timedelta(days=i), Decimal(0)) * factor for i in range(6)]

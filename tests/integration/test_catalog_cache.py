@@ -201,9 +201,15 @@ async def run_cli(settings: Settings, *args: str) -> tuple[int, str]:
         "BRIDGE_REDIS_PREFIX": settings.redis_prefix,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge.cli", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await process.communicate()
     return process.returncode or 0, out.decode()
 

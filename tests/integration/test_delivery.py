@@ -180,9 +180,10 @@ async def test_timeout_is_retried(settings: Settings) -> None:
     assert len({r.key for r in receiver.requests}) == 1
     assert (await sync_row(url, booking))[:3] == ("synced", 1, None)
     errors = await sql(
-        url, "SELECT attempts, status FROM pms_bridge.delivery_events WHERE booking_id = %s",
+        url,
+        "SELECT attempts, status FROM pms_bridge.delivery_events WHERE booking_id = %s",
         (booking,),
-    )  # fmt: skip
+    )
     assert errors == [(2, "delivered")]
 
 
@@ -368,9 +369,18 @@ async def test_cli_sync_retry_requeues_one_booking(settings: Settings) -> None:
         receiver.script = always_ok
         env = {**os.environ, "DATABASE_URL": url}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bridge.cli", "sync", "retry", "--booking", str(booking),
-            env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "sync",
+            "retry",
+            "--booking",
+            str(booking),
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out, _ = await process.communicate()
         assert process.returncode == 0, out
         assert f"requeued 1 event(s) for booking {booking}" in out.decode()

@@ -86,15 +86,20 @@ async def mix_server() -> AsyncIterator[int]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        _app, log_level="warning", access_log=False, lifespan="on",
-        http=answering(_immediate), ws="none", server_header=False,
+        _app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=answering(_immediate),
+        ws="none",
+        server_header=False,
         # Longer than a connection may wait: a server that closes after a closing call does
         # so because of that call, not because the connection went idle.
         timeout_keep_alive=60,
         # A connection whose call was lost never closes, and uvicorn's shutdown would wait for
         # it for ever: the test would hang instead of failing.
         timeout_graceful_shutdown=5,
-    )  # fmt: skip
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -95,8 +95,9 @@ async def _toy_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "lifespan.shutdown.complete"})
         return
     await asyncio.sleep(float(scope["query_string"] or b"0"))
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-length", b"4")]})  # fmt: skip
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]}
+    )
     await send({"type": "http.response.body", "body": b"slow"})
 
 
@@ -116,9 +117,16 @@ async def toy_server() -> AsyncIterator[int]:
     timeout of 1 s (5 s in the runner) to keep the test short."""
     port = free_port()
     config = uvicorn.Config(
-        _toy_app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        lifespan="on", http=answering(_toy_immediate), ws="none", timeout_keep_alive=1,
-    )  # fmt: skip
+        _toy_app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=answering(_toy_immediate),
+        ws="none",
+        timeout_keep_alive=1,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

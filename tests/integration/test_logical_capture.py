@@ -49,9 +49,12 @@ class Harness:
         self.bridge = Bridge(
             self.url,
             build_source(self.settings, self.cache),
-            [AvailabilityStage(self.cache, horizon(self.settings)), SyncStatusStage(),
-             self.recorder],
-        )  # fmt: skip
+            [
+                AvailabilityStage(self.cache, horizon(self.settings)),
+                SyncStatusStage(),
+                self.recorder,
+            ],
+        )
 
     async def sql(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         async with await psycopg.AsyncConnection.connect(self.url) as conn:

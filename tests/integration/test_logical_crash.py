@@ -31,9 +31,11 @@ def start_bridge(settings: Settings) -> subprocess.Popen[bytes]:
         "BRIDGE_POLL_INTERVAL": "0.1",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run", "--no-api"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [sys.executable, "-m", "bridge.cli", "run", "--no-api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def fetch(url: str, statement: str, *params: Any) -> Any:

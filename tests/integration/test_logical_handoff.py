@@ -59,9 +59,10 @@ async def test_writes_racing_the_slot_creation_are_neither_lost_nor_counted_twic
     assert source.snapshot_taken is not None
     assert writers.transactions > started_at  # the race happened: writes before and after
     streamed = {
-        c.new["id"] for c in recorder.changes
+        c.new["id"]
+        for c in recorder.changes
         if c.table == "reservations" and c.op == "insert" and c.new is not None
-    }  # fmt: skip
+    }
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cur = await conn.execute("SELECT id FROM reservations")
         everything = {row[0] for row in await cur.fetchall()}

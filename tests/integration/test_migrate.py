@@ -34,8 +34,13 @@ def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "DATABASE_URL"))}
     return subprocess.run(
         [sys.executable, "-m", "bridge.cli", "--database-url", url, *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def state(url: str) -> dict[str, Any]:
@@ -92,8 +97,11 @@ def test_migrate_without_pms_tables_stops_with_one_line(
     url = create_database(pg_cluster, "nopms")
     with psycopg.connect(url) as conn:
         for table in present:
-            conn.execute(psycopg.sql.SQL("CREATE TABLE {} (id INT PRIMARY KEY)").format(
-                psycopg.sql.Identifier(table)))  # fmt: skip
+            conn.execute(
+                psycopg.sql.SQL("CREATE TABLE {} (id INT PRIMARY KEY)").format(
+                    psycopg.sql.Identifier(table)
+                )
+            )
 
     result = cli(url, "migrate")
 
@@ -233,12 +241,17 @@ def test_run_waits_for_its_database_then_refuses_it_unmigrated(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "DATABASE_URL"))}
     env.update(
         DATABASE_URL=f"postgresql://postgres@127.0.0.1:{db_port}/postgres",
-        API_PORT=str(api_port), BRIDGE_JWT_SECRET="t" * 40,
-    )  # fmt: skip
+        API_PORT=str(api_port),
+        BRIDGE_JWT_SECRET="t" * 40,
+    )
     run = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run", "--api-only"],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     cluster = PostgresCluster(tmp_path / "late", port=db_port)
     try:
         deadline = time.monotonic() + 60  # an upper bound on start-up, not a measurement
@@ -279,8 +292,10 @@ async def test_upgrading_past_090_never_aborts_a_pms_transaction(db_url: str) ->
         await watcher.execute(
             "ALTER TABLE booking_engine_audit_log ADD FOREIGN KEY (hotel_id) REFERENCES hotels (id)"
         )
-        async with await psycopg.AsyncConnection.connect(db_url) as pms, \
-                await psycopg.AsyncConnection.connect(db_url) as migrator:  # fmt: skip
+        async with (
+            await psycopg.AsyncConnection.connect(db_url) as pms,
+            await psycopg.AsyncConnection.connect(db_url) as migrator,
+        ):
             await pms.execute(
                 "UPDATE reservations SET agent = agent"
                 " WHERE id = (SELECT id FROM reservations ORDER BY id LIMIT 1)"
@@ -314,8 +329,10 @@ async def test_migrate_stops_with_one_line_when_the_pms_keeps_its_locks(db_url: 
         await setup.execute(
             "DELETE FROM pms_bridge.schema_migrations WHERE version = %s", (fk_drop.version,)
         )
-    async with await psycopg.AsyncConnection.connect(db_url) as pms, \
-            await psycopg.AsyncConnection.connect(db_url) as migrator:  # fmt: skip
+    async with (
+        await psycopg.AsyncConnection.connect(db_url) as pms,
+        await psycopg.AsyncConnection.connect(db_url) as migrator,
+    ):
         await pms.execute("LOCK TABLE hotels IN ROW EXCLUSIVE MODE")
         with pytest.raises(ConfigError) as stopped:
             await migrate(migrator, DEFAULT_WATCHED, attempts=2)

@@ -20,8 +20,20 @@ from tests.helpers import run_once
 
 TODAY = date.today()
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
-          "september", "october", "november", "december"]  # fmt: skip
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 
 
 class Rate(msgspec.Struct, frozen=True):
@@ -160,10 +172,12 @@ offsets = st.integers(min_value=-45, max_value=400)
 conditions = st.one_of(
     st.just(("no_restriction", None)),
     st.just(("no_restriction", None)),
-    st.tuples(st.just("day_of_week"),
-              st.sampled_from([*DAYS, "saturday,sunday", "sat", " Friday , monday"])),
+    st.tuples(
+        st.just("day_of_week"),
+        st.sampled_from([*DAYS, "saturday,sunday", "sat", " Friday , monday"]),
+    ),
     st.tuples(st.just("month"), st.sampled_from(["1", "08", "8,12", "december", "feb", "13"])),
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -181,8 +195,9 @@ def rate_rows(draw: st.DrawFn, plan_list: list[Plan]) -> Rate:
     value = draw(values)
     if kind == "percentage":
         value = value % 100
-    return Rate(hotel_id, global_id, hotel_plan, kind, value, condition_type, condition_value,
-                start, end)  # fmt: skip
+    return Rate(
+        hotel_id, global_id, hotel_plan, kind, value, condition_type, condition_value, start, end
+    )
 
 
 SEED_PLANS = [Plan(1, 1, 1), Plan(1, 2, 2), Plan(2, 3, 1), Plan(2, 4, 2)]

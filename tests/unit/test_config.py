@@ -48,8 +48,12 @@ def test_environment_is_read_and_flags_override_it() -> None:
     assert settings.api_host == "127.0.0.1"  # an empty variable counts as unset
     assert settings.poll_interval == 0.25
     assert settings.watched_tables == (
-        "hotels", "room_types", "rooms", "reservations", "reservation_details",
-    )  # fmt: skip
+        "hotels",
+        "room_types",
+        "rooms",
+        "reservations",
+        "reservation_details",
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,20 +126,27 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     base = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "DATABASE_URL"))}
     return subprocess.run(
         [sys.executable, "-m", "bridge.cli", *args],
-        env={**base, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"BRIDGE_CAPTURE": "bogus", "DATABASE_URL": "postgresql://u@127.0.0.1:1/x"},
-         "BRIDGE_CAPTURE='bogus'"),
+        (
+            {"BRIDGE_CAPTURE": "bogus", "DATABASE_URL": "postgresql://u@127.0.0.1:1/x"},
+            "BRIDGE_CAPTURE='bogus'",
+        ),
         ({"DATABASE_URL": "mysql://root@db/pms"}, "DATABASE_URL must be a postgresql:// URL"),
         ({}, "DATABASE_URL is not set"),
         ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/pms"}, "cannot reach the database"),
     ],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("command", [("run", "--no-api"), ("migrate",)])
 def test_cli_stops_with_one_line_and_exit_2(
     env: dict[str, str], expected: str, command: tuple[str, ...]

@@ -51,9 +51,8 @@ def decode_all(key: str) -> list[Message]:
 
 def changes(messages: list[Message], table: str) -> list[Insert | Update | Delete]:
     return [
-        m for m in messages
-        if isinstance(m, (Insert, Update, Delete)) and m.relation.name == table
-    ]  # fmt: skip
+        m for m in messages if isinstance(m, (Insert, Update, Delete)) and m.relation.name == table
+    ]
 
 
 def test_every_text_value_is_converted_by_its_type() -> None:
@@ -62,13 +61,24 @@ def test_every_text_value_is_converted_by_its_type() -> None:
     row = insert.new
     tokyo = timezone(timedelta(hours=9))
     assert {k: v for k, v in row.items() if k != "big"} == {
-        "id": 1, "i2": -2, "i8": 9_000_000_000, "n": Decimal("12.50"), "b": True,
-        "d": date(2026, 3, 1), "ts": datetime(2026, 3, 1, 10, 11, 12, 500000),
+        "id": 1,
+        "i2": -2,
+        "i8": 9_000_000_000,
+        "n": Decimal("12.50"),
+        "b": True,
+        "d": date(2026, 3, 1),
+        "ts": datetime(2026, 3, 1, 10, 11, 12, 500000),
         "tstz": datetime(2026, 3, 1, 10, 11, 12, tzinfo=tokyo),
-        "u": uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), "t": "héllo", "v": "short",
-        "j": {"a": [1, 2]}, "jb": {"b": None}, "ia": [1, None, 3],
-        "ta": ["x y", 'q"uote', None, "plain"], "m": "busy", "f8": 1.5,
-    }  # fmt: skip
+        "u": uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        "t": "héllo",
+        "v": "short",
+        "j": {"a": [1, 2]},
+        "jb": {"b": None},
+        "ia": [1, None, 3],
+        "ta": ["x y", 'q"uote', None, "plain"],
+        "m": "busy",
+        "f8": 1.5,
+    }
     assert isinstance(row["big"], str) and len(row["big"]) == 12_800
 
 

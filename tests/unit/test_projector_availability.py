@@ -24,9 +24,13 @@ def change(
 
 def detail(night: str, room_id: int | None = 7, cancelled: str | None = None) -> dict[str, Any]:
     return {
-        "hotel_id": 1, "id": str(DETAIL), "reservation_id": str(RES), "date": night,
-        "room_id": room_id, "cancelled": cancelled,
-    }  # fmt: skip
+        "hotel_id": 1,
+        "id": str(DETAIL),
+        "reservation_id": str(RES),
+        "date": night,
+        "room_id": room_id,
+        "cancelled": cancelled,
+    }
 
 
 def reservation(status: str, comment: str = "") -> dict[str, Any]:

@@ -32,8 +32,13 @@ def res(booking: uuid.UUID, status: str = "confirmed") -> dict[str, Any]:
 
 
 def night(booking: uuid.UUID) -> dict[str, Any]:
-    return {"hotel_id": 1, "id": str(uuid.uuid4()), "reservation_id": str(booking),
-            "date": "2026-12-01", "room_id": 3}  # fmt: skip
+    return {
+        "hotel_id": 1,
+        "id": str(uuid.uuid4()),
+        "reservation_id": str(booking),
+        "date": "2026-12-01",
+        "room_id": 3,
+    }
 
 
 def test_one_mark_per_booking_and_the_last_change_time_wins() -> None:
