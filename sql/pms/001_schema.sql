@@ -514,6 +514,101 @@ CREATE INDEX idx_reservation_clients_res_details_id_client_id
 CREATE INDEX idx_reservation_clients_res_details_id_hotel_id_client_id_creat
     ON reservation_clients (reservation_details_id, hotel_id, client_id, created_at);
 
+-- The global plans a hotel does not sell (api/migrations: hotel_plan_exclusions).
+CREATE TABLE hotel_plan_exclusions (
+    id SERIAL PRIMARY KEY,
+    hotel_id integer NOT NULL REFERENCES hotels (id) ON DELETE CASCADE,
+    global_plan_id integer NOT NULL REFERENCES plans_global (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (hotel_id, global_plan_id)
+);
+CREATE INDEX idx_hotel_plan_exclusions_hotel_id_global_plan_id
+    ON hotel_plan_exclusions (hotel_id, global_plan_id);
+
+-- The add-ons that come with a plan (breakfast and the like).
+CREATE TABLE plan_addons (
+    id SERIAL PRIMARY KEY,
+    hotel_id integer REFERENCES hotels (id) ON DELETE CASCADE,
+    plans_global_id integer REFERENCES plans_global (id) ON DELETE CASCADE,
+    plans_hotel_id integer,
+    addons_global_id integer REFERENCES addons_global (id) ON DELETE CASCADE,
+    addons_hotel_id integer,
+    addon_type text DEFAULT 'other'
+        CHECK (addon_type IN ('breakfast', 'lunch', 'dinner', 'other')),
+    price numeric(10, 2) NOT NULL,
+    tax_type_id integer REFERENCES tax_info (id),
+    tax_rate numeric(12, 4),
+    net_price numeric(12, 0) GENERATED ALWAYS AS (
+        price - floor(price
+            * CASE WHEN tax_rate > 1 THEN tax_rate / 100.0 ELSE coalesce(tax_rate, 0) END
+            / (1 + CASE WHEN tax_rate > 1 THEN tax_rate / 100.0 ELSE coalesce(tax_rate, 0) END))
+    ) STORED,
+    sales_category text DEFAULT 'accommodation' CHECK (sales_category IN ('accommodation', 'other')),
+    date_start date NOT NULL,
+    date_end date,
+    created_at timestamp DEFAULT CURRENT_TIMESTAMP,
+    created_by integer REFERENCES users (id),
+    updated_by integer REFERENCES users (id),
+    CONSTRAINT plan_addons_check CHECK (
+        (plans_global_id IS NOT NULL AND plans_hotel_id IS NULL)
+        OR (plans_global_id IS NULL AND plans_hotel_id IS NOT NULL)),
+    CONSTRAINT plan_addons_check1 CHECK (
+        (addons_global_id IS NOT NULL AND addons_hotel_id IS NULL)
+        OR (addons_global_id IS NULL AND addons_hotel_id IS NOT NULL)),
+    FOREIGN KEY (plans_hotel_id, hotel_id) REFERENCES plans_hotel (id, hotel_id) ON DELETE CASCADE,
+    FOREIGN KEY (addons_hotel_id, hotel_id) REFERENCES addons_hotel (id, hotel_id)
+        ON DELETE CASCADE
+);
+CREATE INDEX idx_plan_addons_global_plan_hotel_id ON plan_addons (plans_global_id, plans_hotel_id);
+CREATE INDEX idx_plan_addons_hotel_plan_hotel_id_global_id
+    ON plan_addons (plans_hotel_id, hotel_id, plans_global_id);
+
+CREATE TABLE payment_types (
+    id SERIAL PRIMARY KEY,
+    hotel_id integer REFERENCES hotels (id) ON DELETE CASCADE,
+    name text NOT NULL UNIQUE,
+    description text,
+    transaction text NOT NULL DEFAULT 'cash'
+        CHECK (transaction IN ('cash', 'wire', 'credit', 'bill', 'point', 'discount')),
+    visible boolean DEFAULT true,
+    created_at timestamp DEFAULT CURRENT_TIMESTAMP,
+    created_by integer REFERENCES users (id),
+    updated_by integer REFERENCES users (id)
+);
+CREATE INDEX idx_payment_types_transaction_id ON payment_types (transaction, id);
+
+-- Payments and discounts against a reservation (receipts and invoices, which the bridge
+-- never writes, are left out with their foreign keys).
+CREATE TABLE reservation_payments (
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    hotel_id integer NOT NULL REFERENCES hotels (id) ON DELETE CASCADE,
+    reservation_id uuid NOT NULL,
+    date date NOT NULL,
+    room_id integer,
+    client_id uuid NOT NULL REFERENCES clients (id),
+    payment_type_id integer NOT NULL REFERENCES payment_types (id),
+    value numeric,
+    comment text,
+    invoice_id uuid,
+    receipt_id uuid,
+    created_at timestamp DEFAULT CURRENT_TIMESTAMP,
+    created_by integer REFERENCES users (id),
+    updated_by integer REFERENCES users (id),
+    PRIMARY KEY (hotel_id, id),
+    FOREIGN KEY (reservation_id, hotel_id) REFERENCES reservations (id, hotel_id)
+        ON DELETE CASCADE
+) PARTITION BY LIST (hotel_id);
+CREATE INDEX idx_reservation_payments_client_id ON reservation_payments (client_id);
+CREATE INDEX idx_reservation_payments_hotel_id_client_id_reservation_id
+    ON reservation_payments (hotel_id, client_id, reservation_id);
+CREATE INDEX idx_reservation_payments_hotel_id_res_id_room_id_date_client_id
+    ON reservation_payments (hotel_id, reservation_id, room_id, date, client_id, value,
+                             payment_type_id);
+CREATE INDEX idx_reservation_payments_res_id_hotel_id ON reservation_payments (reservation_id, hotel_id);
+CREATE INDEX idx_reservation_payments_res_id_payment_type_id
+    ON reservation_payments (reservation_id, payment_type_id);
+
 -- The PMS's audit log: one row per change of its tables, written by its own triggers.
 CREATE TABLE logs_hotel (
     id SERIAL PRIMARY KEY,
@@ -722,13 +817,17 @@ VALUES (1, 'admin@example.test', 'Administrator', 'not-a-login', 1, 1);
 SELECT setval('users_id_seq', 1);
 INSERT INTO tax_info (id, name, percentage, created_by) VALUES
     (1, 'tax exempt', 0.0000, 1), (2, 'taxed 8%', 0.0800, 1), (3, 'taxed 10%', 0.1000, 1);
+INSERT INTO payment_types (id, name, transaction, created_by) VALUES
+    (1, '現金', 'cash', 1), (2, 'ネットポイント', 'point', 1), (3, '事前振り込み', 'wire', 1),
+    (4, 'クレジットカード', 'credit', 1), (5, '請求書', 'bill', 1), (6, '割引', 'discount', 1);
 INSERT INTO plan_type_categories (id, name, created_by) VALUES
     (0, 'unset', 1), (1, 'room only', 1), (2, 'one meal', 1), (3, 'two meals', 1),
     (4, 'three meals', 1), (5, 'luggage keep', 1);
 INSERT INTO plan_package_categories (id, name, description, created_by) VALUES
     (0, 'unset', NULL, 1), (1, 'standard', 'standard package', 1),
     (2, 'monthly', 'monthly package', 1);
-SELECT setval('tax_info_id_seq', 3), setval('plan_type_categories_id_seq', 5),
+SELECT setval('tax_info_id_seq', 3), setval('payment_types_id_seq', 6),
+       setval('plan_type_categories_id_seq', 5),
        setval('plan_package_categories_id_seq', 2);
 
 CREATE TRIGGER log_users_trigger AFTER INSERT OR DELETE OR UPDATE ON users
@@ -770,6 +869,11 @@ CREATE TRIGGER log_reservation_rates_trigger AFTER INSERT OR DELETE OR UPDATE ON
 CREATE TRIGGER log_reservation_clients_trigger
     AFTER INSERT OR DELETE OR UPDATE ON reservation_clients
     FOR EACH ROW EXECUTE FUNCTION log_reservations_changes();
+CREATE TRIGGER log_reservation_payments_trigger
+    AFTER INSERT OR DELETE OR UPDATE ON reservation_payments
+    FOR EACH ROW EXECUTE FUNCTION log_reservations_changes();
+CREATE TRIGGER log_plan_addons_trigger AFTER INSERT OR DELETE OR UPDATE ON plan_addons
+    FOR EACH ROW EXECUTE FUNCTION log_hotel_plans_changes();
 CREATE TRIGGER logs_reservation_changes_notification_trigger
     AFTER INSERT OR DELETE OR UPDATE ON logs_reservation
     FOR EACH ROW EXECUTE FUNCTION notify_logs_reservation_changes();
@@ -782,7 +886,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['room_types', 'rooms', 'plans_hotel', 'addons_hotel', 'reservations',
                              'reservation_details', 'reservation_addons', 'reservation_rates',
-                             'reservation_clients'] LOOP
+                             'reservation_clients', 'reservation_payments'] LOOP
         EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES IN (%s)',
                        t || '_' || p_hotel_id, t, p_hotel_id);
     END LOOP;

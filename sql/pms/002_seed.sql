@@ -43,7 +43,7 @@ BEGIN
         SELECT hid, p.id, 'base_rate', 8000 + 1000 * h, 'no_restriction', NULL::text, p_start, NULL::date
         FROM plans_hotel p WHERE p.hotel_id = hid
         UNION ALL
-        SELECT hid, p.id, 'percentage', 20, 'day_of_week', 'saturday', p_start, NULL
+        SELECT hid, p.id, 'percentage', 20, 'day_of_week', '["sat"]', p_start, NULL
         FROM plans_hotel p WHERE p.hotel_id = hid
         UNION ALL
         SELECT hid, p.id, 'flat_fee', 1500, 'no_restriction', NULL, p_start, NULL
@@ -51,7 +51,7 @@ BEGIN
     END LOOP;
     INSERT INTO plans_rates (hotel_id, plans_global_id, adjustment_type, adjustment_value,
                              condition_type, condition_value, date_start, date_end)
-    VALUES (NULL, 1, 'percentage', 10, 'month', '8', p_start, NULL);
+    VALUES (NULL, 1, 'percentage', 10, 'month', '["august"]', p_start, NULL);
 
     INSERT INTO clients (name, name_kana, email, phone, gender, legal_or_natural_person,
                          created_by)
