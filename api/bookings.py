@@ -13,11 +13,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError
+from api.names import PmsName, split_name
 from api.schemas import (
     Booking,
     BookingCreate,
     BookingUpdate,
     ConflictDetail,
+    GuestPatch,
     RoomTypeLeft,
 )
 from bridge.sql import query
@@ -27,6 +29,15 @@ MAX_NIGHTS = 30
 MAX_DAYS_AHEAD = 366
 
 Conn = AsyncConnection[Any]
+
+
+class Writer(msgspec.Struct, frozen=True):
+    """Who a write is made as and on what day: the PMS user (created_by / updated_by), the
+    agent a new booking names when its request does not, and the hotel's today."""
+
+    user_id: int
+    agent: str
+    today: date
 
 
 def check_stay(check_in: date, check_out: date, today: date, begun: bool = False) -> None:
@@ -78,8 +89,22 @@ def _over_capacity(guests: int, capacity: int) -> ApiError:
     )
 
 
-def _unknown_plan(plan_id: int | None) -> ApiError:
-    return ApiError(422, "unknown_plan", f"plan {plan_id} is not an active plan here")
+def _unknown_plan(plan: int | str | None) -> ApiError:
+    if plan is None:
+        return ApiError(422, "unknown_plan", "no plan of the hotel is sold for every night")
+    return ApiError(422, "unknown_plan", f"plan {plan} is not sold here for every night")
+
+
+def _unpriced(nights: list[date]) -> ApiError:
+    listed = ", ".join(n.isoformat() for n in nights)
+    return ApiError(422, "unpriced", f"the plan has no rate for the nights {listed}")
+
+
+def _guest_name(name: str, name_kana: str | None) -> PmsName:
+    try:
+        return split_name(name, name_kana)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_name", str(exc)) from None
 
 
 _decode_booking = msgspec.json.Decoder(Booking).decode
@@ -125,11 +150,33 @@ class OverCapacity(msgspec.Struct, tag="over_capacity", tag_field="outcome"):
 
 
 class UnknownPlan(msgspec.Struct, tag="unknown_plan", tag_field="outcome"):
-    """The plan asked for is not an active plan of the hotel."""
+    """No plan (or not the one asked for) is sold for every night of the stay."""
+
+
+class Unpriced(msgspec.Struct, tag="unpriced", tag_field="outcome"):
+    """The plan has no rate on these nights: not for sale (the PMS would charge 0)."""
+
+    nights: list[date]
+
+
+class UnknownPaymentType(msgspec.Struct, tag="unknown_payment_type", tag_field="outcome"):
+    """The prepayment names a payment type the PMS does not have."""
+
+
+class PrepaidOverTotal(msgspec.Struct, tag="prepaid_over_total", tag_field="outcome"):
+    total: float
 
 
 _decode_outcome = msgspec.json.Decoder(
-    Created | Earlier | Taken | NoRoomType | OverCapacity | UnknownPlan
+    Created
+    | Earlier
+    | Taken
+    | NoRoomType
+    | OverCapacity
+    | UnknownPlan
+    | Unpriced
+    | UnknownPaymentType
+    | PrepaidOverTotal
 ).decode
 
 
@@ -167,31 +214,44 @@ async def create(
     api_key_id: int,
     body: BookingCreate,
     idempotency: tuple[str, str] | None,
+    writer: Writer,
 ) -> Answer:
-    """Creates the guest, the web reservation and its nights; 409 when a night is full.
+    """Creates the guest, the web reservation and its nights; 409 when no room is free.
 
-    One statement (pms_bridge.api_booking_create) does it all: rooms are chosen under the
+    One statement (pms_bridge.api_booking_create) does it all: the room is chosen under the
     locks of the stay's (hotel, room type, night)s and written in the same transaction, which
-    the statement's own commit ends, so no lock is held across a round trip to this process. With an
-    Idempotency-Key the answer is stored in that transaction too: a retry finds either
-    nothing or the whole booking with its answer.
+    the statement's own commit ends, so no lock is held across a round trip to this process.
+    With an Idempotency-Key the answer is stored in that transaction too: a retry finds
+    either nothing or the whole booking with its answer.
     """
     guest = body.guest
+    name = _guest_name(guest.name, guest.name_kana)
+    paid = body.prepayment
     params = {
         "id": uuid.uuid4(),
         "hotel_id": body.hotel_id,
         "room_type_id": body.room_type_id,
         "plan_id": body.plan_id,
+        "plan_key": body.plan_key,
         "check_in": body.check_in,
         "check_out": body.check_out,
         "people": body.guests,
-        "name": guest.name,
-        "name_kana": guest.name_kana,
+        "name": name.name,
+        "name_kana": name.name_kana,
+        "name_kanji": name.name_kanji,
+        "gender": guest.gender,
+        "person": guest.legal_or_natural_person,
         "email": guest.email,
         "phone": guest.phone,
         "payment_timing": body.payment_timing,
         "comment": body.comment,
+        "agent": body.agent or writer.agent,
         "booking_engine_id": body.booking_engine_id,
+        "user_id": writer.user_id,
+        "prepaid": paid.amount if paid else None,
+        "payment_type_id": paid.payment_type_id if paid else None,
+        "payment_comment": paid.comment if paid else None,
+        "today": writer.today,
         "api_key_id": api_key_id,
         "idempotency_key": idempotency[0] if idempotency else None,
         "request_hash": idempotency[1] if idempotency else None,
@@ -216,7 +276,20 @@ async def create(
         raise _no_room_type(body.hotel_id, body.room_type_id)
     if isinstance(outcome, OverCapacity):
         raise _over_capacity(body.guests, outcome.capacity)
-    raise _unknown_plan(body.plan_id)
+    if isinstance(outcome, Unpriced):
+        raise _unpriced(outcome.nights)
+    if isinstance(outcome, UnknownPaymentType):
+        assert paid is not None
+        raise ApiError(
+            422, "unknown_payment_type", f"payment type {paid.payment_type_id} is not the PMS's"
+        )
+    if isinstance(outcome, PrepaidOverTotal):
+        raise ApiError(
+            422,
+            "prepaid_over_total",
+            f"the prepayment exceeds the booking's total of {outcome.total:g}",
+        )
+    raise _unknown_plan(body.plan_key or body.plan_id)
 
 
 async def _locked(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> dict[str, Any]:
@@ -241,10 +314,14 @@ async def update(
     hotel_id: int,
     booking_id: uuid.UUID,
     body: BookingUpdate,
-    today: date,
+    writer: Writer,
 ) -> Booking:
-    """New dates or guests are re-checked against availability inside the same transaction."""
+    """New dates or guests are re-checked against availability inside the same transaction.
+    Only the nights that change are written: the kept nights keep their room, guests,
+    add-ons, rates and any price the hotel's staff set."""
+    today = writer.today
     async with pool.connection() as conn, conn.transaction():
+        await conn.execute(query("api_booking_as_user"), {"user_id": writer.user_id})
         res = await _locked(conn, hotel_id, booking_id)
         if res["status"] == "cancelled":
             raise ApiError(409, "booking_cancelled", "a cancelled booking cannot be changed")
@@ -263,7 +340,8 @@ async def update(
             if begun and check_in != res["check_in"]:
                 raise ApiError(422, "invalid_stay", "the stay has begun: check_in cannot change")
             check_stay(check_in, check_out, today, begun)
-            await _move(conn, hotel_id, booking_id, max(check_in, today), check_out, guests, today)
+            stay = Stay(hotel_id, booking_id, res["reservation_client_id"], guests, writer)
+            await _change_nights(conn, stay, max(check_in, today), check_out)
         await conn.execute(
             query("api_booking_reservation_update"),
             {
@@ -273,20 +351,11 @@ async def update(
                 "check_out": check_out,
                 "people": guests,
                 "comment": body.comment,
+                "user_id": writer.user_id,
             },
         )
         if body.guest is not None:
-            g = body.guest
-            await conn.execute(
-                query("api_booking_client_update"),
-                {
-                    "client_id": res["reservation_client_id"],
-                    "name": g.name,
-                    "name_kana": g.name_kana,
-                    "email": g.email,
-                    "phone": g.phone,
-                },
-            )
+            await _update_guest(conn, res["reservation_client_id"], body.guest, writer)
         await _echo(conn, hotel_id, booking_id)
         booking = await read_booking(conn, hotel_id, booking_id)
         assert booking is not None
@@ -294,118 +363,188 @@ async def update(
     return booking
 
 
-async def _move(
-    conn: Conn,
-    hotel_id: int,
-    booking_id: uuid.UUID,
-    check_in: date,
-    check_out: date,
-    guests: int,
-    today: date,
-) -> None:
-    """The booking's nights from today on written again as [check_in, check_out), for new
-    dates or guests, under those nights' locks, keeping its rooms where they are free and its
-    plan (nights without one keep none). Nights before today (a stay that has begun) are
-    history, billed as they are: they stay untouched."""
-    cur = await conn.execute(
-        query("api_booking_current_nights"), {"hotel_id": hotel_id, "id": booking_id}
+async def _update_guest(conn: Conn, client_id: uuid.UUID, g: GuestPatch, writer: Writer) -> None:
+    name = _guest_name(g.name, g.name_kana) if g.name is not None else None
+    kana = name.name_kana if name is not None else None
+    if name is None and g.name_kana is not None:
+        # A new reading alone: kept as the PMS keeps one, in full-width katakana.
+        kana = _guest_name(g.name_kana, g.name_kana).name_kana
+    await conn.execute(
+        query("api_booking_client_update"),
+        {
+            "client_id": client_id,
+            "name": name.name if name else None,
+            "name_kana": kana,
+            "name_kanji": name.name_kanji if name else None,
+            "email": g.email,
+            "phone": g.phone,
+            "user_id": writer.user_id,
+        },
+    )
+
+
+class Stay(msgspec.Struct, frozen=True):
+    """The booking whose nights a change writes, and who writes them."""
+
+    hotel_id: int
+    booking_id: uuid.UUID
+    client_id: uuid.UUID
+    guests: int
+    writer: Writer
+
+
+def _spans(dates: list[date]) -> list[tuple[date, date]]:
+    """Consecutive dates as [first, end) spans."""
+    spans: list[tuple[date, date]] = []
+    for d in sorted(dates):
+        if spans and spans[-1][1] == d:
+            spans[-1] = (spans[-1][0], d + timedelta(days=1))
+        else:
+            spans.append((d, d + timedelta(days=1)))
+    return spans
+
+
+async def _change_nights(conn: Conn, stay: Stay, check_in: date, check_out: date) -> None:
+    """The booking's nights from today on made [check_in, check_out): nights it no longer has
+    are removed, new ones are added in the guest's room on the booking's plan, under those
+    nights' locks. Nights before today (a stay under way) are history, billed as they are."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        query("api_booking_current_nights"), {"hotel_id": stay.hotel_id, "id": stay.booking_id}
     )
     current = await cur.fetchall()
-    if not current or current[0][2] is None:
+    if not current or current[0]["room_type_id"] is None:
         raise ApiError(409, "no_room_type", "the booking has no room to re-check against")
-    type_id, plan_id = current[0][2], current[0][3]
-    cur = await conn.execute(
-        query("api_booking_room_type_and_plan"),
-        {"hotel_id": hotel_id, "room_type_id": type_id, "plan_id": plan_id},
+    today = stay.writer.today
+    wanted = set(nights_of(check_in, check_out))
+    held = {n["date"] for n in current if n["date"] >= today}
+    kept = [n for n in current if n["date"] in wanted]
+    added = sorted(wanted - held)
+    type_id = current[0]["room_type_id"]
+    await cur.execute(
+        query("api_booking_room_type"), {"hotel_id": stay.hotel_id, "room_type_id": type_id}
     )
     found = await cur.fetchone()
-    assert found is not None  # one row always, NULLs for what is missing
-    type_found, max_capacity, plan_found = found[0], found[3], found[4:]
-    if type_found is None:
-        raise _no_room_type(hotel_id, type_id)
-    if guests > max_capacity:
-        raise _over_capacity(guests, max_capacity)
-    if plan_id is not None and plan_found[0] is None:
-        raise _unknown_plan(plan_id)
-    plan = plan_found if plan_id is not None else (None, None, None, None)
+    assert found is not None  # one row always, NULLs for a type that is gone
+    if found["type_id"] is None:
+        raise _no_room_type(stay.hotel_id, type_id)
+    staying = [n for n in kept if n["date"] >= today]
+    room_capacity = min((n["capacity"] or 0 for n in staying), default=found["max_capacity"])
+    if stay.guests > room_capacity:
+        raise _over_capacity(stay.guests, room_capacity)
     await conn.execute(
-        query("api_booking_details_delete"),
-        {"hotel_id": hotel_id, "reservation_id": booking_id, "from_date": today},
+        query("api_booking_nights_delete"),
+        {
+            "hotel_id": stay.hotel_id,
+            "reservation_id": stay.booking_id,
+            "dates": sorted(held - wanted),
+        },
     )
-    if check_out <= check_in:
-        return  # a stay that has begun, now ending today
+    await conn.execute(
+        query("api_booking_guests_update"),
+        {
+            "hotel_id": stay.hotel_id,
+            "reservation_id": stay.booking_id,
+            "from_date": today,
+            "people": stay.guests,
+            "user_id": stay.writer.user_id,
+        },
+    )
+    if not added:
+        return
+    # The nearest night's plan and room: the plan the stay is sold on, the room the guest has.
+    nearest = min(current, key=lambda n: abs((n["date"] - added[0]).days))
+    plan = await _plan_for(conn, stay, nearest, added[0], added[-1] + timedelta(days=1))
     await conn.execute(
         query("api_booking_lock"),
         {
-            "hotel_id": hotel_id,
+            "hotel_id": stay.hotel_id,
             "room_type_id": type_id,
-            "check_in": check_in,
-            "check_out": check_out,
+            "check_in": added[0],
+            "check_out": added[-1] + timedelta(days=1),
         },
     )
-    # The guest's rooms nearest today first: tonight's (or last night's) is the one they are in.
-    preferred = [
-        night[1] for night in sorted(current, key=lambda n: (n[0] < today, abs(n[0] - today)))
-    ]
-    spans = [(check_in, check_out)]
-    if current[0][0] < today and (check_out - check_in).days > 1:
-        # Under way, tonight is placed on its own, in the guest's room, and the rest after
-        # it: one room for the whole rest of the stay must not move the guest out tonight.
-        tomorrow = check_in + timedelta(days=1)
-        spans = [(check_in, tomorrow), (tomorrow, check_out)]
-    rooms: list[int] = []
-    for first, end in spans:
-        cur = await conn.execute(
-            query("api_booking_assign_rooms"),
+    if kept:
+        nearest = min(kept, key=lambda n: abs((n["date"] - added[0]).days))
+    room = nearest["room_id"]
+    for first, end in _spans(added):
+        await cur.execute(
+            query("api_booking_free_room"),
             {
-                "hotel_id": hotel_id,
+                "hotel_id": stay.hotel_id,
                 "room_type_id": type_id,
                 "check_in": first,
                 "check_out": end,
-                "people": guests,
-                "exclude": booking_id,
-                "preferred": preferred,
+                "people": stay.guests,
+                "exclude": stay.booking_id,
+                "preferred": room,
             },
         )
-        placed = (await cur.fetchone() or (None,))[0]
-        if placed is None:
+        free = await cur.fetchone()
+        placed = free["room_id"] if free else None
+        if placed is None or (kept and placed != room):
+            # The guest stays in one room: a change the room cannot take is refused.
             api_bookings.labels(op="update", outcome="conflict").inc()
-            cur = await conn.execute(
+            await cur.execute(
                 query("api_booking_rooms_left"),
-                {"hotel_id": hotel_id, "check_in": check_in, "check_out": check_out},
+                {"hotel_id": stay.hotel_id, "check_in": check_in, "check_out": check_out},
             )
             left = await cur.fetchone()
             assert left is not None
-            raise _conflict(type_id, _decode_left(left[0]))
-        rooms += placed
-        preferred = [placed[-1], *preferred]
-    cur = await conn.execute(
-        query("api_booking_stay_prices"),
+            raise _conflict(type_id, _decode_left(left["rooms_left"]))
+        room = placed
+        await conn.execute(
+            query("api_booking_write_nights"),
+            {
+                "hotel_id": stay.hotel_id,
+                "reservation_id": stay.booking_id,
+                "client_id": stay.client_id,
+                "room_id": placed,
+                "plans_global_id": plan["plans_global_id"],
+                "plan_id": plan["plan_id"],
+                "plan_name": plan["name"],
+                "plan_type": plan["plan_type"],
+                "people": stay.guests,
+                "check_in": first,
+                "check_out": end,
+                "user_id": stay.writer.user_id,
+            },
+        )
+
+
+async def _plan_for(
+    conn: Conn, stay: Stay, night: dict[str, Any], first: date, end: date
+) -> dict[str, Any]:
+    """The booking's plan, if the hotel still sells it with a rate on every new night."""
+    cur = conn.cursor(row_factory=dict_row)
+    plan_key = f"{night['plans_global_id'] or ''}h{night['plans_hotel_id'] or ''}"
+    await cur.execute(
+        query("api_booking_stay_plan"),
         {
-            "hotel_id": hotel_id,
-            "plan_id": plan[0],
-            "plan_type": plan[3],
-            "check_in": check_in,
-            "check_out": check_out,
-            "people": guests,
+            "hotel_id": stay.hotel_id,
+            "plan_id": None,
+            "plan_key": plan_key,
+            "check_in": first,
+            "check_out": end,
         },
     )
-    prices = (await cur.fetchone() or (None,))[0]
-    await conn.execute(
-        query("api_booking_details_insert"),
+    plan = await cur.fetchone()
+    if plan is None:
+        raise _unknown_plan(plan_key)
+    await cur.execute(
+        query("api_booking_unpriced_nights"),
         {
-            "hotel_id": hotel_id,
-            "reservation_id": booking_id,
-            "plan_id": plan[0],
-            "plans_global_id": plan[1],
-            "plan_name": plan[2],
-            "plan_type": plan[3] or "per_room",
-            "people": guests,
-            "dates": nights_of(check_in, check_out),
-            "room_ids": rooms,
-            "prices": prices,
+            "hotel_id": stay.hotel_id,
+            "plans_global_id": plan["plans_global_id"],
+            "plan_id": plan["plan_id"],
+            "check_in": first,
+            "check_out": end,
         },
     )
+    unpriced = [row["night"] for row in await cur.fetchall()]
+    if unpriced:
+        raise _unpriced(unpriced)
+    return plan
 
 
 async def _echo(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> None:
@@ -415,13 +554,27 @@ async def _echo(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> None:
     )
 
 
-async def cancel(pool: AsyncConnectionPool[Any], hotel_id: int, booking_id: uuid.UUID) -> Booking:
-    """Cancels as the PMS does (status and each night's `cancelled`); twice is a no-op."""
+async def cancel(
+    pool: AsyncConnectionPool[Any],
+    hotel_id: int,
+    booking_id: uuid.UUID,
+    writer: Writer,
+    fee_nights: int = 0,
+) -> Booking:
+    """Cancels as the PMS does (status, and each night cancelled and not billable); the first
+    fee_nights nights stay billable at their cancellation-fee rates. Twice is a no-op."""
     async with pool.connection() as conn, conn.transaction():
+        await conn.execute(query("api_booking_as_user"), {"user_id": writer.user_id})
         res = await _locked(conn, hotel_id, booking_id)
         if res["status"] != "cancelled":
             await conn.execute(
-                query("api_booking_cancel"), {"hotel_id": hotel_id, "id": booking_id}
+                query("api_booking_cancel"),
+                {
+                    "hotel_id": hotel_id,
+                    "id": booking_id,
+                    "fee_nights": fee_nights,
+                    "user_id": writer.user_id,
+                },
             )
             await _echo(conn, hotel_id, booking_id)
         booking = await read_booking(conn, hotel_id, booking_id)

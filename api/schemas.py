@@ -35,6 +35,12 @@ ExternalId = Annotated[
     str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$(?!\n)")
 ]
 PaymentTiming = Literal["not_set", "prepaid", "on-site", "postpaid"]
+Gender = Literal["male", "female", "other"]
+Person = Literal["natural", "legal"]
+# The PMS's plan key: "<global plan>h<hotel plan>", "h<hotel plan>" or "<global plan>h".
+PlanKey = Annotated[str, Meta(max_length=24, pattern=r"^([0-9]{1,10}h[0-9]{0,10}|h[0-9]{1,10})$")]
+# Yen, as the PMS stores money (numeric); a payment is more than nothing.
+Yen = Annotated[int, Meta(ge=1, le=100_000_000)]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -50,10 +56,15 @@ class ErrorBody(msgspec.Struct):
 
 
 class GuestIn(Strict):
+    """The booker. The name is split by script as the PMS splits it (api/names.py): kanji
+    into name_kanji, kana into name_kana, the romaji or Latin form into name."""
+
     name: Name
     name_kana: Name | None = None
     email: Email | None = None
     phone: Phone | None = None
+    gender: Gender = "other"
+    legal_or_natural_person: Person = "natural"
 
 
 class GuestPatch(Strict):
@@ -63,6 +74,15 @@ class GuestPatch(Strict):
     phone: Phone | None = None
 
 
+class Prepayment(Strict):
+    """What the booking engine has already taken from the guest, recorded in the PMS as a
+    reservation_payments row (payment_type_id: the PMS's payment_types, 4 = credit card)."""
+
+    amount: Yen
+    payment_type_id: Id = 4
+    comment: Comment | None = None
+
+
 class BookingCreate(Strict):
     hotel_id: Id
     room_type_id: Id
@@ -70,10 +90,16 @@ class BookingCreate(Strict):
     check_out: date
     guests: Guests
     guest: GuestIn
+    # The plan: a hotel plan by id, any plan the hotel sells by the PMS's key, or the hotel's
+    # first plan for the stay when neither is given.
     plan_id: Id | None = None
+    plan_key: PlanKey | None = None
     payment_timing: PaymentTiming = "not_set"
     comment: Comment | None = None
     booking_engine_id: ExternalId | None = None
+    # The channel, as reservations.agent; BRIDGE_PMS_AGENT when not given.
+    agent: ExternalId | None = None
+    prepayment: Prepayment | None = None
 
 
 class BookingUpdate(Strict):
@@ -88,6 +114,7 @@ class GuestOut(msgspec.Struct):
     client_id: UUID
     name: str
     name_kana: str | None
+    name_kanji: str | None
     email: str | None
     phone: str | None
 
@@ -98,9 +125,16 @@ class BookedNight(msgspec.Struct):
     room_number: str | None
     room_type_id: int | None
     plan_id: int | None
+    plans_global_id: int | None
     plan_name: str | None
+    plan_type: str | None
     guests: int
+    # As the PMS stores it: per room, or per guest on a per-person plan.
     price: float
+    # What the PMS bills for the night: price (times guests per person) plus add-ons; 0 when
+    # the night is not billable.
+    amount: float
+    billable: bool
     cancelled: bool
 
 
@@ -121,9 +155,11 @@ class Booking(msgspec.Struct):
     guests: int
     payment_timing: str | None
     comment: str | None
+    agent: str | None
     guest: GuestOut
     nights: list[BookedNight]
     total_price: float
+    prepaid: float
     sync: SyncInfo
     created_at: datetime | None
     updated_at: datetime | None
@@ -205,12 +241,18 @@ class AvailabilityQuery(Strict):
     end_date: date
     room_type_id: Id | None = None
     plan_id: Id | None = None
+    plan_key: PlanKey | None = None
 
 
 class PricingQuery(Strict):
     start_date: date | None = None
     end_date: date | None = None
     plan_id: Id | None = None
+    plan_key: PlanKey | None = None
+
+
+class CancelQuery(Strict):
+    fee_nights: Annotated[int, Meta(ge=0, le=30)] = 0
 
 
 class StatusQuery(Strict):
@@ -281,7 +323,8 @@ class ImagesResponse(msgspec.Struct):
 
 
 class PlanOut(msgspec.Struct):
-    plan_id: int
+    plan_key: str
+    plan_id: int | None
     plans_global_id: int | None
     name: str
     plan_type: str | None
@@ -298,7 +341,8 @@ class PriceNight(msgspec.Struct):
 
 
 class PlanPricing(msgspec.Struct):
-    plan_id: int
+    plan_key: str
+    plan_id: int | None
     plans_global_id: int | None
     name: str
     plan_type: str | None
@@ -332,4 +376,5 @@ class AvailabilityResponse(msgspec.Struct):
     end_date: date
     stale: bool
     plan_id: int | None
+    plan_key: str | None
     room_types: list[RoomTypeNights]

@@ -520,6 +520,7 @@ async def hotel_pricing(
         return None
     return [
         PlanPrices(
+            p.plan_key,
             p.plan_id,
             p.plans_global_id,
             p.name,
@@ -533,15 +534,17 @@ async def hotel_pricing(
 async def nightly_prices(
     cache: Cache,
     hotel_id: int,
-    plan_id: int,
+    plan_id: int | None,
+    plan_key: str | None,
     start: date,
     end: date,
     horizon: Horizon,
     db: Database | None = None,
 ) -> list[NightPrice] | None:
-    """One plan's (date, price) for nights start <= night < end; None for an unknown plan."""
+    """One plan's (date, price) for nights start <= night < end, the plan named by its hotel
+    plan id, its key or both; None for a plan the hotel does not sell."""
     plans = await hotel_pricing(cache, hotel_id, start, end, horizon, db)
     for plan in plans or []:
-        if plan.plan_id == plan_id:
+        if plan.is_plan(plan_id, plan_key):
             return plan.nights
     return None

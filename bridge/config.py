@@ -16,8 +16,10 @@ DEFAULT_WATCHED = (
     "clients",
     "reservations",
     "reservation_details",
+    "plans_global",
     "plans_hotel",
     "plans_rates",
+    "hotel_plan_exclusions",
 )
 # Availability cannot be computed without these, whatever else is watched.
 REQUIRED_TABLES = ("hotels", "room_types", "rooms", "reservations", "reservation_details")
@@ -79,6 +81,11 @@ class Settings(msgspec.Struct, kw_only=True):
     timezone: str = ""
     # Per-hotel zones for a chain across zones: "1=Asia/Tokyo,4=Europe/Paris".
     hotel_timezones: str = ""
+    # The PMS user (users.id) bookings are written as: created_by / updated_by and the user
+    # the PMS's audit log names. The PMS's own channel imports write as user 1.
+    pms_user_id: int = 1
+    # reservations.agent of a booking whose request names no agent.
+    pms_agent: str = "booking engine"
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -111,6 +118,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_REFRESH_FAMILY_DAYS": ("refresh_family_days", int),
     "BRIDGE_TIMEZONE": ("timezone", str),
     "BRIDGE_HOTEL_TIMEZONES": ("hotel_timezones", str),
+    "BRIDGE_PMS_USER_ID": ("pms_user_id", int),
+    "BRIDGE_PMS_AGENT": ("pms_agent", str),
 }
 
 
@@ -180,6 +189,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
     if not settings.contract_interval > 0:
         raise ConfigError("BRIDGE_CONTRACT_INTERVAL must be a positive number of seconds")
+    if not 1 <= settings.pms_user_id <= 2_147_483_647:
+        raise ConfigError(
+            f"BRIDGE_PMS_USER_ID={settings.pms_user_id} is not a PMS user id (users.id, e.g. 1)"
+        )
+    if not settings.pms_agent.strip() or len(settings.pms_agent) > 100:
+        raise ConfigError("BRIDGE_PMS_AGENT must be 1-100 characters (reservations.agent)")
     for env_name, days in (
         ("BRIDGE_AUDIT_RETENTION_DAYS", settings.audit_retention_days),
         ("BRIDGE_IDEMPOTENCY_RETENTION_DAYS", settings.idempotency_retention_days),

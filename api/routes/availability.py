@@ -53,10 +53,13 @@ async def availability(
     end_date: FromQuery[date],
     room_type_id: QueryId = None,
     plan_id: QueryId = None,
+    plan_key: FromQuery[str | None] = None,
 ) -> Response[bytes]:
-    """Nights start_date <= night < end_date (the check-out day excluded); with plan_id, each
-    night carries that plan's price. `stale` says the figures may be old (capture or PMS down).
-    A room_type_id or plan_id the hotel does not have is 404."""
+    """Nights start_date <= night < end_date (the check-out day excluded); with plan_id (a
+    hotel plan) or plan_key (any plan the hotel sells, the PMS's key), each night carries that
+    plan's price, the PMS's price of one room (per person on a per-person plan). `stale` says
+    the figures may be old (capture or PMS down). A room type or plan the hotel does not have
+    is 404."""
     q = parse_query(request, AvailabilityQuery)
     note(request, ACTION, "hotel", str(hotel_id))
     same_hotel(principal, hotel_id)
@@ -86,7 +89,7 @@ def check_range(q: AvailabilityQuery) -> None:
 
 
 def memo_key(hotel_id: int, q: AvailabilityQuery) -> Hashable:
-    return (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id)
+    return (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id, q.plan_key)
 
 
 def version(bridge: Bridge) -> Hashable:
@@ -113,12 +116,20 @@ async def _answer(
     if q.room_type_id is not None and not read.entries:
         await _check_room_type(ctx, hotel_id, q.room_type_id)
     prices: dict[date, float] = {}
-    if q.plan_id is not None:
+    if q.plan_id is not None or q.plan_key is not None:
         nights = await cacheops.nightly_prices(
-            ctx.cache, hotel_id, q.plan_id, q.start_date, q.end_date, ctx.horizon, ctx.pool
+            ctx.cache,
+            hotel_id,
+            q.plan_id,
+            q.plan_key,
+            q.start_date,
+            q.end_date,
+            ctx.horizon,
+            ctx.pool,
         )
         if nights is None:
-            raise ApiError(404, "not_found", f"plan {q.plan_id} not found in hotel {hotel_id}")
+            named = q.plan_key or q.plan_id
+            raise ApiError(404, "not_found", f"plan {named} not found in hotel {hotel_id}")
         prices = {n.date: float(n.price) for n in nights if n.price is not None}
     by_type: dict[int, list[NightOut]] = {}
     for e in read.entries:
@@ -132,6 +143,7 @@ async def _answer(
             q.end_date,
             read.stale,
             q.plan_id,
+            q.plan_key,
             [RoomTypeNights(k, v) for k, v in sorted(by_type.items())],
         )
     )

@@ -8,14 +8,14 @@ from uuid import UUID
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from api import bookings
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routes.common import BODY, OPT, PREFIX, booking_pool_of, errors, note
-from api.schemas import Booking, BookingCreate, BookingUpdate
+from api.routes.common import BODY, OPT, PREFIX, booking_pool_of, errors, note, parse_query
+from api.schemas import Booking, BookingCreate, BookingUpdate, CancelQuery
 
 IdempotencyKey = Annotated[
     str | None,
@@ -26,6 +26,22 @@ IdempotencyKey = Annotated[
         description="Same key and body: the first response again; same key, other body: 422",
     ),
 ]
+
+
+FeeNights = Annotated[
+    int | None,
+    QueryParameter(
+        ge=0,
+        le=bookings.MAX_NIGHTS,
+        description="The first n nights stay billable at their cancellation-fee rates",
+    ),
+]
+
+
+def _writer(ctx: ApiContext, hotel_id: int) -> bookings.Writer:
+    return bookings.Writer(
+        ctx.settings.pms_user_id, ctx.settings.pms_agent, ctx.clock.today(hotel_id)
+    )
 
 
 def _summary(b: Booking) -> dict[str, Any]:
@@ -66,6 +82,8 @@ async def create_booking(
             "check_out": data.check_out,
             "guests": data.guests,
             "plan_id": data.plan_id,
+            "plan_key": data.plan_key,
+            "prepaid": data.prepayment is not None,
             "idempotency_key": idempotency_key is not None,
         },
     )
@@ -83,7 +101,9 @@ async def create_booking(
             raise
         outcome = replay
     else:
-        outcome = await bookings.create(pool, principal.key_pk, data, idem)
+        outcome = await bookings.create(
+            pool, principal.key_pk, data, idem, _writer(ctx, data.hotel_id)
+        )
     booking = outcome.booking
     note(
         request,
@@ -150,7 +170,7 @@ async def update_booking(
         principal.hotel_id,
         booking_id,
         data,
-        ctx.clock.today(principal.hotel_id),
+        _writer(ctx, principal.hotel_id),
     )
     note(
         request,
@@ -169,17 +189,32 @@ async def update_booking(
     status_code=200,
     opt=OPT("book"),
     responses=errors(404, 409),
-    summary="Cancel a booking",
+    summary="Cancel a booking, with a cancellation fee on its first fee_nights nights",
 )
 async def cancel_booking(
     request: Request[Any, Any, Any],
     ctx: NamedDependency[ApiContext],
     principal: NamedDependency[Principal],
     booking_id: FromPath[UUID],
+    fee_nights: FeeNights = None,
 ) -> Booking:
-    note(request, "booking.cancel", "booking", str(booking_id))
-    booking = await bookings.cancel(booking_pool_of(ctx), principal.hotel_id, booking_id)
-    note(request, "booking.cancel", "booking", str(booking_id), {}, _summary(booking))
+    q = parse_query(request, CancelQuery)
+    note(request, "booking.cancel", "booking", str(booking_id), {"fee_nights": q.fee_nights})
+    booking = await bookings.cancel(
+        booking_pool_of(ctx),
+        principal.hotel_id,
+        booking_id,
+        _writer(ctx, principal.hotel_id),
+        q.fee_nights,
+    )
+    note(
+        request,
+        "booking.cancel",
+        "booking",
+        str(booking_id),
+        {"fee_nights": q.fee_nights},
+        _summary(booking),
+    )
     return booking
 
 

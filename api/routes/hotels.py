@@ -155,6 +155,7 @@ async def hotel_pricing(
     start_date: FromQuery[date | None] = None,
     end_date: FromQuery[date | None] = None,
     plan_id: QueryId = None,
+    plan_key: FromQuery[str | None] = None,
 ) -> PricingResponse:
     """Nights start_date <= night < end_date."""
     q = parse_query(request, PricingQuery)
@@ -176,16 +177,18 @@ async def hotel_pricing(
     plans = await cacheops.hotel_pricing(ctx.cache, hotel_id, start, end, ctx.horizon, pool_of(ctx))
     if plans is None:
         raise ApiError(404, "not_found", f"hotel {hotel_id} not found")
-    if q.plan_id is not None:
-        plans = [p for p in plans if p.plan_id == q.plan_id]
+    if q.plan_id is not None or q.plan_key is not None:
+        plans = [p for p in plans if p.is_plan(q.plan_id, q.plan_key)]
         if not plans:
-            raise ApiError(404, "not_found", f"plan {q.plan_id} not found in hotel {hotel_id}")
+            named = q.plan_key or q.plan_id
+            raise ApiError(404, "not_found", f"plan {named} not found in hotel {hotel_id}")
     return PricingResponse(
         hotel_id,
         start,
         end,
         [
             PlanPricing(
+                p.plan_key,
                 p.plan_id,
                 p.plans_global_id,
                 p.name,

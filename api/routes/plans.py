@@ -37,7 +37,8 @@ async def plans(
     if found is None:
         raise ApiError(404, "not_found", f"hotel {hotel_id} not found")
     return PlansResponse(
-        hotel_id, [PlanOut(p.plan_id, p.plans_global_id, p.name, p.plan_type) for p in found]
+        hotel_id,
+        [PlanOut(p.plan_key, p.plan_id, p.plans_global_id, p.name, p.plan_type) for p in found],
     )
 
 

@@ -9,7 +9,7 @@ import msgspec
 
 from bridge.changes import Change
 
-TABLES = frozenset({"plans_hotel", "plans_rates"})
+TABLES = frozenset({"plans_hotel", "plans_rates", "plans_global", "hotel_plan_exclusions"})
 
 
 class PricesDirty(msgspec.Struct, gc=False):
@@ -27,6 +27,29 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _mark(dirty: PricesDirty, table: str, row: dict[str, Any], key_only: bool) -> None:
+    hotel_id = _int(row.get("hotel_id"))
+    if table == "plans_global":
+        # Every hotel that does not exclude it sells a global plan.
+        dirty.global_plans.add(int(row["id"]))
+    elif table in ("plans_hotel", "hotel_plan_exclusions"):
+        # A hotel plan's global id moves which global rates apply: the hotel covers it.
+        if hotel_id is not None:
+            dirty.hotels.add(hotel_id)
+        elif key_only:
+            dirty.everything = True
+    else:
+        # The PMS applies a global plan's rates whatever their hotel_id.
+        global_id = _int(row.get("plans_global_id"))
+        if global_id is not None:
+            dirty.global_plans.add(global_id)
+        elif hotel_id is not None:
+            dirty.hotels.add(hotel_id)
+        elif key_only:
+            # Only the key of a rate is known: any hotel may use it.
+            dirty.everything = True
+
+
 def project(changes: Iterable[Change]) -> PricesDirty:
     dirty = PricesDirty()
     for change in changes:
@@ -39,19 +62,5 @@ def project(changes: Iterable[Change]) -> PricesDirty:
         if not rows:
             rows = [change.pk]
         for row in rows:
-            hotel_id = _int(row.get("hotel_id"))
-            if change.table == "plans_hotel":
-                if hotel_id is not None:
-                    dirty.hotels.add(hotel_id)
-                # The plan's global id moves which global rates apply: the hotel covers it.
-                continue
-            if hotel_id is not None:
-                dirty.hotels.add(hotel_id)
-                continue
-            global_id = _int(row.get("plans_global_id"))
-            if global_id is not None:
-                dirty.global_plans.add(global_id)
-            elif len(row) <= len(change.pk):
-                # Only the key of a global rate is known: any hotel may use it.
-                dirty.everything = True
+            _mark(dirty, change.table, row, len(row) <= len(change.pk))
     return dirty

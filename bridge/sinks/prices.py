@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+from psycopg.rows import dict_row
 
 from bridge.cache.base import Cache
 from bridge.changes import Change
@@ -30,13 +31,24 @@ class NightPrice(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 class PlanPrices(msgspec.Struct, frozen=True):
-    """A hotel plan and its price on each night that has one."""
+    """A plan the hotel sells and its price on each night that has one.
 
-    plan_id: int
+    plan_key is the PMS's own key ("<global>h<hotel plan>", "h<hotel plan>", "<global>h");
+    plan_id is the hotel plan's id, None for a global plan the hotel sells as it is.
+    """
+
+    plan_key: str
+    plan_id: int | None
     plans_global_id: int | None
     name: str
     plan_type: str | None
     nights: list[NightPrice]
+
+    def is_plan(self, plan_id: int | None, plan_key: str | None) -> bool:
+        """Whether this is the plan a request names by id, by key, or both."""
+        return (plan_id is None or plan_id == self.plan_id) and (
+            plan_key is None or plan_key == self.plan_key
+        )
 
 
 class HotelPrices(msgspec.Struct, frozen=True):
@@ -56,7 +68,8 @@ async def recompute(
 ) -> tuple[dict[int, HotelPrices], list[int]]:
     """Fresh documents for every dirty hotel that exists, and the dirty hotels that do not."""
     lo, hi = horizon.bounds()
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         query("prices_recompute"),
         {
             "everything": dirty.everything,
@@ -67,16 +80,19 @@ async def recompute(
         },
     )
     now = datetime.now(UTC)
-    plans: dict[int, dict[int, PlanPrices]] = {}
-    for hotel_id, plan_id, global_id, name, plan_type, night, price in await cur.fetchall():
-        hotel = plans.setdefault(hotel_id, {})
-        if plan_id is None:
+    plans: dict[int, dict[str, PlanPrices]] = {}
+    for row in await cur.fetchall():
+        hotel = plans.setdefault(row["hotel_id"], {})
+        key = row["plan_key"]
+        if key is None:
             continue
-        plan = hotel.get(plan_id)
+        plan = hotel.get(key)
         if plan is None:
-            plan = hotel[plan_id] = PlanPrices(plan_id, global_id, name, plan_type, [])
-        if night is not None:
-            plan.nights.append(NightPrice(night, price))
+            plan = hotel[key] = PlanPrices(
+                key, row["plan_id"], row["plans_global_id"], row["name"], row["plan_type"], []
+            )
+        if row["night"] is not None:
+            plan.nights.append(NightPrice(row["night"], Decimal(row["price"])))
     documents = {
         hotel_id: HotelPrices(hotel_id, lo, hi, now, list(by_plan.values()))
         for hotel_id, by_plan in plans.items()
@@ -99,8 +115,15 @@ async def apply(
 
 
 async def read(cache: Cache, hotel_id: int) -> HotelPrices | None:
+    """The hotel's cached prices; None when not cached or cached in an older shape (the
+    caller recomputes it as if it were missing)."""
     raw = await cache.get_document(PRICES, str(hotel_id))
-    return None if raw is None else _decode(raw)
+    if raw is None:
+        return None
+    try:
+        return _decode(raw)
+    except msgspec.ValidationError:
+        return None
 
 
 class PricesStage:

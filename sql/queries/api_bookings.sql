@@ -17,48 +17,9 @@ SET max_parallel_workers_per_gather = 0;
 SET jit = off;
 SET default_transaction_isolation = 'read committed';
 
--- name: api_booking_room_type_and_plan
-SELECT type_id, type_name, sellable, max_capacity, plan_id, plans_global_id, plan_name,
-       plan_type
-FROM pms_bridge.api_room_type_and_plan(%(hotel_id)s, %(room_type_id)s, %(plan_id)s);
-
--- name: api_booking_assign_rooms
--- A room per night, chosen from the PMS tables (after the lock); NULL when a night is full.
-SELECT pms_bridge.api_assign_rooms(%(hotel_id)s, %(room_type_id)s, %(check_in)s,
-                                   %(check_out)s, %(people)s, %(exclude)s, %(preferred)s::int[]);
-
--- name: api_booking_stay_prices
-SELECT pms_bridge.api_stay_prices(%(hotel_id)s, %(plan_id)s, %(plan_type)s, %(check_in)s,
-                                  %(check_out)s, %(people)s);
-
 -- name: api_booking_rooms_left
 -- What a refused change is told is still free, per room type and night (JSON text).
-SELECT pms_bridge.api_rooms_left(%(hotel_id)s, %(check_in)s, %(check_out)s)::text;
-
--- name: api_booking_client_update
-UPDATE clients
-SET name = coalesce(%(name)s, name),
-    name_kana = coalesce(%(name_kana)s, name_kana),
-    email = coalesce(%(email)s, email),
-    phone = coalesce(%(phone)s, phone)
-WHERE id = %(client_id)s;
-
--- name: api_booking_details_insert
--- One reservation_details row per night, in one statement; billable, as the PMS writes the
--- nights it sells (the column's default is FALSE, and its reports read billable nights only).
-INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
-                                 plans_global_id, plan_name, plan_type, number_of_people,
-                                 price, billable)
-SELECT %(hotel_id)s, %(reservation_id)s, x.date, x.room_id, %(plan_id)s, %(plans_global_id)s,
-       %(plan_name)s, %(plan_type)s, %(people)s, x.price, TRUE
-FROM unnest(%(dates)s::date[], %(room_ids)s::int[], %(prices)s::numeric[])
-     AS x(date, room_id, price);
-
--- name: api_booking_details_delete
--- The nights from from_date on; earlier ones (a stay under way) are history.
-DELETE FROM reservation_details
-WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
-  AND date >= %(from_date)s;
+SELECT pms_bridge.api_rooms_left(%(hotel_id)s, %(check_in)s, %(check_out)s)::text AS rooms_left;
 
 -- name: api_booking_reservation_for_update
 SELECT id, reservation_client_id, check_in, check_out, number_of_people, status, type,
@@ -66,32 +27,6 @@ SELECT id, reservation_client_id, check_in, check_out, number_of_people, status,
 FROM reservations
 WHERE hotel_id = %(hotel_id)s AND id = %(id)s
 FOR UPDATE;
-
--- name: api_booking_current_nights
-SELECT d.date, d.room_id, r.room_type_id, d.plans_hotel_id
-FROM reservation_details d
-LEFT JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
-WHERE d.hotel_id = %(hotel_id)s AND d.reservation_id = %(id)s AND d.cancelled IS NULL
-ORDER BY d.date;
-
--- name: api_booking_reservation_update
-UPDATE reservations
-SET check_in = %(check_in)s, check_out = %(check_out)s, number_of_people = %(people)s,
-    comment = coalesce(%(comment)s, comment)
-WHERE hotel_id = %(hotel_id)s AND id = %(id)s;
-
--- name: api_booking_cancel
--- The PMS's cancellation: the reservation's status, and every night marked cancelled.
-WITH res AS (
-    UPDATE reservations
-    SET status = 'cancelled'
-    WHERE hotel_id = %(hotel_id)s AND id = %(id)s
-    RETURNING id
-)
-UPDATE reservation_details d
-SET cancelled = gen_random_uuid(), billable = FALSE
-FROM res
-WHERE d.hotel_id = %(hotel_id)s AND d.reservation_id = res.id AND d.cancelled IS NULL;
 
 -- name: api_booking_sync_echo
 SELECT pms_bridge.api_booking_echo(%(hotel_id)s, %(booking_id)s, %(booking_engine_id)s,
@@ -105,10 +40,113 @@ SELECT pms_bridge.api_booking_json(%(hotel_id)s, %(id)s)::text;
 -- The committed claim of an Idempotency-Key (JSON text tagged "earlier"), NULL when there is none.
 SELECT pms_bridge.api_idempotency_earlier(%(api_key_id)s, %(idempotency_key)s)::text;
 
+-- name: api_booking_as_user
+-- The PMS user the rest of the transaction writes as, for the PMS's audit triggers.
+SELECT set_config('my_app.user_id', %(user_id)s::text, true);
+
+-- name: api_booking_room_type
+SELECT type_id, type_name, sellable, max_capacity
+FROM pms_bridge.api_room_type(%(hotel_id)s, %(room_type_id)s);
+
+-- name: api_booking_stay_plan
+-- The plan by its ids, if the hotel sells it for every night of [check_in, check_out).
+SELECT plan_key, plan_id, plans_global_id, name, plan_type
+FROM pms_bridge.api_stay_plan(%(hotel_id)s, %(plan_id)s, %(plan_key)s, %(check_in)s,
+                              %(check_out)s);
+
+-- name: api_booking_unpriced_nights
+-- The nights of [check_in, check_out) the plan has no rate on.
+SELECT night
+FROM pms_bridge.api_stay_prices(%(hotel_id)s, %(plans_global_id)s, %(plan_id)s,
+                                %(check_in)s, %(check_out)s)
+WHERE price IS NULL;
+
+-- name: api_booking_free_room
+-- One room free for every night of the span (preferred first); NULL when none is.
+SELECT pms_bridge.api_free_room(%(hotel_id)s, %(room_type_id)s, %(check_in)s, %(check_out)s,
+                                %(people)s, %(exclude)s, %(preferred)s) AS room_id;
+
+-- name: api_booking_write_nights
+SELECT pms_bridge.api_write_nights(
+    %(hotel_id)s, %(reservation_id)s, %(client_id)s, %(room_id)s, %(plans_global_id)s,
+    %(plan_id)s, %(plan_name)s, %(plan_type)s, %(people)s, %(check_in)s, %(check_out)s,
+    %(user_id)s);
+
+-- name: api_booking_nights_delete
+-- Nights the stay no longer has (their rates, guests and add-ons go with them).
+DELETE FROM reservation_details
+WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
+  AND date = ANY(%(dates)s::date[]);
+
+-- name: api_booking_guests_update
+-- The guests of the nights from from_date on that the stay keeps; their prices, rates and
+-- add-ons stay as they are.
+UPDATE reservation_details
+SET number_of_people = %(people)s, updated_by = %(user_id)s
+WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
+  AND date >= %(from_date)s AND cancelled IS NULL
+  AND number_of_people IS DISTINCT FROM %(people)s;
+
+-- name: api_booking_current_nights
+SELECT d.date, d.room_id, r.room_type_id, r.capacity, d.plans_hotel_id, d.plans_global_id,
+       d.plan_name, d.plan_type
+FROM reservation_details d
+LEFT JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
+WHERE d.hotel_id = %(hotel_id)s AND d.reservation_id = %(id)s AND d.cancelled IS NULL
+ORDER BY d.date;
+
+-- name: api_booking_reservation_update
+UPDATE reservations
+SET check_in = %(check_in)s, check_out = %(check_out)s, number_of_people = %(people)s,
+    comment = coalesce(%(comment)s, comment), updated_by = %(user_id)s
+WHERE hotel_id = %(hotel_id)s AND id = %(id)s;
+
+-- name: api_booking_client_update
+UPDATE clients
+SET name = coalesce(%(name)s, name),
+    name_kana = coalesce(%(name_kana)s, name_kana),
+    name_kanji = CASE WHEN %(name)s::text IS NULL THEN name_kanji ELSE %(name_kanji)s END,
+    email = coalesce(%(email)s, email),
+    phone = coalesce(%(phone)s, phone),
+    updated_by = %(user_id)s
+WHERE id = %(client_id)s;
+
+-- name: api_booking_cancel
+-- The PMS's cancellation (api/models/reservations/main.js): the reservation's status, and
+-- every night marked cancelled and not billable, but the first fee_nights nights, which stay
+-- billable at the price of their rates flagged include_in_cancel_fee (its
+-- cancelReservationRooms with a fee).
+WITH res AS (
+    UPDATE reservations
+    SET status = 'cancelled', updated_by = %(user_id)s
+    WHERE hotel_id = %(hotel_id)s AND id = %(id)s
+    RETURNING hotel_id, id
+), nights AS (
+    SELECT d.id, row_number() OVER (ORDER BY d.date, d.id) <= %(fee_nights)s AS fee
+    FROM res
+    JOIN reservation_details d ON d.hotel_id = res.hotel_id AND d.reservation_id = res.id
+    WHERE d.cancelled IS NULL
+)
+UPDATE reservation_details d
+SET cancelled = gen_random_uuid(),
+    billable = n.fee,
+    price = CASE WHEN n.fee THEN (
+                SELECT pms_bridge.pms_price_of_lines(array_agg(rr.adjustment_type),
+                                                     array_agg(rr.adjustment_value))
+                FROM reservation_rates rr
+                WHERE rr.hotel_id = d.hotel_id AND rr.reservation_details_id = d.id
+                  AND rr.include_in_cancel_fee)
+            ELSE d.price END,
+    updated_by = %(user_id)s
+FROM nights n
+WHERE d.hotel_id = %(hotel_id)s AND d.id = n.id;
+
 -- name: api_booking_create
 -- A whole booking in one statement (see the function); JSON text tagged by "outcome".
 SELECT pms_bridge.api_booking_create(
-    %(id)s, %(hotel_id)s, %(room_type_id)s, %(plan_id)s, %(check_in)s, %(check_out)s,
-    %(people)s, %(name)s, %(name_kana)s, %(email)s, %(phone)s, %(payment_timing)s,
-    %(comment)s, %(booking_engine_id)s, %(api_key_id)s, %(idempotency_key)s,
+    %(id)s, %(hotel_id)s, %(room_type_id)s, %(plan_id)s, %(plan_key)s, %(check_in)s,
+    %(check_out)s, %(people)s, %(name)s, %(name_kana)s, %(name_kanji)s, %(gender)s,
+    %(person)s, %(email)s, %(phone)s, %(payment_timing)s, %(comment)s, %(agent)s,
+    %(booking_engine_id)s, %(user_id)s, %(prepaid)s, %(payment_type_id)s,
+    %(payment_comment)s, %(today)s, %(api_key_id)s, %(idempotency_key)s,
     %(request_hash)s)::text;

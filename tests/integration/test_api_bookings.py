@@ -612,8 +612,7 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
         room = before[2][1]  # the guest's room, last night and tonight
         elsewhere = next(r for r in rooms if r != room)
         # The first night was spent in another room; and from the day after tomorrow another
-        # guest has this one, so one room for the whole extended rest would move the guest
-        # out tonight.
+        # guest has this one.
         await fetch(
             db_url,
             "UPDATE reservation_details SET room_id = %s WHERE reservation_id = %s AND date = %s"
@@ -638,14 +637,18 @@ async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
         )
         url = f"/api/booking-engine/bookings/{booking_id}"
 
-        longer = await http.put(url, json={"check_out": (today + 3 * day).isoformat()})
+        too_long = await http.put(url, json={"check_out": (today + 3 * day).isoformat()})
 
+        # The guest's room is taken the day after tomorrow: the bridge never moves a guest.
+        assert too_long.status_code == 409, too_long.text
+        assert too_long.json()["error"] == "not_available"
+        assert await fetch(db_url, nights_sql, booking_id) == before
+        longer = await http.put(url, json={"check_out": (today + 2 * day).isoformat()})
         assert longer.status_code == 200, longer.text
         after = await fetch(db_url, nights_sql, booking_id)
-        assert [n[0] for n in after] == [today + d * day for d in range(-2, 3)]
-        assert after[:2] == before[:2]  # the nights spent: same rooms, same prices
-        assert after[2][1] == room  # tonight, the guest stays in their room
-        assert after[4][1] != room  # and moves on the night it is taken
+        assert [n[0] for n in after] == [today + d * day for d in range(-2, 2)]
+        assert after[:3] == before[:3]  # the nights spent and tonight: same rooms and prices
+        assert after[3][1] == room  # the added night, in the guest's room
         moved_in = await http.put(url, json={"check_in": today.isoformat()})
         assert (moved_in.status_code, moved_in.json()["error"]) == (422, "invalid_stay")
         into_past = await http.put(url, json={"check_out": (today - day).isoformat()})
@@ -695,7 +698,7 @@ async def block_rooms(db_url: str, rooms: list[int], nights: list[date]) -> None
     )
 
 
-async def test_a_changed_stay_keeps_the_guests_room_on_every_night_it_is_free(
+async def test_a_changed_stay_stays_in_the_guests_room_or_is_refused(
     settings: Settings, db_url: str
 ) -> None:
     """No one room is free for the whole new stay, so rooms are chosen night by night: the
@@ -728,20 +731,24 @@ async def test_a_changed_stay_keeps_the_guests_room_on_every_night_it_is_free(
             db_url, [*others, guests_room], [FAR + day] * len(others) + [FAR + 2 * day]
         )
 
-        longer = await http.put(
-            f"/api/booking-engine/bookings/{booking_id}",
-            json={"check_out": (FAR + 3 * day).isoformat()},
-        )
-
-        assert longer.status_code == 200, longer.text
-        nights = await fetch(
-            db_url,
+        url = f"/api/booking-engine/bookings/{booking_id}"
+        nights_sql = (
             "SELECT date, room_id FROM reservation_details WHERE reservation_id = %s"
-            " AND cancelled IS NULL ORDER BY date",
-            booking_id,
+            " AND cancelled IS NULL ORDER BY date"
         )
-        assert [n[1] for n in nights[:2]] == [guests_room, guests_room]
-        assert nights[2][1] != guests_room
+        before = await fetch(db_url, nights_sql, booking_id)
+
+        too_long = await http.put(url, json={"check_out": (FAR + 3 * day).isoformat()})
+
+        # Another room is free on the third night, but the PMS never moves a guest.
+        assert (too_long.status_code, too_long.json()["error"]) == (409, "not_available")
+        assert await fetch(db_url, nights_sql, booking_id) == before
+        stay = {"check_in": (FAR - day).isoformat(), "check_out": (FAR + 2 * day).isoformat()}
+        earlier = await http.put(url, json=stay)
+        assert earlier.status_code == 200, earlier.text
+        nights = await fetch(db_url, nights_sql, booking_id)
+        assert nights[1:] == before  # the nights kept are the same rows' dates and room
+        assert nights[0] == (FAR - day, guests_room)
 
 
 async def test_update_into_a_full_night_is_refused_and_changes_nothing(

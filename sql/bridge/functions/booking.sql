@@ -9,11 +9,20 @@
 -- (api_booking_create): its checks, prices, room choice, Idempotency-Key and writes run here,
 -- so the locks of its nights are held only while PostgreSQL works and the API pays one
 -- round trip per booking. The pieces are functions of their own because changing a booking
--- (PUT) and the price projector use them too: one definition of the lock key, the room
--- choice, a stay's prices, the echo mark and a booking's JSON.
--- PL/pgSQL where the body is a query over the PMS tables: its plans are cached per session
--- (a SQL function's body is planned again on every call); plan_night_prices is SQL so that
--- it is inlined into the projector's query and planned as part of it.
+-- (PUT) uses them too: one definition of the lock key, the room choice, the rows of a night,
+-- the echo mark and a booking's JSON. Prices come from pricing.sql.
+--
+-- What they write is what the PMS writes for a channel booking (api/models/reservations/
+-- main.js, addOTAReservation, and the plan, rate and add-on writes of its own screens): see
+-- docs/pms.md. Who wrote it is p_user_id (BRIDGE_PMS_USER_ID), in created_by / updated_by and
+-- in the setting my_app.user_id that the PMS's audit triggers read.
+
+DROP FUNCTION IF EXISTS pms_bridge.api_stay_prices(INT, INT, TEXT, DATE, DATE, INT);
+DROP FUNCTION IF EXISTS pms_bridge.api_room_type_and_plan(INT, INT, INT);
+DROP FUNCTION IF EXISTS pms_bridge.api_assign_rooms(INT, INT, DATE, DATE, INT, UUID, INT[]);
+DROP FUNCTION IF EXISTS pms_bridge.api_booking_create(
+    UUID, INT, INT, INT, DATE, DATE, INT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT, TEXT,
+    TEXT);
 
 -- The locks that serialize booking writes of a room type per night, until the transaction
 -- ends: two writes that could want the same room on the same night share a night and so
@@ -49,17 +58,13 @@ END
 $$;
 
 -- One row: the room type (its sellable rooms and largest capacity; NULLs when the hotel has
--- no such type) and the plan a booking is priced with, the one asked for or the hotel's
--- first active plan (NULLs when there is none).
-CREATE OR REPLACE FUNCTION pms_bridge.api_room_type_and_plan(p_hotel_id INT, p_room_type_id INT,
-                                                  p_plan_id INT)
-RETURNS TABLE (type_id INT, type_name TEXT, sellable INT, max_capacity INT, plan_id INT,
-               plans_global_id INT, plan_name TEXT, plan_type TEXT)
+-- no such type).
+CREATE OR REPLACE FUNCTION pms_bridge.api_room_type(p_hotel_id INT, p_room_type_id INT)
+RETURNS TABLE (type_id INT, type_name TEXT, sellable INT, max_capacity INT)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN QUERY
-    SELECT t.id, t.name::text, t.sellable, t.max_capacity,
-           p.id, p.plans_global_id, p.name::text, p.plan_type::text
+    SELECT t.id, t.name::text, t.sellable, t.max_capacity
     FROM (VALUES (1)) AS one (x)
     LEFT JOIN LATERAL (
         SELECT rt.id, rt.name,
@@ -70,57 +75,60 @@ BEGIN
         LEFT JOIN rooms r ON r.hotel_id = rt.hotel_id AND r.room_type_id = rt.id
         WHERE rt.hotel_id = p_hotel_id AND rt.id = p_room_type_id
         GROUP BY rt.id, rt.name
-    ) AS t ON true
-    LEFT JOIN LATERAL (
-        SELECT ph.id, ph.plans_global_id, ph.name, ph.plan_type
-        FROM plans_hotel ph
-        WHERE ph.hotel_id = p_hotel_id AND ph.is_active
-          AND (p_plan_id IS NULL OR ph.id = p_plan_id)
-        ORDER BY ph.display_order, ph.id
-        LIMIT 1
-    ) AS p ON true;
+    ) AS t ON true;
 END
 $$;
 
--- Each night's price of a stay on a plan (0 for a night the plan has no rate for; per-person
--- plans per guest): what the price projector puts in the cache for those nights. All 0
--- without a plan.
-CREATE OR REPLACE FUNCTION pms_bridge.api_stay_prices(p_hotel_id INT, p_plan_id INT, p_plan_type TEXT,
-                                           p_check_in DATE, p_check_out DATE, p_people INT)
-RETURNS NUMERIC[] LANGUAGE plpgsql STABLE AS $$
+-- The plan a stay is sold on: the one asked for (by hotel plan id, by the PMS's plan key, or
+-- both) or else the hotel's first, among the plans the hotel sells for every night of the stay
+-- (pms_bridge.hotel_plans). No row when there is none.
+CREATE OR REPLACE FUNCTION pms_bridge.api_stay_plan(p_hotel_id INT, p_plan_id INT,
+                                                    p_plan_key TEXT, p_check_in DATE,
+                                                    p_check_out DATE)
+RETURNS TABLE (plan_key TEXT, plan_id INT, plans_global_id INT, name TEXT, plan_type TEXT)
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN (
-        SELECT array_agg(round(coalesce(x.price, 0)
-                               * CASE WHEN p_plan_type = 'per_person' THEN p_people ELSE 1 END,
-                               2)
-                         ORDER BY g)
-        FROM generate_series(p_check_in, p_check_out - 1, interval '1 day') AS g
-        LEFT JOIN pms_bridge.plan_night_prices(false, ARRAY[p_hotel_id], '{}', p_check_in,
-                                               p_check_out - 1) AS x
-          ON p_plan_id IS NOT NULL AND x.plan_id = p_plan_id AND x.night = g::date
-    );
+    RETURN QUERY
+    SELECT p.plan_key, p.plan_id, p.plans_global_id, p.name, p.plan_type
+    FROM pms_bridge.hotel_plans(ARRAY[p_hotel_id], p_check_in, p_check_out - 1) AS p
+    WHERE p.lo = p_check_in AND p.hi = p_check_out - 1
+      AND (p_plan_id IS NULL OR p.plan_id = p_plan_id)
+      AND (p_plan_key IS NULL OR p.plan_key = p_plan_key)
+    LIMIT 1;
 END
 $$;
 
--- A room of the type for each night of the stay, read from the PMS tables (call it under
--- the lock): one room for the whole stay when any is free throughout and fits the guests,
--- the first of `preferred` that is, else the PMS's assignment priority; otherwise night by
--- night: each night keeps the previous night's room where it is free, else takes the
--- booking's own rooms first (in `preferred`'s order: a changed booking, or the rest of a
--- stay under way, keeps the guest's room while it is free), then priority. NULL when some
--- night has no room at all. The booking being changed (exclude) does not count against
--- itself. Night by night each room is probed by its own (hotel, night, room) key of the
--- night index; OFFSET 0 keeps the probe a correlated subquery: pulled up into an anti
--- join, the generic plan merged it with every booked night of the hotel (35 ms, not 0.3).
-CREATE OR REPLACE FUNCTION pms_bridge.api_assign_rooms(
+-- Each night of [check_in, check_out) with the plan's price that night (NULL when the plan
+-- has no rate that night: not for sale) and whether it is accommodation.
+CREATE OR REPLACE FUNCTION pms_bridge.api_stay_prices(p_hotel_id INT, p_global_id INT,
+                                                      p_plan_id INT, p_check_in DATE,
+                                                      p_check_out DATE)
+RETURNS TABLE (night DATE, price BIGINT, is_accommodation BOOLEAN)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT g::date, x.price, coalesce(x.is_accommodation, true)
+    FROM generate_series(p_check_in, p_check_out - 1, interval '1 day') AS g
+    LEFT JOIN pms_bridge.plan_prices_by_night(ARRAY[p_hotel_id], ARRAY[p_global_id],
+                                              ARRAY[p_plan_id], ARRAY[p_check_in],
+                                              ARRAY[p_check_out - 1]) AS x
+      ON x.night = g::date
+    ORDER BY 1;
+END
+$$;
+
+-- One room of the type free on every night of [check_in, check_out) that holds the guests:
+-- `preferred` when it is, else in the PMS's order of assignment (selectAvailableRooms:
+-- assignment_priority, then the larger room). A room is taken on a night by any detail row
+-- with cancelled IS NULL, whatever its reservation's status (the PMS's rule); the booking
+-- being changed (exclude) does not count against itself. NULL when no single room is free
+-- for the whole stay: the PMS never moves a guest between rooms by itself, nor does this.
+CREATE OR REPLACE FUNCTION pms_bridge.api_free_room(
     p_hotel_id INT, p_room_type_id INT, p_check_in DATE, p_check_out DATE, p_people INT,
-    p_exclude UUID, p_preferred INT[]
-) RETURNS INT[] LANGUAGE plpgsql STABLE AS $$
+    p_exclude UUID, p_preferred INT
+) RETURNS INT LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_room INT;
-    v_rooms INT[] := '{}';
-    v_free INT[];
-    v_nights INT := 0;
 BEGIN
     SELECT c.id INTO v_room
     FROM rooms c
@@ -131,77 +139,43 @@ BEGIN
           FROM reservation_details d
           WHERE d.hotel_id = p_hotel_id AND d.room_id = c.id
             AND d.date >= p_check_in AND d.date < p_check_out
-            AND d.cancelled IS NULL AND d.reservation_id IS DISTINCT FROM p_exclude
-            AND (SELECT res.status FROM reservations res
-                 WHERE res.hotel_id = d.hotel_id AND res.id = d.reservation_id)
-                <> 'cancelled')
-    ORDER BY array_position(p_preferred, c.id) NULLS LAST, c.assignment_priority NULLS LAST,
-             c.id
+            AND d.cancelled IS NULL AND d.reservation_id IS DISTINCT FROM p_exclude)
+    ORDER BY c.id IS DISTINCT FROM p_preferred, c.assignment_priority NULLS LAST,
+             c.capacity DESC, c.id
     LIMIT 1;
-    IF v_room IS NOT NULL THEN
-        RETURN array_fill(v_room, ARRAY[p_check_out - p_check_in]);
-    END IF;
-    FOR v_free IN
-        SELECT array_agg(c.id ORDER BY array_position(p_preferred, c.id) NULLS LAST,
-                                       c.assignment_priority NULLS LAST, c.id)
-        FROM generate_series(p_check_in, p_check_out - 1, interval '1 day') AS g
-        CROSS JOIN rooms c
-        WHERE c.hotel_id = p_hotel_id AND c.room_type_id = p_room_type_id
-          AND c.for_sale AND NOT c.is_staff_room AND coalesce(c.capacity, 0) >= p_people
-          AND NOT EXISTS (
-              SELECT 1
-              FROM reservation_details d
-              WHERE d.hotel_id = p_hotel_id AND d.date = g::date AND d.room_id = c.id
-                AND d.cancelled IS NULL AND d.reservation_id IS DISTINCT FROM p_exclude
-                AND (SELECT res.status FROM reservations res
-                     WHERE res.hotel_id = d.hotel_id AND res.id = d.reservation_id)
-                    <> 'cancelled'
-              OFFSET 0)
-        GROUP BY g
-        ORDER BY g
-    LOOP
-        v_nights := v_nights + 1;
-        v_rooms := v_rooms || CASE
-            WHEN v_nights > 1 AND v_rooms[v_nights - 1] = ANY(v_free) THEN v_rooms[v_nights - 1]
-            ELSE v_free[1]
-        END;
-    END LOOP;
-    IF v_nights < p_check_out - p_check_in THEN
-        RETURN NULL;
-    END IF;
-    RETURN v_rooms;
+    RETURN v_room;
 END
 $$;
 
 -- What is still free per room type of the hotel on each night of [check_in, check_out), as
 -- the 409 answer's still_available (api.schemas.RoomTypeLeft): sellable rooms less the rooms
--- with a live booking that night.
+-- taken that night (any detail row with cancelled IS NULL), and whether one room of the type
+-- is free on every night, which a booking needs.
 CREATE OR REPLACE FUNCTION pms_bridge.api_rooms_left(p_hotel_id INT, p_check_in DATE, p_check_out DATE)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (
         WITH sellable AS (
-            SELECT r.room_type_id, count(*)::int AS rooms
+            SELECT r.room_type_id, r.id
             FROM rooms r
             WHERE r.hotel_id = p_hotel_id AND r.for_sale AND NOT r.is_staff_room
-            GROUP BY r.room_type_id
         ), taken AS (
-            -- The reservation's status read per night row by its key (as a join, the generic
-            -- plan hashed every reservation of the hotel).
-            SELECT r.room_type_id, d.date, count(DISTINCT d.room_id)::int AS rooms
+            SELECT DISTINCT d.date, d.room_id
             FROM reservation_details d
-            JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
             WHERE d.hotel_id = p_hotel_id AND d.date >= p_check_in AND d.date < p_check_out
-              AND d.cancelled IS NULL AND r.for_sale AND NOT r.is_staff_room
-              AND (SELECT res.status FROM reservations res
-                   WHERE res.hotel_id = d.hotel_id AND res.id = d.reservation_id) <> 'cancelled'
-            GROUP BY r.room_type_id, d.date
+              AND d.cancelled IS NULL AND d.room_id IS NOT NULL
         ), per_night AS (
             SELECT s.room_type_id, g::date AS date,
-                   greatest(s.rooms - coalesce(t.rooms, 0), 0) AS available
+                   count(*) FILTER (WHERE t.room_id IS NULL)::int AS available
             FROM sellable s
             CROSS JOIN generate_series(p_check_in, p_check_out - 1, interval '1 day') AS g
-            LEFT JOIN taken t ON t.room_type_id = s.room_type_id AND t.date = g::date
+            LEFT JOIN taken t ON t.room_id = s.id AND t.date = g::date
+            GROUP BY s.room_type_id, g
+        ), whole_stay AS (
+            SELECT s.room_type_id,
+                   bool_or(NOT EXISTS (SELECT 1 FROM taken t WHERE t.room_id = s.id)) AS one_room
+            FROM sellable s
+            GROUP BY s.room_type_id
         )
         SELECT coalesce(json_agg(x.left_ ORDER BY x.room_type_id), '[]')
         FROM (
@@ -211,11 +185,73 @@ BEGIN
                        'nights', json_agg(json_build_object('date', n.date,
                                                             'available', n.available)
                                           ORDER BY n.date),
-                       'free_every_night', bool_and(n.available > 0)) AS left_
+                       'free_every_night', bool_and(w.one_room)) AS left_
             FROM per_night n
+            JOIN whole_stay w USING (room_type_id)
             GROUP BY n.room_type_id
         ) AS x
     );
+END
+$$;
+
+-- The rows of the nights [check_in, check_out) of a reservation in one room on one plan, as
+-- the PMS writes a sold night: reservation_details (billable, the plan's price for one
+-- person on a per-person plan, is_accommodation from the night's rates), its
+-- reservation_rates lines (pricing.sql), the booker as its guest (reservation_clients), and
+-- the plan's add-ons (api/models/planAddon getAllPlanAddons: every add-on of the plan, its
+-- price, quantity = guests, as addOTAReservation counts them). Every night must have a price
+-- (api_stay_prices; checked by the caller).
+CREATE OR REPLACE FUNCTION pms_bridge.api_write_nights(
+    p_hotel_id INT, p_reservation_id UUID, p_client_id UUID, p_room_id INT, p_global_id INT,
+    p_plan_id INT, p_plan_name TEXT, p_plan_type TEXT, p_people INT, p_check_in DATE,
+    p_check_out DATE, p_user_id INT
+) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WITH written AS (
+        INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id,
+                                         plans_global_id, plans_hotel_id, plan_name, plan_type,
+                                         number_of_people, price, billable, is_accommodation,
+                                         created_by, updated_by)
+        SELECT p_hotel_id, p_reservation_id, s.night, p_room_id, p_global_id, p_plan_id,
+               p_plan_name, coalesce(p_plan_type, 'per_room'), p_people, s.price, TRUE,
+               s.is_accommodation, p_user_id, p_user_id
+        FROM pms_bridge.api_stay_prices(p_hotel_id, p_global_id, p_plan_id, p_check_in,
+                                        p_check_out) AS s
+        RETURNING id, date
+    ), rates AS (
+        INSERT INTO reservation_rates (hotel_id, reservation_details_id, adjustment_type,
+                                       adjustment_value, tax_type_id, tax_rate, price,
+                                       include_in_cancel_fee, sales_category, created_by,
+                                       updated_by)
+        SELECT p_hotel_id, w.id, l.adjustment_type, l.adjustment_value, l.tax_type_id,
+               l.tax_rate, l.price, l.include_in_cancel_fee, l.sales_category, p_user_id,
+               p_user_id
+        FROM written w
+        JOIN pms_bridge.plan_rate_lines_by_night(p_hotel_id, p_global_id, p_plan_id,
+                                                 p_check_in, p_check_out - 1) AS l
+          ON l.night = w.date
+    ), guests AS (
+        INSERT INTO reservation_clients (hotel_id, reservation_details_id, client_id,
+                                         created_by, updated_by)
+        SELECT p_hotel_id, w.id, p_client_id, p_user_id, p_user_id
+        FROM written w
+    )
+    INSERT INTO reservation_addons (hotel_id, reservation_detail_id, addons_global_id,
+                                    addons_hotel_id, addon_name, addon_type, quantity, price,
+                                    tax_type_id, tax_rate, sales_category, created_by,
+                                    updated_by)
+    SELECT p_hotel_id, w.id, pa.addons_global_id, pa.addons_hotel_id,
+           coalesce(ag.name, ah.name), pa.addon_type, p_people, pa.price, pa.tax_type_id,
+           coalesce(pa.tax_rate, 0), coalesce(pa.sales_category, 'accommodation'), p_user_id,
+           p_user_id
+    FROM written w
+    CROSS JOIN plan_addons pa
+    JOIN tax_info ti ON ti.id = pa.tax_type_id
+    LEFT JOIN addons_global ag ON ag.id = pa.addons_global_id
+    LEFT JOIN addons_hotel ah ON ah.hotel_id = p_hotel_id AND ah.id = pa.addons_hotel_id
+    WHERE (pa.plans_global_id = p_global_id AND pa.plans_hotel_id IS NULL)
+       OR (pa.plans_hotel_id = p_plan_id AND pa.hotel_id = p_hotel_id
+           AND pa.plans_global_id IS NULL);
 END
 $$;
 
@@ -247,6 +283,10 @@ $$;
 -- timestamps have no time zone: they are the server's local time, so they are given one
 -- here (answers carry RFC 3339 times with an offset). Its reservations keep no time of
 -- change: updated_at is the commit time of the last change the bridge captured.
+-- A night's amount is what the PMS bills for it (its ledger, api/models/accounting/read.js):
+-- the price once per room, times the guests on a per-person plan, plus its add-ons; only
+-- billable nights (a cancelled night bills only when cancelled with a fee). total_price is
+-- their sum, prepaid the payments recorded against the reservation.
 CREATE OR REPLACE FUNCTION pms_bridge.api_booking_json(p_hotel_id INT, p_id UUID)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -255,11 +295,11 @@ BEGIN
             'booking_id', res.id, 'hotel_id', res.hotel_id, 'status', res.status,
             'type', res.type, 'check_in', res.check_in, 'check_out', res.check_out,
             'guests', res.number_of_people, 'payment_timing', res.payment_timing,
-            'comment', res.comment,
+            'comment', res.comment, 'agent', res.agent,
             'guest', json_build_object('client_id', c.id, 'name', c.name,
-                                       'name_kana', c.name_kana, 'email', c.email,
-                                       'phone', c.phone),
-            'nights', n.nights, 'total_price', n.total,
+                                       'name_kana', c.name_kana, 'name_kanji', c.name_kanji,
+                                       'email', c.email, 'phone', c.phone),
+            'nights', n.nights, 'total_price', n.total, 'prepaid', pay.prepaid,
             'sync', json_build_object(
                 'booking_engine_id', s.booking_engine_id, 'sync_status', s.sync_status,
                 'last_sync_attempt',
@@ -274,15 +314,33 @@ BEGIN
             SELECT coalesce(json_agg(json_build_object(
                        'date', d.date, 'room_id', d.room_id, 'room_number', rm.room_number,
                        'room_type_id', rm.room_type_id, 'plan_id', d.plans_hotel_id,
-                       'plan_name', d.plan_name, 'guests', d.number_of_people,
-                       'price', coalesce(d.price, 0), 'cancelled', d.cancelled IS NOT NULL)
+                       'plans_global_id', d.plans_global_id, 'plan_name', d.plan_name,
+                       'plan_type', d.plan_type, 'guests', d.number_of_people,
+                       'price', coalesce(d.price, 0), 'amount', a.amount,
+                       'billable', coalesce(d.billable, false),
+                       'cancelled', d.cancelled IS NOT NULL)
                        ORDER BY d.date, d.room_id), '[]') AS nights,
-                   round(coalesce(sum(d.price) FILTER (WHERE d.cancelled IS NULL), 0), 2)
-                       AS total
+                   coalesce(sum(a.amount), 0) AS total
             FROM reservation_details d
             LEFT JOIN rooms rm ON rm.hotel_id = d.hotel_id AND rm.id = d.room_id
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN coalesce(d.billable, false) THEN
+                           coalesce(d.price, 0)
+                           * CASE WHEN d.plan_type = 'per_person' THEN d.number_of_people
+                                  ELSE 1 END
+                           + coalesce((SELECT sum(ra.price * ra.quantity)
+                                       FROM reservation_addons ra
+                                       WHERE ra.hotel_id = d.hotel_id
+                                         AND ra.reservation_detail_id = d.id), 0)
+                       ELSE 0 END AS amount
+            ) AS a
             WHERE d.hotel_id = res.hotel_id AND d.reservation_id = res.id
         ) AS n
+        CROSS JOIN LATERAL (
+            SELECT coalesce(sum(p.value), 0) AS prepaid
+            FROM reservation_payments p
+            WHERE p.hotel_id = res.hotel_id AND p.reservation_id = res.id
+        ) AS pay
         WHERE res.hotel_id = p_hotel_id AND res.id = p_id
     );
 END
@@ -306,26 +364,33 @@ BEGIN
 END
 $$;
 
--- A new web booking: the guest (clients), the reservation and one reservation_details row
--- per night, with rooms chosen under the locks of the stay's nights, each night's price and
--- the echo mark; with an Idempotency-Key the key is claimed and the answer stored in the
--- same transaction, so a retry always finds either nothing or the whole booking with its
--- answer. Run it as a statement of its own on an autocommit connection: the locks are then
--- released by the commit that makes the rooms visible as taken.
+-- A new web booking: the guest (clients), the reservation, and its nights in one room with
+-- their rates, guests and add-ons (api_write_nights), a prepayment when the booking engine
+-- took one, and the echo mark; the room is chosen under the locks of the stay's nights. With
+-- an Idempotency-Key the key is claimed and the answer stored in the same transaction, so a
+-- retry always finds either nothing or the whole booking with its answer. Run it as a
+-- statement of its own on an autocommit connection: the locks are then released by the
+-- commit that makes the room visible as taken.
 -- The answer is JSON tagged by "outcome": created (with the booking), earlier (the key's
--- claim: request_hash, status_code, booking), taken (a night has no room; nothing written;
--- "left" is what is still free, api_rooms_left read under the same locks), no_room_type,
--- over_capacity (with capacity), unknown_plan.
+-- claim: request_hash, status_code, booking), taken (no one room is free for the whole
+-- stay; nothing written; "left" is what is still free, api_rooms_left read under the same
+-- locks), no_room_type, over_capacity (with capacity), unknown_plan (no plan asked for, or
+-- the one asked for, sells every night of the stay), unpriced (the plan has no rate on
+-- "nights"), unknown_payment_type, prepaid_over_total (with the stay's total).
 CREATE OR REPLACE FUNCTION pms_bridge.api_booking_create(
-    p_id UUID, p_hotel_id INT, p_room_type_id INT, p_plan_id INT, p_check_in DATE,
-    p_check_out DATE, p_people INT, p_name TEXT, p_name_kana TEXT, p_email TEXT,
-    p_phone TEXT, p_payment_timing TEXT, p_comment TEXT, p_booking_engine_id TEXT,
-    p_api_key_id INT, p_idempotency_key TEXT, p_request_hash TEXT
+    p_id UUID, p_hotel_id INT, p_room_type_id INT, p_plan_id INT, p_plan_key TEXT,
+    p_check_in DATE, p_check_out DATE, p_people INT, p_name TEXT, p_name_kana TEXT,
+    p_name_kanji TEXT, p_gender TEXT, p_person TEXT, p_email TEXT, p_phone TEXT,
+    p_payment_timing TEXT, p_comment TEXT, p_agent TEXT, p_booking_engine_id TEXT,
+    p_user_id INT, p_prepaid NUMERIC, p_payment_type_id INT, p_payment_comment TEXT,
+    p_today DATE, p_api_key_id INT, p_idempotency_key TEXT, p_request_hash TEXT
 ) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
-    v_found RECORD;
-    v_prices NUMERIC[];
-    v_rooms INT[];
+    v_type RECORD;
+    v_plan RECORD;
+    v_unpriced DATE[];
+    v_total NUMERIC;
+    v_room INT;
     v_client UUID;
     v_answer json;
 BEGIN
@@ -336,22 +401,44 @@ BEGIN
             RETURN v_answer;
         END IF;
     END IF;
-    SELECT * INTO v_found
-    FROM pms_bridge.api_room_type_and_plan(p_hotel_id, p_room_type_id, p_plan_id);
-    IF v_found.type_id IS NULL THEN
+    SELECT * INTO v_type FROM pms_bridge.api_room_type(p_hotel_id, p_room_type_id);
+    IF v_type.type_id IS NULL THEN
         RETURN json_build_object('outcome', 'no_room_type');
-    ELSIF p_people > v_found.max_capacity THEN
-        RETURN json_build_object('outcome', 'over_capacity', 'capacity', v_found.max_capacity);
-    ELSIF v_found.plan_id IS NULL AND p_plan_id IS NOT NULL THEN
+    ELSIF p_people > v_type.max_capacity THEN
+        RETURN json_build_object('outcome', 'over_capacity', 'capacity', v_type.max_capacity);
+    END IF;
+    SELECT * INTO v_plan
+    FROM pms_bridge.api_stay_plan(p_hotel_id, p_plan_id, p_plan_key, p_check_in, p_check_out);
+    IF v_plan.plan_key IS NULL THEN
         RETURN json_build_object('outcome', 'unknown_plan');
     END IF;
     -- Priced before the locks: only the room choice and the writes need them.
-    v_prices := pms_bridge.api_stay_prices(p_hotel_id, v_found.plan_id, v_found.plan_type,
-                                           p_check_in, p_check_out, p_people);
+    SELECT array_agg(s.night) FILTER (WHERE s.price IS NULL),
+           sum(s.price * CASE WHEN v_plan.plan_type = 'per_person' THEN p_people ELSE 1 END)
+    INTO v_unpriced, v_total
+    FROM pms_bridge.api_stay_prices(p_hotel_id, v_plan.plans_global_id, v_plan.plan_id,
+                                    p_check_in, p_check_out) AS s;
+    IF v_unpriced IS NOT NULL THEN
+        RETURN json_build_object('outcome', 'unpriced', 'nights', v_unpriced);
+    END IF;
+    IF p_prepaid IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM payment_types t WHERE t.id = p_payment_type_id) THEN
+            RETURN json_build_object('outcome', 'unknown_payment_type');
+        END IF;
+        v_total := v_total + coalesce((
+            SELECT sum(pa.price) * p_people * (p_check_out - p_check_in)
+            FROM plan_addons pa JOIN tax_info ti ON ti.id = pa.tax_type_id
+            WHERE (pa.plans_global_id = v_plan.plans_global_id AND pa.plans_hotel_id IS NULL)
+               OR (pa.plans_hotel_id = v_plan.plan_id AND pa.hotel_id = p_hotel_id
+                   AND pa.plans_global_id IS NULL)), 0);
+        IF p_prepaid > v_total THEN
+            RETURN json_build_object('outcome', 'prepaid_over_total', 'total', v_total);
+        END IF;
+    END IF;
     PERFORM pms_bridge.api_booking_lock(p_hotel_id, p_room_type_id, p_check_in, p_check_out);
     -- Each statement from here on sees what was committed before the locks were granted.
-    v_rooms := pms_bridge.api_assign_rooms(p_hotel_id, p_room_type_id, p_check_in,
-                                           p_check_out, p_people, NULL, '{}');
+    v_room := pms_bridge.api_free_room(p_hotel_id, p_room_type_id, p_check_in, p_check_out,
+                                       p_people, NULL, NULL);
     IF p_idempotency_key IS NOT NULL THEN
         -- A concurrent claim of the same key makes this wait until its transaction ends.
         INSERT INTO pms_bridge.api_idempotency (api_key_id, idempotency_key, request_hash,
@@ -361,30 +448,39 @@ BEGIN
         IF NOT FOUND THEN
             RETURN pms_bridge.api_idempotency_earlier(p_api_key_id, p_idempotency_key);
         END IF;
-        IF v_rooms IS NULL THEN
+        IF v_room IS NULL THEN
             DELETE FROM pms_bridge.api_idempotency
             WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
         END IF;
     END IF;
-    IF v_rooms IS NULL THEN
+    IF v_room IS NULL THEN
         RETURN json_build_object(
             'outcome', 'taken',
             'left', pms_bridge.api_rooms_left(p_hotel_id, p_check_in, p_check_out));
     END IF;
-    INSERT INTO clients (name, name_kana, email, phone)
-    VALUES (p_name, p_name_kana, p_email, p_phone)
+    -- The PMS's audit triggers name the user from this setting.
+    PERFORM set_config('my_app.user_id', p_user_id::text, true);
+    INSERT INTO clients (name, name_kana, name_kanji, legal_or_natural_person, gender, email,
+                         phone, created_by, updated_by)
+    VALUES (p_name, p_name_kana, p_name_kanji, p_person, p_gender, p_email, p_phone,
+            p_user_id, p_user_id)
     RETURNING id INTO v_client;
     INSERT INTO reservations (id, hotel_id, reservation_client_id, check_in, check_out,
-                              number_of_people, status, type, payment_timing, comment)
+                              number_of_people, status, type, agent, ota_reservation_id,
+                              payment_timing, comment, created_by, updated_by)
     VALUES (p_id, p_hotel_id, v_client, p_check_in, p_check_out, p_people, 'confirmed', 'web',
-            p_payment_timing, p_comment);
-    INSERT INTO reservation_details (hotel_id, reservation_id, date, room_id, plans_hotel_id,
-                                     plans_global_id, plan_name, plan_type, number_of_people,
-                                     price, billable)
-    SELECT p_hotel_id, p_id, p_check_in + x.i::int - 1, x.room_id, v_found.plan_id,
-           v_found.plans_global_id, v_found.plan_name,
-           coalesce(v_found.plan_type, 'per_room'), p_people, v_prices[x.i::int], TRUE
-    FROM unnest(v_rooms) WITH ORDINALITY AS x(room_id, i);
+            p_agent, p_booking_engine_id, p_payment_timing, p_comment, p_user_id, p_user_id);
+    PERFORM pms_bridge.api_write_nights(p_hotel_id, p_id, v_client, v_room,
+                                        v_plan.plans_global_id, v_plan.plan_id, v_plan.name,
+                                        v_plan.plan_type, p_people, p_check_in, p_check_out,
+                                        p_user_id);
+    IF p_prepaid IS NOT NULL THEN
+        INSERT INTO reservation_payments (hotel_id, reservation_id, date, room_id, client_id,
+                                          payment_type_id, value, comment, created_by,
+                                          updated_by)
+        VALUES (p_hotel_id, p_id, p_today, v_room, v_client, p_payment_type_id, p_prepaid,
+                p_payment_comment, p_user_id, p_user_id);
+    END IF;
     PERFORM pms_bridge.api_booking_echo(p_hotel_id, p_id, p_booking_engine_id, 'insert');
     v_answer := pms_bridge.api_booking_json(p_hotel_id, p_id);
     IF p_idempotency_key IS NOT NULL THEN

@@ -13,8 +13,6 @@
 -- 2299.99...), and the PMS charges what its code computes.
 
 DROP FUNCTION IF EXISTS pms_bridge.plan_night_prices(BOOLEAN, INT[], INT[], DATE, DATE);
-DROP FUNCTION IF EXISTS pms_bridge.api_stay_prices(INT, INT, TEXT, DATE, DATE, INT);
-DROP FUNCTION IF EXISTS pms_bridge.api_room_type_and_plan(INT, INT, INT);
 
 -- A condition_value as a list of lower-case words. The PMS's rate screen stores a JSON array
 -- (["sat","sun"], ["july","august"]); older rows hold a brace list ({july,august}) or bare
