@@ -1,14 +1,14 @@
-"""The booking's server-side pieces: which rooms a stay gets, and what each night costs."""
+"""The booking's server-side pieces: which room a stay gets, and what each night costs."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from bridge.sql import query
 from tests.helpers import add_pms_hotel
@@ -46,10 +46,11 @@ class Hotel:
         *,
         people: int = 1,
         exclude: uuid.UUID | None = None,
-        preferred: list[int] | None = None,
-    ) -> list[int] | None:
+        preferred: int | None = None,
+    ) -> int | None:
+        """The one room free for every night of a stay of `nights` from NIGHT, or None."""
         cur = await self.conn.execute(
-            query("api_booking_assign_rooms"),
+            query("api_booking_free_room"),
             {
                 "hotel_id": self.id,
                 "room_type_id": self.type_id,
@@ -57,13 +58,13 @@ class Hotel:
                 "check_out": NIGHT + timedelta(days=nights),
                 "people": people,
                 "exclude": exclude,
-                "preferred": preferred or [],
+                "preferred": preferred,
             },
         )
         row = await cur.fetchone()
         assert row is not None
-        rooms: list[int] | None = row[0]
-        return rooms
+        room: int | None = row[0]
+        return room
 
 
 @pytest.fixture
@@ -86,50 +87,50 @@ def night(i: int) -> date:
 
 async def test_a_whole_stay_gets_one_room_by_preference_then_priority(hotel: Hotel) -> None:
     a, b, c = hotel.rooms
-    assert await hotel.assign(3) == [a, a, a]  # no priorities: the lowest id
+    assert await hotel.assign(3) == a  # no priorities, one capacity: the lowest id
     await hotel.conn.execute(
         "UPDATE rooms SET assignment_priority = %s WHERE hotel_id = %s AND id = %s",
         (1, hotel.id, c),
     )
-    assert await hotel.assign(3) == [c, c, c]  # the PMS's assignment priority first
-    assert await hotel.assign(3, preferred=[b]) == [b, b, b]  # a preferred room before it
+    assert await hotel.assign(3) == c  # the PMS's assignment priority first
+    assert await hotel.assign(3, preferred=b) == b  # the guest's own room before it
     await hotel.book(c, night(1))
-    assert await hotel.assign(3) == [a, a, a]  # c is not free throughout any more
-    assert await hotel.assign(3, preferred=[c, b]) == [b, b, b]
+    assert await hotel.assign(3) == a  # c is not free throughout any more
+    assert await hotel.assign(3, preferred=c) == a
 
 
-async def test_without_a_whole_stay_room_each_night_keeps_the_last_room_when_free(
-    hotel: Hotel,
-) -> None:
+async def test_no_single_room_for_the_whole_stay_gives_none(hotel: Hotel) -> None:
+    """Every night has a free room, but no room is free on all of them: the PMS never moves a
+    guest between rooms, so there is nothing to give."""
     a, b, c = hotel.rooms
-    # a: free on nights 0-1; b: free on nights 1-2; c: never free.
     await hotel.book(a, night(2))
     await hotel.book(b, night(0))
-    await hotel.book(c, night(0), night(1), night(2))
-    # Night 1 has a and b free: a is kept from night 0, then b when a is taken.
-    assert await hotel.assign(3) == [a, a, b]
+    await hotel.book(c, night(1))
+    assert await hotel.assign(3) is None
+    assert await hotel.assign(1) == a
 
 
-async def test_a_full_night_gives_no_rooms_and_what_does_not_count(hotel: Hotel) -> None:
+async def test_a_night_is_taken_by_its_row_whatever_the_reservations_status(hotel: Hotel) -> None:
     a, b, c = hotel.rooms
     for room in (a, b):
         await hotel.book(room, night(1))
     mine = await hotel.book(c, night(0), night(1))
     assert await hotel.assign(2) is None
     # The booking being changed does not count against itself.
-    assert await hotel.assign(2, exclude=mine) == [c, c]
-    # Nor does a cancelled reservation, nor a night marked cancelled.
+    assert await hotel.assign(2, exclude=mine) == c
+    # A reservation marked cancelled whose nights are not still takes them (the PMS's rule).
     await hotel.conn.execute(
         "UPDATE reservations SET status = 'cancelled' WHERE hotel_id = %s AND id = %s",
         (hotel.id, mine),
     )
-    assert await hotel.assign(2) == [c, c]
+    assert await hotel.assign(2) is None
+    # A night marked cancelled frees its room.
     await hotel.conn.execute(
         "UPDATE reservation_details SET cancelled = reservation_id"
         " WHERE hotel_id = %s AND room_id = %s",
         (hotel.id, a),
     )
-    assert await hotel.assign(2) == [a, a]
+    assert await hotel.assign(2) == a
 
 
 async def test_rooms_too_small_for_the_guests_are_not_given(hotel: Hotel) -> None:
@@ -138,33 +139,37 @@ async def test_rooms_too_small_for_the_guests_are_not_given(hotel: Hotel) -> Non
         "UPDATE rooms SET capacity = CASE id WHEN %s THEN 4 ELSE 2 END WHERE hotel_id = %s",
         (b, hotel.id),
     )
-    assert await hotel.assign(2, people=3) == [b, b]
+    assert await hotel.assign(2, people=3) == b
     await hotel.book(b, night(1))
     assert await hotel.assign(2, people=3) is None
-    assert await hotel.assign(2, people=2) == [a, a]
+    assert await hotel.assign(2, people=2) == a
 
 
 @pytest.mark.parametrize("plan_type", ["per_room", "per_person"])
 async def test_stay_prices_are_the_projectors_nightly_prices(db_url: str, plan_type: str) -> None:
     """The seed's first plan of hotel 1 over nights with and without a rate: each night costs
-    the price the projector computes for it (0 without one), per guest on a per-person plan."""
-    check_in, guests = date.today() + timedelta(days=20), 3
+    the price the projector caches for it (the price of one guest on a per-person plan), and
+    a night without a rate has none."""
+    check_in = date.today() + timedelta(days=20)
     check_out = check_in + timedelta(days=6)
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(
+        db_url, autocommit=True, row_factory=dict_row
+    ) as conn:
         cur = await conn.execute(
-            "SELECT id FROM plans_hotel WHERE hotel_id = 1 ORDER BY display_order, id LIMIT 1"
+            "SELECT id, plans_global_id FROM plans_hotel WHERE hotel_id = 1"
+            " ORDER BY display_order, id LIMIT 1"
         )
         plan = await cur.fetchone()
         assert plan is not None
-        plan_id = plan[0]
         await conn.execute(
             "UPDATE plans_hotel SET plan_type = %s WHERE hotel_id = 1 AND id = %s",
-            (plan_type, plan_id),
+            (plan_type, plan["id"]),
         )
         # The plan's rates stop after the second night: the rest has no price.
         await conn.execute(
-            "UPDATE plans_rates SET date_end = %s WHERE hotel_id = 1 AND plans_hotel_id = %s",
-            (check_in + timedelta(days=1), plan_id),
+            "UPDATE plans_rates SET date_end = %s WHERE plans_hotel_id = %s"
+            " OR plans_global_id = %s",
+            (check_in + timedelta(days=1), plan["id"], plan["plans_global_id"]),
         )
         cur = await conn.execute(
             query("prices_recompute"),
@@ -176,33 +181,26 @@ async def test_stay_prices_are_the_projectors_nightly_prices(db_url: str, plan_t
                 "hi": check_out - timedelta(days=1),
             },
         )
-        nightly = {row[5]: row[6] for row in await cur.fetchall() if row[1] == plan_id}
+        nightly = {
+            r["night"]: r["price"] for r in await cur.fetchall() if r["plan_id"] == plan["id"]
+        }
         cur = await conn.execute(
-            query("api_booking_stay_prices"),
+            query("api_booking_unpriced_nights"),
             {
                 "hotel_id": 1,
-                "plan_id": plan_id,
-                "plan_type": plan_type,
+                "plans_global_id": plan["plans_global_id"],
+                "plan_id": plan["id"],
                 "check_in": check_in,
                 "check_out": check_out,
-                "people": guests,
             },
         )
-        prices = (await cur.fetchone() or [None])[0]
+        unpriced = [r["night"] for r in await cur.fetchall()]
         cur = await conn.execute(
-            query("api_booking_stay_prices"),
-            {
-                "hotel_id": 1,
-                "plan_id": None,
-                "plan_type": None,
-                "check_in": check_in,
-                "check_out": check_out,
-                "people": guests,
-            },
+            "SELECT night, price FROM pms_bridge.api_stay_prices(1, %s, %s, %s, %s)",
+            (plan["plans_global_id"], plan["id"], check_in, check_out),
         )
-        without_plan = (await cur.fetchone() or [None])[0]
-    factor = guests if plan_type == "per_person" else 1
-    expected = [nightly.get(check_in + timedelta(days=i), Decimal(0)) * factor for i in range(6)]
-    assert all(p > 0 for p in expected[:2]) and expected[2:] == [0] * 4
-    assert prices == expected
-    assert without_plan == [0] * 6
+        prices = {r["night"]: r["price"] for r in await cur.fetchall()}
+    nights = [check_in + timedelta(days=i) for i in range(6)]
+    assert all(nightly[n] > 0 for n in nights[:2]) and set(nightly) == set(nights[:2])
+    assert prices == {n: nightly.get(n) for n in nights}
+    assert unpriced == nights[2:]
