@@ -200,6 +200,7 @@ CONTRACT: Mapping[str, TableContract] = {
     "addons_global": TableContract({"id": INT, "name": TEXT}),
     "addons_hotel": TableContract({"hotel_id": INT, "id": INT, "name": TEXT}),
     "tax_info": TableContract({"id": INT}),
+    "users": TableContract({"id": INT}),
     "plans_global": TableContract({"id": INT, "name": TEXT, "plan_type": TEXT}),
     "hotel_plan_exclusions": TableContract({"hotel_id": INT, "global_plan_id": INT}),
     "plans_hotel": TableContract(

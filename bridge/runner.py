@@ -107,6 +107,13 @@ async def check_migrations(settings: Settings) -> None:
         report = await contract.check(conn, settings.watched_tables, settings.capture)
         if not report.ok:
             raise ConfigError(report.line())
+        cur = await conn.execute(query("contract_pms_user"), {"user_id": settings.pms_user_id})
+        row = await cur.fetchone()
+        if row is None or not row[0]:
+            raise ConfigError(
+                f"BRIDGE_PMS_USER_ID={settings.pms_user_id} is no user of the PMS (users.id):"
+                " set it to the PMS user bookings are written as"
+            )
 
 
 def bind_api(host: str, port: int) -> socket.socket:

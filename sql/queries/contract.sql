@@ -24,3 +24,7 @@ WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname = A
 -- name: contract_role
 SELECT current_user AS role, r.rolsuper AS superuser, r.rolreplication AS replication
 FROM pg_roles r WHERE r.rolname = current_user;
+
+-- name: contract_pms_user
+-- Whether the PMS user bookings are written as exists (created_by / updated_by reference it).
+SELECT EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS known;

@@ -41,15 +41,19 @@ WITH x AS (
                    'ota_reservation_id', r.ota_reservation_id, 'comment', r.comment,
                    'created_at', r.created_at, 'updated_at', d.occurred_at,
                    'client', jsonb_build_object('id', cl.id, 'name', cl.name,
+                                                'name_kana', cl.name_kana,
+                                                'name_kanji', cl.name_kanji,
                                                 'email', cl.email, 'phone', cl.phone),
                    'nights', coalesce((
                        SELECT jsonb_agg(jsonb_build_object(
                                   'date', n.date, 'room_id', n.room_id,
                                   'room_type_id', rm.room_type_id,
                                   'plans_hotel_id', n.plans_hotel_id,
+                                  'plans_global_id', n.plans_global_id,
                                   'plan_name', n.plan_name, 'plan_type', n.plan_type,
                                   'number_of_people', n.number_of_people,
-                                  'price', n.price, 'cancelled', n.cancelled IS NOT NULL)
+                                  'price', n.price, 'billable', n.billable,
+                                  'cancelled', n.cancelled IS NOT NULL)
                               ORDER BY n.date, n.room_id)
                        FROM reservation_details n
                        LEFT JOIN rooms rm ON rm.hotel_id = n.hotel_id AND rm.id = n.room_id

@@ -99,3 +99,17 @@ def test_a_never_migrated_database_says_to_migrate(
     assert result.returncode == 2
     assert line.endswith("never migrated): run `pms-bridge migrate` first")
     assert result.stdout == ""
+
+
+def test_a_pms_user_that_does_not_exist_is_one_line_naming_the_setting(db_url: str) -> None:
+    result = pms_bridge(
+        "run", "--port", str(free_port()), DATABASE_URL=db_url, BRIDGE_PMS_USER_ID="987654"
+    )
+    line = one_error_line(result)
+    assert "BRIDGE_PMS_USER_ID=987654" in line and "users.id" in line
+
+
+def test_a_pms_user_id_out_of_range_is_one_line(db_url: str) -> None:
+    result = pms_bridge("run", DATABASE_URL=db_url, BRIDGE_PMS_USER_ID="0")
+    line = one_error_line(result)
+    assert "BRIDGE_PMS_USER_ID=0" in line
