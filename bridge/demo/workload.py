@@ -127,12 +127,14 @@ class Workload:
             return max(cur.rowcount, 0)
 
     async def cancel(self, conn: psycopg.AsyncConnection[Any]) -> int:
+        """As the PMS cancels: the reservation's status and every one of its nights."""
         hotel_id, reservation_id = self.rng.choice(self.reservations)
         async with conn.transaction():
             cur = await conn.execute(
                 query("workload_cancel"), {"hotel_id": hotel_id, "reservation_id": reservation_id}
             )
-            return max(cur.rowcount, 0)
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def edit(self, conn: psycopg.AsyncConnection[Any]) -> int:
         hotel_id, reservation_id = self.rng.choice(self.reservations)

@@ -1,36 +1,39 @@
-"""Availability projector: which (hotel, room type, night) keys a batch of changes makes dirty."""
+"""Availability projector: which (hotel, room type, night) keys a batch of changes makes dirty.
+
+Availability is the PMS's own count (sql/queries/availability.sql): a room is taken on a night
+by any detail row with `cancelled IS NULL`, whatever its reservation's status. So only
+reservation_details, rooms and room_types move it. A reservation's own row never does: the PMS
+cancels by setting `cancelled` on the nights, deleting a reservation deletes its nights
+(explicitly in the PMS, or by the foreign key's cascade, which capture sees as row deletes),
+and a reservation cannot be truncated without its nights (the foreign key), so the nights'
+own changes and truncate markers carry every effect."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import date
 
 import msgspec
 
 from bridge.changes import Change
-from bridge.rows import ReservationDetailRow, ReservationRow, RoomRow, RoomTypeRow, typed
+from bridge.rows import ReservationDetailRow, RoomRow, RoomTypeRow, typed
 
-TABLES = frozenset({"rooms", "room_types", "reservations", "reservation_details"})
+TABLES = frozenset({"rooms", "room_types", "reservation_details"})
 
 
 class AvailabilityDirty(msgspec.Struct, gc=False):
-    """Dirty keys in the four shapes the recompute query resolves in one round trip."""
+    """Dirty keys in the three shapes the recompute query resolves in one round trip."""
 
     nights: set[tuple[int, int, date]] = msgspec.field(default_factory=set)
-    reservations: set[tuple[int, uuid.UUID]] = msgspec.field(default_factory=set)
     room_types: set[tuple[int, int]] = msgspec.field(default_factory=set)
     keys: set[tuple[int, int, date]] = msgspec.field(default_factory=set)
     everything: bool = False
 
     def __bool__(self) -> bool:
-        return bool(
-            self.everything or self.nights or self.reservations or self.room_types or self.keys
-        )
+        return bool(self.everything or self.nights or self.room_types or self.keys)
 
     def merge(self, other: AvailabilityDirty) -> None:
         self.nights |= other.nights
-        self.reservations |= other.reservations
         self.room_types |= other.room_types
         self.keys |= other.keys
         self.everything = self.everything or other.everything
@@ -52,14 +55,6 @@ def project(changes: Iterable[Change]) -> AvailabilityDirty:
             ):
                 if detail is not None and detail.room_id is not None:
                     dirty.nights.add((detail.hotel_id, detail.room_id, detail.date))
-        elif change.table == "reservations":
-            # Status moves (cancelled, block, ...) change every night the reservation holds.
-            # Inserts and deletes carry no nights of their own: their details do.
-            if change.op == "update":
-                row = typed(change.new, ReservationRow)
-                before = typed(change.old, ReservationRow) if change.old else None
-                if row is not None and (before is None or before.status != row.status):
-                    dirty.reservations.add((row.hotel_id, row.id))
         elif change.table == "rooms":
             for room in (typed(change.old, RoomRow), typed(change.new, RoomRow)):
                 if room is not None:

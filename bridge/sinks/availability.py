@@ -69,8 +69,6 @@ class Horizon:
 # for one room type's horizon; counting each dirty hotel-night once is 1.7x faster for a whole
 # hotel's horizon (5 types x 398 nights), i.e. when most keys share their hotel-nights.
 PER_KEY_LIMIT = 1500
-# A reservation's nights are not known before the query; most stays are a few nights.
-NIGHTS_PER_RESERVATION = 4
 # Above this share of its span's hotel-nights dirty, a batch is recomputed over the whole span
 # (hash joins) rather than per dirty hotel-night (index probes): on a 100,000-change backlog of
 # the demo data a hotel-night cost 0.07 ms in the span and 0.28 ms probed, so 1/4 is even.
@@ -91,10 +89,10 @@ class Span(msgspec.Struct, frozen=True):
 def span(dirty: AvailabilityDirty, room_types: set[tuple[int, int]], horizon: Horizon) -> Span:
     lo, hi = horizon.bounds()
     hotels = {n[0] for n in dirty.nights} | {k[0] for k in dirty.keys}
-    hotels |= {r[0] for r in dirty.reservations} | {t[0] for t in room_types}
+    hotels |= {t[0] for t in room_types}
     dates = [n[2] for n in dirty.nights] + [k[2] for k in dirty.keys]
-    if dirty.reservations or room_types or not dates:
-        # A reservation's nights and a room type's keys can be anywhere in the horizon.
+    if room_types or not dates:
+        # A room type's keys are the whole horizon.
         return Span(sorted(hotels), lo, hi)
     return Span(sorted(hotels), max(lo, min(dates)), min(hi, max(dates)))
 
@@ -104,12 +102,10 @@ def plan(
 ) -> str:
     """The recompute query for a batch, by how many keys it will resolve to and how densely."""
     estimate = len(dirty.nights) + len(dirty.keys) + horizon_nights * len(room_types)
-    estimate += NIGHTS_PER_RESERVATION * len(dirty.reservations)
     if estimate <= PER_KEY_LIMIT and not dirty.everything:
         return "availability_recompute"
     covered = len({(n[0], n[2]) for n in dirty.nights} | {(k[0], k[2]) for k in dirty.keys})
     covered += horizon_nights * len({t[0] for t in room_types})
-    covered += NIGHTS_PER_RESERVATION * len(dirty.reservations)
     if covered >= RANGE_SHARE * where.hotel_nights():
         return "availability_recompute_range"
     return "availability_recompute_bulk"
@@ -123,15 +119,12 @@ def recompute_params(
 ) -> dict[str, Any]:
     """The recompute queries' parameters: the dirty sets as parallel arrays, and their span."""
     lo, hi = horizon.bounds()
-    nights, reservations = sorted(dirty.nights), sorted(dirty.reservations)
-    types, keys = sorted(room_types), sorted(dirty.keys)
+    nights, types, keys = sorted(dirty.nights), sorted(room_types), sorted(dirty.keys)
     where = where or span(dirty, room_types, horizon)
     return {
         "night_hotel": [n[0] for n in nights],
         "night_room": [n[1] for n in nights],
         "night_date": [n[2] for n in nights],
-        "res_hotel": [r[0] for r in reservations],
-        "res_id": [r[1] for r in reservations],
         "type_hotel": [t[0] for t in types],
         "type_id": [t[1] for t in types],
         "key_hotel": [k[0] for k in keys],

@@ -5,16 +5,19 @@ SELECT hotel_id, id FROM rooms WHERE for_sale AND NOT is_staff_room ORDER BY hot
 SELECT id FROM clients ORDER BY id LIMIT 2000;
 
 -- name: workload_reservations
-SELECT hotel_id, id FROM reservations
-WHERE check_in >= CURRENT_DATE AND status <> 'cancelled'
-ORDER BY id LIMIT 5000;
+-- Future reservations that still hold a night (a live detail row, as the PMS counts them).
+SELECT r.hotel_id, r.id FROM reservations r
+WHERE r.check_in >= CURRENT_DATE
+  AND EXISTS (SELECT 1 FROM reservation_details d
+              WHERE d.hotel_id = r.hotel_id AND d.reservation_id = r.id AND d.cancelled IS NULL)
+ORDER BY r.id LIMIT 5000;
 
 -- name: workload_room_taken
+-- As the PMS counts a room taken: a detail row with cancelled IS NULL, whatever the status.
 SELECT EXISTS (
     SELECT 1 FROM reservation_details d
-    JOIN reservations r ON r.hotel_id = d.hotel_id AND r.id = d.reservation_id
     WHERE d.hotel_id = %(hotel_id)s AND d.room_id = %(room_id)s AND d.cancelled IS NULL
-      AND r.status <> 'cancelled' AND d.date >= %(start)s AND d.date < %(end)s
+      AND d.date >= %(start)s AND d.date < %(end)s
 );
 
 -- name: workload_book
@@ -42,8 +45,20 @@ WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
   AND (room_id IS DISTINCT FROM %(room_id)s OR %(shift)s::int <> 0);
 
 -- name: workload_cancel
-UPDATE reservations SET status = 'cancelled'
-WHERE hotel_id = %(hotel_id)s AND id = %(reservation_id)s AND status <> 'cancelled';
+-- Cancels as the PMS does: the reservation's status, and every one of its detail rows
+-- cancelled (a fresh UUID each) and no longer billable. A reservation already cancelled is
+-- left alone. Returns how many rows were changed.
+WITH reservation AS (
+    UPDATE reservations SET status = 'cancelled'
+    WHERE hotel_id = %(hotel_id)s AND id = %(reservation_id)s AND status <> 'cancelled'
+    RETURNING 1
+), details AS (
+    UPDATE reservation_details SET cancelled = gen_random_uuid(), billable = FALSE
+    WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
+      AND EXISTS (SELECT 1 FROM reservation)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM reservation) + (SELECT count(*) FROM details);
 
 -- name: workload_edit
 UPDATE reservations SET comment = %(comment)s

@@ -131,8 +131,10 @@ async def test_a_column_renamed_under_load_pauses_applying_and_loses_nothing(
         writing = asyncio.create_task(writers.run(10**9, stop_writing))
         async with api.client(key) as http:
             await wait_for("writers under way", lambda: _true(writers.changes > 50))
+            # A column of the contract that the writers never name, so they go on writing.
             await execute_async(
-                db_url, "ALTER TABLE reservation_details RENAME COLUMN billable TO invoiced"
+                db_url,
+                "ALTER TABLE reservation_details RENAME COLUMN plans_global_id TO global_plan",
             )
 
             async def paused() -> bool:
@@ -143,7 +145,7 @@ async def test_a_column_renamed_under_load_pauses_applying_and_loses_nothing(
             ready = (await http.get("/health/ready")).json()
             detail = ready["checks"]["capture"]["detail"]
             assert "applying paused" in detail
-            assert "reservation_details.billable is missing" in detail
+            assert "reservation_details.plans_global_id is missing" in detail
             assert contract_ok() == 0
             night = date.today() + timedelta(days=3)
             availability = await http.get(
@@ -162,7 +164,8 @@ async def test_a_column_renamed_under_load_pauses_applying_and_loses_nothing(
             assert bridge.parked == 0
 
             await execute_async(
-                db_url, "ALTER TABLE reservation_details RENAME COLUMN invoiced TO billable"
+                db_url,
+                "ALTER TABLE reservation_details RENAME COLUMN global_plan TO plans_global_id",
             )
             await wait_for("ready again", lambda: _status(http, "/health/ready", 200))
             assert contract_ok() == 1

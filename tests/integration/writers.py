@@ -94,12 +94,17 @@ class Writers:
                     "shift": self.rng.choice([-1, 0, 0, 1]),
                 }
                 cur = await conn.execute(query("workload_move"), move)
+                changed = max(cur.rowcount, 0)
             elif roll < 0.9:
+                # The PMS's cancel: the reservation and its nights, counted by the statement.
                 cur = await conn.execute(query("workload_cancel"), key)
+                row = await cur.fetchone()
+                changed = int(row[0]) if row else 0
             else:
                 edit = {**key, "comment": f"edit {self.rng.random()}"}
                 cur = await conn.execute(query("workload_edit"), edit)
-        return max(cur.rowcount, 0), target
+                changed = max(cur.rowcount, 0)
+        return changed, target
 
     async def _book(
         self, conn: psycopg.AsyncConnection[Any]

@@ -42,19 +42,33 @@ def test_a_detail_move_dirties_the_old_and_the_new_night() -> None:
         [change("reservation_details", "update", detail("2026-12-01", 7), detail("2026-12-02", 9))]
     )
     assert dirty.nights == {(1, 7, date(2026, 12, 1)), (1, 9, date(2026, 12, 2))}
-    assert not dirty.reservations and not dirty.room_types and not dirty.everything
+    assert not dirty.room_types and not dirty.everything
 
 
 def test_a_detail_without_a_room_dirties_nothing() -> None:
     assert not project([change("reservation_details", "insert", None, detail("2026-12-01", None))])
 
 
-def test_only_a_status_change_of_a_reservation_dirties_its_nights() -> None:
-    cancel = change("reservations", "update", reservation("confirmed"), reservation("cancelled"))
+def test_a_cancelled_night_dirties_its_night_whatever_the_status() -> None:
+    cancel = change(
+        "reservation_details",
+        "update",
+        detail("2026-12-01"),
+        detail("2026-12-01", cancelled=str(uuid.uuid4())),
+    )
+    assert project([cancel]).nights == {(1, 7, date(2026, 12, 1))}
+
+
+def test_a_reservations_own_row_dirties_nothing() -> None:
+    # The PMS counts a room taken by its night rows alone: a status-only cancel, any other
+    # edit, an insert, a delete (its nights' deletes follow) or a truncate of reservations
+    # (impossible without truncating its nights, the foreign key) moves no availability.
+    status = change("reservations", "update", reservation("confirmed"), reservation("cancelled"))
     edit = change("reservations", "update", reservation("confirmed"), reservation("confirmed", "x"))
     insert = change("reservations", "insert", None, reservation("confirmed"))
-    assert project([cancel]).reservations == {(1, RES)}
-    assert not project([edit, insert])
+    delete = change("reservations", "delete", reservation("confirmed"), None)
+    truncate = Change(1, 1, NOW, "reservations", "truncate", {})
+    assert not project([status, edit, insert, delete, truncate])
 
 
 def test_room_and_room_type_changes_dirty_whole_room_types() -> None:
