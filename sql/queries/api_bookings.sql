@@ -132,6 +132,7 @@ SET cancelled = gen_random_uuid(),
     billable = n.fee,
     price = CASE WHEN n.fee THEN (
                 SELECT pms_bridge.pms_price_of_lines(array_agg(rr.adjustment_type),
+                                                     array_agg(rr.tax_type_id),
                                                      array_agg(rr.adjustment_value))
                 FROM reservation_rates rr
                 WHERE rr.hotel_id = d.hotel_id AND rr.reservation_details_id = d.id

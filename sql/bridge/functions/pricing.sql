@@ -9,8 +9,8 @@
 -- with base the sum of base_rate rows, A the percentage rows of any tax type but 1 (each
 -- value / 100), B those of tax type 1, F the flat_fee rows. It does this in JavaScript
 -- numbers, so it is done here in float8, the same IEEE doubles in the same order: a price
--- whose exact value is a multiple of 100 can come out 100 yen lower there (2000 * 1.15 is
--- 2299.99...), and the PMS charges what its code computes.
+-- whose exact value is a multiple of 100 can come out 100 yen lower there (6000 * 1.15 is
+-- 6899.99... in doubles: 6800), and the PMS charges what its code computes.
 
 DROP FUNCTION IF EXISTS pms_bridge.plan_night_prices(BOOLEAN, INT[], INT[], DATE, DATE);
 
@@ -122,7 +122,7 @@ $$;
 -- getRatesForTheDay: one line per (adjustment_type, tax_type_id, include_in_cancel_fee,
 -- sales_category), its value summed; the line's price is the value for base_rate and
 -- flat_fee rows and, for a percentage, that share of the night's base rounded half up to
--- the sen (JavaScript's Math.round).
+-- the sen (JavaScript's Math.round, over doubles as the PMS computes it).
 CREATE OR REPLACE FUNCTION pms_bridge.plan_rate_lines_by_night(
     p_hotel_id INT, p_global_id INT, p_plan_id INT, p_lo DATE, p_hi DATE
 ) RETURNS TABLE (night DATE, adjustment_type TEXT, adjustment_value NUMERIC, tax_type_id INT,
@@ -141,29 +141,58 @@ WITH lines AS (
 SELECT l.night, l.adjustment_type, l.value, l.tax_type_id, coalesce(l.tax_rate, 0),
        l.include_in_cancel_fee, l.sales_category,
        CASE l.adjustment_type
-           WHEN 'percentage' THEN floor(
-               sum(l.value) FILTER (WHERE l.adjustment_type = 'base_rate')
-                   OVER (PARTITION BY l.night) * l.value + 0.5) / 100
+           WHEN 'percentage' THEN (floor(
+               coalesce(sum(l.value::float8) FILTER (WHERE l.adjustment_type = 'base_rate')
+                            OVER (PARTITION BY l.night), 0)
+               * (l.value::float8 / 100) * 100 + 0.5) / 100)::numeric
            ELSE l.value
        END
 FROM lines l
 $$;
 
--- The PMS's price of a set of reservation_rates lines (calculatePriceFromRates in its
--- api/models/reservations/services/calculationService.js): base lines, plus each percentage
--- line's share of their sum rounded to the sen, plus flat lines, down to 100 yen. It prices
--- a cancellation with a fee from the lines flagged include_in_cancel_fee.
-CREATE OR REPLACE FUNCTION pms_bridge.pms_price_of_lines(p_types TEXT[], p_values NUMERIC[])
-RETURNS NUMERIC LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-WITH l AS (SELECT * FROM unnest(p_types, p_values) AS l(kind, value)),
-     b AS (SELECT coalesce(sum(value) FILTER (WHERE kind = 'base_rate'), 0) AS base FROM l)
-SELECT coalesce(floor(sum(CASE l.kind
-                              WHEN 'percentage' THEN floor(b.base * l.value + 0.5) / 100
-                              WHEN 'base_rate' THEN l.value
-                              WHEN 'flat_fee' THEN l.value
-                              ELSE 0
-                          END) / 100) * 100, 0)
-FROM l CROSS JOIN b
+-- The PMS's price of a set of reservation_rates lines (calculatePriceFromRatesService in its
+-- api/models/reservations/services/calculationService.js), in its doubles and its order:
+-- lines summed per (adjustment type, tax type) in the order they first appear; then base
+-- lines, plus each percentage's share of the base rounded to the sen, plus flat lines; down
+-- to 100 yen. It prices a cancellation with a fee from the lines flagged
+-- include_in_cancel_fee.
+DROP FUNCTION IF EXISTS pms_bridge.pms_price_of_lines(TEXT[], NUMERIC[]);
+CREATE OR REPLACE FUNCTION pms_bridge.pms_price_of_lines(p_types TEXT[], p_tax_types INT[],
+                                                         p_values NUMERIC[])
+RETURNS NUMERIC LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_keys TEXT[] := '{}';
+    v_kinds TEXT[] := '{}';
+    v_sums FLOAT8[] := '{}';
+    v_at INT;
+    v_base FLOAT8 := 0;
+    v_total FLOAT8 := 0;
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(p_types), 0) LOOP
+        v_at := array_position(v_keys, p_types[i] || '-' || coalesce(p_tax_types[i]::text, ''));
+        IF v_at IS NULL THEN
+            v_keys := v_keys || (p_types[i] || '-' || coalesce(p_tax_types[i]::text, ''));
+            v_kinds := v_kinds || p_types[i];
+            v_sums := v_sums || 0::float8;
+            v_at := cardinality(v_keys);
+        END IF;
+        v_sums[v_at] := v_sums[v_at] + coalesce(p_values[i], 0)::float8;
+    END LOOP;
+    FOR i IN 1 .. cardinality(v_kinds) LOOP
+        IF v_kinds[i] = 'base_rate' THEN
+            v_base := v_base + v_sums[i];
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. cardinality(v_kinds) LOOP
+        v_total := v_total + CASE v_kinds[i]
+            WHEN 'base_rate' THEN v_sums[i]
+            WHEN 'flat_fee' THEN v_sums[i]
+            WHEN 'percentage' THEN floor(v_base * (v_sums[i] / 100) * 100 + 0.5) / 100
+            ELSE 0
+        END;
+    END LOOP;
+    RETURN (floor(v_total / 100) * 100)::numeric;
+END
 $$;
 
 -- The plans each hotel sells over [lo, hi], as the PMS lists them for booking
@@ -171,16 +200,18 @@ $$;
 -- active plans, each over the part of [lo, hi] inside its available_from / available_until;
 -- then the global plans, always active, unless the hotel excludes one or has a plan of its own
 -- made from it. plan_key is the PMS's own key: "<global>h<hotel plan>", "h<hotel plan>" or
--- "<global>h". In the PMS's order: display_order (global plans last), plan_type, name.
+-- "<global>h". In the PMS's order: display_order (global plans at 999, no order last),
+-- plan_type, name. A hotel plan not on sale on any night of [lo, hi] is not listed.
 CREATE OR REPLACE FUNCTION pms_bridge.hotel_plans(p_hotel_ids INT[], p_lo DATE, p_hi DATE)
 RETURNS TABLE (hotel_id INT, plan_key TEXT, plan_id INT, plans_global_id INT, name TEXT,
                plan_type TEXT, display_order INT, lo DATE, hi DATE)
 LANGUAGE sql STABLE AS $$
 SELECT ph.hotel_id, coalesce(ph.plans_global_id::text, '') || 'h' || ph.id::text, ph.id,
-       ph.plans_global_id, ph.name, ph.plan_type, coalesce(ph.display_order, 0),
+       ph.plans_global_id, ph.name, ph.plan_type, ph.display_order,
        greatest(p_lo, ph.available_from), least(p_hi, ph.available_until)
 FROM plans_hotel ph
 WHERE ph.hotel_id = ANY (p_hotel_ids) AND ph.is_active
+  AND greatest(p_lo, ph.available_from) <= least(p_hi, ph.available_until)
 UNION ALL
 SELECT h.id, pg.id::text || 'h', NULL, pg.id, pg.name, pg.plan_type, 999, p_lo, p_hi
 FROM hotels h
@@ -190,7 +221,7 @@ WHERE h.id = ANY (p_hotel_ids)
                   WHERE x.hotel_id = h.id AND x.global_plan_id = pg.id)
   AND NOT EXISTS (SELECT 1 FROM plans_hotel ph
                   WHERE ph.hotel_id = h.id AND ph.plans_global_id = pg.id)
-ORDER BY 1, 7, 6, 5
+ORDER BY 1, 7 NULLS LAST, 6, 5
 $$;
 
 -- Nightly price of every plan the chosen hotels sell over [lo, hi], for the price cache:
@@ -225,5 +256,5 @@ LEFT JOIN plans pl ON pl.hotel_id = h.id
 LEFT JOIN priced n
   ON n.hotel_id = pl.hotel_id AND n.plans_global_id IS NOT DISTINCT FROM pl.plans_global_id
  AND n.plan_id IS NOT DISTINCT FROM pl.plan_id
-ORDER BY h.id, pl.display_order, pl.plan_type, pl.name, pl.plan_key, n.night
+ORDER BY h.id, pl.display_order NULLS LAST, pl.plan_type, pl.name, pl.plan_key, n.night
 $$;
