@@ -187,7 +187,7 @@ async def update_booking(
     f"{PREFIX}/bookings/{{booking_id:uuid}}",
     tags=["bookings"],
     status_code=200,
-    opt=OPT("book"),
+    opt=OPT("book", query=True),
     responses=errors(404, 409),
     summary="Cancel a booking, with a cancellation fee on its first fee_nights nights",
 )

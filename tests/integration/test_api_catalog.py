@@ -48,8 +48,16 @@ async def test_every_read_endpoint_answers_from_cache_or_pms(
 
         plans = (await http.get(f"{P}/plans/1")).json()
         assert plans["hotel_id"] == 1
-        assert {p["name"] for p in plans["plans"]} == {"Room only", "Bed and breakfast"}
+        # The hotel's own plans, then the global plan it sells as it is (the PMS's order).
+        assert [(p["plan_key"], p["plan_id"], p["name"]) for p in plans["plans"]] == [
+            ("1h1", 1, "Room only"),
+            ("2h2", 2, "Bed and breakfast"),
+            ("3h", None, "Half board"),
+        ]
         plan_id = plans["plans"][0]["plan_id"]
+        by_key = await http.get(f"{P}/hotels/1/pricing", params={"plan_key": "3h"})
+        assert [p["plan_key"] for p in by_key.json()["plans"]] == ["3h"]
+        assert by_key.json()["plans"][0]["nights"] == []  # the seed gives it no rates
 
         pricing = (await http.get(f"{P}/hotels/1/pricing", params={"plan_id": plan_id})).json()
         assert len(pricing["plans"]) == 1 and len(pricing["plans"][0]["nights"]) == 30

@@ -266,7 +266,7 @@ def test_migrate_to_logical_removes_the_capture_triggers(
     assert main(["--capture", "logical", "--database-url", url, "migrate"]) == 0
 
     said = capsys.readouterr().out
-    assert "capture triggers removed from clients, hotels, " in said
+    assert "capture triggers removed from clients, hotel_plan_exclusions, hotels, " in said
     assert f"publication {settings.publication_name} on " in said
     assert capture_triggers(url) == set()
     before = asyncio.run(outbox_size(url))

@@ -206,7 +206,8 @@ async def test_a_changed_function_file_is_applied_again_and_run_waits_for_it(
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await apply_pms_schema(conn)
     assert cli(url, "migrate").returncode == 0
-    (booking,) = [f for f in function_files("bridge") if f.name == "booking"]
+    files = {f.name: f.digest for f in function_files("bridge")}
+    assert set(files) == {"booking", "pricing"}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE pms_bridge.schema_functions")
         conn.execute(
@@ -218,19 +219,21 @@ async def test_a_changed_function_file_is_applied_again_and_run_waits_for_it(
     refused = cli(url, "run", "--no-api")
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.strip() == (
-        "pms-bridge: error: the database lacks bridge migrations functions/booking: "
-        "run `pms-bridge migrate` first"
+        "pms-bridge: error: the database lacks bridge migrations functions/booking, "
+        "functions/pricing: run `pms-bridge migrate` first"
     )
     again = cli(url, "migrate")
     assert again.returncode == 0, again.stderr
-    assert "applied functions/booking;" in again.stdout
+    assert "applied functions/booking, functions/pricing;" in again.stdout
     with psycopg.connect(url) as conn:
         body = conn.execute(
             "SELECT pg_get_functiondef('pms_bridge.api_rooms_left'::regproc)"
         ).fetchone()
-        recorded = conn.execute("SELECT name, digest FROM pms_bridge.schema_functions").fetchall()
+        recorded = conn.execute(
+            "SELECT name, digest FROM pms_bridge.schema_functions ORDER BY name"
+        ).fetchall()
     assert body is not None and "sellable" in body[0]  # the file's body, not the stand-in
-    assert recorded == [("booking", booking.digest)]
+    assert recorded == sorted(files.items())
     assert "nothing pending" in cli(url, "migrate").stdout
 
 

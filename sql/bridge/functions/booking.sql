@@ -238,12 +238,10 @@ BEGIN
     )
     INSERT INTO reservation_addons (hotel_id, reservation_detail_id, addons_global_id,
                                     addons_hotel_id, addon_name, addon_type, quantity, price,
-                                    tax_type_id, tax_rate, sales_category, created_by,
-                                    updated_by)
+                                    tax_type_id, tax_rate, created_by, updated_by)
     SELECT p_hotel_id, w.id, pa.addons_global_id, pa.addons_hotel_id,
            coalesce(ag.name, ah.name), pa.addon_type, p_people, pa.price, pa.tax_type_id,
-           coalesce(pa.tax_rate, 0), coalesce(pa.sales_category, 'accommodation'), p_user_id,
-           p_user_id
+           coalesce(pa.tax_rate, 0), p_user_id, p_user_id
     FROM written w
     CROSS JOIN plan_addons pa
     JOIN tax_info ti ON ti.id = pa.tax_type_id

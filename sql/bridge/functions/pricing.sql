@@ -89,8 +89,9 @@ WHERE pms_bridge.pms_rate_applies(x.condition_type, c.v, g::date)
 $$;
 
 -- Each night's price of each plan (see plan_rates_by_night for the arguments), NULL-free: a
--- night without any rate has no row. The PMS would charge 0 for it; a booking engine selling a
--- room for nothing is a hotel's loss, so such a night is not for sale through the bridge.
+-- night without a base_rate row has no row. The PMS would charge 0 for it (plus any flat
+-- fee); a booking engine selling a room for nothing is a hotel's loss, so such a night is not
+-- for sale through the bridge.
 -- Rows are summed as the PMS's query groups them, then added up in float8 as it does.
 CREATE OR REPLACE FUNCTION pms_bridge.plan_prices_by_night(
     p_hotel_ids INT[], p_global_ids INT[], p_plan_ids INT[], p_lo DATE[], p_hi DATE[]
@@ -116,6 +117,7 @@ SELECT g.hotel_id, g.plans_global_id, g.plan_id, g.night,
        bool_or(g.lodging)
 FROM grouped g
 GROUP BY g.hotel_id, g.plans_global_id, g.plan_id, g.night
+HAVING bool_or(g.adjustment_type = 'base_rate')
 $$;
 
 -- A night's reservation_rates lines, as the PMS's insertAggregatedRates writes them after
@@ -228,6 +230,7 @@ $$;
 -- hotels of hotel_ids, or all of them (everything, or any global_ids: a global plan is sold
 -- by every hotel that does not exclude it). A plan night without a rate has no row (price
 -- NULL when the plan has none at all); a hotel without plans comes back once with plan NULL.
+-- (A night "without a rate" is one without a base_rate row: see plan_prices_by_night.)
 CREATE OR REPLACE FUNCTION pms_bridge.plan_night_prices(
     p_everything BOOLEAN, p_hotel_ids INT[], p_global_ids INT[], p_lo DATE, p_hi DATE
 ) RETURNS TABLE (hotel_id INT, plan_key TEXT, plan_id INT, plans_global_id INT, name TEXT,
