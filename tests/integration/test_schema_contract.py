@@ -144,8 +144,8 @@ async def test_a_column_renamed_under_load_pauses_applying_and_loses_nothing(
             await wait_for("readiness reports the pause", paused)
             ready = (await http.get("/health/ready")).json()
             detail = ready["checks"]["capture"]["detail"]
-            assert "applying paused" in detail
-            assert "reservation_details.plans_global_id is missing" in detail
+            # Said by the contract check, or by the first statement that met the new schema.
+            assert "applying paused" in detail and "plans_global_id" in detail
             assert contract_ok() == 0
             night = date.today() + timedelta(days=3)
             availability = await http.get(
