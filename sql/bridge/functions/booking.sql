@@ -107,12 +107,12 @@ RETURNS TABLE (night DATE, price BIGINT, is_accommodation BOOLEAN)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN QUERY
-    SELECT g::date, x.price, coalesce(x.is_accommodation, true)
-    FROM generate_series(p_check_in, p_check_out - 1, interval '1 day') AS g
+    SELECT p_check_in + g, x.price, coalesce(x.is_accommodation, true)
+    FROM generate_series(0, p_check_out - p_check_in - 1) AS g
     LEFT JOIN pms_bridge.plan_prices_by_night(ARRAY[p_hotel_id], ARRAY[p_global_id],
                                               ARRAY[p_plan_id], ARRAY[p_check_in],
                                               ARRAY[p_check_out - 1]) AS x
-      ON x.night = g::date
+      ON x.night = p_check_in + g
     ORDER BY 1;
 END
 $$;

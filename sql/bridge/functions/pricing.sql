@@ -30,11 +30,17 @@ $$;
 -- the PMS server compares full names only, so it never applies a weekday rate its own screen
 -- saved; the screen's preview, which the hotel priced with, is followed), anything else always.
 CREATE OR REPLACE FUNCTION pms_bridge.pms_rate_applies(p_type TEXT, p_values TEXT[], p_night DATE)
-RETURNS BOOLEAN LANGUAGE sql STABLE PARALLEL SAFE AS $$
+RETURNS BOOLEAN LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 SELECT CASE p_type
-    WHEN 'month' THEN to_char(p_night, 'FMmonth') = ANY (p_values)
-    WHEN 'day_of_week' THEN to_char(p_night, 'dy') = ANY (p_values)
-                            OR to_char(p_night, 'FMday') = ANY (p_values)
+    WHEN 'month' THEN
+        (ARRAY['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august',
+               'september', 'october', 'november', 'december'])[extract(month FROM p_night)]
+            = ANY (p_values)
+    WHEN 'day_of_week' THEN
+        (ARRAY['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'])[extract(dow FROM p_night) + 1]
+            = ANY (p_values)
+        OR (ARRAY['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday',
+                  'saturday'])[extract(dow FROM p_night) + 1] = ANY (p_values)
     ELSE true
 END
 $$;
@@ -64,28 +70,33 @@ WITH plans AS (
     FROM unnest(p_hotel_ids, p_global_ids, p_plan_ids, p_lo, p_hi)
          AS p(hotel_id, plans_global_id, plan_id, lo, hi)
     WHERE p.lo <= p.hi
-), rates AS (
-    SELECT p.hotel_id, p.plans_global_id, p.plan_id, p.lo, p.hi, r.adjustment_type,
-           r.adjustment_value, r.tax_type_id, r.tax_rate, r.include_in_cancel_fee,
-           r.sales_category, r.condition_type, r.condition_value, r.date_start, r.date_end
-    FROM plans p
-    JOIN plans_rates r ON r.plans_global_id = p.plans_global_id AND r.plans_hotel_id IS NULL
-    UNION ALL
-    SELECT p.hotel_id, p.plans_global_id, p.plan_id, p.lo, p.hi, r.adjustment_type,
-           r.adjustment_value, r.tax_type_id, r.tax_rate, r.include_in_cancel_fee,
-           r.sales_category, r.condition_type, r.condition_value, r.date_start, r.date_end
-    FROM plans p
-    JOIN plans_rates r
-      ON r.plans_hotel_id = p.plan_id AND r.hotel_id = p.hotel_id AND r.plans_global_id IS NULL
+), rates AS MATERIALIZED (
+    -- Materialized: each row's condition list is parsed once, not once per night.
+    SELECT x.*, greatest(x.date_start, x.lo) AS first_night,
+           least(coalesce(x.date_end, x.hi), x.hi) AS last_night,
+           pms_bridge.pms_condition_values(x.condition_value) AS condition_values
+    FROM (
+        SELECT p.hotel_id, p.plans_global_id, p.plan_id, p.lo, p.hi, r.adjustment_type,
+               r.adjustment_value, r.tax_type_id, r.tax_rate, r.include_in_cancel_fee,
+               r.sales_category, r.condition_type, r.condition_value, r.date_start, r.date_end
+        FROM plans p
+        JOIN plans_rates r ON r.plans_global_id = p.plans_global_id AND r.plans_hotel_id IS NULL
+        UNION ALL
+        SELECT p.hotel_id, p.plans_global_id, p.plan_id, p.lo, p.hi, r.adjustment_type,
+               r.adjustment_value, r.tax_type_id, r.tax_rate, r.include_in_cancel_fee,
+               r.sales_category, r.condition_type, r.condition_value, r.date_start, r.date_end
+        FROM plans p
+        JOIN plans_rates r
+          ON r.plans_hotel_id = p.plan_id AND r.hotel_id = p.hotel_id
+         AND r.plans_global_id IS NULL
+    ) AS x
 )
-SELECT x.hotel_id, x.plans_global_id, x.plan_id, g::date, x.adjustment_type,
+SELECT x.hotel_id, x.plans_global_id, x.plan_id, x.first_night + i, x.adjustment_type,
        x.adjustment_value, x.tax_type_id, x.tax_rate, x.include_in_cancel_fee,
        x.sales_category, x.condition_type, x.condition_value
 FROM rates x
-CROSS JOIN LATERAL (SELECT pms_bridge.pms_condition_values(x.condition_value) AS v) AS c
-CROSS JOIN generate_series(greatest(x.date_start, x.lo), least(coalesce(x.date_end, x.hi), x.hi),
-                           interval '1 day') AS g
-WHERE pms_bridge.pms_rate_applies(x.condition_type, c.v, g::date)
+CROSS JOIN generate_series(0, x.last_night - x.first_night) AS i
+WHERE pms_bridge.pms_rate_applies(x.condition_type, x.condition_values, x.first_night + i)
 $$;
 
 -- Each night's price of each plan (see plan_rates_by_night for the arguments), NULL-free: a
