@@ -364,6 +364,30 @@ async def test_idempotency_key_replays_and_rejects_another_body(
     assert count == [(1,)]
 
 
+async def test_an_answer_stored_by_an_earlier_version_is_replayed_as_the_booking_now(
+    settings: Settings, db_url: str
+) -> None:
+    """A key claimed before an upgrade kept an answer without the fields a booking has now
+    (prepaid, amounts, the kanji name): its retry gets the booking read again, not a 500."""
+    key = await create_key(db_url, 1)
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        headers = {"Idempotency-Key": "order-before-upgrade"}
+        payload = body(type_id, FAR + timedelta(days=12))
+        first = await http.post("/api/booking-engine/bookings", json=payload, headers=headers)
+        assert first.status_code == 201, first.text
+        await fetch(
+            db_url,
+            "UPDATE pms_bridge.api_idempotency SET response = response - 'prepaid'"
+            " WHERE idempotency_key = %s RETURNING 1",
+            "order-before-upgrade",
+        )
+        retry = await http.post("/api/booking-engine/bookings", json=payload, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["booking_id"] == first.json()["booking_id"]
+    assert retry.json()["prepaid"] == 0 and retry.json()["total_price"] > 0
+
+
 async def test_a_retry_after_the_stay_began_still_gets_its_booking(
     settings: Settings, db_url: str
 ) -> None:

@@ -345,7 +345,8 @@ END
 $$;
 
 -- The committed claim of an Idempotency-Key as the answer to a retry: the request hash it was
--- made with and the first answer (the booking read again if the answer was never stored;
+-- made with and the first answer (the booking read again if the answer was never stored, or
+-- was stored by a version whose answer lacked fields a booking has now, such as prepaid;
 -- NULL when that booking is gone). NULL when the key was never claimed.
 CREATE OR REPLACE FUNCTION pms_bridge.api_idempotency_earlier(p_api_key_id INT, p_key TEXT)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
@@ -354,8 +355,8 @@ BEGIN
         SELECT json_build_object(
             'outcome', 'earlier', 'request_hash', i.request_hash,
             'status_code', coalesce(i.status_code, 201),
-            'booking', coalesce(i.response::json,
-                                pms_bridge.api_booking_json(i.hotel_id, i.booking_id)))
+            'booking', CASE WHEN i.response ? 'prepaid' THEN i.response::json
+                            ELSE pms_bridge.api_booking_json(i.hotel_id, i.booking_id) END)
         FROM pms_bridge.api_idempotency i
         WHERE i.api_key_id = p_api_key_id AND i.idempotency_key = p_key
     );
