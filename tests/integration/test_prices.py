@@ -988,6 +988,39 @@ async def test_seeded_prices_in_the_cache(settings: Settings) -> None:
         assert price == 9000 * (100 + 20 * saturday + 10 * august) // 100
 
 
+async def test_prices_cached_in_an_older_shape_are_computed_again(settings: Settings) -> None:
+    """A hotel's prices cached by a version whose plans had no plan_key are read as missing
+    and computed again from the PMS, not a failed decode."""
+    url = settings.database_url
+    assert url is not None
+    lo, hi = horizon(settings).bounds()
+    older = {
+        "hotel_id": 1,
+        "first_night": lo,
+        "last_night": hi,
+        "computed_at": "2026-01-01T00:00:00Z",
+        "plans": [
+            {
+                "plan_id": 1,
+                "plans_global_id": 1,
+                "name": "Room only",
+                "plan_type": "per_room",
+                "nights": [[lo, "1"]],
+            }
+        ],
+    }
+    cache = MemoryCache()
+    await cache.put_documents("prices", {"1": msgspec.msgpack.encode(older)})
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        found = await cacheops.hotel_pricing(
+            cache, 1, TODAY, TODAY + timedelta(days=1), horizon(settings), conn
+        )
+    assert found is not None
+    assert [p.plan_key for p in found][:2] == ["1h1", "2h2"]
+    (tonight,) = next(p for p in found if p.plan_key == "1h1").nights
+    assert tonight.date == TODAY and tonight.price >= 9000
+
+
 async def test_global_plans_in_the_cache(settings: Settings) -> None:
     """A global plan a hotel sells as it is (plan_key "3h") is cached with its nights."""
     url = settings.database_url
