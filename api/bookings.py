@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.errors import ApiError
 from api.names import PmsName, split_name
 from api.schemas import (
+    MAX_NIGHTS,
     Booking,
     BookingCreate,
     BookingUpdate,
@@ -25,7 +26,6 @@ from api.schemas import (
 from bridge.sql import query
 from metrics.definitions import api_bookings
 
-MAX_NIGHTS = 30
 MAX_DAYS_AHEAD = 366
 
 Conn = AsyncConnection[Any]
@@ -287,7 +287,7 @@ async def create(
         raise ApiError(
             422,
             "prepaid_over_total",
-            f"the prepayment exceeds the booking's total of {outcome.total:g}",
+            f"the prepayment exceeds the booking's total of {outcome.total:.0f}",
         )
     raise _unknown_plan(body.plan_key or body.plan_id)
 
@@ -464,8 +464,12 @@ async def _change_nights(conn: Conn, stay: Stay, check_in: date, check_out: date
             "check_out": added[-1] + timedelta(days=1),
         },
     )
-    if kept:
-        nearest = min(kept, key=lambda n: abs((n["date"] - added[0]).days))
+    # The guest's room: the one of the nights kept, or of the nights spent (a stay under way
+    # that ends today and goes on), nearest the new nights. Only a stay moved wholly to other
+    # dates, not yet begun, may take another room, its own first.
+    anchored = kept or [n for n in current if n["date"] < today]
+    if anchored:
+        nearest = min(anchored, key=lambda n: abs((n["date"] - added[0]).days))
     room = nearest["room_id"]
     for first, end in _spans(added):
         await cur.execute(
@@ -482,7 +486,7 @@ async def _change_nights(conn: Conn, stay: Stay, check_in: date, check_out: date
         )
         free = await cur.fetchone()
         placed = free["room_id"] if free else None
-        if placed is None or (kept and placed != room):
+        if placed is None or (anchored and placed != room):
             # The guest stays in one room: a change the room cannot take is refused.
             api_bookings.labels(op="update", outcome="conflict").inc()
             await cur.execute(
@@ -562,10 +566,18 @@ async def cancel(
     fee_nights: int = 0,
 ) -> Booking:
     """Cancels as the PMS does (status, and each night cancelled and not billable); the first
-    fee_nights nights stay billable at their cancellation-fee rates. Twice is a no-op."""
+    fee_nights nights stay billable at their cancellation-fee rates. Twice is a no-op. A stay
+    that has begun is not cancelled: its nights spent are billed, and it ends early by a
+    change of check_out."""
     async with pool.connection() as conn, conn.transaction():
         await conn.execute(query("api_booking_as_user"), {"user_id": writer.user_id})
         res = await _locked(conn, hotel_id, booking_id)
+        if res["status"] != "cancelled" and res["check_in"] < writer.today:
+            raise ApiError(
+                422,
+                "invalid_stay",
+                "the stay has begun: it cannot be cancelled; end it early with check_out",
+            )
         if res["status"] != "cancelled":
             await conn.execute(
                 query("api_booking_cancel"),

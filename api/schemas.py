@@ -251,8 +251,12 @@ class PricingQuery(Strict):
     plan_key: PlanKey | None = None
 
 
+# The longest stay a write takes (api/bookings.py check_stay).
+MAX_NIGHTS = 30
+
+
 class CancelQuery(Strict):
-    fee_nights: Annotated[int, Meta(ge=0, le=30)] = 0
+    fee_nights: Annotated[int, Meta(ge=0, le=MAX_NIGHTS)] = 0
 
 
 class StatusQuery(Strict):

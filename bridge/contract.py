@@ -280,9 +280,14 @@ def schema_problems(live: Mapping[str, Mapping[str, str]], watched: Iterable[str
 
 
 def privilege_problems(
-    rows: Sequence[Mapping[str, Any]], role: Mapping[str, Any], capture: str, api: bool
+    rows: Sequence[Mapping[str, Any]],
+    role: Mapping[str, Any],
+    capture: str,
+    api: bool,
+    watched: Sequence[str],
 ) -> tuple[list[str], list[str]]:
-    """Missing privileges, and the GRANT (or ALTER) statements that give them."""
+    """Missing privileges, and the GRANT (or ALTER) statements that give them: SELECT on
+    every table, what bookings write, and what capture needs on the watched tables only."""
     if role["superuser"]:
         return [], []
     name = role["role"]
@@ -293,13 +298,14 @@ def privilege_problems(
         needed = {"SELECT"}
         if api and table in CONTRACT:
             needed |= CONTRACT[table].writes
-        if capture == "trigger":
+        captured = table in watched
+        if capture == "trigger" and captured:
             needed.add("TRIGGER")
         lacking = sorted(p for p in needed if not row[f"can_{p.lower()}"])
         if lacking:
             problems.append(f"{', '.join(lacking)} on {table}")
             grants.append(f"GRANT {', '.join(lacking)} ON {table} TO {name};")
-        if capture == "logical" and not row["owns"]:
+        if capture == "logical" and captured and not row["owns"]:
             problems.append(f"ownership of {table} (a publication needs it)")
             grants.append(f"ALTER TABLE {table} OWNER TO {name};")
     if capture == "logical" and not role["replication"]:
@@ -324,5 +330,5 @@ async def check(
         await cur.execute(query("contract_role"))
         role = await cur.fetchone()
     assert role is not None
-    lacking, grants = privilege_problems(privileges, role, capture, api)
+    lacking, grants = privilege_problems(privileges, role, capture, api, watched)
     return Report(role["role"], schema_problems(live, watched), lacking, grants)

@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 from psycopg import AsyncConnection, OperationalError
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_asgi
@@ -107,9 +108,10 @@ async def check_migrations(settings: Settings) -> None:
         report = await contract.check(conn, settings.watched_tables, settings.capture)
         if not report.ok:
             raise ConfigError(report.line())
-        cur = await conn.execute(query("contract_pms_user"), {"user_id": settings.pms_user_id})
-        row = await cur.fetchone()
-        if row is None or not row[0]:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query("contract_pms_user"), {"user_id": settings.pms_user_id})
+            row = await cur.fetchone()
+        if row is None or not row["known"]:
             raise ConfigError(
                 f"BRIDGE_PMS_USER_ID={settings.pms_user_id} is no user of the PMS (users.id):"
                 " set it to the PMS user bookings are written as"

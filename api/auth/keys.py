@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from bridge.sql import query
@@ -75,16 +76,16 @@ def key_id_of(key: str) -> str | None:
     return match[1] if match else None
 
 
-def _record(row: tuple[Any, ...]) -> KeyRecord:
+def _record(row: dict[str, Any]) -> KeyRecord:
     return KeyRecord(
-        id=row[0],
-        key_id=row[1],
-        hotel_id=row[2],
-        key_hash=row[3],
-        scopes=tuple(row[4] or ()),
-        is_active=bool(row[5]),
-        expires_at=row[6],
-        expired=bool(row[7]),
+        id=row["id"],
+        key_id=row["key_id"],
+        hotel_id=row["hotel_id"],
+        key_hash=row["api_key_hash"],
+        scopes=tuple(row["scopes"] or ()),
+        is_active=bool(row["is_active"]),
+        expires_at=row["expires_at"],
+        expired=bool(row["expired"]),
     )
 
 
@@ -155,12 +156,14 @@ class KeyStore:
             # Aged from before the query (the row is read at some moment after this), not
             # from before the wait for a connection, which would shorten its life under load.
             started = self._clock()
-            cur = await conn.execute(query("api_key_lookup"), {"key_id": key_id})
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(query("api_key_lookup"), {"key_id": key_id})
             row = await cur.fetchone()
         record = _record(row) if row else None
         life = self._record_ttl
-        if record is not None and not record.expired and row[8] is not None:
-            life = min(life, row[8])  # a key that expires sooner is re-read when it does
+        if row is not None and not row["expired"] and row["seconds_left"] is not None:
+            # A key that expires sooner is re-read when it does.
+            life = min(life, row["seconds_left"])
         if len(self._records) > 100_000:
             self._records.clear()
         self._records[key_id] = _Cached(started + life * REFRESH_AT, started + life, record)
@@ -168,7 +171,8 @@ class KeyStore:
 
     async def by_id(self, id_: int) -> KeyRecord | None:
         async with self._pool.connection(timeout=READ_TIMEOUT) as conn:
-            cur = await conn.execute(query("api_key_by_id"), {"id": id_})
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(query("api_key_by_id"), {"id": id_})
             row = await cur.fetchone()
         return _record(row) if row else None
 

@@ -15,7 +15,7 @@ from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
 from api.routes.common import BODY, OPT, PREFIX, booking_pool_of, errors, note, parse_query
-from api.schemas import Booking, BookingCreate, BookingUpdate, CancelQuery
+from api.schemas import MAX_NIGHTS, Booking, BookingCreate, BookingUpdate, CancelQuery
 
 IdempotencyKey = Annotated[
     str | None,
@@ -32,7 +32,7 @@ FeeNights = Annotated[
     int | None,
     QueryParameter(
         ge=0,
-        le=bookings.MAX_NIGHTS,
+        le=MAX_NIGHTS,
         description="The first n nights stay billable at their cancellation-fee rates",
     ),
 ]

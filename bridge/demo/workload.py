@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from bridge.db import connect
+from bridge.db import connect_dict
 from bridge.sql import query
 
 
@@ -34,22 +34,22 @@ class Workload:
 
     async def load(self, conn: psycopg.AsyncConnection[Any]) -> None:
         cur = await conn.execute(query("workload_rooms"))
-        for hotel_id, room_id in await cur.fetchall():
-            self.rooms.setdefault(hotel_id, []).append(room_id)
+        for row in await cur.fetchall():
+            self.rooms.setdefault(row["hotel_id"], []).append(row["id"])
         cur = await conn.execute(query("workload_clients"))
-        self.clients = [row[0] for row in await cur.fetchall()]
+        self.clients = [row["id"] for row in await cur.fetchall()]
         cur = await conn.execute(query("workload_reservations"))
-        self.reservations = [(h, r) for h, r in await cur.fetchall()]
+        self.reservations = [(row["hotel_id"], row["id"]) for row in await cur.fetchall()]
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with await connect(self.database_url) as conn:
+        async with await connect_dict(self.database_url) as conn:
             await self.load(conn)
         await asyncio.gather(*(self._worker(stop) for _ in range(self.workers)))
 
     async def _worker(self, stop: asyncio.Event) -> None:
         interval = self.workers / self.rate if self.rate > 0 else 0.0
         next_at = time.monotonic()
-        async with await connect(self.database_url) as conn:
+        async with await connect_dict(self.database_url) as conn:
             while not stop.is_set():
                 try:
                     changed = await self.one(conn)
@@ -94,7 +94,7 @@ class Workload:
                 },
             )
             row = await cur.fetchone()
-            if row is not None and row[0]:
+            if row is not None and row["taken"]:
                 return 0
             reservation_id = uuid.uuid4()
             cur = await conn.execute(
@@ -110,7 +110,7 @@ class Workload:
             )
             row = await cur.fetchone()
         self.reservations.append((hotel_id, reservation_id))
-        return 1 + (int(row[0]) if row else 0)
+        return 1 + (int(row["written"]) if row else 0)
 
     async def move(self, conn: psycopg.AsyncConnection[Any]) -> int:
         hotel_id, reservation_id = self.rng.choice(self.reservations)
@@ -134,7 +134,7 @@ class Workload:
                 query("workload_cancel"), {"hotel_id": hotel_id, "reservation_id": reservation_id}
             )
             row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return int(row["changed"]) if row else 0
 
     async def edit(self, conn: psycopg.AsyncConnection[Any]) -> int:
         hotel_id, reservation_id = self.rng.choice(self.reservations)

@@ -1,15 +1,14 @@
-"""Availability projector: which (hotel, room type, night) keys a batch of changes makes dirty.
-
-Availability is the PMS's own count (sql/queries/availability.sql): a room is taken on a night
-by any detail row with `cancelled IS NULL`, whatever its reservation's status. So only
-reservation_details, rooms and room_types move it. A reservation's own row never does: the PMS
-cancels by setting `cancelled` on the nights, deleting a reservation deletes its nights
-(explicitly in the PMS, or by the foreign key's cascade, which capture sees as row deletes),
-and a reservation cannot be truncated without its nights (the foreign key), so the nights'
-own changes and truncate markers carry every effect."""
+"""Availability projector: which (hotel, room type, night) keys a batch of changes makes dirty."""
 
 from __future__ import annotations
 
+# Availability is the PMS's own count (sql/queries/availability.sql): a room is taken on a
+# night by any detail row with `cancelled IS NULL`, whatever its reservation's status. So only
+# reservation_details, rooms and room_types move it. A reservation's own row never does: the
+# PMS cancels by setting `cancelled` on the nights, deleting a reservation deletes its nights
+# (explicitly in the PMS, or by the foreign key's cascade, which capture sees as row deletes),
+# and a reservation cannot be truncated without its nights (the foreign key), so the nights'
+# own changes and truncate markers carry every effect.
 from collections.abc import Iterable
 from datetime import date
 

@@ -73,10 +73,11 @@ SELECT pms_bridge.api_write_nights(
     %(user_id)s);
 
 -- name: api_booking_nights_delete
--- Nights the stay no longer has (their rates, guests and add-ons go with them).
+-- Nights the stay no longer has (their rates, guests and add-ons go with them); rows of
+-- those dates cancelled earlier, perhaps billed a fee, stay.
 DELETE FROM reservation_details
 WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
-  AND date = ANY(%(dates)s::date[]);
+  AND date = ANY(%(dates)s::date[]) AND cancelled IS NULL;
 
 -- name: api_booking_guests_update
 -- The guests of the nights from from_date on that the stay keeps; their prices, rates and

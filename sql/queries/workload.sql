@@ -18,7 +18,7 @@ SELECT EXISTS (
     SELECT 1 FROM reservation_details d
     WHERE d.hotel_id = %(hotel_id)s AND d.room_id = %(room_id)s AND d.cancelled IS NULL
       AND d.date >= %(start)s AND d.date < %(end)s
-);
+) AS taken;
 
 -- name: workload_book
 -- A reservation and one detail row per night; returns how many detail rows were written.
@@ -35,7 +35,7 @@ WITH reservation AS (
     FROM reservation r CROSS JOIN generate_series(0, %(nights)s::int - 1) n
     RETURNING 1
 )
-SELECT count(*) FROM details;
+SELECT count(*) AS written FROM details;
 
 -- name: workload_move
 -- Moves a reservation's nights to another room, and maybe a day earlier or later.
@@ -58,7 +58,7 @@ WITH reservation AS (
       AND EXISTS (SELECT 1 FROM reservation)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM reservation) + (SELECT count(*) FROM details);
+SELECT (SELECT count(*) FROM reservation) + (SELECT count(*) FROM details) AS changed;
 
 -- name: workload_edit
 UPDATE reservations SET comment = %(comment)s

@@ -604,6 +604,40 @@ async def shift_into_the_past(db_url: str, booking_id: str, first_night: date) -
     )
 
 
+async def test_a_stay_under_way_is_not_cancelled_nor_moved_to_another_room(
+    settings: Settings, db_url: str
+) -> None:
+    """The guest arrived two days ago and leaves today. Cancelling would unbill the nights
+    spent: refused. Staying tonight while another guest has the room tonight would move them:
+    refused, though other rooms are free."""
+    key = await create_key(db_url, 1)
+    type_id, rooms = await room_type_with_rooms(db_url, 1)
+    today = date.today()
+    day = timedelta(days=1)
+    nights_sql = (
+        "SELECT date, room_id, billable, cancelled IS NULL FROM reservation_details"
+        " WHERE reservation_id = %s ORDER BY date"
+    )
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        created = await http.post("/api/booking-engine/bookings", json=body(type_id, FAR, 2))
+        assert created.status_code == 201, created.text
+        booking_id = created.json()["booking_id"]
+        await shift_into_the_past(db_url, booking_id, today - 2 * day)
+        spent = await fetch(db_url, nights_sql, booking_id)
+        room = spent[-1][1]
+        await block_rooms(db_url, [room], [today])
+        url = f"/api/booking-engine/bookings/{booking_id}"
+
+        cancelled = await http.delete(url, params={"fee_nights": 1})
+        staying = await http.put(url, json={"check_out": (today + day).isoformat()})
+
+    assert (cancelled.status_code, cancelled.json()["error"]) == (422, "invalid_stay")
+    assert (staying.status_code, staying.json()["error"]) == (409, "not_available")
+    assert any(r != room for r in rooms)
+    assert await fetch(db_url, nights_sql, booking_id) == spent
+    assert all(billable and live for _, _, billable, live in spent)
+
+
 async def test_a_stay_under_way_can_be_extended_and_shortened_but_not_rewritten(
     settings: Settings, db_url: str
 ) -> None:
@@ -725,8 +759,8 @@ async def block_rooms(db_url: str, rooms: list[int], nights: list[date]) -> None
 async def test_a_changed_stay_stays_in_the_guests_room_or_is_refused(
     settings: Settings, db_url: str
 ) -> None:
-    """No one room is free for the whole new stay, so rooms are chosen night by night: the
-    guest's own room first where it is free, not the first free room by priority."""
+    """The guest's room is taken on a night the change adds: refused, nothing moves (another
+    room is free); a change into nights the room has free is written in it."""
     key = await create_key(db_url, 1)
     type_id, rooms = await room_type_with_rooms(db_url, 1)
     day = timedelta(days=1)

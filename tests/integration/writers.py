@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from bridge.sql import query
 
@@ -34,13 +35,13 @@ class Writers:
         self.clients: list[uuid.UUID] = []
 
     async def load(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url) as conn:
-            for hotel_id, room_id in await (await conn.execute(query("workload_rooms"))).fetchall():
-                self.rooms.setdefault(hotel_id, []).append(room_id)
+        async with await psycopg.AsyncConnection.connect(self.url, row_factory=dict_row) as conn:
+            for row in await (await conn.execute(query("workload_rooms"))).fetchall():
+                self.rooms.setdefault(row["hotel_id"], []).append(row["id"])
             cur = await conn.execute(query("workload_clients"))
-            self.clients = [row[0] for row in await cur.fetchall()]
+            self.clients = [row["id"] for row in await cur.fetchall()]
             cur = await conn.execute(query("workload_reservations"))
-            self.reservations = [(h, r) for h, r in await cur.fetchall()]
+            self.reservations = [(row["hotel_id"], row["id"]) for row in await cur.fetchall()]
 
     async def run(self, target: int, stop: asyncio.Event | None = None) -> None:
         """Write until `target` changes committed (or `stop` is set)."""
@@ -55,7 +56,9 @@ class Writers:
             while self.changes < target and not stop.is_set():
                 if conn is None or conn.closed:
                     try:
-                        conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=5)
+                        conn = await psycopg.AsyncConnection.connect(
+                            self.url, connect_timeout=5, row_factory=dict_row
+                        )
                     except psycopg.OperationalError:
                         await asyncio.sleep(0.2)  # the server is restarting
                         continue
@@ -99,7 +102,7 @@ class Writers:
                 # The PMS's cancel: the reservation and its nights, counted by the statement.
                 cur = await conn.execute(query("workload_cancel"), key)
                 row = await cur.fetchone()
-                changed = int(row[0]) if row else 0
+                changed = int(row["changed"]) if row else 0
             else:
                 edit = {**key, "comment": f"edit {self.rng.random()}"}
                 cur = await conn.execute(query("workload_edit"), edit)
@@ -123,4 +126,4 @@ class Writers:
             cur = await conn.execute(query("workload_book"), params)
             row = await cur.fetchone()
         self.reservations.append((hotel_id, reservation_id))
-        return 1 + (int(row[0]) if row else 0), [(hotel_id, reservation_id)]
+        return 1 + (int(row["written"]) if row else 0), [(hotel_id, reservation_id)]

@@ -94,6 +94,7 @@ BEGIN
     WHERE p.lo = p_check_in AND p.hi = p_check_out - 1
       AND (p_plan_id IS NULL OR p.plan_id = p_plan_id)
       AND (p_plan_key IS NULL OR p.plan_key = p_plan_key)
+    ORDER BY p.display_order NULLS LAST, p.plan_type, p.name, p.plan_key
     LIMIT 1;
 END
 $$;
@@ -373,9 +374,9 @@ $$;
 -- The answer is JSON tagged by "outcome": created (with the booking), earlier (the key's
 -- claim: request_hash, status_code, booking), taken (no one room is free for the whole
 -- stay; nothing written; "left" is what is still free, api_rooms_left read under the same
--- locks), no_room_type, over_capacity (with capacity), unknown_plan (no plan asked for, or
--- the one asked for, sells every night of the stay), unpriced (the plan has no rate on
--- "nights"), unknown_payment_type, prepaid_over_total (with the stay's total).
+-- locks), no_room_type, over_capacity (with capacity), unknown_plan (no plan of the hotel,
+-- or not the one asked for, is sold for every night of the stay), unpriced (the plan has no
+-- base rate on "nights"), unknown_payment_type, prepaid_over_total (with the stay's total).
 CREATE OR REPLACE FUNCTION pms_bridge.api_booking_create(
     p_id UUID, p_hotel_id INT, p_room_type_id INT, p_plan_id INT, p_plan_key TEXT,
     p_check_in DATE, p_check_out DATE, p_people INT, p_name TEXT, p_name_kana TEXT,
