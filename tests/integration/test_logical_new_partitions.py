@@ -82,6 +82,12 @@ async def test_a_night_moved_or_deleted_before_full_is_set_leaves_no_cache_wrong
         " DELETE FROM reservation_details WHERE hotel_id = %s AND id = %s",
         (room_b, hotel_id, moved, hotel_id, deleted),
     )
-    await h.step_until(h.in_sync)
+    before = gaps("reservation_details")
+
+    async def both_seen() -> bool:
+        # The cache can match the PMS before the two changes are read (a recompute made for
+        # another change already counts them): step until the gaps are seen as well.
+        return gaps("reservation_details") >= before + 2 and await h.in_sync()
+
+    await h.step_until(both_seen)
     assert h.bridge.parked == 0
-    assert gaps("reservation_details") >= 2
