@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "bridge.commands.slot",
     "bridge.commands.cache",
     "bridge.commands.sync",
+    "bridge.commands.reconcile",
 ]
 
 

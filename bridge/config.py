@@ -68,6 +68,8 @@ class Settings(msgspec.Struct, kw_only=True):
     delivery_concurrency: int = 8
     delivery_max_attempts: int = 8
     delivery_timeout: float = 10.0
+    # Hours between the running bridge's reconciliations (the safety net under capture); 0 off.
+    reconcile_interval: float = 24.0
     # Logical capture: unconfirmed WAL above this raises a warning (log + metric).
     slot_lag_warn_bytes: int = 256 * 1024 * 1024
     # How long the API keeps its audit rows and Idempotency-Key answers; 0 keeps them forever.
@@ -112,6 +114,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_DELIVERY_CONCURRENCY": ("delivery_concurrency", int),
     "BRIDGE_DELIVERY_MAX_ATTEMPTS": ("delivery_max_attempts", int),
     "BRIDGE_DELIVERY_TIMEOUT": ("delivery_timeout", float),
+    "BRIDGE_RECONCILE_INTERVAL": ("reconcile_interval", float),
     "BRIDGE_SLOT_LAG_WARN_BYTES": ("slot_lag_warn_bytes", int),
     "BRIDGE_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
     "BRIDGE_IDEMPOTENCY_RETENTION_DAYS": ("idempotency_retention_days", int),
@@ -185,6 +188,10 @@ def validate(settings: Settings) -> None:
         )
     if settings.delivery_timeout <= 0:
         raise ConfigError("BRIDGE_DELIVERY_TIMEOUT must be a positive number of seconds")
+    if not settings.reconcile_interval >= 0:
+        raise ConfigError(
+            "BRIDGE_RECONCILE_INTERVAL must be a number of hours >= 0 (0 turns it off)"
+        )
     if settings.poll_interval <= 0:
         raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
     if not settings.contract_interval > 0:

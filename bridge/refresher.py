@@ -219,11 +219,17 @@ class Refresher:
 def start_background(
     settings: Settings, cache: Cache, stop: asyncio.Event
 ) -> list[asyncio.Task[None]]:
-    """The active bridge's companions: this refresher and the delivery worker."""
+    """The active bridge's companions: this refresher, the delivery worker and, unless
+    BRIDGE_RECONCILE_INTERVAL is 0, the scheduled reconciliation."""
     from bridge.delivery.worker import DeliveryWorker
+    from bridge.reconcile import run_periodically
 
     worker = DeliveryWorker.from_settings(settings)
-    return [
+    tasks = [
         asyncio.create_task(Refresher.from_settings(settings, cache).run(stop), name="refresher"),
         asyncio.create_task(worker.run(stop), name="delivery"),
     ]
+    if settings.reconcile_interval > 0:
+        reconciling = run_periodically(settings, cache, stop)
+        tasks.append(asyncio.create_task(reconciling, name="reconcile"))
+    return tasks

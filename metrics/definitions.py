@@ -189,3 +189,17 @@ logical_identity_gaps = Counter(
     ["table"],
     registry=REGISTRY,
 )
+
+# --- reconciliation (bridge/reconcile.py) ------------------------------------------------
+reconcile_differences = Counter(
+    "pms_bridge_reconcile_differences_total",
+    "Differences reconciliation found between the PMS and what the booking engine was told "
+    "(booking) or the availability cache holds (availability); 0 in a healthy system",
+    ["kind"],
+    registry=REGISTRY,
+)
+reconcile_last_run = Gauge(
+    "pms_bridge_reconcile_last_run_timestamp_seconds",
+    "When the last reconciliation ended (Unix time)",
+    registry=REGISTRY,
+)

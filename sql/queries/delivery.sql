@@ -1,7 +1,9 @@
 -- name: delivery_enqueue
 -- Webhook events for a batch's bookings, for hotels with sync enabled, skipping a booking
 -- whose only transaction in the batch is the booking engine's own write through our API.
--- The body is built here, once: every attempt sends the same bytes under the same key.
+-- The body is built here, once (pms_bridge.reservation_document): every attempt sends the
+-- same bytes under the same key. What the event tells is recorded in the same statement
+-- (pms_bridge.booking_digests), so reconciliation knows it exactly when the event exists.
 -- Arrays are bound in binary (b placeholders): cheaper to dump than text for a backlog.
 WITH x AS (
     SELECT *
@@ -25,46 +27,33 @@ WITH x AS (
                'operation', d.operation,
                'hotel_id', d.hotel_id,
                'occurred_at', d.occurred_at,
-               'reservation', coalesce(res.doc, jsonb_build_object(
-                   'id', d.booking_id, 'hotel_id', d.hotel_id,
-                   'booking_engine_id', d.booking_engine_id, 'status', NULL,
-                   'nights', '[]'::jsonb)))
+               'reservation', coalesce(
+                   res.doc || jsonb_build_object('updated_at', d.occurred_at),
+                   jsonb_build_object('id', d.booking_id, 'hotel_id', d.hotel_id,
+                                      'booking_engine_id', d.booking_engine_id,
+                                      'status', NULL, 'nights', '[]'::jsonb)))
     FROM due d
     LEFT JOIN LATERAL (
-        SELECT jsonb_build_object(
-                   'id', r.id, 'hotel_id', r.hotel_id,
-                   'booking_engine_id', d.booking_engine_id,
-                   'status', r.status, 'type', r.type,
-                   'check_in', r.check_in, 'check_out', r.check_out,
-                   'number_of_people', r.number_of_people,
-                   'payment_timing', r.payment_timing, 'agent', r.agent,
-                   'ota_reservation_id', r.ota_reservation_id, 'comment', r.comment,
-                   'created_at', r.created_at, 'updated_at', d.occurred_at,
-                   'client', jsonb_build_object('id', cl.id, 'name', cl.name,
-                                                'name_kana', cl.name_kana,
-                                                'name_kanji', cl.name_kanji,
-                                                'email', cl.email, 'phone', cl.phone),
-                   'nights', coalesce((
-                       SELECT jsonb_agg(jsonb_build_object(
-                                  'date', n.date, 'room_id', n.room_id,
-                                  'room_type_id', rm.room_type_id,
-                                  'plans_hotel_id', n.plans_hotel_id,
-                                  'plans_global_id', n.plans_global_id,
-                                  'plan_name', n.plan_name, 'plan_type', n.plan_type,
-                                  'number_of_people', n.number_of_people,
-                                  'price', n.price, 'billable', n.billable,
-                                  'cancelled', n.cancelled IS NOT NULL)
-                              ORDER BY n.date, n.room_id)
-                       FROM reservation_details n
-                       LEFT JOIN rooms rm ON rm.hotel_id = n.hotel_id AND rm.id = n.room_id
-                       WHERE n.hotel_id = r.hotel_id AND n.reservation_id = r.id
-                   ), '[]'::jsonb)) AS doc
-        FROM reservations r
-        LEFT JOIN clients cl ON cl.id = r.reservation_client_id
-        WHERE r.hotel_id = d.hotel_id AND r.id = d.booking_id AND d.operation <> 'deleted'
+        SELECT doc
+        FROM pms_bridge.reservation_document(d.hotel_id, d.booking_id, d.booking_engine_id)
+             AS doc
+        WHERE d.operation <> 'deleted'
     ) res ON true
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING 1
+    RETURNING hotel_id, booking_id, seq, payload -> 'reservation' AS told
+), recorded AS (
+    -- A booking told nothing but its ids (deleted, or gone before its event was built) is
+    -- recorded as deleted. One row per booking: the newest event of the statement tells.
+    INSERT INTO pms_bridge.booking_digests AS b (hotel_id, booking_id, digest, status)
+    SELECT DISTINCT ON (i.hotel_id, i.booking_id)
+           i.hotel_id, i.booking_id,
+           CASE WHEN i.told ->> 'status' IS NOT NULL
+                THEN pms_bridge.reservation_digest(i.told) END,
+           coalesce(i.told ->> 'status', 'deleted')
+    FROM ins i
+    ORDER BY i.hotel_id, i.booking_id, i.seq DESC
+    ON CONFLICT (hotel_id, booking_id) DO UPDATE
+    SET digest = EXCLUDED.digest, status = EXCLUDED.status, recorded_at = now()
 )
 SELECT count(*) FROM ins CROSS JOIN LATERAL (SELECT pg_notify('pms_bridge_delivery', '')) n;
 

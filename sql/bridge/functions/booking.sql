@@ -256,7 +256,7 @@ $$;
 
 -- Marks the booking as written by the booking engine in this very transaction, so the bridge
 -- recognises its own echo (origin_xid is the 32-bit id Change.xid carries) and does not
--- deliver it back as new.
+-- deliver it back as new. The reservation document is delivery.sql's.
 CREATE OR REPLACE FUNCTION pms_bridge.api_booking_echo(p_hotel_id INT, p_booking_id UUID,
                                             p_booking_engine_id TEXT, p_op TEXT)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -275,6 +275,13 @@ BEGIN
         last_changed_at = EXCLUDED.last_changed_at,
         error_message = NULL,
         retry_count = 0;
+    -- The booking engine made this change, so it knows it: recorded as told, for
+    -- reconciliation not to report it (called after the booking's writes).
+    INSERT INTO pms_bridge.booking_digests AS b (hotel_id, booking_id, digest, status)
+    SELECT p_hotel_id, p_booking_id, pms_bridge.reservation_digest(doc), doc ->> 'status'
+    FROM pms_bridge.reservation_document(p_hotel_id, p_booking_id, NULL) AS doc
+    ON CONFLICT (hotel_id, booking_id) DO UPDATE
+    SET digest = EXCLUDED.digest, status = EXCLUDED.status, recorded_at = now();
 END
 $$;
 

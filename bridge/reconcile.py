@@ -1,0 +1,225 @@
+"""Reconciliation: the PMS against what the booking engine was told and the caches hold."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+import psycopg
+import redis.exceptions
+from psycopg.rows import class_row
+
+from bridge.cache.base import Availability, AvailabilityKey, Cache
+from bridge.config import Settings, require_database
+from bridge.db import connect
+from bridge.delivery import events
+from bridge.delivery.events import DeliveryIntent, Operation
+from bridge.projectors.availability import AvailabilityDirty
+from bridge.projectors.sync_status import SyncMark
+from bridge.sinks import availability as availability_sink
+from bridge.sinks import sync_status
+from bridge.sinks.availability import Horizon
+from bridge.sql import query
+from metrics import definitions as m
+
+log = logging.getLogger("pms_bridge.reconcile")
+
+# The booking_sync_status operation each repair records, as capture would have.
+_SYNC_OP: dict[Operation, Literal["insert", "update", "delete"]] = {
+    "created": "insert",
+    "updated": "update",
+    "cancelled": "update",
+    "deleted": "delete",
+}
+
+
+class Report(msgspec.Struct, kw_only=True):
+    """Differences found per kind; repaired unless `dry_run`."""
+
+    created: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    deleted: int = 0
+    availability: int = 0
+    # False when no cache was given (the CLI without REDIS_URL cannot see `run`'s cache).
+    availability_checked: bool = True
+    dry_run: bool = False
+
+    @property
+    def bookings(self) -> int:
+        return self.created + self.updated + self.cancelled + self.deleted
+
+    @property
+    def total(self) -> int:
+        return self.bookings + self.availability
+
+    def lines(self) -> list[str]:
+        """One line per kind of difference and a total, for the CLI and the log."""
+        found = [
+            f"created {self.created}",
+            f"updated {self.updated}",
+            f"cancelled {self.cancelled}",
+            f"deleted {self.deleted}",
+            f"availability {self.availability}"
+            if self.availability_checked
+            else "availability not checked (REDIS_URL not set: the cache is inside `run`)",
+        ]
+        done = "dry run, nothing changed" if self.dry_run else "repaired"
+        return [*found, f"total {self.total} ({done})"]
+
+
+class BookingDifference(msgspec.Struct, frozen=True):
+    hotel_id: int
+    booking_id: uuid.UUID
+    operation: Operation
+    told: str | None
+    digest: str | None
+
+
+def event_id(difference: BookingDifference) -> uuid.UUID:
+    """Derived from what was told and what is now: a second run (or one racing this one)
+    enqueues nothing new, and a reservation changed back to a state told before still gets
+    an event (the pair differs)."""
+    return uuid.uuid5(
+        events.NAMESPACE,
+        f"reconcile:{difference.hotel_id}:{difference.booking_id}:"
+        f"{difference.told}:{difference.digest}",
+    )
+
+
+async def booking_differences(
+    conn: psycopg.AsyncConnection[Any], since: date | None, hotel_id: int | None
+) -> list[BookingDifference]:
+    async with conn.cursor(row_factory=class_row(BookingDifference)) as cur:
+        await cur.execute(query("reconcile_bookings"), {"since": since, "hotel_id": hotel_id})
+        return await cur.fetchall()
+
+
+async def repair_bookings(
+    conn: psycopg.AsyncConnection[Any], differences: list[BookingDifference]
+) -> None:
+    """Through the capture's own paths, in one transaction: the sync rows marked pending and
+    the events enqueued (which records their digests), after any open event of the booking."""
+    now = datetime.now(UTC)
+    marks = [SyncMark(d.hotel_id, d.booking_id, _SYNC_OP[d.operation], now) for d in differences]
+    intents = [
+        DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, d.operation, now, None)
+        for d in differences
+    ]
+    async with conn.transaction():
+        await sync_status.apply(conn, marks)
+        await events.enqueue(conn, intents)
+
+
+class _RoomType(msgspec.Struct, frozen=True):
+    hotel_id: int
+    room_type_id: int
+
+
+def _state(entry: Availability) -> tuple[int, int, int, int]:
+    return entry.sellable, entry.taken, entry.available, entry.overbooked
+
+
+async def availability_differences(
+    conn: psycopg.AsyncConnection[Any],
+    cache: Cache,
+    horizon: Horizon,
+    hotel_id: int | None,
+    *,
+    repair: bool,
+) -> int:
+    """Each hotel's cached horizon against a recompute; differing and missing entries are
+    rewritten, entries that should not exist removed. The cache is read before the
+    recompute, so a repair never writes an older state over what capture wrote meanwhile."""
+    async with conn.cursor(row_factory=class_row(_RoomType)) as cur:
+        await cur.execute(query("reconcile_room_types"), {"hotel_id": hotel_id})
+        room_types = await cur.fetchall()
+    by_hotel: dict[int, set[tuple[int, int]]] = {}
+    for t in room_types:
+        by_hotel.setdefault(t.hotel_id, set()).add((t.hotel_id, t.room_type_id))
+    lo, hi = horizon.bounds()
+    found = 0
+    for hotel, types in by_hotel.items():
+        cached = {
+            (e.room_type_id, e.date): e
+            for e in await cache.get_availability(hotel, lo, hi + timedelta(days=1))
+        }
+        entries, _gone = await availability_sink.recompute(
+            conn, AvailabilityDirty(room_types=types), horizon
+        )
+        rewrite = [
+            e
+            for e in entries
+            if (had := cached.pop((e.room_type_id, e.date), None)) is None
+            or _state(had) != _state(e)
+        ]
+        # What is left in the cache is a night or room type the PMS no longer has.
+        # (the recompute's deletes are among them, when they were cached).
+        remove = [AvailabilityKey(hotel, k[0], k[1]) for k in cached]
+        found += len(rewrite) + len(remove)
+        if repair and (rewrite or remove):
+            await cache.put_availability(rewrite, remove)
+            m.availability_keys_written.inc(len(rewrite) + len(remove))
+    return found
+
+
+async def reconcile(
+    settings: Settings,
+    cache: Cache | None,
+    since: datetime | None,
+    hotel_id: int | None = None,
+    dry_run: bool = False,
+) -> Report:
+    """Compare and (unless dry_run) repair bookings whose stay ends at or after `since`
+    (all when None) and the availability cache (skipped when `cache` is None); the capture
+    calls it after a gap with the last checkpoint's time."""
+    async with await connect(require_database(settings), autocommit=True) as conn:
+        differences = await booking_differences(
+            conn, since.date() if since is not None else None, hotel_id
+        )
+        if differences and not dry_run:
+            await repair_bookings(conn, differences)
+        found = 0
+        if cache is not None:
+            found = await availability_differences(
+                conn, cache, Horizon.of(settings), hotel_id, repair=not dry_run
+            )
+    counts = Counter(d.operation for d in differences)
+    report = Report(
+        created=counts["created"],
+        updated=counts["updated"],
+        cancelled=counts["cancelled"],
+        deleted=counts["deleted"],
+        availability=found,
+        availability_checked=cache is not None,
+        dry_run=dry_run,
+    )
+    m.reconcile_differences.labels(kind="booking").inc(report.bookings)
+    m.reconcile_differences.labels(kind="availability").inc(report.availability)
+    m.reconcile_last_run.set(time.time())
+    if report.total:
+        log.warning("reconcile: %s", "; ".join(report.lines()))
+    return report
+
+
+async def run_periodically(settings: Settings, cache: Cache, stop: asyncio.Event) -> None:
+    """Every BRIDGE_RECONCILE_INTERVAL hours, the stays the caches keep (from the horizon's
+    first night) are reconciled: the safety net under capture. A failed run waits for the next."""
+    interval = settings.reconcile_interval * 3600
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
+        first = Horizon.of(settings).bounds()[0]
+        try:
+            await reconcile(settings, cache, datetime.combine(first, datetime.min.time(), UTC))
+        except (psycopg.Error, OSError, redis.exceptions.RedisError) as exc:
+            log.warning("scheduled reconcile failed: %s", exc)

@@ -1,0 +1,244 @@
+"""Reconciliation finds and repairs what capture lost: bookings the booking engine was not told
+of (or told an older state of), and availability cache entries that differ from the PMS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import msgspec
+
+from bridge.cache.base import Cache
+from bridge.cache.redis import RedisCache
+from bridge.config import Settings
+from bridge.delivery.receiver import always_ok
+from bridge.reconcile import reconcile, run_periodically
+from bridge.runner import ensure_availability_built
+from metrics import definitions as m
+from tests.helpers import cached, run_once, truth
+from tests.integration.api_server import body, create_key, room_type_with_rooms, running_api
+from tests.integration.test_delivery import book, delivering, receiving, sql, synced, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+P = "/api/booking-engine"
+# Past the seeded stays (they end about a month from today): the reservations under test are
+# the only ones reconciliation looks at, so the seed's, never told, are not counted.
+SINCE = date.today() + timedelta(days=45)
+SINCE_TIME = datetime.combine(SINCE, time(), UTC)
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BRIDGE_", "DATABASE_URL", "REDIS_URL"))
+    }
+    assert settings.database_url is not None
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "--database-url", settings.database_url, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def start(settings: Settings, cache: Cache) -> None:
+    """What `pms-bridge run` does at start: the availability cache built, then capture."""
+    await ensure_availability_built(settings, cache)
+    await run_once(settings, cache)
+
+
+async def lose_capture(url: str) -> None:
+    """What a truncated outbox (or a lost slot) leaves: changes the bridge never reads."""
+    await sql(url, "DELETE FROM pms_bridge.outbox")
+
+
+async def events_of(url: str, bookings: list[uuid.UUID]) -> int:
+    rows = await sql(
+        url,
+        "SELECT count(*) FROM pms_bridge.delivery_events WHERE booking_id = ANY(%s)",
+        (bookings,),
+    )
+    return int(rows[0][0])
+
+
+async def test_lost_reservations_are_found_and_delivered(
+    settings: Settings, redis_cache: RedisCache
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, always_ok) as (receiver, _secret):
+        first = [await book(url, nights=1, offset=50 + i) for i in range(3)]
+        await start(settings, redis_cache)
+        async with delivering(url):
+            for booking in first:
+                await wait_for(synced(url, booking))
+
+        # The bridge is stopped; 20 reservations are written and their changes lost.
+        lost = [await book(url, nights=1, offset=55 + i) for i in range(20)]
+        await lose_capture(url)
+        await run_once(settings, redis_cache)
+        assert await events_of(url, lost) == 0
+        assert (
+            await sql(url, "SELECT 1 FROM booking_sync_status WHERE booking_id = ANY(%s)", (lost,))
+            == []
+        )
+
+        dry = cli(settings, "reconcile", "--dry-run", "--since", SINCE.isoformat())
+        assert dry.returncode == 0, dry.stderr
+        lines = dry.stdout.splitlines()
+        assert "reconcile: created 20" in lines
+        assert "reconcile: updated 0" in lines and "reconcile: deleted 0" in lines
+        assert "reconcile: total 20 (dry run, nothing changed)" in lines
+        assert await events_of(url, lost) == 0
+
+        report = await reconcile(settings, redis_cache, SINCE_TIME)
+        assert (report.created, report.updated, report.cancelled, report.deleted) == (20, 0, 0, 0)
+        assert report.availability > 0  # the lost stays' nights, not in the cache either
+        assert await sql(
+            url,
+            "SELECT DISTINCT sync_status FROM booking_sync_status WHERE booking_id = ANY(%s)",
+            (lost,),
+        ) == [("pending",)]
+        async with delivering(url):
+            for booking in lost:
+                await wait_for(synced(url, booking))
+    told = [msgspec.json.decode(r.body) for r in receiver.applied]
+    created = {e["reservation"]["id"] for e in told if e["operation"] == "created"}
+    assert {str(b) for b in [*first, *lost]} == created
+    assert len(told) == 23  # each once
+
+    again = await reconcile(settings, redis_cache, SINCE_TIME)
+    assert again.total == 0
+    assert await cached(redis_cache) == await truth(url, settings)
+
+
+async def test_updated_cancelled_and_deleted_reservations_are_repaired(
+    settings: Settings, redis_cache: RedisCache
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, always_ok) as (receiver, _secret):
+        changed, cancelled, deleted = [await book(url, nights=1, offset=50 + i) for i in range(3)]
+        await start(settings, redis_cache)
+        async with delivering(url):
+            for booking in (changed, cancelled, deleted):
+                await wait_for(synced(url, booking))
+
+        await sql(url, "UPDATE reservations SET comment = 'late' WHERE id = %s", (changed,))
+        await sql(url, "UPDATE reservations SET status = 'cancelled' WHERE id = %s", (cancelled,))
+        await sql(url, "DELETE FROM reservation_details WHERE reservation_id = %s", (deleted,))
+        await sql(url, "DELETE FROM reservations WHERE id = %s", (deleted,))
+        await lose_capture(url)
+
+        dry = await reconcile(settings, redis_cache, SINCE_TIME, hotel_id=1, dry_run=True)
+        assert (dry.created, dry.updated, dry.cancelled, dry.deleted) == (0, 1, 1, 1)
+        assert dry.availability > 0  # the deleted stay's night is still taken in the cache
+        assert await cached(redis_cache) != await truth(url, settings)
+
+        report = await reconcile(settings, redis_cache, SINCE_TIME, hotel_id=1)
+        assert (report.updated, report.cancelled, report.deleted) == (1, 1, 1)
+        async with delivering(url):
+            for booking in (changed, cancelled, deleted):
+                await wait_for(synced(url, booking))
+    last = {}
+    for request in receiver.applied:
+        event = msgspec.json.decode(request.body)
+        last[event["reservation"]["id"]] = event
+    assert last[str(changed)]["operation"] == "updated"
+    assert last[str(changed)]["reservation"]["comment"] == "late"
+    assert last[str(cancelled)]["operation"] == "cancelled"
+    assert last[str(deleted)]["operation"] == "deleted"
+    assert last[str(deleted)]["reservation"]["nights"] == []
+
+    again = await reconcile(settings, redis_cache, SINCE_TIME, hotel_id=1)
+    assert again.total == 0
+    assert await cached(redis_cache) == await truth(url, settings)
+
+
+async def test_a_corrupted_availability_entry_is_rewritten(
+    settings: Settings, cache: Cache
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    await start(settings, cache)
+    entries = await cache.all_availability()
+    good = entries[len(entries) // 2]
+    bad = msgspec.structs.replace(good, available=good.available + 5, taken=good.taken + 1)
+    await cache.put_availability([bad])
+
+    dry = await reconcile(settings, cache, None, dry_run=True)
+    assert (dry.availability, dry.bookings) == (1, 0)
+    assert await cache.get_availability(good.hotel_id, good.date, good.date + timedelta(1)) != []
+    assert (await cached(cache))[(good.hotel_id, good.room_type_id, good.date)] == (
+        bad.sellable,
+        bad.taken,
+        bad.available,
+    )
+
+    report = await reconcile(settings, cache, None)
+    assert report.availability == 1
+    assert await cached(cache) == await truth(url, settings)
+    assert (await reconcile(settings, cache, None)).total == 0
+
+
+async def test_the_booking_engines_own_bookings_are_not_differences(
+    settings: Settings, db_url: str, redis_cache: RedisCache
+) -> None:
+    key = await create_key(db_url, 1, "book")
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    check_in = SINCE + timedelta(days=10)
+    async with receiving(db_url, always_ok) as (receiver, _secret):
+        await start(settings, redis_cache)
+        async with running_api(settings, redis_cache) as api, api.client(key) as http:
+            created = await http.post(f"{P}/bookings", json=body(type_id, check_in))
+            assert created.status_code == 201, created.text
+            booking_id = created.json()["booking_id"]
+            assert (await reconcile(settings, redis_cache, SINCE_TIME)).bookings == 0
+            await run_once(settings, redis_cache)
+            moved = await http.put(f"{P}/bookings/{booking_id}", json={"comment": "late"})
+            assert moved.status_code == 200, moved.text
+            await run_once(settings, redis_cache)
+            report = await reconcile(settings, redis_cache, SINCE_TIME)
+            assert report.total == 0
+        assert await events_of(db_url, [uuid.UUID(booking_id)]) == 0
+
+        # A change made in the PMS afterwards, and lost, is found.
+        await sql(db_url, "UPDATE reservations SET comment = 'pms' WHERE id = %s", (booking_id,))
+        await lose_capture(db_url)
+        assert (await reconcile(settings, redis_cache, SINCE_TIME, dry_run=True)).updated == 1
+    assert receiver.applied == []
+
+
+async def test_the_running_bridge_reconciles_on_its_schedule(
+    settings: Settings, redis_cache: RedisCache
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, always_ok):
+        await start(settings, redis_cache)
+        lost = await book(url, nights=1, offset=50)
+        await lose_capture(url)
+        # A fraction of a second between runs, for the test; the scheduled run looks from the
+        # horizon's first night, so the seed's stays are found too (none told): all repaired.
+        every = msgspec.structs.replace(settings, reconcile_interval=0.0001)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_periodically(every, redis_cache, stop))
+        try:
+            await wait_for(lambda: has_event(url, lost))
+        finally:
+            stop.set()
+            await task
+    assert m.reconcile_last_run._value.get() > 0
+
+
+async def has_event(url: str, booking: uuid.UUID) -> bool:
+    return await events_of(url, [booking]) == 1
