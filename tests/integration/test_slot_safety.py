@@ -3,6 +3,7 @@ its snapshot, and the gap recorded from the last checkpoint's commit time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from bridge import checkpoint
 from bridge.cache.memory import MemoryCache
 from bridge.capture.logical import LogicalSource
+from bridge.capture.slot import SlotLost
 from bridge.config import Settings
 from bridge.embedded import PostgresCluster
 from bridge.pipeline import AvailabilityStage, Bridge, SyncStatusStage
@@ -26,6 +28,31 @@ from tests.integration.writers import Writers
 def recreated(reason: str) -> float:
     value = REGISTRY.get_sample_value("pms_bridge_slot_recreated_total", {"reason": reason})
     return value or 0.0
+
+
+STEPS = 600
+
+
+async def invalidate(down: Down) -> None:
+    """Makes the server invalidate the slot: no WAL kept for slots beyond the current
+    segment, then several segments written and checkpointed. The setting is reset after."""
+    async with await psycopg.AsyncConnection.connect(down.url, autocommit=True) as conn:
+        await conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+        await conn.execute("SELECT pg_reload_conf()")
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS ballast (id bigserial, pad text)")
+            for _ in range(50):
+                found = await down.slot()
+                if found is not None and found["wal_status"] == "lost":
+                    break
+                await conn.execute("INSERT INTO ballast (pad) VALUES ('x')")
+                await conn.execute("SELECT pg_switch_wal()")
+                await conn.execute("CHECKPOINT")
+        finally:
+            await conn.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+            await conn.execute("SELECT pg_reload_conf()")
+    found = await down.slot()
+    assert found is not None and found["wal_status"] == "lost", found
 
 
 class Down:
@@ -128,29 +155,11 @@ async def test_slot_invalidated_while_down_is_dropped_and_made_anew(
     await drain(down.bridge, down.settings)
     saved = await down.saved()
     await down.write_while_down()
-    async with await psycopg.AsyncConnection.connect(own_db_url, autocommit=True) as conn:
-        # Keep no WAL for slots beyond the current segment, then move several segments on.
-        await conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
-        await conn.execute("SELECT pg_reload_conf()")
-        await conn.execute("CREATE TABLE ballast (id bigserial PRIMARY KEY, pad text)")
-        for _ in range(50):
-            found = await down.slot()
-            if found is not None and found["wal_status"] == "lost":
-                break
-            await conn.execute("INSERT INTO ballast (pad) VALUES ('x')")
-            await conn.execute("SELECT pg_switch_wal()")
-            await conn.execute("CHECKPOINT")
-        found = await down.slot()
-        assert found is not None and found["wal_status"] == "lost", found
     before = recreated("lost")
+    await invalidate(down)
 
     with caplog.at_level(logging.ERROR, logger="pms_bridge.capture.logical"):
-        try:
-            await down.restart()
-        finally:
-            async with await psycopg.AsyncConnection.connect(own_db_url, autocommit=True) as conn:
-                await conn.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
-                await conn.execute("SELECT pg_reload_conf()")
+        await down.restart()
 
     lines = [r.getMessage() for r in caplog.records if "not captured" in r.getMessage()]
     assert len(lines) == 1 and "invalidated" in lines[0], lines
@@ -159,6 +168,49 @@ async def test_slot_invalidated_while_down_is_dropped_and_made_anew(
     assert found is not None and found["wal_status"] != "lost"
     assert down.source.slot_recreated == "lost"
     assert down.source.capture_gap_since == saved.last_captured_at
+    assert await cached(down.cache) == await truth(down.url, down.settings)
+    drop_slot(own_db_url, slot)
+
+
+async def test_slot_invalidated_while_streaming_is_seen_and_made_anew(
+    own_cluster: PostgresCluster, own_db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    slot = "pmsb_invalidated_live"
+    settings = Settings(
+        database_url=own_db_url, poll_interval=0.1, slot_name=slot, publication_name=slot
+    )
+    down = Down(settings)
+    await drain(down.bridge, down.settings)
+    await Writers(down.url, workers=1).run(target=3)
+    await drain(down.bridge, down.settings)
+    saved = await down.saved()
+    bridge, stop = down.bridge, asyncio.Event()
+    await bridge._open(stop)
+    try:
+        await Writers(down.url, workers=1, seed=7).run(target=10)
+        # A batch taken and never applied: the slot's confirmed position stays behind it.
+        batch = None
+        for _ in range(STEPS):
+            batch = await bridge.source.next_batch()
+            if batch is not None:
+                break
+        assert batch is not None and batch.changes
+        await invalidate(down)  # the server ends the stream of a slot it invalidates
+        with pytest.raises(SlotLost):
+            await bridge.source.lag()  # the running source's periodic look at its slot
+        before = recreated("lost")
+        # What Bridge.run does after the error: close, then open again.
+        await bridge._close()
+        with caplog.at_level(logging.ERROR, logger="pms_bridge.capture.logical"):
+            await bridge._open(stop)
+    finally:
+        await bridge._close()
+
+    lines = [r.getMessage() for r in caplog.records if "not captured" in r.getMessage()]
+    assert len(lines) == 1 and "invalidated" in lines[0], lines
+    assert recreated("lost") == before + 1
+    assert down.source.capture_gap_since == saved.last_captured_at
+    await drain(down.bridge, down.settings)
     assert await cached(down.cache) == await truth(down.url, down.settings)
     drop_slot(own_db_url, slot)
 
