@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from bridge.heartbeat import Heartbeat
+
 Op = Literal["insert", "update", "delete", "truncate"]
 
 OPS_BY_CODE: dict[str, Op] = {"I": "insert", "U": "update", "D": "delete", "T": "truncate"}
@@ -50,6 +52,8 @@ class Batch(msgspec.Struct, gc=False):
     raw_rejects: list[RawReject] = msgspec.field(default_factory=list)
     # Source-specific handle on what to mark consumed (outbox ids for the trigger source).
     claim: list[int] = msgspec.field(default_factory=list)
+    # Heartbeats that came back with these transactions (bridge/heartbeat.py): not changes.
+    heartbeats: list[Heartbeat] = msgspec.field(default_factory=list)
 
 
 class RawReject(msgspec.Struct, frozen=True):

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+from psycopg.rows import dict_row
 
 from bridge.sql import query
 
@@ -15,14 +16,21 @@ class Checkpoint(msgspec.Struct, frozen=True):
     position: int
     changes_applied: int
     last_captured_at: datetime | None
+    updated_at: datetime | None = None
 
 
 async def load(conn: psycopg.AsyncConnection[Any], consumer: str) -> Checkpoint | None:
-    cur = await conn.execute(query("checkpoint_load"), {"consumer": consumer})
-    row = await cur.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query("checkpoint_load"), {"consumer": consumer})
+        row = await cur.fetchone()
     if row is None:
         return None
-    return Checkpoint(int(row[0]), int(row[1]), row[2])
+    return Checkpoint(
+        int(row["position"]),
+        int(row["changes_applied"]),
+        row["last_captured_at"],
+        row["updated_at"],
+    )
 
 
 async def save(

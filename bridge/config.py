@@ -72,6 +72,12 @@ class Settings(msgspec.Struct, kw_only=True):
     reconcile_interval: float = 24.0
     # Logical capture: unconfirmed WAL above this raises a warning (log + metric).
     slot_lag_warn_bytes: int = 256 * 1024 * 1024
+    # Logical capture on PostgreSQL 17+: a slot the standbys synchronize, so it survives a
+    # failover (docs/logical-replication.md lists the standby settings it needs).
+    slot_failover: bool = False
+    # A heartbeat written through the capture every this many seconds (0: none): it proves
+    # the path works while the PMS is idle and moves the slot past WAL of unwatched tables.
+    heartbeat_seconds: float = 10.0
     # How long the API keeps its audit rows and Idempotency-Key answers; 0 keeps them forever.
     audit_retention_days: int = 90
     idempotency_retention_days: int = 7
@@ -116,6 +122,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_DELIVERY_TIMEOUT": ("delivery_timeout", float),
     "BRIDGE_RECONCILE_INTERVAL": ("reconcile_interval", float),
     "BRIDGE_SLOT_LAG_WARN_BYTES": ("slot_lag_warn_bytes", int),
+    "BRIDGE_SLOT_FAILOVER": ("slot_failover", bool),
+    "BRIDGE_HEARTBEAT_SECONDS": ("heartbeat_seconds", float),
     "BRIDGE_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
     "BRIDGE_IDEMPOTENCY_RETENTION_DAYS": ("idempotency_retention_days", int),
     "BRIDGE_REFRESH_FAMILY_DAYS": ("refresh_family_days", int),
@@ -126,12 +134,24 @@ _ENV: dict[str, tuple[str, type]] = {
 }
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+
+# A day: a longer interval is no heartbeat, and a slot would hold WAL that long when idle.
+MAX_HEARTBEAT_SECONDS = 86_400.0
+
+
 def _coerce(env_name: str, raw: str, kind: type) -> Any:
     if kind is tuple:
         items = tuple(part.strip() for part in raw.split(",") if part.strip())
         if not items:
             raise ConfigError(f"{env_name} is empty; give a comma-separated list of table names")
         return items
+    if kind is bool:
+        word = raw.strip().lower()
+        if word not in _BOOLEANS:
+            raise ConfigError(f"{env_name}={raw!r} is not a yes/no value; use true or false")
+        return _BOOLEANS[word]
     if kind is int or kind is float:
         try:
             return kind(raw)
@@ -196,6 +216,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("BRIDGE_POLL_INTERVAL must be a positive number of seconds")
     if not settings.contract_interval > 0:
         raise ConfigError("BRIDGE_CONTRACT_INTERVAL must be a positive number of seconds")
+    if not 0 <= settings.heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
+        raise ConfigError(
+            f"BRIDGE_HEARTBEAT_SECONDS={settings.heartbeat_seconds:g} must be from 0 (off) to "
+            f"{MAX_HEARTBEAT_SECONDS:g} seconds"
+        )
     if not 1 <= settings.pms_user_id <= 2_147_483_647:
         raise ConfigError(
             f"BRIDGE_PMS_USER_ID={settings.pms_user_id} is not a PMS user id (users.id, e.g. 1)"

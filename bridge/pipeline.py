@@ -19,6 +19,7 @@ from bridge.cache.base import Cache
 from bridge.capture.base import Source
 from bridge.changes import Batch, Change, RawReject
 from bridge.db import SCHEMA_ERRORS, connect, first_line
+from bridge.heartbeat import HeartbeatMonitor
 from bridge.projectors import availability, sync_status
 from bridge.rows import MalformedChange, validate
 from bridge.sinks import availability as availability_sink
@@ -126,6 +127,7 @@ class Bridge:
         lag_interval: float = 1.0,
         watched: Sequence[str] = (),
         contract_interval: float = 5.0,
+        heartbeat_interval: float = 0.0,
     ) -> None:
         self.database_url = database_url
         self.source = source
@@ -152,6 +154,7 @@ class Bridge:
         # projectors key on: the first batch after it recomputes every cache.
         self._resync = False
         self._ahead: asyncio.Task[Prepared | None] | None = None
+        self.heartbeats = HeartbeatMonitor(heartbeat_interval)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: finishes the batch in hand, then returns. Reconnects on loss."""
@@ -216,7 +219,12 @@ class Bridge:
         if stop.is_set():
             return
         saved = await checkpoint.load(self._conn, self.consumer)
-        await self.source.open(saved.position if saved else None)
+        if saved is None:
+            await self.source.open(None)
+        else:
+            # Where a capture gap would begin: everything committed up to then was applied.
+            until = saved.last_captured_at or saved.updated_at
+            await self.source.open(saved.position, captured_until=until)
         self.connections += 1
         self.connected = True
         m.consumer_active.set(1)
@@ -250,6 +258,10 @@ class Bridge:
             self.lag = await self.source.lag()
             m.lag_changes.set(self.lag[0])
             m.lag_seconds.set(self.lag[1])
+            self.heartbeats.age()
+        emitted_at = self.heartbeats.due()
+        if emitted_at is not None:
+            await self.source.heartbeat(emitted_at)
         ahead, self._ahead = self._ahead, None
         prepared = await (ahead if ahead is not None else self._fetch())
         if prepared is None:
@@ -326,10 +338,14 @@ class Bridge:
             if rejects:
                 await self._park(conn, rejects)
             await self.source.claim(conn, batch)
-            last = good[-1].committed_at if good else None
+            # A heartbeat's commit time counts: everything committed before it was captured.
+            times = [good[-1].committed_at] if good else []
+            times += [heartbeat.committed_at for heartbeat in batch.heartbeats]
+            last = max(times) if times else None
             await checkpoint.save(conn, self.consumer, batch.position, len(good), last)
         await self.source.acknowledge(batch)
         self._account(good, rejects)
+        self.heartbeats.saw(batch.heartbeats)
         return len(good)
 
     async def _apply_stages(

@@ -69,5 +69,6 @@ def build_bridge(settings: Settings, cache: Cache | None = None) -> tuple[Bridge
         consumer=settings.consumer_name,
         watched=settings.watched_tables,
         contract_interval=settings.contract_interval,
+        heartbeat_interval=settings.heartbeat_seconds,
     )
     return bridge, cache

@@ -203,3 +203,23 @@ reconcile_last_run = Gauge(
     "When the last reconciliation ended (Unix time)",
     registry=REGISTRY,
 )
+
+# --- slot safety and heartbeats ----------------------------------------------------------
+slot_recreated = Counter(
+    "pms_bridge_slot_recreated_total",
+    "Logical capture: slots made anew after one was missing or invalidated (a capture gap)",
+    ["reason"],
+    registry=REGISTRY,
+)
+heartbeat_age_seconds = Gauge(
+    "pms_bridge_heartbeat_age_seconds",
+    "Seconds since a heartbeat last came back through capture and apply (since the first "
+    "was written, while none has)",
+    registry=REGISTRY,
+)
+heartbeat_round_trip_seconds = Histogram(
+    "pms_bridge_heartbeat_round_trip_seconds",
+    "Time from writing a heartbeat into the PMS database to its batch's apply commit",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)

@@ -57,7 +57,11 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
         ok = ctx.bridge.connected and seconds <= ctx.settings.lag_ready_seconds
         # Logical capture counts the WAL bytes not yet confirmed, the trigger's the outbox rows.
         unit = "bytes" if ctx.bridge.source.name == "logical" else "changes"
-        checks["capture"] = Check(ok, f"lag {seconds:.1f}s, {waiting:.0f} {unit} waiting")
+        detail = f"lag {seconds:.1f}s, {waiting:.0f} {unit} waiting"
+        age = ctx.bridge.heartbeats.age()
+        if age is not None:
+            detail += f", heartbeat {age:.1f}s ago"
+        checks["capture"] = Check(ok, detail)
     is_ready = all(c.ok for c in checks.values())
     return Response(Readiness(is_ready, checks), status_code=200 if is_ready else 503)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -15,12 +16,20 @@ class Source(Protocol):
     # bridge then reads and projects the next batch meanwhile); the outbox re-reads
     # unclaimed rows, so only a source that tracks what it handed out may say so.
     reads_ahead: bool
+    # The commit time from which changes were not captured (a logical slot made anew after
+    # it was lost), for reconciliation; None when there is no gap. The trigger source never
+    # has one: its outbox keeps every change until it is claimed.
+    capture_gap_since: datetime | None
 
     async def batch_waiting(self) -> None:
         """Returns once a whole batch (batch_size changes) is read and waiting to be taken."""
 
-    async def open(self, checkpoint: int | None) -> None:
-        """Connect; `checkpoint` is the last position whose effects were committed."""
+    async def open(self, checkpoint: int | None, *, captured_until: datetime | None = None) -> None:
+        """Connect; `checkpoint` is the last position whose effects were committed, and
+        `captured_until` the commit time it had reached (where a capture gap would begin)."""
+
+    async def heartbeat(self, emitted_at: datetime) -> None:
+        """Write a heartbeat that comes back in a later batch's `heartbeats`."""
 
     async def next_batch(self) -> Batch | None:
         """The next batch of committed changes, or None after waiting a short while for one."""

@@ -9,6 +9,18 @@ The slot is created on the first start, exporting a snapshot: `on_snapshot` (giv
 service) rebuilds the caches inside a transaction that imported it, before streaming starts,
 so the stream begins exactly where the snapshot ends.
 
+A slot that is missing although the bridge has a checkpoint, or that the server invalidated
+(its WAL removed past max_slot_wal_keep_size, or a conflict on a standby), cannot give back
+what was committed since the checkpoint. The source says so in one log line, counts it,
+makes the slot anew the first-start way (caches rebuilt from its snapshot) and sets
+`capture_gap_since` to the checkpoint's commit time, from which reconciliation repairs what
+the caches cannot: what the booking engine and booking_sync_status were not told. It never
+retries START_REPLICATION on a slot that cannot come back.
+
+Heartbeats (bridge/heartbeat.py) are transactional logical messages: they come back between
+Begin and Commit, in `Batch.heartbeats`, and confirming their commit moves the slot while
+the watched tables are idle.
+
 Streamed transactions (protocol 2, PostgreSQL 14+) are buffered until their Stream Commit
 and dropped on Stream Abort: the bridge applies committed transactions only, so streaming
 moves the spill of a large transaction from the server's disk into this process, in
@@ -31,6 +43,7 @@ from typing import Any
 import psycopg
 from psycopg import pq, sql
 
+from bridge import heartbeat
 from bridge.capture import slot as slots
 from bridge.capture.install import primary_keys
 from bridge.capture.pgoutput import (
@@ -41,6 +54,7 @@ from bridge.capture.pgoutput import (
     Decoder,
     Delete,
     Insert,
+    LogicalMessage,
     ProtocolError,
     Relation,
     StreamAbort,
@@ -73,13 +87,15 @@ Pending = Insert | Update | Delete | Truncate
 class _Transaction:
     """One transaction being received: its changes, or its raw messages while streamed."""
 
-    __slots__ = ("changes", "committed_at", "streamed", "xid")
+    __slots__ = ("changes", "committed_at", "heartbeats", "streamed", "xid")
 
     def __init__(self, xid: int, committed_at: datetime | None) -> None:
         self.xid = xid
         self.committed_at = committed_at
         self.changes: list[Change] = []
         self.streamed: list[Pending] = []
+        # Heartbeat payloads, turned into Heartbeats at the commit (which gives their time).
+        self.heartbeats: list[bytes] = []
 
 
 class LogicalSource:
@@ -99,6 +115,13 @@ class LogicalSource:
         self.on_snapshot = on_snapshot
         self.checkpoint = 0
         self.snapshot_taken: str | None = None
+        # Set when the slot had to be made anew after the bridge had a checkpoint: the commit
+        # time from which changes were not captured. The runner hands it to reconciliation
+        # and clears it once that ran; it survives reconnections until then.
+        self.capture_gap_since: datetime | None = None
+        # Why the slot was last made anew ("missing" or "lost"), for tests and the status.
+        self.slot_recreated: str | None = None
+        self._ready_heartbeats: list[heartbeat.Heartbeat] = []
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._repl: psycopg.AsyncConnection[Any] | None = None
         self._decoder = Decoder()
@@ -130,12 +153,13 @@ class LogicalSource:
 
     # Connection ----------------------------------------------------------------------------
 
-    async def open(self, checkpoint: int | None) -> None:
+    async def open(self, checkpoint: int | None, *, captured_until: datetime | None = None) -> None:
         self.checkpoint = checkpoint or 0
         self._decoder = Decoder()
         self._tx = None
         self._streams.clear()
         self._ready = []
+        self._ready_heartbeats = []
         self._ready_position = 0
         self._unacknowledged = None
         # The checkpoint's effects are committed: confirming it at once closes the window of
@@ -146,19 +170,90 @@ class LogicalSource:
         version = await slots.prepare(self._conn, self.publication, self.tables)
         self._identity_checked = time.monotonic()
         self._keys = await primary_keys(self._conn, self.tables)
+        slots.check_failover(self.settings.slot_failover, version)
         self._repl = await slots.replication_connection(self.database_url)
-        if not await slots.slot_exists(self._conn, self.slot):
-            created = await slots.create_slot(
-                self._repl, self.slot, version, export_snapshot=self.on_snapshot is not None
-            )
-            log.info("created slot %s at %s", self.slot, created.consistent_point)
-            if created.snapshot is not None and self.on_snapshot is not None:
-                await self._hand_off(created.snapshot)
-        await self._start(version)
+        health = await slots.slot_health(self._conn, self.slot, version)
+        try:
+            await self._ensure_slot(version, health, checkpoint, captured_until)
+            await self._start(version)
+        except slots.SlotLost as exc:
+            # The server refused to stream from a slot that looked sound a moment ago (it was
+            # invalidated in between): made anew once, never retried as it is.
+            await self._repl.close()
+            self._repl = await slots.replication_connection(self.database_url)
+            health = await slots.slot_health(self._conn, self.slot, version)
+            await self._ensure_slot(version, health, checkpoint, captured_until, lost=str(exc))
+            await self._start(version)
         self._arrived.clear()
         self._full.clear()
         self._room.set()
         self._reader = asyncio.create_task(self._read_ahead(), name=f"logical-reader:{self.slot}")
+
+    async def _ensure_slot(
+        self,
+        version: int,
+        health: slots.SlotHealth | None,
+        checkpoint: int | None,
+        captured_until: datetime | None,
+        *,
+        lost: str | None = None,
+    ) -> None:
+        """The slot, made when missing or unusable; a capture gap recorded when the bridge
+        had already captured through a slot that is gone."""
+        reason: str | None = None
+        if health is not None and (health.lost or lost is not None):
+            reason = "lost"
+            why = lost or health.why()
+            if health.active:
+                raise slots.LogicalSetupError(
+                    f"slot {self.slot} is {why} but still in use by another process: stop it"
+                )
+            await self._connection().execute(query("logical_slot_drop"), {"slot": self.slot})
+        elif health is None and checkpoint is not None:
+            reason, why = "missing", "missing (dropped, or lost in a failover or a restore)"
+        elif health is not None:
+            if self.settings.slot_failover and health.failover is False:
+                await slots.set_failover(self._repl_connection(), self.slot)
+                log.info("slot %s is now a failover slot", self.slot)
+            return
+        if reason is not None and checkpoint is None:
+            # Nothing was captured through it yet: a first start, with no gap to record.
+            log.warning("replication slot %s was %s; making it anew", self.slot, why)
+            m.slot_recreated.labels(reason=reason).inc()
+            self.slot_recreated = reason
+        elif reason is not None:
+            since = captured_until.isoformat() if captured_until else "an unknown time"
+            log.error(
+                "replication slot %s was %s: changes committed since %s were not captured; "
+                "making the slot anew, rebuilding the caches, and recording the gap for "
+                "reconciliation",
+                self.slot,
+                why,
+                since,
+            )
+            m.slot_recreated.labels(reason=reason).inc()
+            self.slot_recreated = reason
+            if self.capture_gap_since is None:
+                self.capture_gap_since = captured_until
+            # The old slot's positions mean nothing to the new one (after a restore or a
+            # failover they may even be ahead of it): what the snapshot holds is applied.
+            self.checkpoint = 0
+            self._confirmed = 0
+        created = await slots.create_slot(
+            self._repl_connection(),
+            self.slot,
+            version,
+            export_snapshot=self.on_snapshot is not None,
+            failover=self.settings.slot_failover,
+        )
+        log.info("created slot %s at %s", self.slot, created.consistent_point)
+        if created.snapshot is not None and self.on_snapshot is not None:
+            await self._hand_off(created.snapshot)
+
+    def _repl_connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._repl is None:
+            raise psycopg.InterfaceError("LogicalSource.open() was not called")
+        return self._repl
 
     async def _hand_off(self, snapshot: str) -> None:
         async with await connect(self.database_url) as conn:
@@ -193,6 +288,11 @@ class LogicalSource:
         result = pgconn.get_result()
         if result is None or result.status != pq.ExecStatus.COPY_BOTH:
             message = result.error_message.decode(errors="replace") if result else "no result"
+            state = result.error_field(pq.DiagnosticField.SQLSTATE) if result else None
+            if state == b"55000":
+                # object_not_in_prerequisite_state: "can no longer get changes from
+                # replication slot", an invalidated slot; waiting would not bring it back.
+                raise slots.SlotLost(message.strip())
             raise psycopg.OperationalError(f"START_REPLICATION failed: {message.strip()}")
         await self._send_status(self._confirmed)
 
@@ -273,6 +373,7 @@ class LogicalSource:
             self._tx is None
             and not self._streams
             and not self._ready
+            and not self._ready_heartbeats
             and self._unacknowledged is None
         )
 
@@ -301,6 +402,13 @@ class LogicalSource:
                 raise ProtocolError(f"{type(message).__name__} outside a transaction")
             else:
                 self._tx.changes.extend(self._changes(message, self._tx, self._tx_position))
+        elif isinstance(message, LogicalMessage):
+            if message.prefix != heartbeat.PREFIX or not message.transactional:
+                return  # another tool's message: nothing for the bridge
+            if message.xid is not None:
+                self._streams[self._stream_xid].heartbeats.append(message.content)
+            elif self._tx is not None:
+                self._tx.heartbeats.append(message.content)
         elif isinstance(message, Begin):
             self._tx = _Transaction(message.xid, message.committed_at)
             self._tx_position = message.final_lsn
@@ -308,7 +416,7 @@ class LogicalSource:
             tx, self._tx = self._tx, None
             if tx is None:
                 raise ProtocolError("Commit without Begin")
-            self._committed(tx.changes, message.end_lsn)
+            self._committed(tx.changes, message.end_lsn, tx)
         elif isinstance(message, StreamStart):
             self._stream_xid = message.xid
             self._streams.setdefault(message.xid, _Transaction(message.xid, None))
@@ -322,19 +430,24 @@ class LogicalSource:
                 for pending in tx.streamed
                 for change in self._changes(pending, tx, message.commit_lsn)
             ]
-            self._committed(changes, message.end_lsn)
+            self._committed(changes, message.end_lsn, tx)
         elif isinstance(message, StreamAbort):
             if message.xid == message.subxid:
                 self._streams.pop(message.xid, None)
             elif message.xid in self._streams:
                 tx = self._streams[message.xid]
                 tx.streamed = [p for p in tx.streamed if p.xid != message.subxid]
-        # Origin, Type, Relation (cached by the decoder) and logical messages need nothing more.
+        # Origin, Type and Relation (cached by the decoder) need nothing more.
 
-    def _committed(self, changes: list[Change], end_lsn: int) -> None:
+    def _committed(self, changes: list[Change], end_lsn: int, tx: _Transaction) -> None:
         if end_lsn <= self.checkpoint:
             return  # replayed after a crash: its effects are already committed
         self._ready.extend(changes)
+        if tx.heartbeats and tx.committed_at is not None:
+            for content in tx.heartbeats:
+                found = heartbeat.parse(content, tx.committed_at)
+                if found is not None:
+                    self._ready_heartbeats.append(found)
         self._ready_position = max(self._ready_position, end_lsn)
 
     def _changes(self, message: Pending, tx: _Transaction, position: int) -> list[Change]:
@@ -441,7 +554,7 @@ class LogicalSource:
                     pgconn.consume_input()
                 continue
             await self._handle_frame(frame)
-            if self._ready:
+            if self._ready or self._ready_heartbeats:
                 self._arrived.set()
             decoded += 1
             if decoded % 200 == 0:
@@ -457,7 +570,7 @@ class LogicalSource:
             if reader.done():
                 reader.result()  # the stream's error (lost connection, protocol) is raised here
                 raise psycopg.OperationalError("the replication reader stopped")
-            if self._ready:
+            if self._ready or self._ready_heartbeats:
                 batch = self._take()
                 await self._until_visible(batch)
                 return batch
@@ -483,10 +596,11 @@ class LogicalSource:
 
     def _take(self) -> Batch:
         changes, self._ready = self._ready, []
+        heartbeats, self._ready_heartbeats = self._ready_heartbeats, []
         self._full.clear()
         self._room.set()
         self._unacknowledged = self._ready_position
-        return Batch(changes, self._ready_position)
+        return Batch(changes, self._ready_position, heartbeats=heartbeats)
 
     async def _until_visible(self, batch: Batch) -> None:
         """Wait until a new snapshot sees the batch's transactions as committed."""
@@ -520,10 +634,22 @@ class LogicalSource:
         if not self._ready:
             self._caught_up_at = time.monotonic()
 
+    async def heartbeat(self, emitted_at: datetime) -> None:
+        await self._connection().execute(
+            query("logical_heartbeat"),
+            {"prefix": heartbeat.PREFIX, "payload": heartbeat.payload(emitted_at)},
+        )
+
     async def lag(self) -> tuple[float, float]:
-        """The slot's lag; also the running source's periodic care of new partitions."""
+        """The slot's lag; also the running source's periodic care of new partitions and its
+        watch over the slot itself."""
         await self._keep_identity()
         measured = await slots.slot_lag(self._connection(), self.slot)
+        if measured is None or measured.wal_status == "lost":
+            # The stream may still deliver what the server had sent; nothing after it will
+            # come. Reopening finds the slot gone or lost and makes it anew, with the gap.
+            state = "gone" if measured is None else "invalidated (wal_status lost)"
+            raise slots.SlotLost(f"replication slot {self.slot} is {state}")
         behind = measured.behind_bytes if measured else 0
         seconds = 0.0 if behind == 0 else time.monotonic() - self._caught_up_at
         m.slot_lag_bytes.set(behind)

@@ -37,6 +37,39 @@ class SlotLag(msgspec.Struct, frozen=True):
     behind_bytes: int
     retained_bytes: int
     active: bool
+    wal_status: str | None = None
+
+
+class SlotHealth(msgspec.Struct, frozen=True):
+    """A slot as pg_replication_slots shows it; the PostgreSQL 17+ columns are None before."""
+
+    plugin: str
+    database: str
+    active: bool
+    wal_status: str | None
+    invalidation_reason: str | None
+    conflicting: bool | None
+    failover: bool | None
+
+    @property
+    def lost(self) -> bool:
+        """The slot can never stream again: the WAL or catalog rows it needs are gone."""
+        return (
+            self.wal_status == "lost"
+            or self.invalidation_reason is not None
+            or self.conflicting is True
+        )
+
+    def why(self) -> str:
+        if self.invalidation_reason is not None:
+            return f"invalidated ({self.invalidation_reason})"
+        if self.conflicting:
+            return "invalidated (conflicting with recovery)"
+        return "invalidated (wal_status lost: the WAL it needed was removed)"
+
+
+class SlotLost(psycopg.OperationalError):
+    """The slot is gone or can no longer stream; opening the source again re-creates it."""
 
 
 def check_name(kind: str, name: str) -> str:
@@ -159,6 +192,26 @@ async def slot_exists(conn: psycopg.AsyncConnection[Any], slot: str) -> bool:
     if row is None:
         return False
     plugin, database, _active, _pid, _lsn = row
+    _check_owner(conn, slot, plugin, database)
+    return True
+
+
+async def slot_health(
+    conn: psycopg.AsyncConnection[Any], slot: str, version: int
+) -> SlotHealth | None:
+    """The slot's state, or None when there is none; refuses another database's slot."""
+    name = "logical_slot_health_17" if version >= 170000 else "logical_slot_health"
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query(name), {"slot": slot})
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    health = msgspec.convert(row, SlotHealth)
+    _check_owner(conn, slot, health.plugin, health.database)
+    return health
+
+
+def _check_owner(conn: psycopg.AsyncConnection[Any], slot: str, plugin: str, database: str) -> None:
     if database != conn.info.dbname:
         raise LogicalSetupError(
             f"replication slot {slot} belongs to database {database}: "
@@ -169,22 +222,39 @@ async def slot_exists(conn: psycopg.AsyncConnection[Any], slot: str) -> bool:
             f"replication slot {slot} uses {plugin}, not pgoutput: "
             f"drop it (`pms-bridge slot drop`) or set BRIDGE_SLOT to another name"
         )
-    return True
+
+
+def check_failover(failover: bool, version: int) -> None:
+    if failover and version < 170000:
+        raise LogicalSetupError(
+            f"BRIDGE_SLOT_FAILOVER=true needs PostgreSQL 17 or later (this server is "
+            f"{version // 10000}): unset it, and rely on reconciliation after a failover"
+        )
 
 
 async def create_slot(
-    repl: psycopg.AsyncConnection[Any], slot: str, version: int, *, export_snapshot: bool = True
+    repl: psycopg.AsyncConnection[Any],
+    slot: str,
+    version: int,
+    *,
+    export_snapshot: bool = True,
+    failover: bool = False,
 ) -> SlotCreated:
     """CREATE_REPLICATION_SLOT on the replication connection, exporting its snapshot.
 
     The snapshot stays importable only until the next command on `repl`, so the caller
-    imports it before it starts streaming.
+    imports it before it starts streaming. `failover` (PostgreSQL 17+) makes a slot the
+    standbys synchronize.
     """
     ident = sql.Identifier(check_name("slot", slot))
+    check_failover(failover, version)
     if version >= 150000:
         mode = "export" if export_snapshot else "nothing"
-        statement = sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT {})").format(
-            ident, sql.Literal(mode)
+        options: list[sql.Composable] = [sql.SQL("SNAPSHOT {}").format(sql.Literal(mode))]
+        if failover:
+            options.append(sql.SQL("FAILOVER true"))
+        statement = sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput ({})").format(
+            ident, sql.SQL(", ").join(options)
         )
     else:
         option = "EXPORT_SNAPSHOT" if export_snapshot else "NOEXPORT_SNAPSHOT"
@@ -204,6 +274,12 @@ async def create_slot(
     return SlotCreated(row[0], parse_lsn(row[1]), row[2])
 
 
+async def set_failover(repl: psycopg.AsyncConnection[Any], slot: str) -> None:
+    """A slot made before BRIDGE_SLOT_FAILOVER was set becomes one the standbys synchronize."""
+    ident = sql.Identifier(check_name("slot", slot))
+    await repl.execute(sql.SQL("ALTER_REPLICATION_SLOT {} (FAILOVER true)").format(ident))
+
+
 async def import_snapshot(conn: psycopg.AsyncConnection[Any], snapshot: str) -> None:
     """Inside a fresh REPEATABLE READ transaction: see exactly what the slot's start saw."""
     statement = sql.SQL(query("logical_snapshot_import")).format(snapshot=sql.Literal(snapshot))
@@ -215,8 +291,8 @@ async def slot_lag(conn: psycopg.AsyncConnection[Any], slot: str) -> SlotLag | N
     row = await cur.fetchone()
     if row is None:
         return None
-    behind, retained, active = row
-    return SlotLag(max(int(behind or 0), 0), max(int(retained or 0), 0), bool(active))
+    behind, retained, active, wal_status = row
+    return SlotLag(max(int(behind or 0), 0), max(int(retained or 0), 0), bool(active), wal_status)
 
 
 async def left_in_place(

@@ -10,11 +10,13 @@ leaves the rows in place, so they are applied again, idempotently.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import psycopg
 
+from bridge import heartbeat
 from bridge.capture.install import primary_keys
 from bridge.changes import OPS_BY_CODE, Batch, Change, RawReject
 from bridge.db import connect
@@ -39,8 +41,9 @@ class TriggerSource:
         self.poll_interval = poll_interval
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._keys: dict[str, tuple[str, ...]] = {}
+        self.capture_gap_since: datetime | None = None
 
-    async def open(self, checkpoint: int | None) -> None:
+    async def open(self, checkpoint: int | None, *, captured_until: datetime | None = None) -> None:
         self._conn = await connect(self.database_url, autocommit=True)
         await self._conn.execute(query("outbox_listen"))
         self._keys = await primary_keys(self._conn, self.tables)
@@ -65,6 +68,16 @@ class TriggerSource:
         async for _ in self._connection().notifies(timeout=seconds, stop_after=1):
             pass
 
+    async def heartbeat(self, emitted_at: datetime) -> None:
+        await self._connection().execute(
+            query("outbox_heartbeat"),
+            {
+                "table_name": heartbeat.PREFIX,
+                "op": heartbeat.OUTBOX_OP,
+                "payload": heartbeat.payload(emitted_at),
+            },
+        )
+
     async def next_batch(self) -> Batch | None:
         rows = await self._fetch()
         if rows:
@@ -80,7 +93,14 @@ class TriggerSource:
     def _decode(self, rows: list[tuple[Any, ...]]) -> Batch:
         changes: list[Change] = []
         rejects: list[RawReject] = []
+        heartbeats: list[heartbeat.Heartbeat] = []
         for outbox_id, txid, captured_at, table, code, old, new in rows:
+            if code == heartbeat.OUTBOX_OP and table == heartbeat.PREFIX:
+                # Claimed with the batch; one that does not parse is dropped, not parked.
+                found = heartbeat.parse(new if isinstance(new, dict) else {}, captured_at)
+                if found is not None:
+                    heartbeats.append(found)
+                continue
             try:
                 changes.append(self._change(outbox_id, txid, captured_at, table, code, old, new))
             except (KeyError, ValueError, TypeError, msgspec.ValidationError) as exc:
@@ -89,7 +109,8 @@ class TriggerSource:
                 # Parked with the op's name, as a validated change would be ("X" stays "X").
                 op = OPS_BY_CODE.get(code, code)
                 rejects.append(RawReject(outbox_id, table, op, payload, error))
-        return Batch(changes, rows[-1][0], rejects, claim=[r[0] for r in rows])
+        claim = [r[0] for r in rows]
+        return Batch(changes, rows[-1][0], rejects, claim=claim, heartbeats=heartbeats)
 
     def _change(
         self,

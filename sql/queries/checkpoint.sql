@@ -1,5 +1,5 @@
 -- name: checkpoint_load
-SELECT position, changes_applied, last_captured_at FROM pms_bridge.checkpoint
+SELECT position, changes_applied, last_captured_at, updated_at FROM pms_bridge.checkpoint
 WHERE consumer = %(consumer)s;
 
 -- name: checkpoint_save
@@ -8,7 +8,8 @@ VALUES (%(consumer)s, %(position)s, %(applied)s, %(last_captured_at)s)
 ON CONFLICT (consumer) DO UPDATE
 SET position = EXCLUDED.position,
     changes_applied = c.changes_applied + EXCLUDED.changes_applied,
-    last_captured_at = EXCLUDED.last_captured_at,
+    -- A batch of parked changes only has no commit time: keep the last one known.
+    last_captured_at = COALESCE(EXCLUDED.last_captured_at, c.last_captured_at),
     updated_at = now();
 
 -- name: status_overview

@@ -50,11 +50,25 @@ SELECT plugin, database, active, active_pid, confirmed_flush_lsn::text
 FROM pg_replication_slots
 WHERE slot_name = %(slot)s;
 
+-- name: logical_slot_health
+-- Whether the slot can still stream: wal_status 'lost' means the WAL it needs is removed.
+SELECT plugin, database, active, wal_status,
+       NULL::text AS invalidation_reason, NULL::bool AS conflicting, NULL::bool AS failover
+FROM pg_replication_slots
+WHERE slot_name = %(slot)s;
+
+-- name: logical_slot_health_17
+-- PostgreSQL 17+ also says why a slot was invalidated (e.g. wal_removed, rows_removed on a
+-- standby) and whether it is one the standbys synchronize.
+SELECT plugin, database, active, wal_status, invalidation_reason, conflicting, failover
+FROM pg_replication_slots
+WHERE slot_name = %(slot)s;
+
 -- name: logical_slot_lag
 -- Bytes of WAL written since the slot's confirmed position, and the WAL the slot retains.
 SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS behind,
        pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained,
-       active
+       active, wal_status
 FROM pg_replication_slots
 WHERE slot_name = %(slot)s;
 
@@ -89,3 +103,7 @@ WHERE NOT pg_visible_in_snapshot(
           WHEN candidate < xmax - 2147483648 THEN candidate + 4294967296
           ELSE candidate END)::text::xid8,
     s);
+
+-- name: logical_heartbeat
+-- Transactional, so it comes back between Begin and Commit, at a position the bridge confirms.
+SELECT pg_logical_emit_message(true, %(prefix)s, %(payload)s);

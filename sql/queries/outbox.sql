@@ -24,3 +24,13 @@ FROM unnest(%(positions)s::text[], %(tables)s::text[], %(ops)s::text[], %(payloa
 
 -- name: outbox_listen
 LISTEN pms_bridge_outbox;
+
+-- name: outbox_heartbeat
+-- A heartbeat row, read and claimed like a change; the NOTIFY wakes the consumer as the
+-- capture trigger's does.
+WITH heartbeat AS (
+    INSERT INTO pms_bridge.outbox (table_name, op, new_row)
+    VALUES (%(table_name)s, %(op)s, %(payload)s::jsonb)
+    RETURNING id
+)
+SELECT pg_notify('pms_bridge_outbox', '') FROM heartbeat;

@@ -86,6 +86,11 @@ def test_environment_is_read_and_flags_override_it() -> None:
         ({"BRIDGE_METRICS_TOKEN": "sésame-ouvre-toi-vite"}, "BRIDGE_METRICS_TOKEN"),
         ({"BRIDGE_JWT_SECRET": "abc"}, "BRIDGE_JWT_SECRET"),
         ({"BRIDGE_JWT_SECRET": "x" * 31}, "BRIDGE_JWT_SECRET"),
+        ({"BRIDGE_SLOT_FAILOVER": "maybe"}, "BRIDGE_SLOT_FAILOVER"),
+        ({"BRIDGE_HEARTBEAT_SECONDS": "-1"}, "BRIDGE_HEARTBEAT_SECONDS"),
+        ({"BRIDGE_HEARTBEAT_SECONDS": "nan"}, "BRIDGE_HEARTBEAT_SECONDS"),
+        ({"BRIDGE_HEARTBEAT_SECONDS": "100000"}, "BRIDGE_HEARTBEAT_SECONDS"),
+        ({"BRIDGE_HEARTBEAT_SECONDS": "often"}, "BRIDGE_HEARTBEAT_SECONDS"),
         ({"BRIDGE_WATCHED_TABLES": "hotels,rooms"}, "BRIDGE_WATCHED_TABLES"),
         ({"BRIDGE_WATCHED_TABLES": " , "}, "BRIDGE_WATCHED_TABLES"),
         (
@@ -107,6 +112,14 @@ def test_a_jwt_secret_of_32_bytes_is_accepted() -> None:
     assert load_settings({"BRIDGE_JWT_SECRET": secret}).jwt_secret == secret
     # Bytes, not characters: 11 three-byte characters are 33 bytes.
     assert load_settings({"BRIDGE_JWT_SECRET": "\u20ac" * 11}).jwt_secret == "\u20ac" * 11
+
+
+def test_slot_failover_and_heartbeat_settings_are_read() -> None:
+    assert (Settings().slot_failover, Settings().heartbeat_seconds) == (False, 10.0)
+    for word, value in (("true", True), ("ON", True), ("0", False), ("no", False)):
+        assert load_settings({"BRIDGE_SLOT_FAILOVER": word}).slot_failover is value
+    assert load_settings({"BRIDGE_HEARTBEAT_SECONDS": "0"}).heartbeat_seconds == 0  # off
+    assert load_settings({"BRIDGE_HEARTBEAT_SECONDS": "2.5"}).heartbeat_seconds == 2.5
 
 
 def test_hotel_time_zones_are_read() -> None:
