@@ -17,6 +17,7 @@ import redis.exceptions
 from psycopg.rows import class_row
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
+from bridge.capture.base import Source
 from bridge.config import Settings, require_database
 from bridge.db import connect
 from bridge.delivery import events
@@ -223,3 +224,28 @@ async def run_periodically(settings: Settings, cache: Cache, stop: asyncio.Event
             await reconcile(settings, cache, datetime.combine(first, datetime.min.time(), UTC))
         except (psycopg.Error, OSError, redis.exceptions.RedisError) as exc:
             log.warning("scheduled reconcile failed: %s", exc)
+
+
+# How often the bridge looks whether its capture has recorded a gap to repair.
+GAP_POLL_SECONDS = 1.0
+
+
+async def repair_gaps(
+    settings: Settings, cache: Cache, source: Source, stop: asyncio.Event
+) -> None:
+    """After a capture gap (a logical slot made anew, the changes committed meanwhile never
+    captured), reconciles from the last checkpoint's time: what the booking engine was not
+    told is delivered, the caches are checked. A failed run is tried again."""
+    while not stop.is_set():
+        since = source.capture_gap_since
+        if since is not None:
+            try:
+                report = await reconcile(settings, cache, since)
+            except (psycopg.Error, OSError, redis.exceptions.RedisError) as exc:
+                log.warning("reconcile after the capture gap since %s failed: %s", since, exc)
+            else:
+                log.warning("capture gap since %s reconciled: %s", since, "; ".join(report.lines()))
+                if source.capture_gap_since == since:
+                    source.capture_gap_since = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), GAP_POLL_SECONDS)

@@ -23,6 +23,7 @@ import redis.exceptions
 
 from bridge import cacheops
 from bridge.cache.base import AvailabilityKey, Cache
+from bridge.capture.base import Source
 from bridge.config import Settings
 from bridge.db import connect
 from bridge.projectors.availability import AvailabilityDirty
@@ -217,17 +218,18 @@ class Refresher:
 
 
 def start_background(
-    settings: Settings, cache: Cache, stop: asyncio.Event
+    settings: Settings, cache: Cache, stop: asyncio.Event, source: Source
 ) -> list[asyncio.Task[None]]:
-    """The active bridge's companions: this refresher, the delivery worker and, unless
-    BRIDGE_RECONCILE_INTERVAL is 0, the scheduled reconciliation."""
+    """The active bridge's companions: this refresher, the delivery worker, the repair of
+    capture gaps and, unless BRIDGE_RECONCILE_INTERVAL is 0, the scheduled reconciliation."""
     from bridge.delivery.worker import DeliveryWorker
-    from bridge.reconcile import run_periodically
+    from bridge.reconcile import repair_gaps, run_periodically
 
     worker = DeliveryWorker.from_settings(settings)
     tasks = [
         asyncio.create_task(Refresher.from_settings(settings, cache).run(stop), name="refresher"),
         asyncio.create_task(worker.run(stop), name="delivery"),
+        asyncio.create_task(repair_gaps(settings, cache, source, stop), name="gaps"),
     ]
     if settings.reconcile_interval > 0:
         reconciling = run_periodically(settings, cache, stop)
