@@ -1,15 +1,12 @@
-"""Heartbeats: a marker the bridge writes into the PMS database that comes back through the
-capture and the apply transaction like a change, without being one.
+"""Heartbeats: a marker written into the PMS database that comes back through capture and apply."""
 
-What it proves: the whole path (server, capture, apply, checkpoint) works while the watched
-tables are idle, so an idle PMS and a broken bridge look different from outside. In logical
-mode it does more: its commit is a position the bridge can confirm, so the slot moves past the
-WAL that unwatched tables write (otherwise it would hold that WAL until the next watched change).
-
-Logical mode writes `pg_logical_emit_message(true, PREFIX, payload)`; trigger mode an outbox
-row with `table_name = PREFIX` and op 'H'. Either way the source hands it over in
-`Batch.heartbeats`, never in `Batch.changes`: projectors do not see it and it is never parked.
-"""
+# What it proves: the whole path (server, capture, apply, checkpoint) works while the watched
+# tables are idle, so an idle PMS and a broken bridge look different from outside. In logical
+# mode it does more: its commit is a position the bridge can confirm, so the slot moves past
+# the WAL that unwatched tables write (otherwise it would hold that WAL until the next watched
+# change). Logical mode writes `pg_logical_emit_message(true, PREFIX, payload)`; trigger mode
+# an outbox row with `table_name = PREFIX` and op 'H'. Either way the source hands it over in
+# `Batch.heartbeats`, never in `Batch.changes`: projectors do not see it and it is never parked.
 
 from __future__ import annotations
 
