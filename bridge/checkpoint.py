@@ -17,6 +17,8 @@ class Checkpoint(msgspec.Struct, frozen=True):
     changes_applied: int
     last_captured_at: datetime | None
     updated_at: datetime | None = None
+    # A capture gap not yet reconciled (sql/bridge/140_capture_gap.sql).
+    capture_gap_since: datetime | None = None
 
 
 async def load(conn: psycopg.AsyncConnection[Any], consumer: str) -> Checkpoint | None:
@@ -30,6 +32,7 @@ async def load(conn: psycopg.AsyncConnection[Any], consumer: str) -> Checkpoint 
         int(row["changes_applied"]),
         row["last_captured_at"],
         row["updated_at"],
+        row["capture_gap_since"],
     )
 
 
@@ -49,3 +52,11 @@ async def save(
             "last_captured_at": last_captured_at,
         },
     )
+
+
+async def record_gap(conn: psycopg.AsyncConnection[Any], consumer: str, since: datetime) -> None:
+    await conn.execute(query("checkpoint_record_gap"), {"consumer": consumer, "since": since})
+
+
+async def gap_repaired(conn: psycopg.AsyncConnection[Any], consumer: str, since: datetime) -> None:
+    await conn.execute(query("checkpoint_gap_repaired"), {"consumer": consumer, "since": since})

@@ -225,6 +225,14 @@ class Bridge:
             # Where a capture gap would begin: everything committed up to then was applied.
             until = saved.last_captured_at or saved.updated_at
             await self.source.open(saved.position, captured_until=until)
+            gap = self.source.capture_gap_since
+            if gap is not None:
+                # Kept until reconciled, so that a stop before then does not forget it.
+                await checkpoint.record_gap(self._conn, self.consumer, gap)
+            if saved.capture_gap_since is not None and (
+                gap is None or saved.capture_gap_since < gap
+            ):
+                self.source.capture_gap_since = saved.capture_gap_since
         self.connections += 1
         self.connected = True
         m.consumer_active.set(1)

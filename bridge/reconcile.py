@@ -16,6 +16,7 @@ import psycopg
 import redis.exceptions
 from psycopg.rows import class_row
 
+from bridge import checkpoint
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.capture.base import Source
 from bridge.config import Settings, require_database
@@ -231,7 +232,7 @@ GAP_POLL_SECONDS = 1.0
 
 
 async def repair_gaps(
-    settings: Settings, cache: Cache, source: Source, stop: asyncio.Event
+    settings: Settings, cache: Cache, source: Source, consumer: str, stop: asyncio.Event
 ) -> None:
     """After a capture gap (a logical slot made anew, the changes committed meanwhile never
     captured), reconciles from the last checkpoint's time: what the booking engine was not
@@ -241,6 +242,8 @@ async def repair_gaps(
         if since is not None:
             try:
                 report = await reconcile(settings, cache, since)
+                async with await connect(require_database(settings), autocommit=True) as conn:
+                    await checkpoint.gap_repaired(conn, consumer, since)
             except (psycopg.Error, OSError, redis.exceptions.RedisError) as exc:
                 log.warning("reconcile after the capture gap since %s failed: %s", since, exc)
             else:

@@ -218,7 +218,7 @@ class Refresher:
 
 
 def start_background(
-    settings: Settings, cache: Cache, stop: asyncio.Event, source: Source
+    settings: Settings, cache: Cache, stop: asyncio.Event, source: Source, consumer: str
 ) -> list[asyncio.Task[None]]:
     """The active bridge's companions: this refresher, the delivery worker, the repair of
     capture gaps and, unless BRIDGE_RECONCILE_INTERVAL is 0, the scheduled reconciliation."""
@@ -229,7 +229,7 @@ def start_background(
     tasks = [
         asyncio.create_task(Refresher.from_settings(settings, cache).run(stop), name="refresher"),
         asyncio.create_task(worker.run(stop), name="delivery"),
-        asyncio.create_task(repair_gaps(settings, cache, source, stop), name="gaps"),
+        asyncio.create_task(repair_gaps(settings, cache, source, consumer, stop), name="gaps"),
     ]
     if settings.reconcile_interval > 0:
         reconciling = run_periodically(settings, cache, stop)

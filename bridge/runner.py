@@ -242,7 +242,7 @@ async def serve(
             await open_pools(pools)
         if reachable and bridge is not None:
             tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
-            tasks.extend(start_background(settings, cache, stop, bridge.source))
+            tasks.extend(start_background(settings, cache, stop, bridge.source, bridge.consumer))
         if on_started is not None:
             on_started(bridge, ctx)
         stopper = asyncio.create_task(stop.wait())

@@ -1,6 +1,19 @@
 -- name: checkpoint_load
-SELECT position, changes_applied, last_captured_at, updated_at FROM pms_bridge.checkpoint
+SELECT position, changes_applied, last_captured_at, updated_at, capture_gap_since
+FROM pms_bridge.checkpoint
 WHERE consumer = %(consumer)s;
+
+-- name: checkpoint_record_gap
+-- The earliest unrepaired gap wins: a second gap before the first is repaired starts later.
+UPDATE pms_bridge.checkpoint
+SET capture_gap_since = least(capture_gap_since, %(since)s)
+WHERE consumer = %(consumer)s;
+
+-- name: checkpoint_gap_repaired
+-- Only the gap that was reconciled: one recorded meanwhile (earlier) stays.
+UPDATE pms_bridge.checkpoint
+SET capture_gap_since = NULL
+WHERE consumer = %(consumer)s AND capture_gap_since >= %(since)s;
 
 -- name: checkpoint_save
 INSERT INTO pms_bridge.checkpoint AS c (consumer, position, changes_applied, last_captured_at)

@@ -286,3 +286,39 @@ async def test_a_slot_lost_while_the_bridge_is_down_is_made_up_for(
     created = [e["reservation"]["id"] for e in told if e["operation"] == "created"]
     for booking in lost:
         assert created.count(str(booking)) == 1
+
+
+async def test_a_gap_recorded_by_a_bridge_that_stopped_is_repaired_on_the_next_start(
+    settings: Settings, redis_cache: RedisCache
+) -> None:
+    """The gap is kept with the checkpoint until reconciled: a bridge that recorded one and
+    stopped before reconciling (stood in for by the row it leaves) repairs it on its next
+    start, then clears it."""
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, always_ok) as (_receiver, _secret):
+        async with running_api(settings, redis_cache, run_bridge=True):
+            first = await book(url, nights=1, offset=50)
+            await wait_for(synced(url, first))
+        lost = [await book(url, nights=1, offset=52 + i) for i in range(5)]
+        await lose_capture(url)
+        recorded = await sql(
+            url,
+            "UPDATE pms_bridge.checkpoint SET capture_gap_since = now() - interval '1 minute'"
+            " WHERE consumer = %s RETURNING 1",
+            (f"trigger:{settings.consumer_name}",),
+        )
+        assert recorded == [(1,)]
+        async with running_api(settings, redis_cache, run_bridge=True):
+            for booking in lost:
+                await wait_for(synced(url, booking))
+
+            async def cleared() -> bool:
+                rows = await sql(
+                    url,
+                    "SELECT capture_gap_since FROM pms_bridge.checkpoint WHERE consumer = %s",
+                    (f"trigger:{settings.consumer_name}",),
+                )
+                return rows == [(None,)]
+
+            await wait_for(cleared)
