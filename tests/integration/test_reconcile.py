@@ -247,9 +247,10 @@ async def has_event(url: str, booking: uuid.UUID) -> bool:
 async def test_a_slot_lost_while_the_bridge_is_down_is_made_up_for(
     settings: Settings, redis_cache: RedisCache
 ) -> None:
-    """Issue 18's case, logical mode, through `run`'s own tasks: the bridge stops, 20
-    reservations are written, the slot is lost; on start the slot is made anew, said and
-    counted, and reconciliation from the last checkpoint delivers the 20, each once."""
+    """A lost capture as a new user meets it, logical mode, through `run`'s own tasks: the
+    bridge stops, 20 reservations are written, the slot is lost; on start the slot is made
+    anew, said and counted, and reconciliation from the last checkpoint delivers the 20, each
+    once."""
     settings = msgspec.structs.replace(settings, capture="logical", heartbeat_seconds=0.0)
     url = settings.database_url
     assert url is not None
