@@ -50,6 +50,8 @@ class Report(msgspec.Struct, kw_only=True):
     cancelled: int = 0
     deleted: int = 0
     availability: int = 0
+    # Reservations the PMS held before the bridge came, recorded as told: not differences.
+    known: int = 0
     # False when no cache was given (the CLI without REDIS_URL cannot see `run`'s cache).
     availability_checked: bool = True
     dry_run: bool = False
@@ -74,15 +76,20 @@ class Report(msgspec.Struct, kw_only=True):
             else "availability not checked (REDIS_URL not set: the cache is inside `run`)",
         ]
         done = "dry run, nothing changed" if self.dry_run else "repaired"
+        if self.known:
+            held = "to be recorded as told" if self.dry_run else "recorded as told"
+            found.append(f"known before the bridge {self.known} ({held}, not sent)")
         return [*found, f"total {self.total} ({done})"]
 
 
 class BookingDifference(msgspec.Struct, frozen=True):
     hotel_id: int
     booking_id: uuid.UUID
-    operation: Operation
+    # An event's operation, or "known": held by the PMS before the bridge came, never told.
+    operation: Operation | Literal["known"]
     told: str | None
     digest: str | None
+    status: str | None
 
 
 def event_id(difference: BookingDifference) -> uuid.UUID:
@@ -104,17 +111,32 @@ async def booking_differences(
         return await cur.fetchall()
 
 
+async def record_known(conn: psycopg.AsyncConnection[Any], known: list[BookingDifference]) -> None:
+    await conn.execute(
+        query("reconcile_record_known"),
+        {
+            "hotel_ids": [d.hotel_id for d in known],
+            "booking_ids": [d.booking_id for d in known],
+            "digests": [d.digest for d in known],
+            "statuses": [d.status for d in known],
+        },
+    )
+
+
 async def repair_bookings(
     conn: psycopg.AsyncConnection[Any], differences: list[BookingDifference]
 ) -> None:
     """Through the capture's own paths, in one transaction: the sync rows marked pending and
     the events enqueued (which records their digests), after any open event of the booking."""
     now = datetime.now(UTC)
-    marks = [SyncMark(d.hotel_id, d.booking_id, _SYNC_OP[d.operation], now) for d in differences]
-    intents = [
-        DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, d.operation, now, None)
-        for d in differences
-    ]
+    marks: list[SyncMark] = []
+    intents: list[DeliveryIntent] = []
+    for d in differences:
+        operation = d.operation
+        if operation == "known":
+            continue  # recorded by record_known, never sent
+        marks.append(SyncMark(d.hotel_id, d.booking_id, _SYNC_OP[operation], now))
+        intents.append(DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, operation, now, None))
     async with conn.transaction():
         await sync_status.apply(conn, marks)
         await events.enqueue(conn, intents)
@@ -183,9 +205,13 @@ async def reconcile(
     (all when None) and the availability cache (skipped when `cache` is None); the capture
     calls it after a gap with the last checkpoint's time."""
     async with await connect(require_database(settings), autocommit=True) as conn:
-        differences = await booking_differences(
+        found_rows = await booking_differences(
             conn, since.date() if since is not None else None, hotel_id
         )
+        known = [d for d in found_rows if d.operation == "known"]
+        differences = [d for d in found_rows if d.operation != "known"]
+        if known and not dry_run:
+            await record_known(conn, known)
         if differences and not dry_run:
             await repair_bookings(conn, differences)
         found = 0
@@ -202,6 +228,7 @@ async def reconcile(
         availability=found,
         availability_checked=cache is not None,
         dry_run=dry_run,
+        known=len(known),
     )
     m.reconcile_differences.labels(kind="booking").inc(report.bookings)
     m.reconcile_differences.labels(kind="availability").inc(report.availability)

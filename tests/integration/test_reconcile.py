@@ -323,3 +323,22 @@ async def test_a_gap_recorded_by_a_bridge_that_stopped_is_repaired_on_the_next_s
                 return rows == [(None,)]
 
             await wait_for(cleared)
+
+
+async def test_reservations_held_before_the_bridge_came_are_recorded_not_sent(
+    settings: Settings,
+) -> None:
+    """The seed's reservations were made before the bridge was installed and never changed
+    since: the booking engine was never to be told of them, so they are no difference; they
+    are recorded as told, once."""
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, always_ok):
+        dry = await reconcile(settings, None, None, dry_run=True)
+        assert (dry.bookings, dry.known > 0) == (0, True)
+        assert any("known before the bridge" in line for line in dry.lines())
+        first = await reconcile(settings, None, None)
+        again = await reconcile(settings, None, None)
+    assert (first.bookings, first.known) == (0, dry.known)
+    assert (again.bookings, again.known) == (0, 0)
+    assert await sql(url, "SELECT count(*) FROM pms_bridge.delivery_events") == [(0,)]
