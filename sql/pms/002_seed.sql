@@ -67,15 +67,18 @@ BEGIN
                                  available_from, plan_type_category_id, created_by)
         VALUES (hid, 1, 'Room only', 'per_room', 1, p_start, 1, 1),
                (hid, 2, 'Bed and breakfast', 'per_person', 2, p_start, 2, 1);
+        -- The PMS's rate screen always puts a base rate in the cancellation fee.
         INSERT INTO plans_rates (hotel_id, plans_hotel_id, adjustment_type, adjustment_value,
-                                 condition_type, condition_value, date_start, date_end)
-        SELECT hid, p.id, 'base_rate', 8000 + 1000 * h, 'no_restriction', NULL::text, p_start, NULL::date
+                                 include_in_cancel_fee, condition_type, condition_value,
+                                 date_start, date_end)
+        SELECT hid, p.id, 'base_rate', 8000 + 1000 * h, true, 'no_restriction', NULL::text,
+               p_start, NULL::date
         FROM plans_hotel p WHERE p.hotel_id = hid
         UNION ALL
-        SELECT hid, p.id, 'percentage', 20, 'day_of_week', '["sat"]', p_start, NULL
+        SELECT hid, p.id, 'percentage', 20, false, 'day_of_week', '["sat"]', p_start, NULL
         FROM plans_hotel p WHERE p.hotel_id = hid
         UNION ALL
-        SELECT hid, p.id, 'flat_fee', 1500, 'no_restriction', NULL, p_start, NULL
+        SELECT hid, p.id, 'flat_fee', 1500, false, 'no_restriction', NULL, p_start, NULL
         FROM plans_hotel p WHERE p.hotel_id = hid AND p.plan_type = 'per_person';
     END LOOP;
     INSERT INTO plans_rates (hotel_id, plans_global_id, adjustment_type, adjustment_value,
