@@ -48,6 +48,7 @@ from psycopg.rows import dict_row
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from tests.integration.api_server import create_key, fill_all_but, running_api
+from tests.pms_price_reference import MONTHS, WEEKDAYS, js_round
 
 FAR = date.today() + timedelta(days=200)
 DAY = timedelta(days=1)
@@ -58,21 +59,6 @@ HOTEL = 1
 PMS_USER = 1  # Settings().pms_user_id: the PMS's first administrator
 STAFF = 2  # a front-desk user the tests add
 TAX_RATE = {1: Decimal("0"), 2: Decimal("0.08"), 3: Decimal("0.1")}  # tax_info 1, 2, 3
-MONTHS = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
-WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 Conn = psycopg.AsyncConnection[Any]
 Row = dict[str, Any]
 
@@ -305,12 +291,6 @@ async def staff_edit(conn: Conn, reservation_id: str, price_night: date | None =
 
 
 # --- the PMS's code, ported ----------------------------------------------------------------
-
-
-def js_round(x: float) -> float:
-    """JavaScript's Math.round: the nearest integer, halves up (towards +infinity)."""
-    low = math.floor(x)
-    return float(low + 1 if x - low >= 0.5 else low)
 
 
 def stored(x: float | int | Decimal, scale: int | None) -> Decimal:
