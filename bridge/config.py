@@ -68,6 +68,12 @@ class Settings(msgspec.Struct, kw_only=True):
     delivery_concurrency: int = 8
     delivery_max_attempts: int = 8
     delivery_timeout: float = 10.0
+    # A retryable event fails for good only once it had max_attempts tries AND is this many
+    # seconds old: a webhook down for hours is waited out, a booking it rejects is not.
+    delivery_retry_for: float = 86400.0
+    # The longest wait between two tries of an event: also how late a hotel's first delivery
+    # after its webhook comes back can be (the rest follow at once).
+    delivery_max_delay: float = 60.0
     # Hours between the running bridge's reconciliations (the safety net under capture); 0 off.
     reconcile_interval: float = 24.0
     # Logical capture: unconfirmed WAL above this raises a warning (log + metric).
@@ -120,6 +126,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_DELIVERY_CONCURRENCY": ("delivery_concurrency", int),
     "BRIDGE_DELIVERY_MAX_ATTEMPTS": ("delivery_max_attempts", int),
     "BRIDGE_DELIVERY_TIMEOUT": ("delivery_timeout", float),
+    "BRIDGE_DELIVERY_RETRY_FOR": ("delivery_retry_for", float),
+    "BRIDGE_DELIVERY_MAX_DELAY": ("delivery_max_delay", float),
     "BRIDGE_RECONCILE_INTERVAL": ("reconcile_interval", float),
     "BRIDGE_SLOT_LAG_WARN_BYTES": ("slot_lag_warn_bytes", int),
     "BRIDGE_SLOT_FAILOVER": ("slot_failover", bool),
@@ -208,6 +216,10 @@ def validate(settings: Settings) -> None:
         )
     if settings.delivery_timeout <= 0:
         raise ConfigError("BRIDGE_DELIVERY_TIMEOUT must be a positive number of seconds")
+    if not settings.delivery_retry_for >= 0 or not settings.delivery_max_delay > 0:
+        raise ConfigError(
+            "BRIDGE_DELIVERY_RETRY_FOR must be seconds >= 0 and BRIDGE_DELIVERY_MAX_DELAY > 0"
+        )
     if not settings.reconcile_interval >= 0:
         raise ConfigError(
             "BRIDGE_RECONCILE_INTERVAL must be a number of hours >= 0 (0 turns it off)"

@@ -35,6 +35,8 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # 4xx answers that say "try again later" rather than "this request is wrong".
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# Answers that say the endpoint itself is down, not that this event is unwelcome.
+ENDPOINT_DOWN = frozenset({502, 503, 504})
 RECOVERABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
 # What ends a delivery session (then restarted after a pause) rather than the whole process.
 SESSION_ERRORS = (psycopg.Error, OSError)
@@ -58,6 +60,8 @@ class Outcome(msgspec.Struct, frozen=True):
     retryable: bool = True
     error: str | None = None
     booking_engine_id: str | None = None
+    # Unreachable, timed out or 502/503/504: every event of the hotel would meet the same.
+    endpoint_down: bool = False
 
 
 class DeliveryStats(msgspec.Struct):
@@ -96,15 +100,17 @@ class DeliveryWorker:
         *,
         concurrency: int = 8,
         max_attempts: int = 8,
+        retry_for: float = 86400.0,
         timeout: float = 10.0,
         base_delay: float = 1.0,
-        max_delay: float = 300.0,
+        max_delay: float = 60.0,
         poll_interval: float = 1.0,
         keep_delivered_days: int = 7,
     ) -> None:
         self.database_url = database_url
         self.concurrency = concurrency
         self.max_attempts = max_attempts
+        self.retry_for = retry_for
         self.timeout = timeout
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -125,7 +131,9 @@ class DeliveryWorker:
             require_database(settings),
             concurrency=settings.delivery_concurrency,
             max_attempts=settings.delivery_max_attempts,
+            retry_for=settings.delivery_retry_for,
             timeout=settings.delivery_timeout,
+            max_delay=settings.delivery_max_delay,
             poll_interval=max(settings.poll_interval, 0.5),
         )
 
@@ -261,15 +269,21 @@ class DeliveryWorker:
         try:
             response = await client.post(event.url, content=body, headers=headers)
         except httpx.TimeoutException:
-            return Outcome(False, True, f"timeout after {self.timeout:g}s")
+            return Outcome(False, True, f"timeout after {self.timeout:g}s", endpoint_down=True)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             # A bad booking_engine_url is retried too: fixing the config row mends it.
-            return Outcome(False, True, f"{type(exc).__name__}: {exc}"[:500])
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            return Outcome(False, True, error, endpoint_down=True)
         if response.is_success:
             return Outcome(True, booking_engine_id=_engine_id(response))
         error = f"HTTP {response.status_code}: {response.text[:200]}"
         retryable = response.status_code >= 500 or response.status_code in RETRYABLE_4XX
-        return Outcome(False, retryable, error)
+        return Outcome(False, retryable, error, endpoint_down=response.status_code in ENDPOINT_DOWN)
+
+    def _spent(self, event: DueEvent, attempt: int) -> bool:
+        """Both budgets used: max_attempts tries, and retry_for seconds since the change."""
+        age = time.time() - event.occurred_at.timestamp()
+        return attempt >= self.max_attempts and age >= self.retry_for
 
     async def _record(
         self, conn: psycopg.AsyncConnection[Any], event: DueEvent, outcome: Outcome
@@ -283,12 +297,22 @@ class DeliveryWorker:
             self.stats.delivered += 1
             m.deliveries.labels(outcome="delivered").inc()
             m.delivery_latency.observe(max(time.time() - event.occurred_at.timestamp(), 0.0))
-        elif outcome.retryable and attempt < self.max_attempts:
+            if event.attempts:
+                # The endpoint answers again: what waited out its outage need not wait longer.
+                await conn.execute(query("delivery_hotel_recovered"), {"hotel_id": event.hotel_id})
+        elif outcome.retryable and not self._spent(event, attempt):
             delay = backoff(attempt, self.base_delay, self.max_delay)
             await conn.execute(
                 query("delivery_mark_retry"),
                 {"event_id": event.event_id, "error": outcome.error, "delay": delay},
             )
+            if outcome.endpoint_down:
+                # One probe per backoff period instead of one per reservation: the hotel's
+                # other events wait as long as this one.
+                await conn.execute(
+                    query("delivery_hotel_hold"), {"hotel_id": event.hotel_id, "delay": delay}
+                )
+                self._backlog = deque(e for e in self._backlog if e.hotel_id != event.hotel_id)
             self.stats.retried += 1
             m.deliveries.labels(outcome="retry").inc()
         else:

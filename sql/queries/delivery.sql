@@ -203,3 +203,16 @@ SELECT count(*) FROM pms_bridge.delivery_events WHERE status = 'pending';
 -- events are never pruned, so order and idempotency keys stay intact).
 DELETE FROM pms_bridge.delivery_events
 WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => %(days)s);
+
+-- name: delivery_hotel_hold
+-- The hotel's endpoint is down: its waiting events are not due before the next probe.
+UPDATE pms_bridge.delivery_events
+SET next_attempt_at = now() + make_interval(secs => %(delay)s)
+WHERE hotel_id = %(hotel_id)s AND status = 'pending'
+  AND next_attempt_at < now() + make_interval(secs => %(delay)s);
+
+-- name: delivery_hotel_recovered
+-- The hotel's endpoint answered again: everything that waited for it is due now.
+UPDATE pms_bridge.delivery_events
+SET next_attempt_at = now()
+WHERE hotel_id = %(hotel_id)s AND status = 'pending' AND next_attempt_at > now();

@@ -221,7 +221,7 @@ async def test_failed_after_retry_limit_then_sync_retry_requeues(settings: Setti
     async with receiving(url, script) as (receiver, _secret):
         booking = await book(url)
         await run_once(settings, MemoryCache())
-        async with delivering(url, max_attempts=3):
+        async with delivering(url, max_attempts=3, retry_for=0.0):
 
             async def failed() -> bool:
                 return (await sync_row(url, booking))[0] == "failed"
@@ -360,7 +360,7 @@ async def test_cli_sync_retry_requeues_one_booking(settings: Settings) -> None:
     async with receiving(url, lambda _r, _s: 503) as (receiver, _secret):
         booking = await book(url)
         await run_once(settings, MemoryCache())
-        async with delivering(url, max_attempts=1):
+        async with delivering(url, max_attempts=1, retry_for=0.0):
 
             async def failed() -> bool:
                 return (await sync_row(url, booking))[0] == "failed"
@@ -476,7 +476,7 @@ async def test_a_broken_webhook_url_fails_with_a_clear_error(settings: Settings)
     )
     booking = await book(url, hotel_id=2)
     await run_once(settings, MemoryCache())
-    async with delivering(url, max_attempts=2):
+    async with delivering(url, max_attempts=2, retry_for=0.0):
 
         async def failed() -> bool:
             return (await sync_row(url, booking))[0] == "failed"
