@@ -26,11 +26,13 @@ from bridge.config import ConfigError, Settings, require_database
 from bridge.db import APPLICATION_NAME, connect, first_line
 from bridge.http import answering
 from bridge.migrate import require_migrated
+from bridge.observer import Observer
 from bridge.pipeline import Bridge
 from bridge.refresher import start_background
 from bridge.service import build_bridge, horizon
 from bridge.snapshot import BUILT_MARKER, rebuild_availability
 from bridge.sql import query
+from metrics import definitions as m
 
 log = logging.getLogger("pms_bridge.runner")
 
@@ -108,6 +110,8 @@ async def check_migrations(settings: Settings) -> None:
         report = await contract.check(conn, settings.watched_tables, settings.capture)
         if not report.ok:
             raise ConfigError(report.line())
+        # Applying pauses (and sets it to 0) when the contract breaks later.
+        m.schema_contract_ok.set(1)
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query("contract_pms_user"), {"user_id": settings.pms_user_id})
             row = await cur.fetchone()
@@ -240,6 +244,9 @@ async def serve(
             if bridge is not None:
                 await ensure_availability_built(settings, cache)
             await open_pools(pools)
+        if reachable:
+            observer = Observer.from_settings(settings)
+            tasks.append(asyncio.create_task(observer.run(stop), name="observer"))
         if reachable and bridge is not None:
             tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
             tasks.extend(start_background(settings, cache, stop, bridge.source, bridge.consumer))

@@ -223,3 +223,23 @@ heartbeat_round_trip_seconds = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+
+# --- what the operator is paged for, refreshed from the database (bridge/observer.py) -----
+delivery_events_open = Gauge(
+    "pms_bridge_delivery_events_open",
+    "Webhook events not delivered yet, per hotel: pending (to be sent or retried) and failed "
+    "(given up after the retry limit; each holds its reservation's later events)",
+    ["hotel_id", "status"],
+    registry=REGISTRY,
+)
+delivery_oldest_open_seconds = Gauge(
+    "pms_bridge_delivery_oldest_open_seconds",
+    "Age of the oldest webhook event not delivered yet, per hotel (0 when none waits)",
+    ["hotel_id"],
+    registry=REGISTRY,
+)
+parked_changes = Gauge(
+    "pms_bridge_parked_changes",
+    "Changes held in pms_bridge.parked_changes (malformed, skipped until dealt with)",
+    registry=REGISTRY,
+)

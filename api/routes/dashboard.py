@@ -1,9 +1,11 @@
-"""The built-in status page: sync latency against the 5 s target, lag, throughput, cache, API."""
+"""The built-in status page: sync latency against the 5 s target, lag, throughput, deliveries,
+slot, parked changes, reconciliation, cache, API."""
 
 from __future__ import annotations
 
 import html
 import time
+from datetime import UTC, datetime
 
 import msgspec
 from litestar import Response, get
@@ -13,6 +15,9 @@ from prometheus_client import Metric
 from api.auth.operator import RESPONSES, SECURITY, operator_only
 from api.context import ApiContext
 from metrics.definitions import REGISTRY, SYNC_TARGET_SECONDS
+
+# The age at which metrics/alerts.yml pages for an undelivered event; shown red from then.
+OLDEST_OPEN_ALERT_SECONDS = 300
 
 
 class DashboardData(msgspec.Struct):
@@ -31,6 +36,19 @@ class DashboardData(msgspec.Struct):
     cache_misses: float
     api_requests: float
     api_errors: float
+    deliveries_pending: int
+    deliveries_failed: int
+    # Age of the oldest webhook event not delivered yet, across hotels.
+    delivery_oldest_seconds: float
+    heartbeat_age_seconds: float
+    contract_ok: bool
+    # Reconciliations run by this process: when the last ended (None: none yet) and the
+    # differences they found and repaired.
+    reconcile_last_run: datetime | None
+    reconcile_differences: int
+    # Logical capture only: WAL the slot keeps on the server, and WAL not yet confirmed.
+    slot_retained_bytes: float | None = None
+    slot_lag_bytes: float | None = None
 
 
 class _Rate:
@@ -72,6 +90,19 @@ def _within_target() -> float:
     return within / total if total else 1.0
 
 
+def _value(name: str, **labels: str) -> float:
+    """The sum of a gauge's (or a counter's `_total`) samples that carry `labels`."""
+    return sum(
+        v
+        for lb, v, s in _samples(name)
+        if not s.endswith("_created") and all(lb.get(k) == want for k, want in labels.items())
+    )
+
+
+def _oldest_open() -> float:
+    return max((v for _, v, _s in _samples("pms_bridge_delivery_oldest_open_seconds")), default=0)
+
+
 def collect(ctx: ApiContext) -> DashboardData:
     bridge = ctx.bridge
     hits = sum(
@@ -88,11 +119,13 @@ def collect(ctx: ApiContext) -> DashboardData:
     requests = sum(v for _, v, s in api if s.endswith("_total"))
     errors = sum(v for lb, v, s in api if s.endswith("_total") and lb.get("status", "")[:1] in "45")
     applied = bridge.applied if bridge else 0
+    logical = ctx.settings.capture == "logical"
+    last_run = _value("pms_bridge_reconcile_last_run_timestamp_seconds")
     return DashboardData(
         capture=bridge.source.name if bridge else "off (api only)",
         connected=bool(bridge and bridge.connected),
         applied=applied,
-        parked=bridge.parked if bridge else 0,
+        parked=int(_value("pms_bridge_parked_changes")),
         changes_per_second=_rate.update(applied),
         latency_p50_ms=bridge.latencies.percentile(0.5) * 1000 if bridge else 0.0,
         latency_p99_ms=bridge.latencies.percentile(0.99) * 1000 if bridge else 0.0,
@@ -104,6 +137,15 @@ def collect(ctx: ApiContext) -> DashboardData:
         cache_misses=misses,
         api_requests=requests,
         api_errors=errors,
+        deliveries_pending=int(_value("pms_bridge_delivery_events_open", status="pending")),
+        deliveries_failed=int(_value("pms_bridge_delivery_events_open", status="failed")),
+        delivery_oldest_seconds=_oldest_open(),
+        heartbeat_age_seconds=_value("pms_bridge_heartbeat_age_seconds"),
+        contract_ok=_value("pms_bridge_schema_contract_ok") == 1,
+        reconcile_last_run=datetime.fromtimestamp(last_run, UTC) if last_run else None,
+        reconcile_differences=int(_value("pms_bridge_reconcile_differences")),
+        slot_retained_bytes=_value("pms_bridge_slot_retained_bytes") if logical else None,
+        slot_lag_bytes=_value("pms_bridge_slot_lag_bytes") if logical else None,
     )
 
 
@@ -138,7 +180,21 @@ small{{color:#666}}</style></head><body>
 <small>{waiting:.0f} waiting</small></div>
 <div class="card"><small>throughput</small><div class="v">{rate:.0f}/s</div></div>
 <div class="card"><small>changes applied</small><div class="v">{applied}</div></div>
-<div class="card"><small>parked (malformed)</small><div class="v">{parked}</div></div>
+<div class="card"><small>deliveries pending / failed</small>
+<div class="v"><span id="deliveries-pending">{pending}</span> /
+<span id="deliveries-failed" class="{failed_class}">{failed}</span></div>
+<small>oldest undelivered <span id="delivery-oldest" class="{oldest_class}">{oldest:.0f} s</span>
+</small></div>
+<div class="card"><small>parked changes</small>
+<div class="v {parked_class}" id="parked">{parked}</div></div>
+<div class="card"><small>replication slot</small><div class="v" id="slot">{slot}</div>
+<small>{slot_note}</small></div>
+<div class="card"><small>reconciliation</small>
+<div class="v" id="reconcile-last">{reconciled}</div>
+<small><span id="reconcile-differences">{differences}</span> differences repaired</small></div>
+<div class="card"><small>heartbeat / schema contract</small>
+<div class="v"><span id="heartbeat-age">{heartbeat:.0f} s</span> /
+<span id="contract" class="{contract_class}">{contract}</span></div></div>
 <div class="card"><small>cache hits / misses</small>
 <div class="v">{hits:.0f} / {misses:.0f}</div></div>
 <div class="card"><small>API requests / 4xx+5xx</small>
@@ -146,6 +202,16 @@ small{{color:#666}}</style></head><body>
 </div><p><small>Prometheus: <a href="/metrics">/metrics</a> &middot; JSON:
 <a href="/dashboard/data">/dashboard/data</a> &middot; API:
 <a href="/schema/openapi.json">/schema/openapi.json</a></small></p></body></html>"""
+
+
+def _bytes(value: float) -> str:
+    if value < 1024:
+        return f"{value:.0f} B"
+    for unit in ("KiB", "MiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} GiB"
 
 
 @get(
@@ -171,7 +237,28 @@ async def dashboard(ctx: NamedDependency[ApiContext]) -> Response[str]:
         waiting=d.waiting,
         rate=d.changes_per_second,
         applied=d.applied,
+        pending=d.deliveries_pending,
+        failed=d.deliveries_failed,
+        failed_class="bad" if d.deliveries_failed else "ok",
+        oldest=d.delivery_oldest_seconds,
+        oldest_class="bad" if d.delivery_oldest_seconds > OLDEST_OPEN_ALERT_SECONDS else "",
         parked=d.parked,
+        parked_class="bad" if d.parked else "",
+        slot=_bytes(d.slot_retained_bytes) if d.slot_retained_bytes is not None else "none",
+        slot_note=(
+            "WAL retained; " + _bytes(d.slot_lag_bytes or 0) + " not yet confirmed"
+            if d.slot_retained_bytes is not None
+            else "trigger capture keeps no slot"
+        ),
+        reconciled=(
+            d.reconcile_last_run.strftime("%Y-%m-%d %H:%M:%S UTC")
+            if d.reconcile_last_run is not None
+            else "not run yet"
+        ),
+        differences=d.reconcile_differences,
+        heartbeat=d.heartbeat_age_seconds,
+        contract="kept" if d.contract_ok else "broken",
+        contract_class="ok" if d.contract_ok else "bad",
         hits=d.cache_hits,
         misses=d.cache_misses,
         requests=d.api_requests,

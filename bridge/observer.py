@@ -1,0 +1,80 @@
+"""Operator gauges read from the database on a timer: open deliveries, parked changes, the slot."""
+
+# Read from the tables rather than counted per event: every process (leader, standby, API
+# replica) exports the same truth, a restart loses nothing, and a leader that hangs cannot
+# freeze the numbers that would page for it. The queries read small indexes, every few seconds.
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import psycopg
+
+from bridge.capture import slot as slots
+from bridge.config import Settings, require_database
+from bridge.db import connect
+from bridge.sql import query
+from metrics import definitions as m
+
+log = logging.getLogger("pms_bridge.observer")
+
+INTERVAL_SECONDS = 5.0
+
+
+class Observer:
+    """Refreshes the gauges every `interval` seconds; a lost database only skips refreshes."""
+
+    def __init__(self, database_url: str, slot: str | None, interval: float = INTERVAL_SECONDS):
+        self.database_url = database_url
+        self.slot = slot  # logical mode's slot; None in trigger mode
+        self.interval = interval
+        self._hotels: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Observer:
+        slot = settings.slot_name if settings.capture == "logical" else None
+        return cls(require_database(settings), slot)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if conn is None or conn.closed:
+                        conn = await connect(self.database_url, autocommit=True)
+                    await self.refresh(conn)
+                except (psycopg.Error, OSError) as exc:
+                    log.warning("operator gauges not refreshed: %s", exc)
+                    if conn is not None:
+                        await conn.close()
+                        conn = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval)
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        cur = await conn.execute(query("observe_deliveries"))
+        seen: set[str] = set()
+        for hotel_id, pending, failed, oldest in await cur.fetchall():
+            hotel = str(hotel_id)
+            seen.add(hotel)
+            m.delivery_events_open.labels(hotel_id=hotel, status="pending").set(pending)
+            m.delivery_events_open.labels(hotel_id=hotel, status="failed").set(failed)
+            m.delivery_oldest_open_seconds.labels(hotel_id=hotel).set(oldest)
+        # A hotel with nothing open and sync turned off (or deleted) no longer has series.
+        for hotel in self._hotels - seen:
+            for status in ("pending", "failed"):
+                m.delivery_events_open.remove(hotel, status)
+            m.delivery_oldest_open_seconds.remove(hotel)
+        self._hotels = seen
+        cur = await conn.execute(query("observe_parked"))
+        row = await cur.fetchone()
+        m.parked_changes.set(row[0] if row else 0)
+        if self.slot is not None:
+            lag = await slots.slot_lag(conn, self.slot)
+            m.slot_retained_bytes.set(lag.retained_bytes if lag else 0)
