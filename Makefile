@@ -51,11 +51,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS) $(PASSED)
 
-# Re-resolves both locks to the newest releases the ranges in pyproject.toml allow.
+# Re-resolves both locks to the newest releases the ranges in pyproject.toml allow; the image's
+# build stage takes the build backend from build.lock, at the dev lock's versions.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(PROD_LOCK)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra demo \
 		$(LOCK_FLAGS) --upgrade -o $(DEV_LOCK)
+	$(BIN)/uv pip compile requirements/build.in -c $(DEV_LOCK) $(LOCK_FLAGS) -o requirements/build.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

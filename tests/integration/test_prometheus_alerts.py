@@ -1,0 +1,153 @@
+"""Debian's real Prometheus with the repository's config and alert rules, scraping a running
+`pms-bridge run` with its metrics token: the target is up, the delivery alert fires while
+the booking engine's webhook is down, and ends once it is back and the failed events are
+sent again with `pms-bridge sync retry --failed`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bridge.delivery.receiver import Receiver
+from bridge.embedded import free_port
+from tests.deployment import prometheus_config
+from tests.integration.test_delivery import book, configure
+from tests.integration.test_run_process import wait_ready
+from tests.tools import tool
+
+ALERT = "PmsBridgeDeliveriesFailing"
+
+
+@contextmanager
+def running(
+    args: list[str], env: dict[str, str] | None, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def until(what: str, check: Any, limit_s: float = 120.0) -> Any:
+    """Polls `check` (an async callable) until it returns something truthy; the limit only
+    stops a hung test."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"never saw {what}")
+
+
+async def test_prometheus_scrapes_the_bridge_and_pages_while_the_webhook_is_down(
+    db_url: str, tmp_path: Path
+) -> None:
+    prometheus = tool("prometheus")
+    hook_port = free_port()
+    # Nothing listens there yet: the booking engine's webhook is down.
+    secret = await configure(db_url, f"http://127.0.0.1:{hook_port}/webhook")
+    api_port, prom_port = free_port(), free_port()
+    token = "scrape-" + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "API_PORT": str(api_port),
+        "BRIDGE_JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
+        "BRIDGE_METRICS_TOKEN": token,
+        "BRIDGE_POLL_INTERVAL": "0.1",
+        # One retry, then given up: what the default 8 attempts reach in a minute or two.
+        "BRIDGE_DELIVERY_MAX_ATTEMPTS": "2",
+    }
+    env.pop("REDIS_URL", None)
+
+    token_file = tmp_path / "metrics_token"
+    token_file.write_text(token + "\n")
+    config = prometheus_config({"metrics_token": token_file})
+    # The test's own target and pace; no Alertmanager runs here (its alerts are read from
+    # Prometheus' API instead).
+    config["global"] |= {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    del config["alerting"]
+    (job,) = config["scrape_configs"]
+    job["static_configs"] = [{"targets": [f"127.0.0.1:{api_port}"]}]
+    config_file = tmp_path / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    prom_args = [
+        prometheus,
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{prom_port}",
+    ]
+    api = f"http://127.0.0.1:{prom_port}/api/v1"
+    bridge_log, prom_log = tmp_path / "bridge.log", tmp_path / "prometheus.log"
+    with (
+        running([sys.executable, "-m", "bridge.cli", "run"], env, bridge_log) as bridge,
+        running(prom_args, None, prom_log),
+    ):
+        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{api_port}", bridge)
+        async with httpx.AsyncClient(timeout=10) as http:
+
+            async def up() -> bool:
+                try:
+                    answer = await http.get(
+                        f"{api}/query", params={"query": 'up{job="pms-bridge"}'}
+                    )
+                except httpx.HTTPError:
+                    return False
+                result = answer.json()["data"]["result"]
+                return bool(result) and result[0]["value"][1] == "1"
+
+            async def alerts() -> list[dict[str, Any]]:
+                answer = await http.get(f"{api}/alerts")
+                found: list[dict[str, Any]] = answer.json()["data"]["alerts"]
+                return [a for a in found if a["labels"]["alertname"] == ALERT]
+
+            async def firing() -> list[dict[str, Any]]:
+                return [a for a in await alerts() if a["state"] == "firing"]
+
+            async def quiet() -> bool:
+                return not await alerts()
+
+            # Scraped with the token: without it /metrics answers 401 and `up` stays 0.
+            await until("the bridge target up", up)
+            targets = (await http.get(f"{api}/targets")).json()["data"]["activeTargets"]
+            assert [t["health"] for t in targets] == ["up"]
+            assert await quiet()
+
+            booking = await book(db_url, hotel_id=1)
+            (alert,) = await until(f"{ALERT} firing", firing)
+            assert alert["labels"]["hotel_id"] == "1"
+            assert alert["labels"]["severity"] == "page"
+            assert "failed for good" in alert["annotations"]["summary"]
+
+            # The webhook comes back; the command the alert names sends the events again.
+            receiver = Receiver({1: secret})
+            await receiver.start(hook_port)
+            try:
+                retry = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bridge.cli", "sync", "retry", "--failed", env=env
+                )
+                assert await retry.wait() == 0
+                await until(f"{ALERT} resolved", quiet)
+                assert str(booking) in {r.booking_id for r in receiver.applied}
+            finally:
+                await receiver.stop()
