@@ -128,7 +128,12 @@ async def test_chromium_renders_deliveries_slot_parked_changes_and_reconciliatio
     assert shown(dom, "deliveries-failed") == "1"
     assert 'id="deliveries-failed" class="bad"' in dom
     oldest = float(shown(dom, "delivery-oldest").removesuffix(" s"))
-    assert 0 < oldest <= metric(after, "pms_bridge_delivery_oldest_open_seconds") + 1
+    ages = [metric(after, "pms_bridge_delivery_oldest_open_seconds", hotel_id=h) for h in "12"]
+    # The page's figure was read earlier, and rounded to the second.
+    assert 0 < oldest <= max(ages) + 1
+    events = "pms_bridge_delivery_events_open"
+    assert metric(after, events, hotel_id="1", status="failed") == 1
+    assert metric(after, events, hotel_id="2", status="pending") == 1
     assert shown(dom, "parked") == "1"
     assert metric(after, "pms_bridge_parked_changes") == 1
     assert shown(dom, "slot") == "none"  # trigger capture keeps no slot
