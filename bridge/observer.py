@@ -60,16 +60,18 @@ class Observer:
     async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> None:
         cur = await conn.execute(query("observe_deliveries"))
         seen: set[str] = set()
-        for hotel_id, pending, failed, oldest in await cur.fetchall():
+        for hotel_id, pending, failed, retrying, oldest in await cur.fetchall():
             hotel = str(hotel_id)
             seen.add(hotel)
             m.delivery_events_open.labels(hotel_id=hotel, status="pending").set(pending)
             m.delivery_events_open.labels(hotel_id=hotel, status="failed").set(failed)
+            m.delivery_events_retrying.labels(hotel_id=hotel).set(retrying)
             m.delivery_oldest_open_seconds.labels(hotel_id=hotel).set(oldest)
         # A hotel with nothing open and sync turned off (or deleted) no longer has series.
         for hotel in self._hotels - seen:
             for status in ("pending", "failed"):
                 m.delivery_events_open.remove(hotel, status)
+            m.delivery_events_retrying.remove(hotel)
             m.delivery_oldest_open_seconds.remove(hotel)
         self._hotels = seen
         cur = await conn.execute(query("observe_parked"))

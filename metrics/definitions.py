@@ -232,6 +232,13 @@ delivery_events_open = Gauge(
     ["hotel_id", "status"],
     registry=REGISTRY,
 )
+delivery_events_retrying = Gauge(
+    "pms_bridge_delivery_events_retrying",
+    "Pending webhook events whose last attempt failed, per hotel: the booking engine's "
+    "endpoint is down or refusing while this stays above 0",
+    ["hotel_id"],
+    registry=REGISTRY,
+)
 delivery_oldest_open_seconds = Gauge(
     "pms_bridge_delivery_oldest_open_seconds",
     "Age of the oldest webhook event not delivered yet, per hotel (0 when none waits)",

@@ -38,6 +38,8 @@ class DashboardData(msgspec.Struct):
     api_errors: float
     deliveries_pending: int
     deliveries_failed: int
+    # Pending events whose last attempt failed: the endpoint is down or refusing.
+    deliveries_retrying: int
     # Age of the oldest webhook event not delivered yet, across hotels.
     delivery_oldest_seconds: float
     heartbeat_age_seconds: float
@@ -139,6 +141,7 @@ def collect(ctx: ApiContext) -> DashboardData:
         api_errors=errors,
         deliveries_pending=int(_value("pms_bridge_delivery_events_open", status="pending")),
         deliveries_failed=int(_value("pms_bridge_delivery_events_open", status="failed")),
+        deliveries_retrying=int(_value("pms_bridge_delivery_events_retrying")),
         delivery_oldest_seconds=_oldest_open(),
         heartbeat_age_seconds=_value("pms_bridge_heartbeat_age_seconds"),
         contract_ok=_value("pms_bridge_schema_contract_ok") == 1,
@@ -183,7 +186,8 @@ small{{color:#666}}</style></head><body>
 <div class="card"><small>deliveries pending / failed</small>
 <div class="v"><span id="deliveries-pending">{pending}</span> /
 <span id="deliveries-failed" class="{failed_class}">{failed}</span></div>
-<small>oldest undelivered <span id="delivery-oldest" class="{oldest_class}">{oldest:.0f} s</span>
+<small><span id="deliveries-retrying" class="{retrying_class}">{retrying}</span> retrying &middot;
+oldest undelivered <span id="delivery-oldest" class="{oldest_class}">{oldest:.0f} s</span>
 </small></div>
 <div class="card"><small>parked changes</small>
 <div class="v {parked_class}" id="parked">{parked}</div></div>
@@ -240,6 +244,8 @@ async def dashboard(ctx: NamedDependency[ApiContext]) -> Response[str]:
         pending=d.deliveries_pending,
         failed=d.deliveries_failed,
         failed_class="bad" if d.deliveries_failed else "ok",
+        retrying=d.deliveries_retrying,
+        retrying_class="bad" if d.deliveries_retrying else "",
         oldest=d.delivery_oldest_seconds,
         oldest_class="bad" if d.delivery_oldest_seconds > OLDEST_OPEN_ALERT_SECONDS else "",
         parked=d.parked,

@@ -24,11 +24,16 @@ async def test_gauges_follow_the_delivery_outbox_parked_changes_and_the_slot(db_
     await configure(db_url, "http://127.0.0.1:9/webhook", hotel_id=2)
     event = (
         "INSERT INTO pms_bridge.delivery_events (event_id, hotel_id, booking_id, operation,"
-        " occurred_at, payload, status, created_at)"
-        " VALUES (%s, 1, %s, 'created', now(), '{}', %s, now() - make_interval(secs => %s))"
+        " occurred_at, payload, status, attempts, created_at) VALUES (%s, 1, %s, 'created',"
+        " now(), '{}', %s, %s, now() - make_interval(secs => %s))"
     )
-    for status, age in (("pending", 30), ("pending", 600), ("failed", 90), ("delivered", 9000)):
-        await sql(db_url, event, (uuid.uuid4(), uuid.uuid4(), status, age))
+    for status, attempts, age in (
+        ("pending", 0, 30),
+        ("pending", 3, 600),
+        ("failed", 8, 90),
+        ("delivered", 1, 9000),
+    ):
+        await sql(db_url, event, (uuid.uuid4(), uuid.uuid4(), status, attempts, age))
     await sql(
         db_url,
         "INSERT INTO pms_bridge.parked_changes (consumer, position, table_name, op, payload,"
@@ -46,6 +51,8 @@ async def test_gauges_follow_the_delivery_outbox_parked_changes_and_the_slot(db_
             open_events = "pms_bridge_delivery_events_open"
             assert gauge(open_events, hotel_id="1", status="pending") == 2
             assert gauge(open_events, hotel_id="1", status="failed") == 1
+            # The pending event that met an error is being retried; a fresh one is not.
+            assert gauge("pms_bridge_delivery_events_retrying", hotel_id="1") == 1
             oldest = gauge("pms_bridge_delivery_oldest_open_seconds", hotel_id="1")
             assert oldest is not None and 600 <= oldest < 9000
             # Sync on and nothing open: zeros, not missing series.
@@ -62,6 +69,7 @@ async def test_gauges_follow_the_delivery_outbox_parked_changes_and_the_slot(db_
             # Hotel 1 still has open events, so its series stay; hotel 2's go.
             assert gauge(open_events, hotel_id="1", status="failed") == 0
             assert gauge(open_events, hotel_id="2", status="pending") is None
+            assert gauge("pms_bridge_delivery_events_retrying", hotel_id="2") is None
             assert gauge("pms_bridge_delivery_oldest_open_seconds", hotel_id="2") is None
             assert gauge("pms_bridge_parked_changes") == 0
         finally:

@@ -70,7 +70,7 @@ async def test_chromium_renders_deliveries_slot_parked_changes_and_reconciliatio
     refusing = Receiver({}, refuse)
     await refusing.start()
     refusing.secrets[1] = await configure(db_url, refusing.url, hotel_id=1)
-    # Hotel 2's webhook is down: its event stays pending, retried with backoff.
+    # Hotel 2's webhook is down: its event stays pending, retried with backoff (for a day).
     await configure(db_url, f"http://127.0.0.1:{free_port()}/webhook", hotel_id=2)
     env = {
         **os.environ,
@@ -107,6 +107,7 @@ async def test_chromium_renders_deliveries_slot_parked_changes_and_reconciliatio
                     return bool(
                         data["deliveries_failed"] == 1
                         and data["deliveries_pending"] == 1
+                        and data["deliveries_retrying"] == 1
                         and data["parked"] == 1
                         and data["reconcile_last_run"] is not None
                     )
@@ -127,6 +128,7 @@ async def test_chromium_renders_deliveries_slot_parked_changes_and_reconciliatio
     assert shown(dom, "deliveries-pending") == "1"
     assert shown(dom, "deliveries-failed") == "1"
     assert 'id="deliveries-failed" class="bad"' in dom
+    assert shown(dom, "deliveries-retrying") == "1"
     oldest = float(shown(dom, "delivery-oldest").removesuffix(" s"))
     ages = [metric(after, "pms_bridge_delivery_oldest_open_seconds", hotel_id=h) for h in "12"]
     # The page's figure was read earlier, and rounded to the second.
@@ -134,6 +136,8 @@ async def test_chromium_renders_deliveries_slot_parked_changes_and_reconciliatio
     events = "pms_bridge_delivery_events_open"
     assert metric(after, events, hotel_id="1", status="failed") == 1
     assert metric(after, events, hotel_id="2", status="pending") == 1
+    assert metric(after, "pms_bridge_delivery_events_retrying", hotel_id="2") == 1
+    assert metric(after, "pms_bridge_delivery_events_retrying", hotel_id="1") == 0
     assert shown(dom, "parked") == "1"
     assert metric(after, "pms_bridge_parked_changes") == 1
     assert shown(dom, "slot") == "none"  # trigger capture keeps no slot
