@@ -76,11 +76,17 @@ WITH heads AS (
     WHERE e.status <> 'delivered'
     ORDER BY e.hotel_id, e.booking_id, e.seq
 )
+-- The previous secret of a rotation signs too until it is cleared or its end has passed.
 SELECT h.event_id, h.hotel_id, h.booking_id, h.attempts, h.occurred_at, h.payload::text,
-       c.booking_engine_url, c.webhook_secret
+       c.booking_engine_url, c.webhook_secret,
+       CASE WHEN c.webhook_secret_previous_until IS NULL
+                 OR c.webhook_secret_previous_until > now()
+            THEN c.webhook_secret_previous END
 FROM heads h
 JOIN LATERAL (
-    SELECT booking_engine_url, webhook_secret FROM booking_engine_config
+    SELECT booking_engine_url, webhook_secret, webhook_secret_previous,
+           webhook_secret_previous_until
+    FROM booking_engine_config
     WHERE hotel_id = h.hotel_id AND sync_enabled ORDER BY id DESC LIMIT 1
 ) c ON true
 WHERE h.status = 'pending' AND h.next_attempt_at <= now()
