@@ -128,3 +128,31 @@ async def test_a_timestamp_outside_the_window_is_refused() -> None:
         else:
             with pytest.raises(WebhookVerificationError):
                 Webhook(standard_secret(secret)).verify(body, headers)
+
+
+async def test_a_whsec_secret_that_is_not_base64_fails_with_a_clear_error(
+    settings: Settings,
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    async with receiving(url, fail_first(200)) as (receiver, _secret):
+        await sql(url, "UPDATE booking_engine_config SET webhook_secret = 'whsec_not base64!'")
+        booking = await book(url)
+        await run_once(settings, MemoryCache())
+        async with delivering(url, max_attempts=1):
+
+            async def failed() -> bool:
+                rows = await sql(
+                    url,
+                    "SELECT error_message FROM booking_sync_status"
+                    " WHERE booking_id = %s AND sync_status = 'failed'",
+                    (booking,),
+                )
+                return bool(rows)
+
+            await wait_for(failed)
+    (error,) = await sql(
+        url, "SELECT error_message FROM booking_sync_status WHERE booking_id = %s", (booking,)
+    )
+    assert error == ("hotel 1: webhook_secret starts with whsec_ but is not base64",)
+    assert receiver.requests == []  # nothing unsigned was sent
