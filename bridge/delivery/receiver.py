@@ -2,10 +2,9 @@
 
 It verifies each request's Standard Webhooks signature (webhook-id, webhook-timestamp,
 webhook-signature, within the libraries' 5-minute tolerance) with the hotel's secret,
-remembers every request, and
-answers as a script says (a status code, or None to never answer, which the sender sees as
-a timeout). A key acknowledged once is acknowledged again without counting twice, as a
-booking engine honouring Idempotency-Key would.
+remembers every request, and answers as a script says (a status code, or None to never
+answer, which the sender sees as a timeout). A key acknowledged once is acknowledged again
+without counting twice, as a booking engine honouring Idempotency-Key would.
 """
 
 from __future__ import annotations
