@@ -25,6 +25,7 @@ from api.ratelimit import open_limiter
 from api.request import ApiRequest
 from api.retention import Retention
 from api.routes import (
+    admin,
     amenities,
     auth,
     availability,
@@ -100,6 +101,7 @@ def create_app(ctx: ApiContext) -> Litestar:
                     *bookings.ROUTES,
                     *auth.ROUTES,
                     *cache.ROUTES,
+                    *admin.ROUTES,
                 ],
                 guards=[admit],
             ),

@@ -10,6 +10,7 @@ from collections import deque
 from typing import Any
 
 import msgspec
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bridge.sql import query
@@ -77,7 +78,7 @@ class AuditWriter:
         batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
         try:
             async with self._pool.connection(timeout=5) as conn:
-                await conn.execute(query("api_audit_insert"), _columns(batch))
+                await write(conn, batch)
         except Exception as exc:
             api_audit_failed.labels(reason="write_error").inc(len(batch))
             log.warning("audit batch of %d entries not written: %s", len(batch), exc)
@@ -97,5 +98,7 @@ class AuditWriter:
 _encode = msgspec.json.Encoder().encode
 
 
-def _columns(batch: list[AuditEntry]) -> dict[str, Any]:
-    return {"entries": _encode(batch).decode()}
+async def write(conn: psycopg.AsyncConnection[Any], entries: list[AuditEntry]) -> None:
+    """Entries into the audit log in one statement: the writer's batches, and the admin
+    commands of the CLI, which audit what they change as the API does."""
+    await conn.execute(query("api_audit_insert"), {"entries": _encode(entries).decode()})

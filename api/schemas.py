@@ -382,3 +382,35 @@ class AvailabilityResponse(msgspec.Struct):
     plan_id: int | None
     plan_key: str | None
     room_types: list[RoomTypeNights]
+
+
+# --- admin: the dead-letter tools ----------------------------------------------------------
+
+Listed = Annotated[int, Meta(ge=1, le=1000)]
+
+
+class DeadLetterQuery(Strict):
+    """Parked changes or failed deliveries of one hotel (an operator's key: all without it)."""
+
+    hotel_id: Id | None = None
+    limit: Listed = 100
+
+
+class DeliveryRetryRequest(Strict):
+    """Failed deliveries back to pending: the hotel's (every hotel's for an operator's key
+    without hotel_id), or one reservation's (its pending events made due now too)."""
+
+    hotel_id: Id | None = None
+    booking_id: UUID | None = None
+
+
+class ResendRequest(Strict):
+    """Every reservation of the hotel told again; with `since`, those whose check_out is on or
+    after it."""
+
+    hotel_id: Id
+    since: date | None = None
+
+
+class Requeued(msgspec.Struct):
+    queued: int

@@ -26,7 +26,7 @@ from bridge.cache import MemoryCache
 from bridge.config import Settings
 from bridge.db import connect
 from bridge.delivery.receiver import Receiver
-from bridge.delivery.signing import sign
+from bridge.delivery.signing import LEGACY_SIGNATURE_HEADER, sign, standard_headers
 from bridge.delivery.worker import DeliveryWorker
 from bridge.demo.environment import prepare_pms
 from bridge.demo.workload import Workload
@@ -63,7 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def _raw_posts(url: str, secret: str, body: bytes, count: int) -> float:
     """POSTs/s of the bare client: the same headers and body, no database."""
-    headers = {"Content-Type": "application/json", "X-PMS-Signature": sign(secret, body)}
+    headers = {
+        "Content-Type": "application/json",
+        **standard_headers([secret], "bench", int(time.time()), body),
+        LEGACY_SIGNATURE_HEADER: sign(secret, body),
+    }
     queue = list(range(count))
 
     async def worker(client: httpx.AsyncClient) -> None:

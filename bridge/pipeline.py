@@ -92,6 +92,17 @@ class SyncStatusStage:
         await sync_sink.apply(conn, effect)
 
 
+async def apply_change(
+    conn: psycopg.AsyncConnection[Any], stages: Sequence[Stage], change: Change
+) -> None:
+    """One change through every stage, in a savepoint: when it fails on its data (POISON),
+    its effects are undone and the enclosing transaction stays usable. A poison batch is
+    applied this way, and so is a parked change given another try (bridge/parked.py)."""
+    async with conn.transaction():
+        for stage in stages:
+            await stage.apply(conn, stage.project([change]))
+
+
 class Prepared(msgspec.Struct, gc=False):
     """A batch checked and projected, ready for its apply transaction."""
 
@@ -373,9 +384,7 @@ class Bridge:
         applied: list[Change] = []
         for change in changes:
             try:
-                async with conn.transaction():
-                    for stage in self.stages:
-                        await stage.apply(conn, stage.project([change]))
+                await apply_change(conn, self.stages, change)
             except POISON as exc:
                 payload = msgspec.to_builtins(change)
                 prepared.rejects.append(

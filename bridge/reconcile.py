@@ -123,23 +123,65 @@ async def record_known(conn: psycopg.AsyncConnection[Any], known: list[BookingDi
     )
 
 
+async def tell(conn: psycopg.AsyncConnection[Any], intents: list[DeliveryIntent]) -> int:
+    """Through the capture's own paths, in one transaction: the sync rows marked pending and
+    the events enqueued (which records their digests), each after any open event of its
+    booking. Returns the events enqueued."""
+    marks = [
+        SyncMark(i.hotel_id, i.booking_id, _SYNC_OP[i.operation], i.occurred_at) for i in intents
+    ]
+    async with conn.transaction():
+        await sync_status.apply(conn, marks)
+        return await events.enqueue(conn, intents)
+
+
 async def repair_bookings(
     conn: psycopg.AsyncConnection[Any], differences: list[BookingDifference]
 ) -> None:
-    """Through the capture's own paths, in one transaction: the sync rows marked pending and
-    the events enqueued (which records their digests), after any open event of the booking."""
+    """Each difference told as capture would have (`tell`); `known` ones are never sent."""
     now = datetime.now(UTC)
-    marks: list[SyncMark] = []
     intents: list[DeliveryIntent] = []
     for d in differences:
         operation = d.operation
         if operation == "known":
             continue  # recorded by record_known, never sent
-        marks.append(SyncMark(d.hotel_id, d.booking_id, _SYNC_OP[operation], now))
         intents.append(DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, operation, now, None))
-    async with conn.transaction():
-        await sync_status.apply(conn, marks)
-        await events.enqueue(conn, intents)
+    await tell(conn, intents)
+
+
+class NotSyncing(Exception):
+    """The hotel has no booking_engine_config row with sync_enabled: nothing is sent to it."""
+
+
+class Resent(msgspec.Struct, kw_only=True):
+    hotel_id: int
+    # Events enqueued: one `updated` event per reservation, carrying its current state.
+    queued: int
+    # Reservations of the hotel whose failed event holds their later ones (this resend's
+    # among them) until `sync retry` requeues it.
+    held_by_failed: int
+
+
+async def resend(conn: psycopg.AsyncConnection[Any], hotel_id: int, since: date | None) -> Resent:
+    """Every reservation of the hotel (whose stay ends on or after `since`) told again, as an
+    `updated` event with its current state, through the normal delivery path: queued behind
+    its open events, so order per reservation holds. For a booking engine that lost data."""
+    cur = await conn.execute(query("delivery_hotel_syncs"), {"hotel_id": hotel_id})
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        raise NotSyncing(f"hotel {hotel_id} has no booking_engine_config row with sync_enabled")
+    cur = await conn.execute(query("resend_bookings"), {"hotel_id": hotel_id, "since": since})
+    now = datetime.now(UTC)
+    # Fresh ids: the booking engine is to get every booking again, even one told the same
+    # state before (reconciliation's ids would repeat those).
+    intents = [
+        DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", now, None)
+        for (booking_id,) in await cur.fetchall()
+    ]
+    queued = await tell(conn, intents)
+    cur = await conn.execute(query("delivery_failed_bookings"), {"hotel_id": hotel_id})
+    held = await cur.fetchone()
+    return Resent(hotel_id=hotel_id, queued=queued, held_by_failed=int(held[0]) if held else 0)
 
 
 class _RoomType(msgspec.Struct, frozen=True):

@@ -23,12 +23,15 @@ from bridge.sql import query
 log = logging.getLogger("pms_bridge.api.keys")
 
 PREFIX = "pmsb"
-SCOPES = ("read", "book", "admin")
+SCOPES = ("read", "book", "admin", "operator")
 # Each scope includes the ones before it: a booking key can read, an admin key can book.
+# An operator's key is an admin key whose admin calls reach every hotel (the dead-letter
+# tools); its booking-engine calls stay within its own hotel.
 IMPLIED: dict[str, tuple[str, ...]] = {
     "read": ("read",),
     "book": ("read", "book"),
     "admin": ("read", "book", "admin"),
+    "operator": ("read", "book", "admin", "operator"),
 }
 _KEY = re.compile(r"^pmsb_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})$")
 # Revoking or expiring a key takes effect within this many seconds on every replica: no

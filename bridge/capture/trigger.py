@@ -102,7 +102,9 @@ class TriggerSource:
                     heartbeats.append(found)
                 continue
             try:
-                changes.append(self._change(outbox_id, txid, captured_at, table, code, old, new))
+                changes.append(
+                    outbox_change(self._keys, outbox_id, txid, captured_at, table, code, old, new)
+                )
             except (KeyError, ValueError, TypeError, msgspec.ValidationError) as exc:
                 payload = {"old": old, "new": new}
                 error = f"{type(exc).__name__}: {exc}"
@@ -111,32 +113,6 @@ class TriggerSource:
                 rejects.append(RawReject(outbox_id, table, op, payload, error))
         claim = [r[0] for r in rows]
         return Batch(changes, rows[-1][0], rejects, claim=claim, heartbeats=heartbeats)
-
-    def _change(
-        self,
-        outbox_id: int,
-        txid: int,
-        captured_at: Any,
-        table: str,
-        code: str,
-        old: Any,
-        new: Any,
-    ) -> Change:
-        op = OPS_BY_CODE[code]
-        columns = self._keys.get(table)
-        if columns is None:
-            raise KeyError(f"table {table!r} is not watched")
-        if old is not None and not isinstance(old, dict):
-            raise TypeError("old_row is not a JSON object")
-        if new is not None and not isinstance(new, dict):
-            raise TypeError("new_row is not a JSON object")
-        pk: dict[str, Any] = {}
-        if op != "truncate":
-            row = new if new is not None else old
-            if row is None:
-                raise ValueError(f"{op} without a row")
-            pk = {column: row[column] for column in columns}
-        return Change(outbox_id, txid, captured_at, table, op, pk, old, new)
 
     async def batch_waiting(self) -> None:
         # Never read ahead (reads_ahead is False): the outbox is read only when asked.
@@ -158,3 +134,32 @@ class TriggerSource:
         if row is None:
             return 0.0, 0.0
         return float(row[0]), float(row[1] or 0.0)
+
+
+def outbox_change(
+    keys: dict[str, tuple[str, ...]],
+    outbox_id: int,
+    txid: int,
+    captured_at: Any,
+    table: str,
+    code: str,
+    old: Any,
+    new: Any,
+) -> Change:
+    """The Change an outbox row stands for, given the watched tables' primary keys; raises
+    KeyError, TypeError or ValueError for a row that is not one (it is parked as it was read)."""
+    op = OPS_BY_CODE[code]
+    columns = keys.get(table)
+    if columns is None:
+        raise KeyError(f"table {table!r} is not watched")
+    if old is not None and not isinstance(old, dict):
+        raise TypeError("old_row is not a JSON object")
+    if new is not None and not isinstance(new, dict):
+        raise TypeError("new_row is not a JSON object")
+    pk: dict[str, Any] = {}
+    if op != "truncate":
+        row = new if new is not None else old
+        if row is None:
+            raise ValueError(f"{op} without a row")
+        pk = {column: row[column] for column in columns}
+    return Change(outbox_id, txid, captured_at, table, op, pk, old, new)

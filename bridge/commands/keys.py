@@ -160,9 +160,10 @@ def register(sub: Any) -> None:
     create.add_argument("--hotel", type=int, required=True, help="the hotel the key may see")
     create.add_argument(
         "--scope",
-        choices=["read", "book", "admin"],
+        choices=["read", "book", "admin", "operator"],
         default="book",
-        help="read < book < admin; each includes the ones before (default: book)",
+        help="read < book < admin < operator; each includes the ones before; an operator's "
+        "admin calls reach every hotel (default: book)",
     )
     create.add_argument("--expires-in", default=None, help="e.g. 90d, 12h (default: never)")
     create.add_argument("--description", default=None)

@@ -1,21 +1,28 @@
 """A local stand-in for the booking engine's webhook, for the demo and the tests.
 
-It verifies each request's signature with the hotel's secret, remembers every request, and
-answers as a script says (a status code, or None to never answer, which the sender sees as
-a timeout). A key acknowledged once is acknowledged again without counting twice, as a
-booking engine honouring Idempotency-Key would.
+It verifies each request's Standard Webhooks signature (webhook-id, webhook-timestamp,
+webhook-signature, within the libraries' 5-minute tolerance) with the hotel's secret,
+remembers every request, and answers as a script says (a status code, or None to never
+answer, which the sender sees as a timeout). A key acknowledged once is acknowledged again
+without counting twice, as a booking engine honouring Idempotency-Key would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from bridge.delivery.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from bridge.delivery.signing import (
+    IDEMPOTENCY_HEADER,
+    LEGACY_SIGNATURE_HEADER,
+    verify,
+    verify_standard,
+)
 
 _REASONS = {
     200: "OK",
@@ -36,6 +43,10 @@ class Received(msgspec.Struct, frozen=True):
     hotel_id: int | None
     booking_id: str | None
     operation: str | None
+    # The request's headers, names in lower case.
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # The X-PMS-Signature beside the Standard Webhooks ones.
+    legacy_signature_ok: bool = False
 
 
 # (request, how many times this key was seen before) -> status to answer, or None to hang.
@@ -98,9 +109,19 @@ class Receiver:
             if isinstance(reservation, dict):
                 booking_id = reservation.get("id")
         secret = self.secrets.get(hotel_id) if isinstance(hotel_id, int) else None
-        signed = secret is not None and verify(secret, body, headers.get(SIGNATURE_HEADER.lower()))
+        signed = secret is not None and verify_standard(secret, headers, body, time.time())
+        legacy = secret is not None and verify(
+            secret, body, headers.get(LEGACY_SIGNATURE_HEADER.lower())
+        )
         return Received(
-            headers.get(IDEMPOTENCY_HEADER.lower()), signed, body, hotel_id, booking_id, operation
+            headers.get(IDEMPOTENCY_HEADER.lower()),
+            signed,
+            body,
+            hotel_id,
+            booking_id,
+            operation,
+            headers,
+            legacy,
         )
 
     def _answer(self, request: Received) -> tuple[int | None, bytes]:

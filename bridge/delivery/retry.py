@@ -1,4 +1,5 @@
-"""Requeueing deliveries (`pms-bridge sync retry`) and the delivery totals reports show."""
+"""Failed deliveries: listing and requeueing them (`pms-bridge sync failed|retry`), and the
+delivery totals reports show."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+from psycopg.rows import class_row
 
 from bridge.delivery.events import DeliveryIntent, enqueue
 from bridge.sql import query
@@ -20,19 +22,47 @@ class DeliverySummary(msgspec.Struct):
     pending: int
 
 
-async def requeue(conn: psycopg.AsyncConnection[Any], booking_id: uuid.UUID | None) -> int:
-    """Failed events (all, or one booking's) back to pending with a fresh retry budget.
+class FailedDelivery(msgspec.Struct, kw_only=True):
+    """An event delivered for good to no one: it holds `waiting` later events of its
+    reservation until it is requeued."""
+
+    event_id: uuid.UUID
+    hotel_id: int
+    booking_id: uuid.UUID
+    operation: str
+    attempts: int
+    last_error: str | None
+    occurred_at: datetime
+    created_at: datetime
+    waiting: int
+
+
+async def failed(
+    conn: psycopg.AsyncConnection[Any], hotel_id: int | None, limit: int = 1000
+) -> list[FailedDelivery]:
+    """Failed events, of one hotel or all, oldest first."""
+    async with conn.cursor(row_factory=class_row(FailedDelivery)) as cur:
+        await cur.execute(query("delivery_failed"), {"hotel_id": hotel_id, "limit": limit})
+        return await cur.fetchall()
+
+
+async def requeue(
+    conn: psycopg.AsyncConnection[Any], booking_id: uuid.UUID | None, hotel_id: int | None = None
+) -> int:
+    """Failed events (all, one hotel's, or one booking's) back to pending with a fresh retry
+    budget.
 
     For one booking, its pending events are made due now as well; a booking with no open
     event gets a new `updated` event carrying its current state (if its hotel syncs).
     Returns the events queued.
     """
-    cur = await conn.execute(query("delivery_requeue"), {"booking_id": booking_id})
+    scope = {"booking_id": booking_id, "hotel_id": hotel_id}
+    cur = await conn.execute(query("delivery_requeue"), scope)
     row = await cur.fetchone()
     queued = int(row[0]) if row else 0
     if booking_id is None or queued:
         return queued
-    cur = await conn.execute(query("delivery_booking_hotel"), {"booking_id": booking_id})
+    cur = await conn.execute(query("delivery_booking_hotel"), scope)
     intents = [
         DeliveryIntent(
             uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone(), None
@@ -41,7 +71,7 @@ async def requeue(conn: psycopg.AsyncConnection[Any], booking_id: uuid.UUID | No
     ]
     queued = await enqueue(conn, intents)
     if queued:
-        await conn.execute(query("delivery_mark_pending"), {"booking_id": booking_id})
+        await conn.execute(query("delivery_mark_pending"), scope)
     return queued
 
 

@@ -25,7 +25,13 @@ import psycopg
 
 from bridge.config import Settings, require_database
 from bridge.db import connect
-from bridge.delivery.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
+from bridge.delivery.signing import (
+    EVENT_HEADER,
+    IDEMPOTENCY_HEADER,
+    LEGACY_SIGNATURE_HEADER,
+    sign,
+    standard_headers,
+)
 from bridge.sql import query
 from metrics import definitions as m
 
@@ -51,6 +57,8 @@ class DueEvent(msgspec.Struct, frozen=True):
     body: str
     url: str
     secret: str
+    # The secret being rotated out, while it still signs (booking_engine_config).
+    previous_secret: str | None
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -259,11 +267,21 @@ class DeliveryWorker:
     async def attempt(self, client: httpx.AsyncClient, event: DueEvent) -> Outcome:
         """One POST of the event, signed, with its Idempotency-Key."""
         body = event.body.encode()
+        event_id = str(event.event_id)
+        secrets = [event.secret, *([event.previous_secret] if event.previous_secret else [])]
+        try:
+            # webhook-id is the event id, the same on every attempt; the timestamp is the
+            # attempt's, as receivers refuse one older than their tolerance.
+            signed = standard_headers(secrets, event_id, int(time.time()), body)
+            legacy = sign(event.secret, body)
+        except ValueError as exc:
+            return Outcome(False, True, f"hotel {event.hotel_id}: {exc}")
         headers = {
             "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: str(event.event_id),
-            EVENT_HEADER: str(event.event_id),
-            SIGNATURE_HEADER: sign(event.secret, body),
+            IDEMPOTENCY_HEADER: event_id,
+            EVENT_HEADER: event_id,
+            **signed,
+            LEGACY_SIGNATURE_HEADER: legacy,
             "User-Agent": "pms-bridge",
         }
         try:

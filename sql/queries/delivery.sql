@@ -76,11 +76,17 @@ WITH heads AS (
     WHERE e.status <> 'delivered'
     ORDER BY e.hotel_id, e.booking_id, e.seq
 )
+-- The previous secret of a rotation signs too until it is cleared or its end has passed.
 SELECT h.event_id, h.hotel_id, h.booking_id, h.attempts, h.occurred_at, h.payload::text,
-       c.booking_engine_url, c.webhook_secret
+       c.booking_engine_url, c.webhook_secret,
+       CASE WHEN c.webhook_secret_previous_until IS NULL
+                 OR c.webhook_secret_previous_until > now()
+            THEN c.webhook_secret_previous END
 FROM heads h
 JOIN LATERAL (
-    SELECT booking_engine_url, webhook_secret FROM booking_engine_config
+    SELECT booking_engine_url, webhook_secret, webhook_secret_previous,
+           webhook_secret_previous_until
+    FROM booking_engine_config
     WHERE hotel_id = h.hotel_id AND sync_enabled ORDER BY id DESC LIMIT 1
 ) c ON true
 WHERE h.status = 'pending' AND h.next_attempt_at <= now()
@@ -141,13 +147,14 @@ FROM e
 WHERE s.hotel_id = e.hotel_id AND s.booking_id = e.booking_id;
 
 -- name: delivery_requeue
--- `sync retry`: failed events (all, or one booking's) go back to pending with a fresh
--- retry budget; with a booking, its pending events are also made due now.
+-- `sync retry`: failed events (all, one hotel's, or one booking's) go back to pending with a
+-- fresh retry budget; with a booking, its pending events are also made due now.
 WITH e AS (
     UPDATE pms_bridge.delivery_events
     SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
     WHERE status <> 'delivered'
       AND (%(booking_id)s::uuid IS NULL OR booking_id = %(booking_id)s::uuid)
+      AND (%(hotel_id)s::int IS NULL OR hotel_id = %(hotel_id)s::int)
       AND (status = 'failed' OR %(booking_id)s::uuid IS NOT NULL)
     RETURNING hotel_id, booking_id
 ), s AS (
@@ -162,12 +169,38 @@ SELECT count(*) FROM e;
 -- name: delivery_mark_pending
 UPDATE booking_sync_status
 SET sync_status = 'pending', retry_count = 0, error_message = NULL
-WHERE booking_id = %(booking_id)s;
+WHERE booking_id = %(booking_id)s
+  AND (%(hotel_id)s::int IS NULL OR hotel_id = %(hotel_id)s::int);
 
 -- name: delivery_booking_hotel
-SELECT hotel_id FROM booking_sync_status WHERE booking_id = %(booking_id)s
+SELECT hotel_id FROM booking_sync_status
+WHERE booking_id = %(booking_id)s AND (%(hotel_id)s::int IS NULL OR hotel_id = %(hotel_id)s::int)
 UNION
-SELECT hotel_id FROM reservations WHERE id = %(booking_id)s;
+SELECT hotel_id FROM reservations
+WHERE id = %(booking_id)s AND (%(hotel_id)s::int IS NULL OR hotel_id = %(hotel_id)s::int);
+
+-- name: delivery_failed
+-- Failed events (of one hotel, or all), oldest first, each with how many later events of its
+-- reservation wait behind it: a failed event holds them until it is requeued.
+SELECT e.event_id, e.hotel_id, e.booking_id, e.operation, e.attempts, e.last_error,
+       e.occurred_at, e.created_at,
+       (SELECT count(*) FROM pms_bridge.delivery_events w
+        WHERE w.hotel_id = e.hotel_id AND w.booking_id = e.booking_id
+          AND w.status = 'pending' AND w.seq > e.seq) AS waiting
+FROM pms_bridge.delivery_events e
+WHERE e.status = 'failed' AND (%(hotel_id)s::int IS NULL OR e.hotel_id = %(hotel_id)s::int)
+ORDER BY e.seq
+LIMIT %(limit)s;
+
+-- name: delivery_hotel_syncs
+-- Whether events of the hotel are enqueued at all (delivery_enqueue skips other hotels).
+SELECT EXISTS (SELECT 1 FROM booking_engine_config
+               WHERE hotel_id = %(hotel_id)s AND sync_enabled);
+
+-- name: delivery_failed_bookings
+-- The hotel's reservations whose failed event holds their later ones.
+SELECT count(DISTINCT booking_id) FROM pms_bridge.delivery_events
+WHERE status = 'failed' AND hotel_id = %(hotel_id)s;
 
 -- name: delivery_summary
 -- Totals for the demo's summary line and `sync retry`'s report.

@@ -67,3 +67,12 @@ SELECT x.hotel_id, x.booking_id, x.digest, x.status, now()
 FROM unnest(%(hotel_ids)s::int[], %(booking_ids)s::uuid[], %(digests)s::text[],
             %(statuses)s::text[]) AS x(hotel_id, booking_id, digest, status)
 ON CONFLICT (hotel_id, booking_id) DO NOTHING;
+
+-- name: resend_bookings
+-- `sync resend`: every reservation of the hotel whose stay ends on or after `since` (all
+-- when NULL), whatever the booking engine was told of it.
+SELECT r.id AS booking_id
+FROM reservations r
+WHERE r.hotel_id = %(hotel_id)s
+  AND (%(since)s::date IS NULL OR r.check_out >= %(since)s::date)
+ORDER BY r.check_in, r.id;

@@ -21,7 +21,7 @@ from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from bridge.delivery.receiver import Received, Receiver, Script, always_ok
 from bridge.delivery.retry import requeue
-from bridge.delivery.signing import SIGNATURE_HEADER, sign, verify
+from bridge.delivery.signing import LEGACY_SIGNATURE_HEADER, sign, verify
 from bridge.delivery.worker import DeliveryWorker
 from metrics import definitions as m
 from tests.helpers import run_once
@@ -206,7 +206,8 @@ async def test_signature_is_verifiable_with_the_shared_secret(settings: Settings
     assert verify(secret, body, sign(secret, body))
     assert not verify("another secret", body, sign(secret, body))
     assert not verify(secret, body + b" ", sign(secret, body))
-    assert SIGNATURE_HEADER == "X-PMS-Signature"
+    assert captured[0].legacy_signature_ok
+    assert LEGACY_SIGNATURE_HEADER == "X-PMS-Signature"
 
 
 async def test_failed_after_retry_limit_then_sync_retry_requeues(settings: Settings) -> None:

@@ -207,7 +207,7 @@ async def test_a_changed_function_file_is_applied_again_and_run_waits_for_it(
         await apply_pms_schema(conn)
     assert cli(url, "migrate").returncode == 0
     files = {f.name: f.digest for f in function_files("bridge")}
-    assert set(files) == {"booking", "delivery", "pricing"}
+    assert set(files) == {"booking", "delivery", "parked", "pricing"}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE pms_bridge.schema_functions")
         conn.execute(
@@ -220,11 +220,14 @@ async def test_a_changed_function_file_is_applied_again_and_run_waits_for_it(
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.strip() == (
         "pms-bridge: error: the database lacks bridge migrations functions/booking, "
-        "functions/delivery, functions/pricing: run `pms-bridge migrate` first"
+        "functions/delivery, functions/parked, functions/pricing: run `pms-bridge migrate` first"
     )
     again = cli(url, "migrate")
     assert again.returncode == 0, again.stderr
-    assert "applied functions/booking, functions/delivery, functions/pricing;" in again.stdout
+    assert (
+        "applied functions/booking, functions/delivery, functions/parked, functions/pricing;"
+        in again.stdout
+    )
     with psycopg.connect(url) as conn:
         body = conn.execute(
             "SELECT pg_get_functiondef('pms_bridge.api_rooms_left'::regproc)"
