@@ -139,7 +139,7 @@ async def test_a_whsec_secret_that_is_not_base64_fails_with_a_clear_error(
         await sql(url, "UPDATE booking_engine_config SET webhook_secret = 'whsec_not base64!'")
         booking = await book(url)
         await run_once(settings, MemoryCache())
-        async with delivering(url, max_attempts=1):
+        async with delivering(url, max_attempts=1, retry_for=0.0):
 
             async def failed() -> bool:
                 rows = await sql(
