@@ -12,6 +12,7 @@ from api.auth import tokens
 from api.auth.guard import Principal, identify, usable
 from api.context import ApiContext
 from api.errors import ApiError
+from api.openapi import Documented
 from api.routes.common import BODY, OPT, PREFIX, errors, note
 from api.schemas import Identity, TokenRequest, TokenResponse, ValidateRequest, ValidateResponse
 
@@ -30,6 +31,8 @@ def _identity(principal: Principal, expires_at: Any = None) -> Identity:
 @post(
     f"{PREFIX}/auth/token",
     tags=["auth"],
+    operation_id="createToken",
+    operation_class=Documented,
     status_code=200,
     opt={"rate": "auth"},
     security=[{}],
@@ -90,6 +93,8 @@ async def token(
 @post(
     f"{PREFIX}/auth/validate-token",
     tags=["auth"],
+    operation_id="validateToken",
+    operation_class=Documented,
     status_code=200,
     opt={"rate": "auth"},
     security=[{}],
@@ -114,6 +119,8 @@ async def validate_token(
 @get(
     f"{PREFIX}/auth/user/{{user_id:str}}",
     tags=["auth"],
+    operation_id="getUser",
+    operation_class=Documented,
     opt=OPT("read"),
     responses=errors(404),
     summary="The identity behind the caller's credentials",

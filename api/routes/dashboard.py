@@ -12,6 +12,7 @@ from prometheus_client import Metric
 
 from api.auth.operator import RESPONSES, SECURITY, operator_only
 from api.context import ApiContext
+from api.openapi import Documented
 from metrics.definitions import REGISTRY, SYNC_TARGET_SECONDS
 
 
@@ -109,7 +110,9 @@ def collect(ctx: ApiContext) -> DashboardData:
 
 @get(
     "/dashboard/data",
-    tags=["health"],
+    tags=["operators"],
+    operation_id="getDashboardData",
+    operation_class=Documented,
     security=SECURITY,
     responses=RESPONSES,
     guards=[operator_only],
@@ -150,7 +153,9 @@ small{{color:#666}}</style></head><body>
 
 @get(
     "/dashboard",
-    tags=["health"],
+    tags=["operators"],
+    operation_id="getDashboard",
+    operation_class=Documented,
     media_type="text/html",
     security=SECURITY,
     responses=RESPONSES,
