@@ -20,7 +20,7 @@ from api.context import CONTEXT, ApiContext
 from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
 from api.middleware import front, immediate, wrap
-from api.openapi import ExactStructs
+from api.openapi import HEADERS, ExactStructs
 from api.ratelimit import open_limiter
 from api.request import ApiRequest
 from api.retention import Retention
@@ -134,6 +134,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             ),
             path="/schema",
             components=Components(
+                headers=dict(HEADERS),
                 security_schemes={
                     "bearer": SecurityScheme(
                         type="http",
@@ -154,7 +155,7 @@ def create_app(ctx: ApiContext) -> Litestar:
                     "operatorBearer": SecurityScheme(
                         type="http", scheme="bearer", description="BRIDGE_METRICS_TOKEN"
                     ),
-                }
+                },
             ),
             security=[{"bearer": []}],
         ),

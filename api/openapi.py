@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, Operation, Parameter, Schema
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.serialization import encode_json
@@ -27,17 +34,36 @@ if TYPE_CHECKING:
 CALLER: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 _INTEGER = Schema(type=OpenAPIType.INTEGER)
-_RATE_LIMIT = {
-    "RateLimit-Limit": ("The bucket's size (burst) for this caller and endpoint class", _INTEGER),
-    "RateLimit-Remaining": ("Calls left in the bucket", _INTEGER),
-    "RateLimit-Reset": ("Seconds until the bucket is full again", _INTEGER),
-    "RateLimit-Policy": (
-        "The limit as '<burst>;w=<seconds>'",
-        Schema(type=OpenAPIType.STRING),
+_TEXT = Schema(type=OpenAPIType.STRING)
+_RATE_LIMIT = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy")
+# The headers answers carry, as components: an operation refers to them.
+HEADERS = {
+    "RateLimit-Limit": OpenAPIHeader(
+        schema=_INTEGER, description="The bucket's size (burst) for this caller and call class"
+    ),
+    "RateLimit-Remaining": OpenAPIHeader(schema=_INTEGER, description="Calls left in the bucket"),
+    "RateLimit-Reset": OpenAPIHeader(
+        schema=_INTEGER, description="Seconds until the bucket is full again"
+    ),
+    "RateLimit-Policy": OpenAPIHeader(
+        schema=_TEXT, description="The limit as '<burst>;w=<seconds>'"
+    ),
+    "Retry-After": OpenAPIHeader(
+        schema=_INTEGER, description="Seconds to wait before calling again", required=True
+    ),
+    "Retry-After-Optional": OpenAPIHeader(
+        schema=_INTEGER,
+        description="Seconds to wait before calling again (not sent when the API lacks a"
+        " configuration, such as its database)",
+    ),
+    "WWW-Authenticate": OpenAPIHeader(
+        schema=_TEXT, description="The scheme to authenticate with", required=True
     ),
 }
-_RETRY_AFTER = "Seconds to wait before calling again"
-_CHALLENGE = ("The scheme to authenticate with", Schema(type=OpenAPIType.STRING))
+
+
+def _ref(component: str) -> Reference:
+    return Reference(ref=f"#/components/headers/{component}")
 
 
 class ExactStructs(OpenAPISchemaPlugin):
@@ -86,21 +112,14 @@ class Documented(Operation):
             if not isinstance(response, OpenAPIResponse):
                 continue
             # A call refused before its rate was taken (no credentials) has no rate-limit
-            # headers, and a 503 for a missing configuration no Retry-After.
-            headers = {
-                name: OpenAPIHeader(schema=schema, description=text)
-                for name, (text, schema) in _RATE_LIMIT.items()
-                if limited
-            }
-            if code in ("429", "503"):
-                headers["Retry-After"] = OpenAPIHeader(
-                    schema=_INTEGER, description=_RETRY_AFTER, required=code == "429"
-                )
+            # headers; they are documented, not required.
+            headers = {name: _ref(name) for name in _RATE_LIMIT if limited}
+            if code == "429":
+                headers["Retry-After"] = _ref("Retry-After")
+            if code == "503":
+                headers["Retry-After"] = _ref("Retry-After-Optional")
             if code == "401":
-                text, schema = _CHALLENGE
-                headers["WWW-Authenticate"] = OpenAPIHeader(
-                    schema=schema, description=text, required=True
-                )
+                headers["WWW-Authenticate"] = _ref("WWW-Authenticate")
             response.headers = {**(response.headers or {}), **headers}
 
 
