@@ -36,7 +36,7 @@ def _identity(principal: Principal, expires_at: Any = None) -> Identity:
     status_code=200,
     opt={"rate": "auth"},
     security=[{}],
-    responses=errors(*BODY),
+    responses=errors(*BODY, 422),
     summary="Exchange an API key (or a refresh token) for tokens",
 )
 async def token(
@@ -53,11 +53,11 @@ async def token(
     family = None
     if data.grant_type == "api_key":
         if data.api_key is None:
-            raise ApiError(400, "bad_request", "grant_type api_key needs api_key")
+            raise ApiError(422, "unprocessable", "grant_type api_key needs api_key")
         record = usable(await ctx.keys.verify(data.api_key))
     else:
         if data.refresh_token is None:
-            raise ApiError(400, "bad_request", "grant_type refresh_token needs refresh_token")
+            raise ApiError(422, "unprocessable", "grant_type refresh_token needs refresh_token")
         try:
             spent = await tokens.spend_refresh(ctx.pool, data.refresh_token)
         except tokens.TokenError as exc:

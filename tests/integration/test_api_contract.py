@@ -1,0 +1,262 @@
+"""The OpenAPI document against the running API: for every operation, what the document
+requires is what the server requires. A valid call is answered 2xx; the same call without one
+optional body field, query or header parameter is still answered (a default or a rule across
+fields, never 400); without one required field it is 400."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from bridge.cache.memory import MemoryCache
+from bridge.config import Settings
+from tests.integration.api_server import (
+    create_key,
+    fill_all_but,
+    room_type_with_rooms,
+    running_api,
+)
+
+PREFIX = "/api/booking-engine"
+# Optional fields whose absence a rule across fields refuses (422), as the document says.
+RULES = {("createToken", ("api_key",)): 422}
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The object schema behind a $ref, or behind oneOf [$ref, null]."""
+    for variant in schema.get("oneOf", []):
+        if "$ref" in variant:
+            schema = variant
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        resolved: dict[str, Any] = document["components"]["schemas"][name]
+        return resolved
+    return schema
+
+
+def _fields(
+    document: dict[str, Any], schema: dict[str, Any], body: dict[str, Any], at: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], bool]]:
+    """Each field of the body with whether the schema requires it, nested objects too."""
+    schema = _resolve(document, schema)
+    required = set(schema.get("required", []))
+    for name, sub in schema.get("properties", {}).items():
+        if name not in body:
+            continue
+        yield (*at, name), name in required
+        if isinstance(body[name], dict):
+            yield from _fields(document, sub, body[name], (*at, name))
+
+
+def _without(body: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    trimmed = copy.deepcopy(body)
+    parent = trimmed
+    for name in path[:-1]:
+        parent = parent[name]
+    del parent[path[-1]]
+    return trimmed
+
+
+async def _send(http: httpx.AsyncClient, call: Call) -> httpx.Response:
+    return await http.request(
+        call.method,
+        call.path,
+        params=call.query,
+        headers=call.headers,
+        json=call.body,
+    )
+
+
+async def test_the_document_requires_what_the_server_requires(
+    settings: Settings, db_url: str
+) -> None:
+    type_id, rooms = await room_type_with_rooms(db_url, 1)
+    start = date.today() + timedelta(days=200)
+    window = [start + timedelta(days=n) for n in range(60)]
+    # Every room free on the nights the bookings below take, whatever the seed booked there.
+    await fill_all_but(db_url, 1, type_id, window, keep=len(rooms))
+    key = await create_key(db_url, 1, "admin")
+    async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
+        document = (await http.get("/schema/openapi.json")).json()
+        priced = await http.get(
+            f"{PREFIX}/hotels/1/pricing",
+            params={"start_date": start.isoformat(), "end_date": window[-1].isoformat()},
+        )
+        assert priced.status_code == 200, priced.text
+        plan = next(
+            p
+            for p in priced.json()["plans"]
+            if p["plan_id"] is not None and len(p["nights"]) == len(window) - 1
+        )
+        stays = iter(range(0, len(window) - 2, 2))
+
+        def booking() -> Call:
+            check_in = start + timedelta(days=next(stays))
+            return Call(
+                "POST",
+                f"{PREFIX}/bookings",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+                body={
+                    "hotel_id": 1,
+                    "room_type_id": type_id,
+                    "check_in": check_in.isoformat(),
+                    "check_out": (check_in + timedelta(days=2)).isoformat(),
+                    "guests": 1,
+                    "guest": {
+                        "name": "Contract Tester",
+                        "name_kana": "コントラクト",
+                        "email": "contract@example.test",
+                        "phone": "+81 3 0000 0000",
+                        "gender": "female",
+                        "legal_or_natural_person": "natural",
+                    },
+                    "plan_id": plan["plan_id"],
+                    "plan_key": plan["plan_key"],
+                    "payment_timing": "prepaid",
+                    "comment": "contract",
+                    "booking_engine_id": f"contract-{uuid.uuid4()}",
+                    "agent": "Contract Travel",
+                    "prepayment": {"amount": 1, "payment_type_id": 4, "comment": "card"},
+                },
+            )
+
+        made = await _send(http, booking())
+        assert made.status_code == 201, made.text
+        booked = made.json()
+        at = f"{PREFIX}/bookings/{booked['booking_id']}"
+        window_query = {
+            "start_date": start.isoformat(),
+            "end_date": (start + timedelta(days=7)).isoformat(),
+            "plan_id": plan["plan_id"],
+            "plan_key": plan["plan_key"],
+        }
+        calls: dict[str, Callable[[], Call]] = {
+            "createBooking": booking,
+            "updateBooking": lambda: Call(
+                "PUT",
+                at,
+                body={
+                    "check_in": booked["check_in"],
+                    "check_out": booked["check_out"],
+                    "guests": 1,
+                    "guest": {
+                        "name": "Contract Tester",
+                        "name_kana": "コントラクト",
+                        "email": "contract@example.test",
+                        "phone": "+81 3 0000 0000",
+                    },
+                    "comment": "contract",
+                },
+            ),
+            "cancelBooking": lambda: Call("DELETE", at, query={"fee_nights": 0}),
+            "getAvailability": lambda: Call(
+                "GET", f"{PREFIX}/availability/1", query={**window_query, "room_type_id": type_id}
+            ),
+            "getPricing": lambda: Call("GET", f"{PREFIX}/hotels/1/pricing", query=window_query),
+            "getCacheStatus": lambda: Call("GET", f"{PREFIX}/cache/status", query={"hotel_id": 1}),
+            "createToken": lambda: Call(
+                "POST",
+                f"{PREFIX}/auth/token",
+                body={"grant_type": "api_key", "api_key": key, "refresh_token": "pmsr_unused"},
+            ),
+            "validateToken": lambda: Call(
+                "POST", f"{PREFIX}/auth/validate-token", body={"token": key}
+            ),
+            "updateHotelCache": lambda: Call(
+                "POST", f"{PREFIX}/cache/update-hotels", body={"hotel_id": 1}
+            ),
+            "updateRoomTypeCache": lambda: Call(
+                "POST", f"{PREFIX}/cache/update-room-types", body={"hotel_id": 1}
+            ),
+            "refreshAvailability": lambda: Call(
+                "POST",
+                f"{PREFIX}/cache/refresh-availability",
+                body={
+                    "hotel_id": 1,
+                    "room_type_id": type_id,
+                    "start_date": start.isoformat(),
+                    "end_date": (start + timedelta(days=7)).isoformat(),
+                },
+            ),
+        }
+        # A cancelled booking cannot change: the cancellation goes last.
+        order = sorted(calls, key=lambda op: op == "cancelBooking")
+        operations = {
+            op["operationId"]: op
+            for path, item in document["paths"].items()
+            if path.startswith(PREFIX)
+            for method, op in item.items()
+            if method in ("get", "post", "put", "delete")
+        }
+        takes_input = {
+            name
+            for name, op in operations.items()
+            if "requestBody" in op or any(p["in"] != "path" for p in op.get("parameters", []))
+        }
+        assert takes_input == set(calls), "every operation with input needs a valid call here"
+
+        seen: dict[tuple[str, str, tuple[str, ...]], int] = {}
+        for name in order:
+            op, make = operations[name], calls[name]
+            base = make()
+            answered = await _send(http, base)
+            assert answered.status_code < 300, (name, answered.text)
+            variants: list[tuple[str, tuple[str, ...], bool, Callable[[Call], None]]] = []
+            if base.body is not None:
+                schema = op["requestBody"]["content"]["application/json"]["schema"]
+                assert op["requestBody"]["required"] is True
+                for path, required in _fields(document, schema, base.body, ()):
+                    variants.append(("body", path, required, _drop_body(path)))
+            for parameter in op.get("parameters", []):
+                where, param = parameter["in"], parameter["name"]
+                if where == "path":
+                    continue
+                kept = base.query if where == "query" else base.headers
+                assert param in kept, f"{name}: the valid call leaves out {where} {param}"
+                variants.append((where, (param,), parameter["required"], _drop(where, param)))
+            for where, path, required, drop in variants:
+                call = make()
+                drop(call)
+                seen[(name, where, path)] = (await _send(http, call)).status_code
+                expected = 400 if required else RULES.get((name, path), 200)
+                got = seen[(name, where, path)]
+                assert got == expected or (expected == 200 and 200 <= got < 300), (
+                    f"{name} without {where} {'.'.join(path)}: {got}, the document says "
+                    f"{'required' if required else 'optional'}"
+                )
+    # Both kinds were exercised: required fields refused, optional ones taken.
+    assert seen[("createBooking", "body", ("guest", "name"))] == 400
+    assert seen[("createBooking", "body", ("payment_timing",))] == 201
+    assert seen[("createBooking", "header", ("Idempotency-Key",))] == 201
+    assert seen[("getAvailability", "query", ("start_date",))] == 400
+    assert seen[("cancelBooking", "query", ("fee_nights",))] == 200
+
+
+def _drop_body(path: tuple[str, ...]) -> Callable[[Call], None]:
+    def drop(call: Call) -> None:
+        assert call.body is not None
+        call.body = _without(call.body, path)
+
+    return drop
+
+
+def _drop(where: str, name: str) -> Callable[[Call], None]:
+    def drop(call: Call) -> None:
+        (call.query if where == "query" else call.headers).pop(name)
+
+    return drop
