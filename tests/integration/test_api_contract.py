@@ -1,7 +1,8 @@
 """The OpenAPI document against the running API: for every operation, what the document
 requires is what the server requires. A valid call is answered 2xx; the same call without one
 optional body field, query or header parameter is still answered (a default or a rule across
-fields, never 400); without one required field it is 400."""
+fields, never 400); without one required field it is 400. A body field the document makes
+nullable takes null; any other field given null is 400."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from tests.integration.api_server import (
 )
 
 PREFIX = "/api/booking-engine"
-# Optional fields whose absence a rule across fields refuses (422), as the document says.
+# Optional fields whose absence (or null) a rule across fields refuses (422), as the
+# document says.
 RULES = {("createToken", ("api_key",)): 422}
 
 
@@ -51,25 +53,31 @@ def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
 
 def _fields(
     document: dict[str, Any], schema: dict[str, Any], body: dict[str, Any], at: tuple[str, ...]
-) -> Iterator[tuple[tuple[str, ...], bool]]:
-    """Each field of the body with whether the schema requires it, nested objects too."""
+) -> Iterator[tuple[tuple[str, ...], bool, bool]]:
+    """Each field of the body with whether the schema requires it and whether it may be
+    null, nested objects too."""
     schema = _resolve(document, schema)
     required = set(schema.get("required", []))
     for name, sub in schema.get("properties", {}).items():
         if name not in body:
             continue
-        yield (*at, name), name in required
+        nullable = {"type": "null"} in sub.get("oneOf", [])
+        yield (*at, name), name in required, nullable
         if isinstance(body[name], dict):
             yield from _fields(document, sub, body[name], (*at, name))
 
 
-def _without(body: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
-    trimmed = copy.deepcopy(body)
-    parent = trimmed
+def _edited(body: dict[str, Any], path: tuple[str, ...], null: bool) -> dict[str, Any]:
+    """The body without the field at path, or with null there."""
+    edited = copy.deepcopy(body)
+    parent = edited
     for name in path[:-1]:
         parent = parent[name]
-    del parent[path[-1]]
-    return trimmed
+    if null:
+        parent[path[-1]] = None
+    else:
+        del parent[path[-1]]
+    return edited
 
 
 async def _send(http: httpx.AsyncClient, call: Call) -> httpx.Response:
@@ -87,7 +95,7 @@ async def test_the_document_requires_what_the_server_requires(
 ) -> None:
     type_id, rooms = await room_type_with_rooms(db_url, 1)
     start = date.today() + timedelta(days=200)
-    window = [start + timedelta(days=n) for n in range(60)]
+    window = [start + timedelta(days=n) for n in range(100)]
     # Every room free on the nights the bookings below take, whatever the seed booked there.
     await fill_all_but(db_url, 1, type_id, window, keep=len(rooms))
     key = await create_key(db_url, 1, "admin")
@@ -216,43 +224,48 @@ async def test_the_document_requires_what_the_server_requires(
             base = make()
             answered = await _send(http, base)
             assert answered.status_code < 300, (name, answered.text)
-            variants: list[tuple[str, tuple[str, ...], bool, Callable[[Call], None]]] = []
+            # (where, field, answer the document promises, how the valid call is changed)
+            variants: list[tuple[str, tuple[str, ...], int, Callable[[Call], None]]] = []
             if base.body is not None:
                 schema = op["requestBody"]["content"]["application/json"]["schema"]
                 assert op["requestBody"]["required"] is True
-                for path, required in _fields(document, schema, base.body, ()):
-                    variants.append(("body", path, required, _drop_body(path)))
+                for path, required, nullable in _fields(document, schema, base.body, ()):
+                    rule = RULES.get((name, path), 200)
+                    variants.append(("body", path, 400 if required else rule, _body(path, False)))
+                    promised = rule if nullable else 400
+                    variants.append(("null", path, promised, _body(path, True)))
             for parameter in op.get("parameters", []):
                 where, param = parameter["in"], parameter["name"]
                 if where == "path":
                     continue
                 kept = base.query if where == "query" else base.headers
                 assert param in kept, f"{name}: the valid call leaves out {where} {param}"
-                variants.append((where, (param,), parameter["required"], _drop(where, param)))
-            for where, path, required, drop in variants:
+                promised = 400 if parameter["required"] else 200
+                variants.append((where, (param,), promised, _drop(where, param)))
+            for where, path, promised, change in variants:
                 call = make()
-                drop(call)
-                seen[(name, where, path)] = (await _send(http, call)).status_code
-                expected = 400 if required else RULES.get((name, path), 200)
-                got = seen[(name, where, path)]
-                assert got == expected or (expected == 200 and 200 <= got < 300), (
-                    f"{name} without {where} {'.'.join(path)}: {got}, the document says "
-                    f"{'required' if required else 'optional'}"
+                change(call)
+                got = seen[(name, where, path)] = (await _send(http, call)).status_code
+                assert got == promised or (promised == 200 and 200 <= got < 300), (
+                    f"{name}, {where} {'.'.join(path)} left out or null: {got}, where the"
+                    f" document promises {promised}"
                 )
     # Both kinds were exercised: required fields refused, optional ones taken.
     assert seen[("createBooking", "body", ("guest", "name"))] == 400
     assert seen[("createBooking", "body", ("payment_timing",))] == 201
+    assert seen[("createBooking", "null", ("payment_timing",))] == 400
+    assert seen[("createBooking", "null", ("comment",))] == 201
     assert seen[("createBooking", "header", ("Idempotency-Key",))] == 201
     assert seen[("getAvailability", "query", ("start_date",))] == 400
     assert seen[("cancelBooking", "query", ("fee_nights",))] == 200
 
 
-def _drop_body(path: tuple[str, ...]) -> Callable[[Call], None]:
-    def drop(call: Call) -> None:
+def _body(path: tuple[str, ...], null: bool) -> Callable[[Call], None]:
+    def change(call: Call) -> None:
         assert call.body is not None
-        call.body = _without(call.body, path)
+        call.body = _edited(call.body, path, null)
 
-    return drop
+    return change
 
 
 def _drop(where: str, name: str) -> Callable[[Call], None]:
