@@ -273,3 +273,41 @@ def _drop(where: str, name: str) -> Callable[[Call], None]:
         (call.query if where == "query" else call.headers).pop(name)
 
     return drop
+
+
+async def test_answers_carry_the_headers_the_document_names(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    # One read in the bucket, refilled only after minutes: the second read is refused.
+    async with (
+        running_api(settings, MemoryCache(), rate_limits="read=0.01:1") as api,
+        api.client() as anonymous,
+        api.client(key) as http,
+    ):
+        document = (await http.get("/schema/openapi.json")).json()
+        op = document["paths"][f"{PREFIX}/hotels"]["get"]
+        answers = {
+            "200": await http.get(f"{PREFIX}/hotels"),
+            "429": await http.get(f"{PREFIX}/hotels"),
+            "401": await anonymous.get(f"{PREFIX}/hotels"),
+        }
+    components = document["components"]["headers"]
+    for code, answer in answers.items():
+        assert answer.status_code == int(code), answer.text
+        named = {
+            name: components[ref["$ref"].rsplit("/", 1)[1]]
+            for name, ref in op["responses"][code]["headers"].items()
+        }
+        required = {name for name, header in named.items() if header["required"]}
+        assert {name for name in required if name not in answer.headers} == set(), code
+        sent = {
+            name
+            for name in answer.headers
+            if name.lower().startswith("ratelimit-") or name.lower() == "retry-after"
+        }
+        assert {name.lower() for name in named} >= sent, code
+        assert answer.json()["error" if code != "200" else "hotels"] is not None
+    assert int(answers["429"].headers["Retry-After"]) > 0
+    assert answers["200"].headers["RateLimit-Limit"] == "1"
+    assert answers["401"].headers["WWW-Authenticate"].startswith("Bearer")
