@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -185,6 +186,9 @@ def test_scenario_against_a_live_run(built: Path, db_url: str) -> None:
     webhook_booking = str(uuid.uuid4())
     try:
         wait_ready(base, proc)
+        # What `run` serves is what the client was generated from.
+        served = httpx.get(f"{base}/schema/openapi.json", timeout=30).json()
+        assert served == json.loads((CLIENT / "openapi.json").read_text())
         scenario_env = {
             **os.environ,
             "SCENARIO_BASE_URL": base,
@@ -213,12 +217,15 @@ def test_scenario_against_a_live_run(built: Path, db_url: str) -> None:
         "comment": "late arrival",
     }
     assert seen["refresh"] == {
-        "rotations": 1,
+        "rotations": 2,
         "new_token": True,
+        "shared": True,
         "read_status": 200,
         "valid": True,
         "via": "jwt",
     }
+    assert seen["eager"] == {"reads": [200, 200, 200], "rotations": 2}
+    assert seen["api_key"] == {"read_status": 200, "session": True}
     assert seen["cancelled"] == {"status": "cancelled"}
     assert seen["missing"] == {"status": 404, "error": "not_found"}
     assert seen["rate_limit"] is not None
@@ -254,11 +261,12 @@ def test_scenario_against_a_live_run(built: Path, db_url: str) -> None:
             (booking_id,),
         ).fetchall()
         assert claims == [(201, uuid.UUID(booking_id))]
-        # One family: the key's exchange, then one rotation that spent the first token.
+        # Two families (two clients exchanged the key), each rotated twice; none revoked, so
+        # no refresh token was spent twice, concurrent renewals included.
         tokens = conn.execute(
             "SELECT count(DISTINCT family), count(*), count(used_at), count(revoked_at)"
             " FROM pms_bridge.api_refresh_tokens t JOIN booking_engine_api_keys k"
             " ON k.id = t.api_key_id WHERE k.key_id = %s",
             (key.split("_")[1],),
         ).fetchone()
-        assert tokens == (1, 2, 1, 0)
+        assert tokens == (2, 6, 4, 0)

@@ -27,10 +27,9 @@ async function main(): Promise<void> {
   const roomTypeId = Number(env("SCENARIO_ROOM_TYPE_ID"));
   const checkIn = env("SCENARIO_CHECK_IN");
   const checkOut = plusDays(checkIn, 2);
-  const { api, session } = createBookingClient({
-    baseUrl: env("SCENARIO_BASE_URL"),
-    apiKey: env("SCENARIO_API_KEY"),
-  });
+  const baseUrl = env("SCENARIO_BASE_URL");
+  const apiKey = env("SCENARIO_API_KEY");
+  const { api, session } = createBookingClient({ baseUrl, apiKey });
   if (session === null) throw new Error("the default client uses tokens");
 
   const availability = await api.GET("/api/booking-engine/availability/{hotel_id}", {
@@ -87,6 +86,8 @@ async function main(): Promise<void> {
 
   const before = await session.accessToken();
   const rotated = await session.refresh();
+  // Concurrent renewals share one: a refresh token spent twice would revoke its family.
+  const together = await Promise.all([session.refresh(), session.refresh(), session.refresh()]);
   const afterRefresh = await api.GET("/api/booking-engine/bookings/{booking_id}", {
     params: { path },
   });
@@ -101,6 +102,17 @@ async function main(): Promise<void> {
 
   const missing = await api.GET("/api/booking-engine/bookings/{booking_id}", {
     params: { path: { booking_id: "00000000-0000-4000-8000-000000000000" } },
+  });
+
+  // A token always within its renewal margin: every call rotates the tokens first.
+  const eager = createBookingClient({ baseUrl, apiKey, refreshMarginSeconds: 900 });
+  const eagerReads: number[] = [];
+  for (let n = 0; n < 3; n += 1) {
+    eagerReads.push((await eager.api.GET("/api/booking-engine/hotels")).response.status);
+  }
+  const byKey = createBookingClient({ baseUrl, apiKey, auth: "api-key" });
+  const keyRead = await byKey.api.GET("/api/booking-engine/bookings/{booking_id}", {
+    params: { path },
   });
 
   const secret = env("SCENARIO_WEBHOOK_SECRET");
@@ -133,10 +145,13 @@ async function main(): Promise<void> {
     refresh: {
       rotations: session.rotations,
       new_token: rotated !== before,
+      shared: together.every((token) => token === together[0]) && together[0] !== rotated,
       read_status: afterRefresh.response.status,
       valid: validated.data?.valid ?? false,
       via: validated.data?.identity.authenticated_with ?? null,
     },
+    eager: { reads: eagerReads, rotations: eager.session?.rotations ?? null },
+    api_key: { read_status: keyRead.response.status, session: byKey.session === null },
     cancelled: { status: cancelled.data.status },
     missing: { status: missing.response.status, error: missing.error?.error ?? null },
     rate_limit: created.response.headers.get("RateLimit-Limit"),
