@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.openapi", description=main.__doc__)
     parser.add_argument("--write", type=Path, help="file to write (default: standard output)")
     args = parser.parse_args(argv)
+    # Imported here: the app imports this module for its plugin and operations.
     from api.app import create_app
     from api.context import ApiContext
     from bridge.cache.memory import MemoryCache
