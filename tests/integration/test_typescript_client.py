@@ -209,7 +209,7 @@ def test_scenario_against_a_live_run(built: Path, db_url: str) -> None:
     assert seen["available_before"] == 2
     assert seen["price"] is not None and seen["price"] > 0
     assert seen["created"]["status"] == 201
-    assert seen["retried"] == {"status": 201, "booking_id": booking_id}
+    assert seen["retried"] == {"status": 201, "booking_id": booking_id, "same_answer": True}
     assert seen["read"]["status"] == "confirmed" and seen["read"]["nights"] == 2
     assert seen["changed"] == {
         "check_out": (check_in + timedelta(days=3)).isoformat(),

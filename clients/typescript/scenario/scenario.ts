@@ -135,7 +135,11 @@ async function main(): Promise<void> {
     plan_key: plan.plan_key,
     price: plan.nights[0]?.price ?? null,
     created: { status: created.response.status, booking_id: bookingId },
-    retried: { status: retried.response.status, booking_id: retried.data.booking_id },
+    retried: {
+      status: retried.response.status,
+      booking_id: retried.data.booking_id,
+      same_answer: JSON.stringify(retried.data) === JSON.stringify(created.data),
+    },
     read: { status: read.data.status, nights: read.data.nights.length, total: read.data.total_price },
     changed: {
       check_out: changed.data.check_out,
