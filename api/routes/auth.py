@@ -36,7 +36,7 @@ def _identity(principal: Principal, expires_at: Any = None) -> Identity:
     status_code=200,
     opt={"rate": "auth"},
     security=[{}],
-    responses=errors(*BODY, 422),
+    responses=errors(*BODY, 422, scoped=False),
     summary="Exchange an API key (or a refresh token) for tokens",
 )
 async def token(
@@ -98,7 +98,7 @@ async def token(
     status_code=200,
     opt={"rate": "auth"},
     security=[{}],
-    responses=errors(*BODY),
+    responses=errors(*BODY, scoped=False),
     summary="Check a token (or API key); 401 when it is not valid",
 )
 async def validate_token(

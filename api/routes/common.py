@@ -46,9 +46,10 @@ _DESCRIPTIONS = {
 BODY = (413, 415)
 
 
-def errors(*codes: int) -> dict[int, ResponseSpec]:
-    """The {"error", "detail"} responses a route can give, for the OpenAPI document."""
-    every = (400, 401, 403, 429, 503, *codes)
+def errors(*codes: int, scoped: bool = True) -> dict[int, ResponseSpec]:
+    """The {"error", "detail"} responses a route can give, for the OpenAPI document; a route
+    that needs no scope (`scoped=False`) never answers 403."""
+    every = (400, 401, *((403,) if scoped else ()), 429, 503, *codes)
     return {
         code: ResponseSpec(ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False)
         for code in sorted(set(every))
