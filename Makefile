@@ -9,10 +9,10 @@ PROD_LOCK := requirements/prod.lock
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 ARGS ?=
 # `make demo -- --duration 30` passes what follows `--` on, like ARGS="--duration 30" does.
-TARGETS := install demo test test-system-pg lint bench lock clean
+TARGETS := install demo test test-system-pg lint bench lock clean ts-client
 PASSED := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 
-.PHONY: install demo test test-system-pg lint bench lock clean
+.PHONY: install demo test test-system-pg lint bench lock clean ts-client
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -58,6 +58,11 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra demo \
 		$(LOCK_FLAGS) --upgrade -o $(DEV_LOCK)
 	$(BIN)/uv pip compile requirements/build.in -c $(DEV_LOCK) $(LOCK_FLAGS) -o requirements/build.lock
+
+# The TypeScript client's OpenAPI document and its generated types, from the API's code.
+ts-client: $(STAMP)
+	$(BIN)/python -m api.openapi --write clients/typescript/openapi.json
+	cd clients/typescript && npm ci --cache .npm-cache --no-audit --no-fund && npm run generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ from api.context import CONTEXT, ApiContext
 from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
 from api.middleware import front, immediate, wrap
-from api.openapi import ClosedInputs
+from api.openapi import HEADERS, ExactStructs
 from api.ratelimit import open_limiter
 from api.request import ApiRequest
 from api.retention import Retention
@@ -121,7 +121,7 @@ def create_app(ctx: ApiContext) -> Litestar:
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ApiRequest,
         state=State({CONTEXT: ctx}),
-        plugins=[ClosedInputs()],
+        plugins=[ExactStructs()],
         openapi_config=OpenAPIConfig(
             title="PMS Bridge booking-engine API",
             version="0.1.0",
@@ -136,11 +136,18 @@ def create_app(ctx: ApiContext) -> Litestar:
             ),
             path="/schema",
             components=Components(
+                headers=dict(HEADERS),
                 security_schemes={
                     "bearer": SecurityScheme(
                         type="http",
                         scheme="bearer",
                         description="An API key (pmsb_…) or an access token from /auth/token",
+                    ),
+                    "apiKey": SecurityScheme(
+                        type="apiKey",
+                        name="X-API-Key",
+                        security_scheme_in="header",
+                        description="An API key (pmsb_…), when no Authorization header is sent",
                     ),
                     "operatorBasic": SecurityScheme(
                         type="http",
@@ -150,7 +157,7 @@ def create_app(ctx: ApiContext) -> Litestar:
                     "operatorBearer": SecurityScheme(
                         type="http", scheme="bearer", description="BRIDGE_METRICS_TOKEN"
                     ),
-                }
+                },
             ),
             security=[{"bearer": []}],
         ),

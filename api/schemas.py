@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -38,18 +38,14 @@ PaymentTiming = Literal["not_set", "prepaid", "on-site", "postpaid"]
 Gender = Literal["male", "female", "other"]
 Person = Literal["natural", "legal"]
 # The PMS's plan key: "<global plan>h<hotel plan>", "h<hotel plan>" or "<global plan>h".
-PlanKey = Annotated[str, Meta(max_length=24, pattern=r"^([0-9]{1,10}h[0-9]{0,10}|h[0-9]{1,10})$")]
+PLAN_KEY_PATTERN = r"^([0-9]{1,10}h[0-9]{0,10}|h[0-9]{1,10})$"
+PlanKey = Annotated[str, Meta(max_length=24, pattern=PLAN_KEY_PATTERN)]
 # Yen, as the PMS stores money (numeric); a payment is more than nothing.
 Yen = Annotated[int, Meta(ge=1, le=100_000_000)]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base for every input: a field the API does not know is an error, not silently dropped."""
-
-
-class ErrorBody(msgspec.Struct):
-    error: str
-    detail: Any = None
 
 
 # --- bookings ---------------------------------------------------------------------------
@@ -181,6 +177,22 @@ class ConflictDetail(msgspec.Struct):
     room_type_id: int
     nights: list[NightAvailable]
     still_available: list[RoomTypeLeft]
+
+
+class FieldError(msgspec.Struct):
+    """What a 400 validation_failed lists: the message, the field's path, body or query."""
+
+    message: str
+    key: str
+    source: str
+
+
+class ErrorBody(msgspec.Struct):
+    """Every error answer: a short code, and a sentence, the fields that failed validation
+    (400 validation_failed) or what is still free (409 not_available)."""
+
+    error: str
+    detail: str | list[FieldError] | ConflictDetail | None = None
 
 
 # --- authentication ---------------------------------------------------------------------

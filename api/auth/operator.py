@@ -24,7 +24,9 @@ SECURITY: list[dict[str, list[str]]] = [{}, {"operatorBasic": []}, {"operatorBea
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="pms-bridge operators", charset="UTF-8"'}
 RESPONSES = {
     401: ResponseSpec(
-        ErrorBody, description="BRIDGE_METRICS_TOKEN is set and the call did not present it"
+        ErrorBody,
+        description="BRIDGE_METRICS_TOKEN is set and the call did not present it",
+        generate_examples=False,
     )
 }
 

@@ -10,13 +10,16 @@ from litestar.di import NamedDependency
 from api import catalog
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
+from api.openapi import Documented
 from api.routes.common import OPT, PREFIX, PathId, errors, note
 from api.schemas import AmenitiesResponse, AmenityOut
 
 
 @get(
     f"{PREFIX}/amenities/{{hotel_id:int}}",
-    tags=["inventory"],
+    tags=["amenities"],
+    operation_id="listAmenities",
+    operation_class=Documented,
     opt=OPT("read"),
     responses=errors(404),
     summary="Amenities of a hotel",

@@ -12,6 +12,7 @@ from api.auth import tokens
 from api.auth.guard import Principal, identify, usable
 from api.context import ApiContext
 from api.errors import ApiError
+from api.openapi import Documented
 from api.routes.common import BODY, OPT, PREFIX, errors, note
 from api.schemas import Identity, TokenRequest, TokenResponse, ValidateRequest, ValidateResponse
 
@@ -30,10 +31,12 @@ def _identity(principal: Principal, expires_at: Any = None) -> Identity:
 @post(
     f"{PREFIX}/auth/token",
     tags=["auth"],
+    operation_id="createToken",
+    operation_class=Documented,
     status_code=200,
     opt={"rate": "auth"},
     security=[{}],
-    responses=errors(*BODY),
+    responses=errors(*BODY, 422, scoped=False),
     summary="Exchange an API key (or a refresh token) for tokens",
 )
 async def token(
@@ -50,11 +53,11 @@ async def token(
     family = None
     if data.grant_type == "api_key":
         if data.api_key is None:
-            raise ApiError(400, "bad_request", "grant_type api_key needs api_key")
+            raise ApiError(422, "unprocessable", "grant_type api_key needs api_key")
         record = usable(await ctx.keys.verify(data.api_key))
     else:
         if data.refresh_token is None:
-            raise ApiError(400, "bad_request", "grant_type refresh_token needs refresh_token")
+            raise ApiError(422, "unprocessable", "grant_type refresh_token needs refresh_token")
         try:
             spent = await tokens.spend_refresh(ctx.pool, data.refresh_token)
         except tokens.TokenError as exc:
@@ -90,10 +93,12 @@ async def token(
 @post(
     f"{PREFIX}/auth/validate-token",
     tags=["auth"],
+    operation_id="validateToken",
+    operation_class=Documented,
     status_code=200,
     opt={"rate": "auth"},
     security=[{}],
-    responses=errors(*BODY),
+    responses=errors(*BODY, scoped=False),
     summary="Check a token (or API key); 401 when it is not valid",
 )
 async def validate_token(
@@ -114,6 +119,8 @@ async def validate_token(
 @get(
     f"{PREFIX}/auth/user/{{user_id:str}}",
     tags=["auth"],
+    operation_id="getUser",
+    operation_class=Documented,
     opt=OPT("read"),
     responses=errors(404),
     summary="The identity behind the caller's credentials",

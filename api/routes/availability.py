@@ -17,11 +17,13 @@ from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.encoding import Encoded, respond
 from api.errors import ApiError
+from api.openapi import Documented
 from api.routes.common import (
     OPT,
     PREFIX,
     PathId,
     QueryId,
+    QueryPlanKey,
     check_window,
     errors,
     note,
@@ -40,8 +42,15 @@ _encode = msgspec.json.Encoder().encode
 @get(
     ROUTE,
     tags=["availability"],
+    operation_id="getAvailability",
+    operation_class=Documented,
     opt=OPT("read", query=True),
-    responses={200: ResponseSpec(AvailabilityResponse, description="Availability"), **errors(404)},
+    responses={
+        200: ResponseSpec(
+            AvailabilityResponse, description="Availability", generate_examples=False
+        ),
+        **errors(404),
+    },
     summary="Availability per room type and night",
 )
 async def availability(
@@ -53,7 +62,7 @@ async def availability(
     end_date: FromQuery[date],
     room_type_id: QueryId = None,
     plan_id: QueryId = None,
-    plan_key: FromQuery[str | None] = None,
+    plan_key: QueryPlanKey = None,
 ) -> Response[bytes]:
     """Nights start_date <= night < end_date (the check-out day excluded); with plan_id (a
     hotel plan) or plan_key (any plan the hotel sells, the PMS's key), each night carries that

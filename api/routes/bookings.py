@@ -14,6 +14,7 @@ from api import bookings
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
+from api.openapi import Documented
 from api.routes.common import BODY, OPT, PREFIX, booking_pool_of, errors, note, parse_query
 from api.schemas import MAX_NIGHTS, Booking, BookingCreate, BookingUpdate, CancelQuery
 
@@ -34,6 +35,8 @@ FeeNights = Annotated[
         ge=0,
         le=MAX_NIGHTS,
         description="The first n nights stay billable at their cancellation-fee rates",
+        # Litestar leaves a bound of 0 out of the document.
+        schema_extra={"minimum": 0, "default": 0},
     ),
 ]
 
@@ -57,6 +60,8 @@ def _summary(b: Booking) -> dict[str, Any]:
 @post(
     f"{PREFIX}/bookings",
     tags=["bookings"],
+    operation_id="createBooking",
+    operation_class=Documented,
     status_code=201,
     opt=OPT("book"),
     responses=errors(*BODY, 404, 409, 422),
@@ -125,6 +130,8 @@ def request_summary(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @get(
     f"{PREFIX}/bookings/{{booking_id:uuid}}",
     tags=["bookings"],
+    operation_id="getBooking",
+    operation_class=Documented,
     opt=OPT("read"),
     responses=errors(404),
     summary="Get a booking with its nights and sync status",
@@ -142,6 +149,8 @@ async def get_booking(
 @put(
     f"{PREFIX}/bookings/{{booking_id:uuid}}",
     tags=["bookings"],
+    operation_id="updateBooking",
+    operation_class=Documented,
     opt=OPT("book"),
     responses=errors(*BODY, 404, 409, 422),
     summary="Change dates, guests or guest details",
@@ -186,6 +195,8 @@ async def update_booking(
 @delete(
     f"{PREFIX}/bookings/{{booking_id:uuid}}",
     tags=["bookings"],
+    operation_id="cancelBooking",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("book", query=True),
     responses=errors(404, 409),

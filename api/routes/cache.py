@@ -14,6 +14,7 @@ from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
 from api.memo import ResponseMemo
+from api.openapi import Documented
 from api.routes.common import (
     BODY,
     OPT,
@@ -60,6 +61,8 @@ async def _run(
 @post(
     f"{PREFIX}/cache/update-hotels",
     tags=["cache"],
+    operation_id="updateHotelCache",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("admin"),
     responses=errors(*BODY, 404),
@@ -85,6 +88,8 @@ async def update_hotels(
 @post(
     f"{PREFIX}/cache/update-room-types",
     tags=["cache"],
+    operation_id="updateRoomTypeCache",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("admin"),
     responses=errors(*BODY, 404),
@@ -112,6 +117,8 @@ async def update_room_types(
 @post(
     f"{PREFIX}/cache/refresh-availability",
     tags=["cache"],
+    operation_id="refreshAvailability",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("admin"),
     responses=errors(*BODY, 404),
@@ -156,6 +163,8 @@ async def refresh_availability(
 @get(
     f"{PREFIX}/cache/status",
     tags=["cache"],
+    operation_id="getCacheStatus",
+    operation_class=Documented,
     opt=OPT("admin", query=True),
     responses=errors(404),
     summary="Cache status in the integration document's shape",

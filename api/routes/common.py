@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.auth.guard import call_state
 from api.context import ApiContext
 from api.errors import ApiError
-from api.schemas import ErrorBody
+from api.schemas import PLAN_KEY_PATTERN, ErrorBody
 from bridge.cacheops import CacheOpError
 from bridge.sinks.availability import Horizon
 
@@ -26,6 +26,7 @@ PREFIX = "/api/booking-engine"
 # Ids are PostgreSQL integers: one out of that range is a 400 here, not a database error.
 PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
 QueryId = Annotated[int | None, QueryParameter(ge=1, le=2_147_483_647)]
+QueryPlanKey = Annotated[str | None, QueryParameter(max_length=24, pattern=PLAN_KEY_PATTERN)]
 
 _DESCRIPTIONS = {
     400: "Malformed request (unknown field, wrong type, size out of bounds)",
@@ -45,11 +46,12 @@ _DESCRIPTIONS = {
 BODY = (413, 415)
 
 
-def errors(*codes: int) -> dict[int, ResponseSpec]:
-    """The {"error", "detail"} responses a route can give, for the OpenAPI document."""
-    every = (400, 401, 403, 429, 503, *codes)
+def errors(*codes: int, scoped: bool = True) -> dict[int, ResponseSpec]:
+    """The {"error", "detail"} responses a route can give, for the OpenAPI document; a route
+    that needs no scope (`scoped=False`) never answers 403."""
+    every = (400, 401, *((403,) if scoped else ()), 429, 503, *codes)
     return {
-        code: ResponseSpec(ErrorBody, description=_DESCRIPTIONS[code])
+        code: ResponseSpec(ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False)
         for code in sorted(set(every))
     }
 

@@ -14,6 +14,7 @@ from prometheus_client import Metric
 
 from api.auth.operator import RESPONSES, SECURITY, operator_only
 from api.context import ApiContext
+from api.openapi import Documented
 from metrics.definitions import REGISTRY, SYNC_TARGET_SECONDS
 
 # The age at which metrics/alerts.yml pages for an undelivered event; shown red from then.
@@ -154,7 +155,9 @@ def collect(ctx: ApiContext) -> DashboardData:
 
 @get(
     "/dashboard/data",
-    tags=["health"],
+    tags=["operators"],
+    operation_id="getDashboardData",
+    operation_class=Documented,
     security=SECURITY,
     responses=RESPONSES,
     guards=[operator_only],
@@ -220,7 +223,9 @@ def _bytes(value: float) -> str:
 
 @get(
     "/dashboard",
-    tags=["health"],
+    tags=["operators"],
+    operation_id="getDashboard",
+    operation_class=Documented,
     media_type="text/html",
     security=SECURITY,
     responses=RESPONSES,

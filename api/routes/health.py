@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth.operator import RESPONSES, SECURITY, operator_only
 from api.context import ApiContext
+from api.openapi import Documented
 from metrics.definitions import REGISTRY
 
 # Litestar appends "; charset=utf-8" to a text/ media type itself, and prometheus_client's
@@ -29,7 +30,7 @@ class Readiness(msgspec.Struct):
     checks: dict[str, Check]
 
 
-@get("/health/live", include_in_schema=True, tags=["health"], security=[{}])
+@get("/health/live", tags=["health"], operation_id="getLiveness", security=[{}])
 async def live() -> dict[str, str]:
     return {"status": "live"}
 
@@ -37,8 +38,15 @@ async def live() -> dict[str, str]:
 @get(
     "/health/ready",
     tags=["health"],
+    operation_id="getReadiness",
     security=[{}],
-    responses={503: ResponseSpec(Readiness, description="Not ready: the failed checks say why")},
+    responses={
+        503: ResponseSpec(
+            Readiness,
+            description="Not ready: the failed checks say why",
+            generate_examples=False,
+        )
+    },
 )
 async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
     checks: dict[str, Check] = {}
@@ -68,7 +76,9 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
 
 @get(
     "/metrics",
-    tags=["health"],
+    tags=["operators"],
+    operation_id="getMetrics",
+    operation_class=Documented,
     media_type=METRICS_MEDIA_TYPE,
     security=SECURITY,
     responses=RESPONSES,

@@ -16,11 +16,13 @@ from api import catalog
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
+from api.openapi import Documented
 from api.routes.common import (
     OPT,
     PREFIX,
     PathId,
     QueryId,
+    QueryPlanKey,
     check_window,
     errors,
     note,
@@ -66,6 +68,8 @@ def hotel_out(h: cacheops.HotelInfo) -> HotelOut:
 @get(
     f"{PREFIX}/hotels",
     tags=["hotels"],
+    operation_id="listHotels",
+    operation_class=Documented,
     opt=OPT("read"),
     responses=errors(),
     summary="The hotels this key may see (its own)",
@@ -95,8 +99,13 @@ def catalog_version(bridge: Bridge) -> Hashable:
 @get(
     HOTEL_ROUTE,
     tags=["hotels"],
+    operation_id="getHotel",
+    operation_class=Documented,
     opt=OPT("read"),
-    responses={200: ResponseSpec(HotelOut, description="Hotel information"), **errors(404)},
+    responses={
+        200: ResponseSpec(HotelOut, description="Hotel information", generate_examples=False),
+        **errors(404),
+    },
     summary="Hotel information",
 )
 async def get_hotel(
@@ -122,6 +131,8 @@ async def get_hotel(
 @get(
     f"{PREFIX}/hotels/{{hotel_id:int}}/images",
     tags=["hotels"],
+    operation_id="listHotelImages",
+    operation_class=Documented,
     opt=OPT("read"),
     responses=errors(404),
     summary="Hotel images, primary first",
@@ -142,7 +153,9 @@ async def hotel_images(
 
 @get(
     f"{PREFIX}/hotels/{{hotel_id:int}}/pricing",
-    tags=["hotels"],
+    tags=["pricing"],
+    operation_id="getPricing",
+    operation_class=Documented,
     opt=OPT("read", query=True),
     responses=errors(404),
     summary="Nightly price of each plan (default: the next 30 nights)",
@@ -155,7 +168,7 @@ async def hotel_pricing(
     start_date: FromQuery[date | None] = None,
     end_date: FromQuery[date | None] = None,
     plan_id: QueryId = None,
-    plan_key: FromQuery[str | None] = None,
+    plan_key: QueryPlanKey = None,
 ) -> PricingResponse:
     """Nights start_date <= night < end_date."""
     q = parse_query(request, PricingQuery)

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
+from api.openapi import Documented
 from api.routes.common import OPT, PREFIX, PathId, errors, note, pool_of
 from api.schemas import PlanOut, PlansResponse
 from bridge import cacheops
@@ -17,7 +18,9 @@ from bridge import cacheops
 
 @get(
     f"{PREFIX}/plans/{{hotel_id:int}}",
-    tags=["hotels"],
+    tags=["plans"],
+    operation_id="listPlans",
+    operation_class=Documented,
     opt=OPT("read"),
     responses=errors(404),
     summary="Plans of a hotel",
