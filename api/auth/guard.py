@@ -162,6 +162,8 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         return
     ctx: ApiContext = connection.app.state[CONTEXT]
     state = call_state(connection)
+    client = connection.client.host if connection.client else "unknown"
+    refuse_failing(ctx, client)
     if "scope" in opt:
         # A scope alone still means a protected route: its class is then its scope.
         scope: str = opt["scope"]
@@ -176,11 +178,22 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         if scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
     else:
-        client = connection.client.host if connection.client else "unknown"
         state["client"] = client
         await limit(connection, ctx, f"ip:{client}", opt["rate"])
     if not opt.get("query") and connection.scope["query_string"]:
         raise ApiError(400, "validation_failed", "this call takes no query parameters")
+
+
+def refuse_failing(ctx: ApiContext, client: str) -> None:
+    """429 for an address past its failed-authentication limit, before any key lookup."""
+    wait = None if ctx.failed_auth is None else ctx.failed_auth.refused(client)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many failed authentications from this address; retry in {wait}s",
+            headers={"Retry-After": str(wait)},
+        )
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
