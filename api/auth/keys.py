@@ -32,6 +32,8 @@ IMPLIED: dict[str, tuple[str, ...]] = {
     "admin": ("read", "book", "admin"),
 }
 _KEY = re.compile(r"^pmsb_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})$")
+# A key id alone, as /auth/user/{user_id} takes it.
+KEY_ID = re.compile(r"[0-9a-f]{16}")
 # Revoking or expiring a key takes effect within this many seconds on every replica: no
 # record older than this is ever used.
 RECORD_TTL_SECONDS = 5.0
