@@ -11,7 +11,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -136,6 +136,10 @@ class KeyStore:
             return True
         del self._unknown[key_id]
         return False
+
+    def unknown_ids(self) -> Iterator[str]:
+        """The key ids remembered as matching no key (for the operator's eyes and tests)."""
+        return iter(list(self._unknown))
 
     def current(self, key_id: str) -> KeyRecord | None:
         """The cached record while it needs no re-read, else None (by_key_id decides then)."""

@@ -43,7 +43,7 @@ def _scope(principal: Principal, hotel_id: int | None) -> None:
 
 def _own(principal: Principal, hotel_id: int | None) -> int:
     """The hotel a reload is for: the key's own. Reloading every hotel's caches is the
-    operator's (`pms-bridge cache`), not a hotel's key's."""
+    operator's (`pms-bridge cache update`), not a hotel's key's."""
     if hotel_id is not None:
         same_hotel(principal, hotel_id)
     return principal.hotel_id
