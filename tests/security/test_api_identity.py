@@ -40,7 +40,8 @@ async def test_forwarded_addresses_are_not_believed_by_default(
     settings: Settings, db_url: str
 ) -> None:
     limits = f"{BASE},auth=0.01:3"
-    async with running_api(settings, MemoryCache(), rate_limits=limits) as api, api.client() as http:
+    server = running_api(settings, MemoryCache(), rate_limits=limits)
+    async with server as api, api.client() as http:
         codes = []
         for i in range(8):
             forwarded = {"X-Forwarded-For": f"203.0.113.{i}", "Forwarded": f"for=198.51.100.{i}"}
@@ -57,7 +58,8 @@ async def test_forwarded_addresses_are_not_believed_by_default(
 async def test_a_trusted_proxy_names_the_client(settings: Settings, db_url: str) -> None:
     limits = f"{BASE},auth=0.01:3"
     proxied = msgspec.structs.replace(settings, trusted_proxies=("127.0.0.1",))
-    async with running_api(proxied, MemoryCache(), rate_limits=limits) as api, api.client() as http:
+    server = running_api(proxied, MemoryCache(), rate_limits=limits)
+    async with server as api, api.client() as http:
         codes = [
             (
                 await http.post(
