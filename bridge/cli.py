@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "bridge.commands.cache",
     "bridge.commands.sync",
     "bridge.commands.reconcile",
+    "bridge.commands.webhook",
 ]
 
 

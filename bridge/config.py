@@ -107,6 +107,9 @@ class Settings(msgspec.Struct, kw_only=True):
     # Webhooks go to https only; plain http to a loopback address only when this is set (the
     # demo's and tests' local receiver).
     webhook_allow_loopback_http: bool = False
+    # Seals webhook secrets at rest (32 bytes, hex or base64): `pms-bridge webhook` stores
+    # them sealed, delivery opens them.
+    secret_key: str | None = None
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -149,6 +152,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_BODY_TIMEOUT": ("body_timeout", float),
     "BRIDGE_MAX_CONNECTIONS": ("max_connections", int),
     "BRIDGE_WEBHOOK_ALLOW_LOOPBACK_HTTP": ("webhook_allow_loopback_http", bool),
+    "BRIDGE_SECRET_KEY": ("secret_key", str),
 }
 
 
@@ -292,6 +296,7 @@ def _validate_edges(settings: Settings) -> None:
                 f"BRIDGE_TRUSTED_PROXIES: {proxy!r} is not an IP address or network, "
                 "e.g. 10.0.0.5,10.1.0.0/16"
             ) from None
+    secret_key(settings)
     for env_name, seconds in (
         ("BRIDGE_HEADER_TIMEOUT", settings.header_timeout),
         ("BRIDGE_BODY_TIMEOUT", settings.body_timeout),
@@ -300,6 +305,21 @@ def _validate_edges(settings: Settings) -> None:
             raise ConfigError(f"{env_name}={seconds:g} must be a number of seconds in (0, 3600]")
     if not 1 <= settings.max_connections <= 1_000_000:
         raise ConfigError(f"BRIDGE_MAX_CONNECTIONS={settings.max_connections} must be in 1-1000000")
+
+
+def secret_key(settings: Settings) -> bytes | None:
+    """BRIDGE_SECRET_KEY's bytes, or None when it is not set."""
+    if settings.secret_key is None:
+        return None
+    from bridge.delivery.sealing import parse_key
+
+    key = parse_key(settings.secret_key)
+    if key is None:
+        raise ConfigError(
+            "BRIDGE_SECRET_KEY must be 32 bytes as 64 hex digits or base64, "
+            "e.g. export BRIDGE_SECRET_KEY=$(openssl rand -base64 32)"
+        )
+    return key
 
 
 def _zone(env_name: str, name: str) -> ZoneInfo:

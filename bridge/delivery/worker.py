@@ -24,9 +24,10 @@ import httpx
 import msgspec
 import psycopg
 
-from bridge.config import Settings, require_database
+from bridge.config import Settings, require_database, secret_key
 from bridge.db import connect
 from bridge.delivery.destination import CheckedTransport, DestinationRefused
+from bridge.delivery.sealing import SealError, unseal
 from bridge.delivery.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
 from bridge.sql import query
 from metrics import definitions as m
@@ -121,6 +122,7 @@ class DeliveryWorker:
         poll_interval: float = 1.0,
         keep_delivered_days: int = 7,
         allow_loopback_http: bool = False,
+        secret_key: bytes | None = None,
     ) -> None:
         self.database_url = database_url
         self.concurrency = concurrency
@@ -131,6 +133,7 @@ class DeliveryWorker:
         self.poll_interval = poll_interval
         self.keep_delivered_days = keep_delivered_days
         self.allow_loopback_http = allow_loopback_http
+        self.secret_key = secret_key
         self._next_prune = 0.0
         self.stats = DeliveryStats()
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -149,6 +152,7 @@ class DeliveryWorker:
             timeout=settings.delivery_timeout,
             poll_interval=max(settings.poll_interval, 0.5),
             allow_loopback_http=settings.webhook_allow_loopback_http,
+            secret_key=secret_key(settings),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -265,7 +269,15 @@ class DeliveryWorker:
         return done
 
     async def _deliver(self, client: httpx.AsyncClient, event: DueEvent) -> None:
-        outcome = await self.attempt(client, event)
+        try:
+            opened = msgspec.structs.replace(
+                event, secret=unseal(self.secret_key, event.hotel_id, event.secret)
+            )
+        except SealError as exc:
+            # Retried: setting the key (or the secret again) mends it.
+            outcome = Outcome(False, True, f"webhook secret: {exc}")
+        else:
+            outcome = await self.attempt(client, opened)
         conn = self._conn
         if conn is None:
             return

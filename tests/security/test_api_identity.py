@@ -19,7 +19,7 @@ from tests.integration.api_server import create_key, running_api
 
 P = "/api/booking-engine"
 # Generous for everything but what a test is about.
-BASE = "read=5000:5000,book=5000:5000,admin=5000:5000,failed_auth=5000:5000"
+BASE = "read=5000:5000,book=5000:5000,admin=5000:5000"
 
 
 def made_up_key() -> str:

@@ -107,7 +107,7 @@ def _claims(sub: str, **override: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "forge",
     [
-        lambda sub: jwt.encode(_claims(sub), None, algorithm="none"),
+        lambda sub: jwt.encode(_claims(sub), "", algorithm="none"),
         lambda sub: jwt.encode(_claims(sub), "guessed-secret-" * 3, "HS256"),
         lambda sub: jwt.encode(_claims(sub, hotel_id=2), JWT_SECRET, "HS256"),
         lambda sub: jwt.encode(_claims("0000000000000000"), JWT_SECRET, "HS256"),
