@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 _HEAD_END = b"\r\n\r\n"
+_CONTINUE = b"HTTP/1.1 100 "
 
 
 class _Watched:
@@ -28,7 +29,9 @@ class _Watched:
         self._guard = guard
 
     def write(self, data: bytes) -> None:
-        self._guard.answered()
+        # `100 Continue` invites the body of the call in hand: its own deadline runs then.
+        if not data.startswith(_CONTINUE):
+            self._guard.answered()
         self._transport.write(data)
 
     def writelines(self, data: Iterable[bytes]) -> None:
