@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 _HEAD_END = b"\r\n\r\n"
 _CONTINUE = b"HTTP/1.1 100 "
@@ -53,7 +53,8 @@ class HeadDeadline(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement asyncio.Transport without deriving from it.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self._arm()
         self._inner.connection_made(_Watched(transport, self))  # type: ignore[arg-type]

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
+import uuid
 
 import httpx
 import msgspec
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import read_response, running_api
+from tests.integration.api_server import free_port, read_response, running_api
 
 # Only a hung test is stopped by this; nothing here asserts a speed.
 HUNG = 60.0
@@ -117,3 +121,45 @@ async def test_connections_past_the_bound_are_refused_with_503(settings: Setting
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("/health/live never answered 200 again")
+
+
+async def test_pms_bridge_run_closes_slow_and_silent_connections(db_url: str) -> None:
+    """The same on the server `run` starts (uvloop's transports, not asyncio's)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "API_PORT": str(port),
+        "BRIDGE_JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
+        "BRIDGE_HEADER_TIMEOUT": "1",
+    }
+    env.pop("REDIS_URL", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", "run", "--api-only", env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            for _ in range(600):
+                assert proc.returncode is None, "pms-bridge run exited"
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/health/live")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+            slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+            for _reader, writer in slow:
+                writer.write(b"GET /health/live HTTP/1.1\r\nHost: bridge\r\n")
+            dripping = asyncio.create_task(drip(slow, b"X-Slow: 1\r\n"))
+            try:
+                assert (await http.get("/health/live")).status_code == 200
+                outcomes = await asyncio.gather(*(closed_by_server(r) for r, _ in silent + slow))
+                assert all(outcomes)
+                assert (await http.get("/health/live")).status_code == 200
+            finally:
+                dripping.cancel()
+                for _reader, writer in silent + slow:
+                    writer.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), HUNG)

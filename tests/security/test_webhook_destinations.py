@@ -18,9 +18,10 @@ from bridge.config import Settings
 from bridge.delivery.destination import CheckedTransport, DestinationRefused, refusal
 from bridge.delivery.receiver import Received
 from bridge.delivery.worker import DeliveryWorker
+from bridge.sql import migrations
 from tests.helpers import run_once
 from tests.integration.api_server import create_key, running_api
-from tests.integration.test_delivery import book, configure, receiving, sync_row, wait_for
+from tests.integration.test_delivery import book, configure, receiving, sql, sync_row, wait_for
 
 P = "/api/booking-engine"
 
@@ -168,3 +169,23 @@ async def test_plain_http_to_a_public_host_is_refused_even_where_loopback_http_i
         await failed(url, booking)
     error = (await sync_row(url, booking))[2]
     assert error == "refused destination: plain http goes to loopback addresses only"
+
+
+async def test_answers_stored_before_the_upgrade_are_scrubbed(settings: Settings) -> None:
+    url = settings.database_url
+    assert url is not None
+    booking = await book(url)
+    await run_once(settings, MemoryCache())
+    scrub = next(m for m in migrations("bridge") if m.name == "webhook_errors_without_answers")
+    for stored, kept in (
+        ('HTTP 500: {"admin_token": "internal"}', "HTTP 500"),
+        ("ConnectError: [Errno 111] connect to 10.0.0.5 refused", "ConnectError"),
+        ("timeout after 10s", "timeout after 10s"),
+    ):
+        await sql(
+            url,
+            "UPDATE booking_sync_status SET error_message = %s WHERE booking_id = %s",
+            (stored, booking),
+        )
+        await sql(url, scrub.sql)
+        assert (await sync_row(url, booking))[2] == kept
