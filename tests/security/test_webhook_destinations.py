@@ -15,6 +15,7 @@ import pytest
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
+from bridge.delivery import destination
 from bridge.delivery.destination import CheckedTransport, DestinationRefused, refusal
 from bridge.delivery.receiver import Received
 from bridge.delivery.worker import DeliveryWorker
@@ -189,3 +190,44 @@ async def test_answers_stored_before_the_upgrade_are_scrubbed(settings: Settings
         )
         await sql(url, scrub.sql)
         assert (await sync_row(url, booking))[2] == kept
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name is resolved once, checked, and that address connected to: a second lookup
+    (where DNS rebinding would answer differently) never happens. The name here exists only
+    in the checked answer, so a request that arrives proves the checked address was used."""
+    answers = {"engine.rebind.invalid": [ipaddress.ip_address("127.0.0.1")]}
+
+    async def resolve(host: str, _port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        return list(answers[host])
+
+    monkeypatch.setattr(destination, "resolve", resolve)
+    seen: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = CheckedTransport(allow_loopback_http=True, max_connections=2)
+    try:
+        async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
+            reply = await client.post(f"http://engine.rebind.invalid:{port}/hook", content=b"{}")
+            assert reply.status_code == 204
+            assert b"host: engine.rebind.invalid" in seen[0].lower()
+            # A name answering with a public and a private address is refused outright.
+            answers["mixed.rebind.invalid"] = [
+                ipaddress.ip_address("93.184.216.34"),
+                ipaddress.ip_address("10.0.0.5"),
+            ]
+            with pytest.raises(DestinationRefused, match="private address"):
+                await client.post("https://mixed.rebind.invalid/hook", content=b"{}")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(seen) == 1
