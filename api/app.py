@@ -21,7 +21,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.fastpath import FastReads
 from api.middleware import front, immediate, wrap
 from api.openapi import HEADERS, ExactStructs
-from api.ratelimit import open_limiter
+from api.ratelimit import FailedAuth, open_limiter
 from api.request import ApiRequest
 from api.retention import Retention
 from api.routes import (
@@ -52,6 +52,7 @@ def create_app(ctx: ApiContext) -> Litestar:
     ctx.limiter = open_limiter(
         ctx.settings.redis_url, ctx.settings.redis_prefix, ctx.settings.rate_limits
     )
+    ctx.failed_auth = FailedAuth(ctx.limiter)
     ctx.audit = AuditWriter(ctx.pool)
     retention = Retention(
         ctx.pool,
@@ -115,7 +116,7 @@ def create_app(ctx: ApiContext) -> Litestar:
         # The process's logging belongs to the CLI (one format, -v for INFO); Litestar's
         # default config would set the root logger to INFO in its own format.
         logging_config=None,
-        middleware=[lambda app: wrap(app, audit)],
+        middleware=[lambda app: wrap(app, audit, ctx.settings.body_timeout, ctx.failed_auth)],
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=MAX_BODY_BYTES,

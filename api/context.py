@@ -11,7 +11,7 @@ from api.audit import AuditWriter
 from api.auth.keys import KeyStore
 from api.encoding import Encoded
 from api.memo import ResponseMemo
-from api.ratelimit import Limiter
+from api.ratelimit import FailedAuth, Limiter
 from bridge.cache.base import Cache
 from bridge.clock import HotelClock
 from bridge.config import Settings
@@ -35,6 +35,7 @@ class ApiContext:
     # Set by create_app: key lookup, rate limiter, audit writer and the JWT signing secret.
     keys: KeyStore | None = None
     limiter: Limiter | None = None
+    failed_auth: FailedAuth | None = None
     audit: AuditWriter | None = None
     jwt_secret: str = ""
     availability_memo: ResponseMemo[Encoded] = field(default_factory=ResponseMemo)

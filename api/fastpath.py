@@ -151,7 +151,7 @@ class FastReads:
     async def answer(self, scope: HTTPScope, state: dict[str, Any]) -> Reply | None:
         """The reply, or None to leave the call to Litestar (no token taken, nothing noted)."""
         call = self._call(scope)
-        if call is None:
+        if call is None or self._failing(scope):
             return None
         try:
             principal = await identify(self._ctx, call.credential)
@@ -185,6 +185,12 @@ class FastReads:
             return None
         state["principal"] = principal
         return self._reply(call, state, decided(state, decision, "read"), _PROTOCOL)
+
+    def _failing(self, scope: HTTPScope) -> bool:
+        # An address past its failed-authentication limit: the app refuses it, unlooked-up.
+        failed = self._ctx.failed_auth
+        client = scope.get("client")
+        return failed is not None and failed.refused(client[0] if client else "unknown") is not None
 
     def _reply(self, call: _Call, state: dict[str, Any], decision: Decision, at: str) -> Reply:
         found = call.found

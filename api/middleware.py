@@ -3,6 +3,7 @@ server's entry, which sends memoized answers of the hottest reads before Litesta
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -16,12 +17,15 @@ from litestar.types import (
     HTTPScope,
     Message,
     Receive,
+    ReceiveMessage,
     Scope,
     Send,
 )
 
 from api.audit import AuditEntry, AuditWriter, now
+from api.errors import ApiError
 from api.fastpath import FastReads, Reply
+from api.ratelimit import FailedAuth
 from api.routes.common import PREFIX
 from bridge.http import Headers, Immediate
 from metrics.definitions import api_latency, api_requests
@@ -63,11 +67,46 @@ def _account(
         audit.record(_entry(scope, state, route, method, status))
 
 
-def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
+def body_deadline(receive: Receive, timeout: float) -> Receive:
+    """`receive`, with the whole body due within `timeout` seconds of the call's start: a
+    client trickling it in is answered 408 and its connection closed."""
+    deadline = time.monotonic() + timeout
+    complete = False
+
+    async def receive_in_time() -> ReceiveMessage:
+        nonlocal complete
+        if complete:
+            return await receive()
+        try:
+            message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+        except TimeoutError:
+            raise ApiError(
+                408,
+                "request_timeout",
+                f"the request body did not arrive within {timeout:g}s",
+                headers={"Connection": "close"},
+            ) from None
+        complete = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return receive_in_time
+
+
+def client_address(scope: Scope) -> str:
+    """The caller's address: the peer's, or the one a trusted proxy forwarded (the server
+    believes X-Forwarded-For from BRIDGE_TRUSTED_PROXIES only)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def wrap(
+    app: ASGIApp, audit: AuditWriter | None, body_timeout: float, failed_auth: FailedAuth | None
+) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
+        receive = body_deadline(receive, body_timeout)
         state: dict[str, Any] = scope.setdefault("state", {})
         started = time.perf_counter()
         status = 500
@@ -90,6 +129,8 @@ def wrap(app: ASGIApp, audit: AuditWriter | None) -> ASGIApp:
             await app(scope, receive, send_with_headers)
         finally:
             _account(scope, state, _route(scope), status, started, audit)
+        if status == 401 and failed_auth is not None and scope["path"].startswith(PREFIX):
+            await failed_auth.failed(client_address(scope))
 
     return middleware
 
@@ -166,6 +207,8 @@ def _entry(scope: Scope, state: dict[str, Any], route: str, method: str, status:
     request: dict[str, Any] = {"method": method, "route": route, **notes.get("request", {})}
     if principal is not None:
         request["key_id"] = principal.key_id
+    else:
+        request["client"] = client_address(scope)
     error = state.get("error")
     return AuditEntry(
         hotel_id=hotel_id,

@@ -16,8 +16,9 @@ from metrics.definitions import api_rate_limited
 
 log = logging.getLogger("pms_bridge.api.ratelimit")
 
-CLASSES = ("read", "book", "admin", "auth")
-DEFAULT_LIMITS = "read=200:400,book=20:40,admin=5:10,auth=10:20"
+CLASSES = ("read", "book", "admin", "auth", "failed_auth")
+# failed_auth: the failed authentications (401s) one client address may make.
+DEFAULT_LIMITS = "read=200:400,book=20:40,admin=5:10,auth=10:20,failed_auth=1:20"
 
 
 class Limit(msgspec.Struct, frozen=True):
@@ -224,6 +225,40 @@ class RedisLimiter:
 
     async def close(self) -> None:
         await self._redis.aclose(close_connection_pool=True)
+
+
+class FailedAuth:
+    """Client addresses past their failed_auth limit, refused before any key is looked up
+    (a made-up key costs a database read the first time it is seen) until their bucket
+    refills. The buckets live in the limiter (shared through Redis); the refusals are this
+    replica's own, so a replica learns of one at the address's next failure it sees."""
+
+    MAX_REFUSED = 10_000
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self._until: dict[str, float] = {}
+
+    def refused(self, address: str) -> int | None:
+        """Seconds the address must wait, or None when it may try."""
+        until = self._until.get(address)
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._until[address]
+            return None
+        return max(1, math.ceil(left))
+
+    async def failed(self, address: str) -> None:
+        decision = await self._limiter.hit(f"ip:{address}", "failed_auth")
+        if decision.allowed:
+            return
+        if address not in self._until and len(self._until) >= self.MAX_REFUSED:
+            # The longest-refused address goes first; the others keep their refusal.
+            del self._until[next(iter(self._until))]
+        self._until[address] = time.monotonic() + decision.retry_after
+        api_rate_limited.labels(klass="failed_auth", outcome="rejected").inc()
 
 
 def open_limiter(redis_url: str | None, prefix: str, spec: str) -> Limiter:

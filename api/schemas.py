@@ -15,12 +15,16 @@ Guests = Annotated[int, Meta(ge=1, le=50)]
 # refuses NUL outright), and a name has something besides spaces. A comment may span lines.
 # msgspec searches with Python's re, whose `$` also matches before a final newline: `(?!\n)`
 # makes it the end (and reads the same in the OpenAPI document's ECMA dialect).
+# Nor, in a name, the invisible characters that make one name look like another or reorder
+# what staff read: zero-width spaces and joiners, bidi marks, embeddings, overrides and
+# isolates, word joiners and the byte-order mark.
+_NOT_IN_NAME = r"\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
 Name = Annotated[
     str,
     Meta(
         min_length=1,
         max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$(?!\n)",
+        pattern=rf"^[^{_NOT_IN_NAME}]*[^\s{_NOT_IN_NAME}][^{_NOT_IN_NAME}]*$(?!\n)",
     ),
 ]
 Email = Annotated[

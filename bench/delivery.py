@@ -120,7 +120,9 @@ async def _throughput(url: str, settings: Settings, events: int) -> float:
             await bridge.step()
     finally:
         await bridge._close()
-    worker = DeliveryWorker(url, concurrency=CONCURRENCY, poll_interval=0.05)
+    worker = DeliveryWorker(
+        url, concurrency=CONCURRENCY, poll_interval=0.05, allow_loopback_http=True
+    )
     started = time.perf_counter()
     task = asyncio.create_task(worker.run(stop))
     await _wait_delivered(url, events)

@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "bridge.commands.sync",
     "bridge.commands.reconcile",
     "bridge.commands.parked",
+    "bridge.commands.webhook",
 ]
 
 

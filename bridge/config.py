@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -100,6 +101,21 @@ class Settings(msgspec.Struct, kw_only=True):
     pms_user_id: int = 1
     # reservations.agent of a booking whose request names no agent.
     pms_agent: str = "booking engine"
+    # The API's edges (docs/security.md). Whose X-Forwarded-For is believed: addresses or
+    # networks of the reverse proxies in front of the API; none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    # A request head must arrive within this many seconds of the connection (or of the
+    # previous answer), and a request body within body_timeout of its head.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    # Open connections beyond this are answered 503.
+    max_connections: int = 1000
+    # Webhooks go to https only; plain http to a loopback address only when this is set (the
+    # demo's and tests' local receiver).
+    webhook_allow_loopback_http: bool = False
+    # Seals webhook secrets at rest (32 bytes, hex or base64): `pms-bridge webhook` stores
+    # them sealed, delivery opens them.
+    secret_key: str | None = None
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -139,6 +155,12 @@ _ENV: dict[str, tuple[str, type]] = {
     "BRIDGE_HOTEL_TIMEZONES": ("hotel_timezones", str),
     "BRIDGE_PMS_USER_ID": ("pms_user_id", int),
     "BRIDGE_PMS_AGENT": ("pms_agent", str),
+    "BRIDGE_TRUSTED_PROXIES": ("trusted_proxies", tuple),
+    "BRIDGE_HEADER_TIMEOUT": ("header_timeout", float),
+    "BRIDGE_BODY_TIMEOUT": ("body_timeout", float),
+    "BRIDGE_MAX_CONNECTIONS": ("max_connections", int),
+    "BRIDGE_WEBHOOK_ALLOW_LOOPBACK_HTTP": ("webhook_allow_loopback_http", bool),
+    "BRIDGE_SECRET_KEY": ("secret_key", str),
 }
 
 
@@ -153,7 +175,7 @@ def _coerce(env_name: str, raw: str, kind: type) -> Any:
     if kind is tuple:
         items = tuple(part.strip() for part in raw.split(",") if part.strip())
         if not items:
-            raise ConfigError(f"{env_name} is empty; give a comma-separated list of table names")
+            raise ConfigError(f"{env_name} is empty; give a comma-separated list")
         return items
     if kind is bool:
         word = raw.strip().lower()
@@ -266,6 +288,7 @@ def validate(settings: Settings) -> None:
             f"BRIDGE_JWT_SECRET is {len(secret.encode())} bytes; HS256 needs at least "
             f"{MIN_JWT_SECRET_BYTES} (e.g. export BRIDGE_JWT_SECRET=$(openssl rand -hex 32))"
         )
+    _validate_edges(settings)
     missing = [t for t in REQUIRED_TABLES if t not in settings.watched_tables]
     if missing:
         raise ConfigError(
@@ -274,6 +297,41 @@ def validate(settings: Settings) -> None:
     for table in settings.watched_tables:
         if not table.replace("_", "").isalnum():
             raise ConfigError(f"BRIDGE_WATCHED_TABLES: {table!r} is not a table name")
+
+
+def _validate_edges(settings: Settings) -> None:
+    for proxy in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy)
+        except ValueError:
+            raise ConfigError(
+                f"BRIDGE_TRUSTED_PROXIES: {proxy!r} is not an IP address or network, "
+                "e.g. 10.0.0.5,10.1.0.0/16"
+            ) from None
+    secret_key(settings)
+    for env_name, seconds in (
+        ("BRIDGE_HEADER_TIMEOUT", settings.header_timeout),
+        ("BRIDGE_BODY_TIMEOUT", settings.body_timeout),
+    ):
+        if not 0 < seconds <= 3600:
+            raise ConfigError(f"{env_name}={seconds:g} must be a number of seconds in (0, 3600]")
+    if not 1 <= settings.max_connections <= 1_000_000:
+        raise ConfigError(f"BRIDGE_MAX_CONNECTIONS={settings.max_connections} must be in 1-1000000")
+
+
+def secret_key(settings: Settings) -> bytes | None:
+    """BRIDGE_SECRET_KEY's bytes, or None when it is not set."""
+    if settings.secret_key is None:
+        return None
+    from bridge.delivery.sealing import parse_key
+
+    key = parse_key(settings.secret_key)
+    if key is None:
+        raise ConfigError(
+            "BRIDGE_SECRET_KEY must be 32 bytes as 64 hex digits or base64, "
+            "e.g. export BRIDGE_SECRET_KEY=$(openssl rand -base64 32)"
+        )
+    return key
 
 
 def _zone(env_name: str, name: str) -> ZoneInfo:

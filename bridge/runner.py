@@ -24,6 +24,7 @@ from bridge import contract
 from bridge.cache import Cache, open_cache
 from bridge.config import ConfigError, Settings, require_database
 from bridge.db import APPLICATION_NAME, connect, first_line
+from bridge.deadlines import with_head_deadline
 from bridge.http import answering
 from bridge.migrate import require_migrated
 from bridge.observer import Observer
@@ -229,7 +230,14 @@ async def serve(
                 log_level="warning",
                 access_log=False,
                 lifespan="on",
-                http=answering(served.immediate),
+                http=with_head_deadline(answering(served.immediate), settings.header_timeout),
+                # Whose X-Forwarded-For is believed: BRIDGE_TRUSTED_PROXIES only, never
+                # uvicorn's default (127.0.0.1, or FORWARDED_ALLOW_IPS from the environment).
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=list(settings.trusted_proxies),
+                # Connections beyond this are answered 503 (each held at most header_timeout
+                # before its request head).
+                limit_concurrency=settings.max_connections,
                 # No websocket routes: an upgrade never hands the joined-writes transport on.
                 ws="none",
                 # No `server: uvicorn` on every answer: it tells callers nothing they need.

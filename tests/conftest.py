@@ -150,6 +150,8 @@ def settings(db_url: str, redis_url: str, redis_prefix: str) -> Iterator[Setting
         poll_interval=0.1,
         slot_name=slot,
         publication_name=slot,
+        # The tests' webhook receivers listen on http://127.0.0.1.
+        webhook_allow_loopback_http=True,
     )
     drop_slot(db_url, slot)
 

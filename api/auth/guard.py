@@ -162,6 +162,10 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         return
     ctx: ApiContext = connection.app.state[CONTEXT]
     state = call_state(connection)
+    if not plain_ids(connection.scope["path"]):
+        raise ApiError(404, "not_found", "ids in a path are ASCII digits")
+    client = connection.client.host if connection.client else "unknown"
+    refuse_failing(ctx, client)
     if "scope" in opt:
         # A scope alone still means a protected route: its class is then its scope.
         scope: str = opt["scope"]
@@ -176,11 +180,38 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         if scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
     else:
-        client = connection.client.host if connection.client else "unknown"
         state["client"] = client
         await limit(connection, ctx, f"ip:{client}", opt["rate"])
     if not opt.get("query") and connection.scope["query_string"]:
         raise ApiError(400, "validation_failed", "this call takes no query parameters")
+
+
+def plain_ids(path: str) -> bool:
+    """Whether every part of the path is ASCII and every number in it is written in plain
+    digits: Python's int(), and so the router, also reads Arabic-Indic or full-width digits,
+    '+1' and ' 1' as 1."""
+    for part in path.split("/"):
+        if not part.isascii():
+            return False
+        if part and not part.isdigit():
+            try:
+                int(part)
+            except ValueError:
+                continue
+            return False
+    return True
+
+
+def refuse_failing(ctx: ApiContext, client: str) -> None:
+    """429 for an address past its failed-authentication limit, before any key lookup."""
+    wait = None if ctx.failed_auth is None else ctx.failed_auth.refused(client)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many failed authentications from this address; retry in {wait}s",
+            headers={"Retry-After": str(wait)},
+        )
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:

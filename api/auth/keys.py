@@ -10,7 +10,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -34,6 +35,8 @@ IMPLIED: dict[str, tuple[str, ...]] = {
     "operator": ("read", "book", "admin", "operator"),
 }
 _KEY = re.compile(r"^pmsb_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})$")
+# A key id alone, as /auth/user/{user_id} takes it.
+KEY_ID = re.compile(r"[0-9a-f]{16}")
 # Revoking or expiring a key takes effect within this many seconds on every replica: no
 # record older than this is ever used.
 RECORD_TTL_SECONDS = 5.0
@@ -44,6 +47,9 @@ REFRESH_AT = 0.6
 # of reach the pool would otherwise hold the call for its default 30 s before the 503.
 READ_TIMEOUT = 5.0
 TOUCH_INTERVAL_SECONDS = 5.0
+# Key ids that match no key, remembered apart from the real ones so a flood of made-up keys
+# neither reaches the database again nor pushes a real key's record out.
+UNKNOWN_REMEMBERED = 10_000
 
 
 class KeyRecord(msgspec.Struct, frozen=True):
@@ -119,9 +125,24 @@ class KeyStore:
         self._record_ttl = record_ttl
         self._clock = clock
         self._records: dict[str, _Cached] = {}
+        # key id -> when it is looked up again; oldest first, the first to go when full.
+        self._unknown: OrderedDict[str, float] = OrderedDict()
         self._reading: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._used: set[int] = set()
         self._flusher: asyncio.Task[None] | None = None
+
+    def _known_unknown(self, key_id: str, now: float) -> bool:
+        until = self._unknown.get(key_id)
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._unknown[key_id]
+        return False
+
+    def unknown_ids(self) -> Iterator[str]:
+        """The key ids remembered as matching no key (for the operator's eyes and tests)."""
+        return iter(list(self._unknown))
 
     def current(self, key_id: str) -> KeyRecord | None:
         """The cached record while it needs no re-read, else None (by_key_id decides then)."""
@@ -139,6 +160,8 @@ class KeyStore:
         now = self._clock()
         if cached is not None and now < cached.refresh_at:
             return cached.record
+        if cached is None and self._known_unknown(key_id, now):
+            return None
         reading = self._reading.get(key_id)
         if reading is None:
             reading = asyncio.ensure_future(self._read(key_id))
@@ -167,8 +190,16 @@ class KeyStore:
         if row is not None and not row["expired"] and row["seconds_left"] is not None:
             # A key that expires sooner is re-read when it does.
             life = min(life, row["seconds_left"])
-        if len(self._records) > 100_000:
-            self._records.clear()
+        if record is None:
+            # A key deleted since it was read is forgotten; the made-up ones are bounded.
+            self._records.pop(key_id, None)
+            self._unknown[key_id] = started + life
+            self._unknown.move_to_end(key_id)
+            while len(self._unknown) > UNKNOWN_REMEMBERED:
+                self._unknown.popitem(last=False)
+            return None
+        # Only keys that exist are held here: as many as the table has rows.
+        self._unknown.pop(key_id, None)
         self._records[key_id] = _Cached(started + life * REFRESH_AT, started + life, record)
         return record
 

@@ -36,6 +36,15 @@ class TokenError(Exception):
     """The token is not acceptable; the message says why without echoing the token."""
 
 
+class TokenReused(TokenError):
+    """A spent refresh token presented again: the sign of a stolen one. Names the key whose
+    family was revoked, for the audit log."""
+
+    def __init__(self, api_key_id: int) -> None:
+        super().__init__("refresh token was already used; its family is now revoked")
+        self.api_key_id = api_key_id
+
+
 class RefreshOutcome(msgspec.Struct, frozen=True):
     api_key_id: int
     family: uuid.UUID
@@ -134,7 +143,7 @@ async def spend_refresh(pool: AsyncConnectionPool[Any], token: str) -> RefreshOu
         family, api_key_id, reused, revoked, expired, family_ended = row
         if reused:
             await conn.execute(query("api_refresh_revoke_family"), {"family": family})
-            raise TokenError("refresh token was already used; its family is now revoked")
+            raise TokenReused(api_key_id)
     if revoked:
         raise TokenError("refresh token revoked")
     if family_ended:

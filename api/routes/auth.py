@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request, get, post
@@ -10,11 +11,14 @@ from litestar.params import FromPath, JSONBody
 
 from api.auth import tokens
 from api.auth.guard import Principal, identify, usable
+from api.auth.keys import KEY_ID
 from api.context import ApiContext
 from api.errors import ApiError
 from api.openapi import Documented
 from api.routes.common import BODY, OPT, PREFIX, errors, note
 from api.schemas import Identity, TokenRequest, TokenResponse, ValidateRequest, ValidateResponse
+
+log = logging.getLogger("pms_bridge.api.auth")
 
 
 def _identity(principal: Principal, expires_at: Any = None) -> Identity:
@@ -60,6 +64,9 @@ async def token(
             raise ApiError(422, "unprocessable", "grant_type refresh_token needs refresh_token")
         try:
             spent = await tokens.spend_refresh(ctx.pool, data.refresh_token)
+        except tokens.TokenReused as exc:
+            await _audit_reuse(request, ctx, exc)
+            raise ApiError(401, "invalid_token", str(exc)) from None
         except tokens.TokenError as exc:
             raise ApiError(401, "invalid_token", str(exc)) from None
         record = usable(await ctx.keys.by_id(spent.api_key_id))
@@ -90,6 +97,30 @@ async def token(
     )
 
 
+async def _audit_reuse(
+    request: Request[Any, Any, Any], ctx: ApiContext, reused: tokens.TokenReused
+) -> None:
+    """A reused refresh token's audit row names the key and hotel it was stolen from."""
+    assert ctx.keys is not None
+    record = await ctx.keys.by_id(reused.api_key_id)
+    if record is None:
+        return
+    log.warning(
+        "refresh token of key %s (hotel %d) used twice: its family is revoked",
+        record.key_id,
+        record.hotel_id,
+    )
+    note(
+        request,
+        "auth.refresh_reuse",
+        "api_key",
+        record.key_id,
+        {"grant_type": "refresh_token", "key_id": record.key_id},
+        {"hotel_id": record.hotel_id},
+    )
+    request.scope["state"]["hotel_id"] = record.hotel_id
+
+
 @post(
     f"{PREFIX}/auth/validate-token",
     tags=["auth"],
@@ -109,6 +140,13 @@ async def validate_token(
 ) -> ValidateResponse:
     note(request, "auth.validate", "token")
     principal = await identify(ctx, data.token)
+    note(
+        request,
+        "auth.validate",
+        "token",
+        principal.key_id,
+        {"key_id": principal.key_id, "via": principal.via},
+    )
     expires_at = None
     if principal.via == "jwt":
         expires_at = tokens.decode_access(data.token, ctx.jwt_secret).expires_at
@@ -129,9 +167,11 @@ async def user(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal], user_id: FromPath[str]
 ) -> Identity:
     """user_id is the key id; asking for another key's identity is 404."""
-    note(request, "auth.user", "api_key", user_id)
+    # Only a key id's shape is recorded or repeated: anything else is the caller's text.
+    shaped = KEY_ID.fullmatch(user_id) is not None
+    note(request, "auth.user", "api_key", user_id if shaped else None)
     if user_id != principal.key_id:
-        raise ApiError(404, "not_found", f"user {user_id} not found")
+        raise ApiError(404, "not_found", f"user {user_id} not found" if shaped else "no such user")
     return _identity(principal)
 
 

@@ -37,9 +37,17 @@ def _by(principal: Principal) -> str:
 
 
 def _scope(principal: Principal, hotel_id: int | None) -> None:
-    # An admin key maintains the caches of every hotel, but names no other hotel's id.
+    # The status of every hotel's caches is readable; no other hotel's id is named.
     if hotel_id is not None:
         same_hotel(principal, hotel_id)
+
+
+def _own(principal: Principal, hotel_id: int | None) -> int:
+    """The hotel a reload is for: the key's own. Reloading every hotel's caches is the
+    operator's (`pms-bridge cache update`), not a hotel's key's."""
+    if hotel_id is not None:
+        same_hotel(principal, hotel_id)
+    return principal.hotel_id
 
 
 async def _run(
@@ -66,7 +74,7 @@ async def _run(
     status_code=200,
     opt=OPT("admin"),
     responses=errors(*BODY, 404),
-    summary="Reload the hotel cache (one hotel, or all without hotel_id)",
+    summary="Reload the key's hotel in the hotel cache",
 )
 async def update_hotels(
     request: Request[Any, Any, Any],
@@ -74,12 +82,12 @@ async def update_hotels(
     principal: NamedDependency[Principal],
     data: JSONBody[CacheUpdateRequest],
 ) -> cacheops.CacheUpdateResult:
-    note(request, "cache.update_hotels", "cache", str(data.hotel_id or "all"))
-    _scope(principal, data.hotel_id)
+    hotel_id = _own(principal, data.hotel_id)
+    note(request, "cache.update_hotels", "cache", str(hotel_id))
     return await _run(
         ctx,
         lambda conn: cacheops.update_hotels(
-            conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
+            conn, ctx.cache, hotel_id=hotel_id, triggered_by=_by(principal)
         ),
         ctx.catalog_memo,
     )
@@ -93,7 +101,7 @@ async def update_hotels(
     status_code=200,
     opt=OPT("admin"),
     responses=errors(*BODY, 404),
-    summary="Reload the room-type cache (one hotel, or all)",
+    summary="Reload the key's hotel in the room-type cache",
 )
 async def update_room_types(
     request: Request[Any, Any, Any],
@@ -101,14 +109,14 @@ async def update_room_types(
     principal: NamedDependency[Principal],
     data: JSONBody[CacheUpdateRequest],
 ) -> cacheops.CacheUpdateResult:
-    note(request, "cache.update_room_types", "cache", str(data.hotel_id or "all"))
-    _scope(principal, data.hotel_id)
+    hotel_id = _own(principal, data.hotel_id)
+    note(request, "cache.update_room_types", "cache", str(hotel_id))
     # No memo to empty: the catalog memo holds only /hotels/{id} answers, read from the hotel
     # cache alone; room-type answers are read from the cache on every request.
     return await _run(
         ctx,
         lambda conn: cacheops.update_room_types(
-            conn, ctx.cache, hotel_id=data.hotel_id, triggered_by=_by(principal)
+            conn, ctx.cache, hotel_id=hotel_id, triggered_by=_by(principal)
         ),
         None,
     )

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 import uuid
 from collections import deque
@@ -23,8 +24,10 @@ import httpx
 import msgspec
 import psycopg
 
-from bridge.config import Settings, require_database
+from bridge.config import Settings, require_database, secret_key
 from bridge.db import connect
+from bridge.delivery.destination import CheckedTransport, DestinationRefused
+from bridge.delivery.sealing import SealError, unseal
 from bridge.delivery.signing import (
     EVENT_HEADER,
     IDEMPOTENCY_HEADER,
@@ -86,17 +89,34 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return float(ceiling * random.uniform(0.5, 1.0))
 
 
-def _engine_id(response: httpx.Response) -> str | None:
-    if "json" not in response.headers.get("content-type", ""):
+# What of an answer is read: enough for the acknowledgement's id, never a flood in memory.
+MAX_ANSWER_BYTES = 16 * 1024
+# The booking engine's id for a booking is kept and shown to the hotel; anything else the
+# destination answers is neither stored, logged nor returned (it may be another service's).
+_ENGINE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+
+
+def _engine_id(content_type: str, content: bytes) -> str | None:
+    if "json" not in content_type:
         return None
     try:
-        data = response.json()
-    except ValueError:
+        data = msgspec.json.decode(content)
+    except msgspec.DecodeError:
         return None
     if isinstance(data, dict):
         value = data.get("booking_engine_id", data.get("id"))
-        return None if value is None else str(value)
+        text = None if value is None else str(value)
+        return text if text is not None and _ENGINE_ID.fullmatch(text) else None
     return None
+
+
+async def _head_of(response: httpx.Response) -> bytes:
+    content = b""
+    async for part in response.aiter_bytes():
+        content += part
+        if len(content) >= MAX_ANSWER_BYTES:
+            break
+    return content
 
 
 class DeliveryWorker:
@@ -114,6 +134,8 @@ class DeliveryWorker:
         max_delay: float = 60.0,
         poll_interval: float = 1.0,
         keep_delivered_days: int = 7,
+        allow_loopback_http: bool = False,
+        secret_key: bytes | None = None,
     ) -> None:
         self.database_url = database_url
         self.concurrency = concurrency
@@ -124,6 +146,8 @@ class DeliveryWorker:
         self.max_delay = max_delay
         self.poll_interval = poll_interval
         self.keep_delivered_days = keep_delivered_days
+        self.allow_loopback_http = allow_loopback_http
+        self.secret_key = secret_key
         self._next_prune = 0.0
         self.stats = DeliveryStats()
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -143,6 +167,8 @@ class DeliveryWorker:
             timeout=settings.delivery_timeout,
             max_delay=settings.delivery_max_delay,
             poll_interval=max(settings.poll_interval, 0.5),
+            allow_loopback_http=settings.webhook_allow_loopback_http,
+            secret_key=secret_key(settings),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -174,8 +200,13 @@ class DeliveryWorker:
             await listen.execute(query("delivery_listen"))
             listener = asyncio.create_task(self._listen(listen, stop))
             self._conn = await connect(self.database_url, autocommit=True)
-            limits = httpx.Limits(max_connections=self.concurrency * 2)
-            async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
+            transport = CheckedTransport(
+                allow_loopback_http=self.allow_loopback_http,
+                max_connections=self.concurrency * 2,
+            )
+            async with httpx.AsyncClient(
+                timeout=self.timeout, transport=transport, follow_redirects=False, trust_env=False
+            ) as client:
                 try:
                     while not stop.is_set():
                         if listener.done():
@@ -254,7 +285,18 @@ class DeliveryWorker:
         return done
 
     async def _deliver(self, client: httpx.AsyncClient, event: DueEvent) -> None:
-        outcome = await self.attempt(client, event)
+        try:
+            previous = event.previous_secret
+            opened = msgspec.structs.replace(
+                event,
+                secret=unseal(self.secret_key, event.hotel_id, event.secret),
+                previous_secret=previous and unseal(self.secret_key, event.hotel_id, previous),
+            )
+        except SealError as exc:
+            # Retried: setting the key (or the secret again) mends it.
+            outcome = Outcome(False, True, f"webhook secret: {exc}")
+        else:
+            outcome = await self.attempt(client, opened)
         conn = self._conn
         if conn is None:
             return
@@ -284,19 +326,26 @@ class DeliveryWorker:
             LEGACY_SIGNATURE_HEADER: legacy,
             "User-Agent": "pms-bridge",
         }
+        # Errors keep a class and a status code only: an exception's text or an answer's body
+        # can carry what the destination said, and they end up in booking_sync_status, the
+        # log and GET /bookings/{id}. A bad or refused booking_engine_url is retried too:
+        # fixing the config row mends it.
         try:
-            response = await client.post(event.url, content=body, headers=headers)
+            async with client.stream("POST", event.url, content=body, headers=headers) as response:
+                if not response.is_success:
+                    retryable = response.status_code >= 500 or response.status_code in RETRYABLE_4XX
+                    down = response.status_code in ENDPOINT_DOWN
+                    error = f"HTTP {response.status_code}"
+                    return Outcome(False, retryable, error, endpoint_down=down)
+                content = await _head_of(response)
+                engine_id = _engine_id(response.headers.get("content-type", ""), content)
         except httpx.TimeoutException:
             return Outcome(False, True, f"timeout after {self.timeout:g}s", endpoint_down=True)
+        except DestinationRefused as exc:
+            return Outcome(False, True, f"refused destination: {exc}", endpoint_down=True)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-            # A bad booking_engine_url is retried too: fixing the config row mends it.
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            return Outcome(False, True, error, endpoint_down=True)
-        if response.is_success:
-            return Outcome(True, booking_engine_id=_engine_id(response))
-        error = f"HTTP {response.status_code}: {response.text[:200]}"
-        retryable = response.status_code >= 500 or response.status_code in RETRYABLE_4XX
-        return Outcome(False, retryable, error, endpoint_down=response.status_code in ENDPOINT_DOWN)
+            return Outcome(False, True, type(exc).__name__, endpoint_down=True)
+        return Outcome(True, booking_engine_id=engine_id)
 
     def _spent(self, event: DueEvent, attempt: int) -> bool:
         """Both budgets used: max_attempts tries, and retry_for seconds since the change."""

@@ -67,7 +67,8 @@ async def _drain(bridge: Bridge, url: str) -> None:
 async def run_demo(args: argparse.Namespace, base: Settings) -> int:
     cluster: PostgresCluster | None = None
     settings = base
-    overrides: dict[str, Any] = {}
+    # The demo's receiver is plain http on 127.0.0.1.
+    overrides: dict[str, Any] = {"webhook_allow_loopback_http": True}
     if args.port is not None:
         overrides["api_port"] = args.port
     if args.host is not None:

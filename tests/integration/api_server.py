@@ -24,7 +24,7 @@ from bridge.runner import serve
 from bridge.sql import query
 
 JWT_SECRET = "test-secret-" + "x" * 40
-GENEROUS = "read=5000:5000,book=5000:5000,admin=5000:5000,auth=5000:5000"
+GENEROUS = "read=5000:5000,book=5000:5000,admin=5000:5000,auth=5000:5000,failed_auth=5000:5000"
 
 
 def free_port() -> int:

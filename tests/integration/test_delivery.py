@@ -113,7 +113,9 @@ async def receiving(
 
 @asynccontextmanager
 async def delivering(url: str, **options: Any) -> AsyncIterator[DeliveryWorker]:
-    worker = DeliveryWorker(url, base_delay=0.05, max_delay=0.2, poll_interval=0.1, **options)
+    worker = DeliveryWorker(
+        url, base_delay=0.05, max_delay=0.2, poll_interval=0.1, allow_loopback_http=True, **options
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -315,7 +317,9 @@ import asyncio, sys
 from bridge.delivery.worker import DeliveryWorker
 
 async def main() -> None:
-    await DeliveryWorker(sys.argv[1], poll_interval=0.1, timeout=60).run(asyncio.Event())
+    await DeliveryWorker(
+        sys.argv[1], poll_interval=0.1, timeout=60, allow_loopback_http=True
+    ).run(asyncio.Event())
 
 asyncio.run(main())
 """
