@@ -14,6 +14,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
+from api.openapi import Documented
 from api.routes.common import BODY, OPT, PREFIX, QueryId, errors, note, parse_query, pool_of
 from api.schemas import DeadLetterQuery, DeliveryRetryRequest, Requeued, ResendRequest
 from bridge import parked
@@ -52,6 +53,8 @@ def _not_found(exc: parked.ParkedNotFound) -> ApiError:
 @get(
     PARKED,
     tags=["admin"],
+    operation_id="listParkedChanges",
+    operation_class=Documented,
     opt=OPT("admin", query=True),
     responses=errors(404),
     summary="Parked changes, oldest first",
@@ -73,6 +76,8 @@ async def list_parked(
 @get(
     f"{PARKED}/{{parked_id:int}}",
     tags=["admin"],
+    operation_id="getParkedChange",
+    operation_class=Documented,
     opt=OPT("admin"),
     responses=errors(404),
     summary="One parked change, with the change as it was parked",
@@ -94,6 +99,8 @@ async def show_parked(
 @post(
     f"{PARKED}/{{parked_id:int}}/retry",
     tags=["admin"],
+    operation_id="retryParkedChange",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("admin"),
     responses=errors(404),
@@ -132,6 +139,8 @@ async def retry_parked(
 @delete(
     f"{PARKED}/{{parked_id:int}}",
     tags=["admin"],
+    operation_id="dropParkedChange",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("admin"),
     responses=errors(404),
@@ -162,6 +171,8 @@ async def drop_parked(
 @get(
     f"{PREFIX}/admin/deliveries/failed",
     tags=["admin"],
+    operation_id="listFailedDeliveries",
+    operation_class=Documented,
     opt=OPT("admin", query=True),
     responses=errors(404),
     summary="Failed deliveries, each with the later events of its reservation it holds",
@@ -183,6 +194,8 @@ async def failed_deliveries(
 @post(
     f"{PREFIX}/admin/deliveries/retry",
     tags=["admin"],
+    operation_id="retryDeliveries",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("admin"),
     responses=errors(*BODY, 404),
@@ -214,6 +227,8 @@ async def retry_deliveries(
 @post(
     f"{PREFIX}/admin/deliveries/resend",
     tags=["admin"],
+    operation_id="resendBookings",
+    operation_class=Documented,
     status_code=200,
     opt=OPT("admin"),
     responses=errors(*BODY, 404, 409),

@@ -23,6 +23,7 @@ from tests.integration.api_server import (
     room_type_with_rooms,
     running_api,
 )
+from tests.integration.test_delivery import configure
 
 PREFIX = "/api/booking-engine"
 # Optional fields whose absence (or null) a rule across fields refuses (422), as the
@@ -99,6 +100,8 @@ async def test_the_document_requires_what_the_server_requires(
     # Every room free on the nights the bookings below take, whatever the seed booked there.
     await fill_all_but(db_url, 1, type_id, window, keep=len(rooms))
     key = await create_key(db_url, 1, "admin")
+    # A hotel that syncs, for the delivery routes (nothing listens there: no call delivers).
+    await configure(db_url, "http://127.0.0.1:9/webhook")
     async with running_api(settings, MemoryCache()) as api, api.client(key) as http:
         document = (await http.get("/schema/openapi.json")).json()
         priced = await http.get(
@@ -200,6 +203,22 @@ async def test_the_document_requires_what_the_server_requires(
                     "start_date": start.isoformat(),
                     "end_date": (start + timedelta(days=7)).isoformat(),
                 },
+            ),
+            "listParkedChanges": lambda: Call(
+                "GET", f"{PREFIX}/admin/parked-changes", query={"hotel_id": 1, "limit": 10}
+            ),
+            "listFailedDeliveries": lambda: Call(
+                "GET", f"{PREFIX}/admin/deliveries/failed", query={"hotel_id": 1, "limit": 10}
+            ),
+            "retryDeliveries": lambda: Call(
+                "POST",
+                f"{PREFIX}/admin/deliveries/retry",
+                body={"hotel_id": 1, "booking_id": booked["booking_id"]},
+            ),
+            "resendBookings": lambda: Call(
+                "POST",
+                f"{PREFIX}/admin/deliveries/resend",
+                body={"hotel_id": 1, "since": booked["check_in"]},
             ),
         }
         # A cancelled booking cannot change: the cancellation goes last.
