@@ -20,6 +20,7 @@ DATE = "date"
 BOOL = "boolean"
 NUMERIC = "numeric"
 TIMESTAMP = "timestamp without time zone"
+JSONB = "jsonb"
 
 
 class TableContract(msgspec.Struct, frozen=True):
@@ -183,6 +184,11 @@ CONTRACT: Mapping[str, TableContract] = {
         writes=frozenset({"INSERT"}),
     ),
     "payment_types": TableContract({"id": INT, "name": TEXT, "transaction": TEXT}),
+    # The PMS's own audit log of reservation rows: reconciliation asks it whether a
+    # reservation the bridge has no record of changed after the bridge came.
+    "logs_reservation": TableContract(
+        {"log_time": TIMESTAMP, "table_name": TEXT, "record_id": UUID, "changes": JSONB}
+    ),
     "plan_addons": TableContract(
         {
             "hotel_id": INT,

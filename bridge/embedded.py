@@ -273,3 +273,10 @@ class RedisServer:
             self._proc.terminate()
             self._proc.wait(10)
         self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the server: what a crash looks like to clients (its data is gone with it)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(10)
+        self._proc = None

@@ -82,6 +82,17 @@ class Receiver:
         self.url = f"http://127.0.0.1:{bound}/webhook"
         return self.url
 
+    async def go_down(self) -> None:
+        """Stop listening and drop every connection, keeping what was received: the booking
+        engine is down (connections refused) until `start` is called again on the same port."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
     async def stop(self) -> None:
         # Handlers are ended by closing their connections, not cancelled: Python 3.11's
         # stream callback reports a cancelled handler as an error.

@@ -6,9 +6,11 @@
 -- reservation whose stay ended before `since` is left out; deletions cannot be dated, so
 -- every one of them is counted. A reservation without a recorded digest is `known`, not
 -- created, when it was made before the bridge was installed and never changed since (no
--- sync row: the bridge delivers changes, not what the PMS held before it came), or when an
--- earlier version, which kept no digests (before migration 130), told it (its sync row
--- synced, last changed before then). Such a reservation is recorded as told, not sent.
+-- sync row, and nothing of it in the PMS's audit log since: the bridge delivers changes,
+-- not what the PMS held before it came; a change made while capture was away, as with a
+-- lost slot, leaves no sync row but is in the log), or when an earlier version, which kept
+-- no digests (before migration 130), told it (its sync row synced, last changed before
+-- then). Such a reservation is recorded as told, not sent.
 WITH hotels AS (
     SELECT DISTINCT c.hotel_id
     FROM booking_engine_config c
@@ -18,6 +20,19 @@ WITH hotels AS (
     SELECT min(applied_at)::timestamp AS at,
            min(applied_at) FILTER (WHERE version = 130)::timestamp AS digests_from
     FROM pms_bridge.schema_migrations
+), logged AS (
+    -- Reservations the PMS's audit log shows changed since the installation: its rows name
+    -- the table changed as the trigger saw it (a partition: reservations_1), and the
+    -- reservation itself, or a row carrying its id (nights, payments).
+    SELECT DISTINCT booking_id
+    FROM logs_reservation l
+    CROSS JOIN installed i
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN l.table_name ~ '^reservations(_[0-9]+)?$' THEN l.record_id
+                    ELSE (coalesce(l.changes -> 'new', l.changes) ->> 'reservation_id')::uuid
+               END AS booking_id
+    ) b
+    WHERE l.log_time > i.at AND b.booking_id IS NOT NULL
 ), now_ AS (
     SELECT r.hotel_id, r.id AS booking_id, r.status, r.created_at,
            pms_bridge.reservation_digest(doc) AS digest
@@ -28,7 +43,8 @@ WITH hotels AS (
 )
 SELECT n.hotel_id, n.booking_id,
        CASE WHEN b.digest IS NULL AND (
-                     (s.booking_id IS NULL AND n.created_at <= i.at)
+                     (s.booking_id IS NULL AND n.created_at <= i.at
+                      AND NOT EXISTS (SELECT 1 FROM logged g WHERE g.booking_id = n.booking_id))
                      OR (s.sync_status = 'synced' AND s.last_changed_at < i.digests_from))
                 THEN 'known'
             WHEN b.digest IS NULL THEN 'created'

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,7 +32,9 @@ from tests.integration.writers import Writers
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def spawn_bridge(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def spawn_bridge(
+    settings: Settings, log: Path, extra_env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """`pms-bridge run --no-api` in a process of its own, its cache in Redis."""
     assert settings.database_url is not None and settings.redis_url is not None
     env = {
@@ -44,6 +46,7 @@ def spawn_bridge(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "BRIDGE_BATCH_SIZE": str(settings.batch_size),
         "BRIDGE_SLOT": settings.slot_name,
         "BRIDGE_PUBLICATION": settings.publication_name,
+        **(extra_env or {}),
     }
     env.pop("DATABASE_URL", None)
     command = [sys.executable, "-m", "bridge.cli", "--database-url", settings.database_url]

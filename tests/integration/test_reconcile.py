@@ -32,12 +32,18 @@ SINCE = date.today() + timedelta(days=45)
 SINCE_TIME = datetime.combine(SINCE, time(), UTC)
 
 
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    settings: Settings, *args: str, with_cache: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`pms-bridge ARGS` on the test's database; `with_cache` gives it the test's Redis."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("BRIDGE_", "DATABASE_URL", "REDIS_URL"))
     }
+    if with_cache:
+        assert settings.redis_url is not None
+        env.update(REDIS_URL=settings.redis_url, BRIDGE_REDIS_PREFIX=settings.redis_prefix)
     assert settings.database_url is not None
     return subprocess.run(
         [sys.executable, "-m", "bridge.cli", "--database-url", settings.database_url, *args],
