@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -32,11 +33,18 @@ SINCE = date.today() + timedelta(days=45)
 SINCE_TIME = datetime.combine(SINCE, time(), UTC)
 
 
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    settings: Settings, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`pms-bridge` with `args` on the settings' database, none of this process's settings
+    but those in `env`."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("BRIDGE_", "DATABASE_URL", "REDIS_URL"))
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("BRIDGE_", "DATABASE_URL", "REDIS_URL"))
+        },
+        **(env or {}),
     }
     assert settings.database_url is not None
     return subprocess.run(

@@ -1,0 +1,285 @@
+"""Failover: the primary killed under a PMS write load and its streaming standby promoted,
+while `pms-bridge run` follows a multi-host DATABASE_URL to whichever server takes writes.
+
+Replication is synchronous, so every commit the writers saw acknowledged is on the standby:
+after the failover each of their reservations must be in the new primary, synced, and told to
+the booking engine in its latest state, the cache must equal a recompute, and reconciliation
+must find nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bridge.cache.redis import RedisCache
+from bridge.config import Settings
+from bridge.delivery.receiver import Receiver, always_ok
+from bridge.embedded import PostgresCluster
+from tests.conftest import TEMPLATE, build_template, clone_database
+from tests.helpers import cached, truth
+from tests.integration.test_crash_recovery import (
+    applied_count,
+    spawn_bridge,
+    stop_process,
+    wait_for,
+)
+from tests.integration.test_delivery import configure, receiving, sql
+from tests.integration.test_reconcile import cli
+from tests.integration.writers import Writers
+
+pytestmark = pytest.mark.faults
+
+STANDBY = "standby1"  # the standby's physical slot and its name as a synchronous standby
+SLOT = "pmsb_failover"
+CHANGES = 600
+_pairs = itertools.count()
+
+
+class Pair:
+    """A primary holding a PMS database and its streaming standby, synchronously replicated."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        # Durability across an OS crash is not under test: the primary's process dies, its
+        # WAL stays in the page cache, and what counts is what reached the standby.
+        self.primary = PostgresCluster(root / "primary", settings={"fsync": "off"})
+        self.standby: PostgresCluster | None = None
+        self.dbname = ""
+
+    @property
+    def url(self) -> str:
+        """Both servers, the one that takes writes chosen at each connection."""
+        assert self.standby is not None
+        hosts = f"127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}"
+        return f"postgresql://postgres@{hosts}/{self.dbname}?target_session_attrs=read-write"
+
+    async def start(self, *, sync_slots: bool) -> None:
+        """The primary with a fresh PMS database, then the standby; `sync_slots` sets up
+        failover slots (the standby synchronizes them, the primary waits for it)."""
+        await asyncio.to_thread(self.primary.start)
+        await build_template(self.primary.url(), self.primary.url(TEMPLATE), Settings())
+        self.dbname = clone_database(self.primary, TEMPLATE).rsplit("/", 1)[1]
+        standby_settings = {"cluster_name": STANDBY, "hot_standby_feedback": "on"}
+        if sync_slots:
+            standby_settings["sync_replication_slots"] = "on"
+        self.standby = await asyncio.to_thread(
+            PostgresCluster.standby_of,
+            self.primary,
+            self.root / "standby",
+            slot=STANDBY,
+            dbname=self.dbname,
+            settings=standby_settings,
+        )
+        await asyncio.to_thread(self.standby.start)
+        # Set after the copy, so the promoted standby waits for no standby of its own.
+        primary_settings = {"synchronous_standby_names": STANDBY}
+        if sync_slots:
+            primary_settings["synchronized_standby_slots"] = STANDBY
+        async with await psycopg.AsyncConnection.connect(
+            self.primary.url(), autocommit=True
+        ) as conn:
+            for name, value in primary_settings.items():
+                await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            await conn.execute("SELECT pg_reload_conf()")
+
+        async def synchronous() -> bool:
+            rows = await sql(
+                self.primary.url(),
+                "SELECT 1 FROM pg_stat_replication WHERE application_name = %s"
+                " AND sync_state = 'sync' AND state = 'streaming'",
+                (STANDBY,),
+            )
+            return bool(rows)
+
+        await wait_for(synchronous, "the standby to stream synchronously")
+
+    def destroy(self) -> None:
+        for cluster in (self.standby, self.primary):
+            if cluster is not None:
+                cluster.destroy()
+
+
+@pytest.fixture
+def pair(workdir: Path) -> Iterator[Pair]:
+    servers = Pair(workdir / f"failover{next(_pairs)}")
+    yield servers
+    servers.destroy()
+
+
+async def standby_slot_synced(standby: PostgresCluster, dbname: str) -> bool:
+    """The bridge's slot is on the standby, synchronized and kept over a promotion."""
+    rows = await sql(
+        standby.url(dbname),
+        "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND synced"
+        " AND NOT temporary AND invalidation_reason IS NULL",
+        (SLOT,),
+    )
+    return bool(rows)
+
+
+async def slot_exists(url: str) -> bool:
+    return bool(await sql(url, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (SLOT,)))
+
+
+async def first_apply_after(url: str, moment: datetime) -> datetime:
+    """When the bridge first committed a batch on the server `url` reaches after `moment`."""
+    found: list[datetime] = []
+
+    async def applied() -> bool:
+        try:
+            rows = await sql(
+                url,
+                "SELECT min(updated_at) FROM pms_bridge.checkpoint WHERE updated_at > %s",
+                (moment,),
+            )
+        except psycopg.OperationalError:
+            return False  # no server takes writes yet
+        if rows and rows[0][0] is not None:
+            found.append(rows[0][0])
+        return bool(found)
+
+    await wait_for(applied, "a batch applied on the new primary", limit=110)
+    return found[0]
+
+
+class Failover:
+    """The bridge, the webhook and the writers over a `Pair`, the primary killed mid-load."""
+
+    def __init__(
+        self, pair: Pair, capture: str, redis_url: str, cache: RedisCache, tmp_path: Path
+    ) -> None:
+        self.pair = pair
+        self.url = pair.url
+        self.cache = cache
+        self.settings = Settings(
+            database_url=self.url,
+            redis_url=redis_url,
+            redis_prefix=cache.prefix,
+            capture=capture,
+            poll_interval=0.1,
+            batch_size=200,
+            slot_name=SLOT,
+            publication_name=SLOT,
+        )
+        self.log = tmp_path / "bridge.log"
+        self.writers = Writers(self.url, workers=3)
+        self.recovery_seconds = 0.0
+
+    async def run(self, receiver: Receiver, *, before_kill: bool = False) -> None:
+        """Writes `CHANGES` changes, killing the primary and promoting the standby once the
+        bridge applies them; `before_kill` first waits for the slot to be synchronized."""
+        # `receiving` configured hotel 1; the writers book in both.
+        receiver.secrets[2] = await configure(self.url, receiver.url, 2)
+        proc = spawn_bridge(self.settings, self.log)
+        try:
+            if self.settings.capture == "logical":
+                primary = self.pair.primary.url(self.pair.dbname)
+                await wait_for(lambda: slot_exists(primary), "the bridge to make its slot")
+            writing = asyncio.create_task(self.writers.run(target=CHANGES))
+
+            async def mid_stream() -> bool:
+                return await applied_count(self.url) > 0 and self.writers.changes > CHANGES // 3
+
+            await wait_for(mid_stream, "the bridge to apply its first batches")
+            if before_kill:
+                assert self.pair.standby is not None
+                standby, dbname = self.pair.standby, self.pair.dbname
+                await wait_for(
+                    lambda: standby_slot_synced(standby, dbname), "the slot on the standby"
+                )
+            killed_at = datetime.now().astimezone()
+            started = time.monotonic()
+            await asyncio.to_thread(self.pair.primary.kill)
+            assert self.pair.standby is not None
+            await asyncio.to_thread(self.pair.standby.promote)
+            applied_at = await first_apply_after(self.url, killed_at)
+            self.recovery_seconds = (applied_at - killed_at).total_seconds()
+            print(
+                f"failover {self.settings.capture}: first batch applied on the new primary "
+                f"{self.recovery_seconds:.2f}s after the kill (promotion done after "
+                f"{time.monotonic() - started:.2f}s)"
+            )
+            await writing
+            assert self.writers.changes >= CHANGES
+            await wait_for(self.delivered, "every reservation delivered", limit=110)
+            assert await stop_process(proc) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    async def touched_in_pms(self) -> set[tuple[int, uuid.UUID]]:
+        rows = await sql(
+            self.url,
+            "SELECT hotel_id, id FROM reservations WHERE id = ANY(%s)",
+            ([r for _, r in self.writers.touched],),
+        )
+        return {(hotel_id, reservation_id) for hotel_id, reservation_id in rows}
+
+    async def delivered(self) -> bool:
+        rows = await sql(
+            self.url,
+            "SELECT count(*) FROM booking_sync_status WHERE sync_status = 'synced'"
+            " AND booking_id = ANY(%s)",
+            ([r for _, r in self.writers.touched],),
+        )
+        pending = await sql(
+            self.url, "SELECT count(*) FROM pms_bridge.delivery_events WHERE status <> 'delivered'"
+        )
+        return rows[0][0] == len(self.writers.touched) and pending[0][0] == 0
+
+    async def check_nothing_lost(self, receiver: Receiver) -> None:
+        # Acknowledged commits were on the standby when acknowledged.
+        assert await self.touched_in_pms() == self.writers.touched
+        # The booking engine's last event of each reservation is the latest one enqueued.
+        latest = await sql(
+            self.url,
+            "SELECT DISTINCT ON (booking_id) booking_id, event_id FROM pms_bridge.delivery_events"
+            " WHERE booking_id = ANY(%s) ORDER BY booking_id, seq DESC",
+            ([r for _, r in self.writers.touched],),
+        )
+        told: dict[str, str | None] = {}
+        for request in receiver.applied:
+            if request.booking_id is not None:
+                told[request.booking_id] = request.key
+        assert {str(b): str(e) for b, e in latest} == {
+            str(r): told.get(str(r)) for _, r in self.writers.touched
+        }
+        assert await cached(self.cache) == await truth(self.url, self.settings)
+        assert self.settings.redis_url is not None
+        dry = cli(
+            self.settings,
+            "--redis-url",
+            self.settings.redis_url,
+            "reconcile",
+            "--dry-run",
+            env={"BRIDGE_REDIS_PREFIX": self.settings.redis_prefix},
+        )
+        assert dry.returncode == 0, dry.stderr
+        assert "reconcile: total 0 (dry run, nothing changed)" in dry.stdout.splitlines(), (
+            dry.stdout
+        )
+
+    def log_lines(self, text: str) -> list[str]:
+        return [line for line in self.log.read_text().splitlines() if text in line]
+
+
+async def test_trigger_mode_goes_on_after_a_promotion_with_nothing_lost(
+    pair: Pair, redis_url: str, redis_cache: RedisCache, tmp_path: Path
+) -> None:
+    await pair.start(sync_slots=False)
+    failover = Failover(pair, "trigger", redis_url, redis_cache, tmp_path)
+    async with receiving(failover.url, always_ok) as (receiver, _secret):
+        await failover.run(receiver)
+    await failover.check_nothing_lost(receiver)
+    rows = await sql(failover.url, "SELECT count(*) FROM pms_bridge.outbox")
+    assert rows == [(0,)]
