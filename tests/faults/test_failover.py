@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -174,9 +175,14 @@ class Failover:
         self.writers = Writers(self.url, workers=3)
         self.recovery_seconds = 0.0
 
-    async def run(self, receiver: Receiver, *, before_kill: bool = False) -> None:
+    async def run(
+        self, receiver: Receiver, *, slot_synced: bool = False, baseline: bool = False
+    ) -> None:
         """Writes `CHANGES` changes, killing the primary and promoting the standby once the
-        bridge applies them; `before_kill` first waits for the slot to be synchronized."""
+        bridge applies them. `slot_synced` first waits for the slot to be synchronized;
+        `baseline` first reconciles once, as the schedule has on a bridge that has run for a
+        day (the reservations the PMS held before the bridge came are recorded as told, so a
+        change to one in a capture gap is found)."""
         # `receiving` configured hotel 1; the writers book in both.
         receiver.secrets[2] = await configure(self.url, receiver.url, 2)
         proc = spawn_bridge(self.settings, self.log)
@@ -184,13 +190,16 @@ class Failover:
             if self.settings.capture == "logical":
                 primary = self.pair.primary.url(self.pair.dbname)
                 await wait_for(lambda: slot_exists(primary), "the bridge to make its slot")
+            if baseline:
+                done = self.reconcile()
+                assert done.returncode == 0, done.stderr
             writing = asyncio.create_task(self.writers.run(target=CHANGES))
 
             async def mid_stream() -> bool:
                 return await applied_count(self.url) > 0 and self.writers.changes > CHANGES // 3
 
             await wait_for(mid_stream, "the bridge to apply its first batches")
-            if before_kill:
+            if slot_synced:
                 assert self.pair.standby is not None
                 standby, dbname = self.pair.standby, self.pair.dbname
                 await wait_for(
@@ -255,18 +264,22 @@ class Failover:
             str(r): told.get(str(r)) for _, r in self.writers.touched
         }
         assert await cached(self.cache) == await truth(self.url, self.settings)
+        dry = self.reconcile("--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "reconcile: total 0 (dry run, nothing changed)" in dry.stdout.splitlines(), (
+            dry.stdout
+        )
+
+    def reconcile(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`pms-bridge reconcile`, the bridge's cache in Redis included."""
         assert self.settings.redis_url is not None
-        dry = cli(
+        return cli(
             self.settings,
             "--redis-url",
             self.settings.redis_url,
             "reconcile",
-            "--dry-run",
+            *args,
             env={"BRIDGE_REDIS_PREFIX": self.settings.redis_prefix},
-        )
-        assert dry.returncode == 0, dry.stderr
-        assert "reconcile: total 0 (dry run, nothing changed)" in dry.stdout.splitlines(), (
-            dry.stdout
         )
 
     def log_lines(self, text: str) -> list[str]:
@@ -283,3 +296,47 @@ async def test_trigger_mode_goes_on_after_a_promotion_with_nothing_lost(
     await failover.check_nothing_lost(receiver)
     rows = await sql(failover.url, "SELECT count(*) FROM pms_bridge.outbox")
     assert rows == [(0,)]
+
+
+async def test_logical_mode_goes_on_from_the_synchronized_failover_slot(
+    pair: Pair,
+    redis_url: str,
+    redis_cache: RedisCache,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BRIDGE_SLOT_FAILOVER", "true")
+    await pair.start(sync_slots=True)
+    failover = Failover(pair, "logical", redis_url, redis_cache, tmp_path)
+    async with receiving(failover.url, always_ok) as (receiver, _secret):
+        await failover.run(receiver, slot_synced=True)
+    await failover.check_nothing_lost(receiver)
+    # The bridge streamed on from the standby's copy of its slot: never made anew.
+    assert failover.log_lines("not captured") == []
+    assert failover.log_lines("making it anew") == []
+    assert await sql(
+        failover.url,
+        "SELECT failover, synced FROM pg_replication_slots WHERE slot_name = %s",
+        (SLOT,),
+    ) == [(True, True)]
+
+
+async def test_logical_mode_without_a_failover_slot_reconciles_the_gap(
+    pair: Pair, redis_url: str, redis_cache: RedisCache, tmp_path: Path
+) -> None:
+    await pair.start(sync_slots=False)
+    failover = Failover(pair, "logical", redis_url, redis_cache, tmp_path)
+    async with receiving(failover.url, always_ok) as (receiver, _secret):
+        await failover.run(receiver, baseline=True)
+    await failover.check_nothing_lost(receiver)
+    (lost,) = failover.log_lines("not captured")
+    assert f"replication slot {SLOT} was missing" in lost
+    (repaired,) = failover.log_lines("reconciled:")
+    assert "capture gap since" in repaired
+    assert (
+        await sql(
+            failover.url,
+            "SELECT capture_gap_since FROM pms_bridge.checkpoint WHERE capture_gap_since IS NOT NULL",
+        )
+        == []
+    )
