@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import psycopg
 import pytest
@@ -132,7 +133,9 @@ async def slot_exists(url: str) -> bool:
 
 
 async def first_apply_after(url: str, moment: datetime) -> datetime:
-    """When the bridge first committed a batch on the server `url` reaches after `moment`."""
+    """When the bridge committed a batch after `moment` on the server `url` reaches: the
+    checkpoint keeps its last save only, so this is the first such save or one within a
+    poll of it."""
     found: list[datetime] = []
 
     async def applied() -> bool:
@@ -156,7 +159,12 @@ class Failover:
     """The bridge, the webhook and the writers over a `Pair`, the primary killed mid-load."""
 
     def __init__(
-        self, pair: Pair, capture: str, redis_url: str, cache: RedisCache, tmp_path: Path
+        self,
+        pair: Pair,
+        capture: Literal["trigger", "logical"],
+        redis_url: str,
+        cache: RedisCache,
+        tmp_path: Path,
     ) -> None:
         self.pair = pair
         self.url = pair.url
@@ -173,7 +181,6 @@ class Failover:
         )
         self.log = tmp_path / "bridge.log"
         self.writers = Writers(self.url, workers=3)
-        self.recovery_seconds = 0.0
 
     async def run(
         self, receiver: Receiver, *, slot_synced: bool = False, baseline: bool = False
@@ -210,17 +217,19 @@ class Failover:
             await asyncio.to_thread(self.pair.primary.kill)
             assert self.pair.standby is not None
             await asyncio.to_thread(self.pair.standby.promote)
+            promoted = time.monotonic() - started
             applied_at = await first_apply_after(self.url, killed_at)
-            self.recovery_seconds = (applied_at - killed_at).total_seconds()
+            # The figure for docs/benchmarks.md (`-s` shows it); not asserted.
             print(
-                f"failover {self.settings.capture}: first batch applied on the new primary "
-                f"{self.recovery_seconds:.2f}s after the kill (promotion done after "
-                f"{time.monotonic() - started:.2f}s)"
+                f"failover {self.settings.capture}: a batch applied on the new primary "
+                f"{(applied_at - killed_at).total_seconds():.2f}s after the kill "
+                f"(promoted after {promoted:.2f}s)"
             )
             await writing
             assert self.writers.changes >= CHANGES
             await wait_for(self.delivered, "every reservation delivered", limit=110)
             assert await stop_process(proc) == 0
+            assert self.log_lines("connection lost"), "the bridge never saw the primary go"
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -244,7 +253,7 @@ class Failover:
         pending = await sql(
             self.url, "SELECT count(*) FROM pms_bridge.delivery_events WHERE status <> 'delivered'"
         )
-        return rows[0][0] == len(self.writers.touched) and pending[0][0] == 0
+        return bool(rows[0][0] == len(self.writers.touched) and pending[0][0] == 0)
 
     async def check_nothing_lost(self, receiver: Receiver) -> None:
         # Acknowledged commits were on the standby when acknowledged.
@@ -333,10 +342,6 @@ async def test_logical_mode_without_a_failover_slot_reconciles_the_gap(
     assert f"replication slot {SLOT} was missing" in lost
     (repaired,) = failover.log_lines("reconciled:")
     assert "capture gap since" in repaired
-    assert (
-        await sql(
-            failover.url,
-            "SELECT capture_gap_since FROM pms_bridge.checkpoint WHERE capture_gap_since IS NOT NULL",
-        )
-        == []
-    )
+    # Reconciled, so no longer kept with the checkpoint.
+    gaps = "SELECT 1 FROM pms_bridge.checkpoint WHERE capture_gap_since IS NOT NULL"
+    assert await sql(failover.url, gaps) == []
