@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import subprocess
 import time
 import uuid
@@ -53,7 +54,10 @@ class Pair:
         self.root = root
         # Durability across an OS crash is not under test: the primary's process dies, its
         # WAL stays in the page cache, and what counts is what reached the standby.
-        self.primary = PostgresCluster(root / "primary", settings={"fsync": "off"})
+        bindir = os.environ.get("PMS_BRIDGE_TEST_PG_BINDIR")  # as tests/conftest.py
+        self.primary = PostgresCluster(
+            root / "primary", bindir=Path(bindir) if bindir else None, settings={"fsync": "off"}
+        )
         self.standby: PostgresCluster | None = None
         self.dbname = ""
 
@@ -325,6 +329,9 @@ async def test_logical_mode_goes_on_from_the_synchronized_failover_slot(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    await asyncio.to_thread(pair.primary.init)
+    if pair.primary.version < 17:
+        pytest.skip("failover slots need PostgreSQL 17 or later")
     monkeypatch.setenv("BRIDGE_SLOT_FAILOVER", "true")
     await pair.start(sync_slots=True)
     failover = Failover(pair, "logical", redis_url, redis_cache, tmp_path)
