@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 import pytest
@@ -238,7 +238,10 @@ class Failover:
             await wait_for(lambda: self.more_written(back), "writes after the failover")
             stop.set()
             await writing
-            await wait_for(self.delivered, "every reservation delivered", limit=110)
+            try:
+                await wait_for(self.delivered, "every reservation delivered", limit=110)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; not synced: {await self.undelivered()}") from None
             assert await stop_process(proc) == 0
             assert self.log_lines("connection lost"), "the bridge never saw the primary go"
         finally:
@@ -258,17 +261,23 @@ class Failover:
         )
         return {(hotel_id, reservation_id) for hotel_id, reservation_id in rows}
 
-    async def delivered(self) -> bool:
-        rows = await sql(
+    async def undelivered(self) -> list[tuple[Any, ...]]:
+        """The touched reservations not synced, with their sync status and open events."""
+        return await sql(
             self.url,
-            "SELECT count(*) FROM booking_sync_status WHERE sync_status = 'synced'"
-            " AND booking_id = ANY(%s)",
+            "SELECT r.id, s.sync_status, (SELECT count(*) FROM pms_bridge.delivery_events e"
+            "  WHERE e.booking_id = r.id AND e.status <> 'delivered')"
+            " FROM unnest(%s::uuid[]) r (id)"
+            " LEFT JOIN booking_sync_status s ON s.booking_id = r.id"
+            " WHERE s.sync_status IS DISTINCT FROM 'synced'",
             ([r for _, r in self.writers.touched],),
         )
+
+    async def delivered(self) -> bool:
         pending = await sql(
             self.url, "SELECT count(*) FROM pms_bridge.delivery_events WHERE status <> 'delivered'"
         )
-        return bool(rows[0][0] == len(self.writers.touched) and pending[0][0] == 0)
+        return pending == [(0,)] and not await self.undelivered()
 
     async def check_nothing_lost(self, receiver: Receiver) -> None:
         # Acknowledged commits were on the standby when acknowledged.
