@@ -212,6 +212,46 @@ class PostgresCluster:
                 proc.kill()
         psutil.wait_procs(family, timeout=10)
 
+    @classmethod
+    def standby_of(
+        cls,
+        primary: PostgresCluster,
+        datadir: Path,
+        *,
+        slot: str | None = None,
+        dbname: str = "postgres",
+        settings: Mapping[str, str] | None = None,
+    ) -> PostgresCluster:
+        """A streaming standby of `primary`, copied by `base_backup_from` (not started)."""
+        standby = cls(
+            datadir, bindir=primary.bindir, settings={**primary.settings, **(settings or {})}
+        )
+        standby.base_backup_from(primary, slot=slot, dbname=dbname)
+        return standby
+
+    def base_backup_from(
+        self, primary: PostgresCluster, *, slot: str | None = None, dbname: str = "postgres"
+    ) -> None:
+        """This cluster's directory made a copy of the running `primary` set up to stream
+        from it (`standby.signal`, `primary_conninfo` naming `dbname` for the slot sync
+        worker), through the physical slot `slot` when given (created on the primary)."""
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.datadir.chmod(0o700)
+        if self._user:
+            _open_path_for_others(self.datadir.parent)
+            os.chown(self.datadir, self._user["user"], self._user["group"])
+            self.logfile.touch()
+            os.chown(self.logfile, self._user["user"], self._user["group"])
+        conninfo = f"host=127.0.0.1 port={primary.port} user=postgres dbname={dbname}"
+        args = ["-d", conninfo, "-D", str(self.datadir), "-R", "-X", "stream", "-c", "fast"]
+        if slot is not None:
+            args += ["-C", "-S", slot]
+        self._run("pg_basebackup", *args, "--no-sync")
+
+    def promote(self) -> None:
+        """End recovery: the standby becomes a primary that accepts writes."""
+        self._run("pg_ctl", "-D", str(self.datadir), "-w", "-t", "60", "promote")
+
     def destroy(self) -> None:
         try:
             self.stop("immediate")

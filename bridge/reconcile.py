@@ -244,8 +244,8 @@ async def reconcile(
     dry_run: bool = False,
 ) -> Report:
     """Compare and (unless dry_run) repair bookings whose stay ends at or after `since`
-    (all when None) and the availability cache (skipped when `cache` is None); the capture
-    calls it after a gap with the last checkpoint's time."""
+    (all when None) and the availability cache (skipped when `cache` is None); after a
+    capture gap `repair_gaps` calls it for all."""
     async with await connect(require_database(settings), autocommit=True) as conn:
         found_rows = await booking_differences(
             conn, since.date() if since is not None else None, hotel_id
@@ -304,13 +304,16 @@ async def repair_gaps(
     settings: Settings, cache: Cache, source: Source, consumer: str, stop: asyncio.Event
 ) -> None:
     """After a capture gap (a logical slot made anew, the changes committed meanwhile never
-    captured), reconciles from the last checkpoint's time: what the booking engine was not
-    told is delivered, the caches are checked. A failed run is tried again."""
+    captured since the last checkpoint's time), reconciles every reservation: what the
+    booking engine was not told is delivered, the caches are checked. A failed run is tried
+    again."""
     while not stop.is_set():
         since = source.capture_gap_since
         if since is not None:
             try:
-                report = await reconcile(settings, cache, since)
+                # The PMS keeps no time of change: a stay of any dates, even one that ended
+                # before the gap began, may have been booked or changed in it.
+                report = await reconcile(settings, cache, None)
                 async with await connect(require_database(settings), autocommit=True) as conn:
                     await checkpoint.gap_repaired(conn, consumer, since)
             except (psycopg.Error, OSError, redis.exceptions.RedisError) as exc:
