@@ -183,6 +183,7 @@ class Failover:
             batch_size=200,
             slot_name=SLOT,
             publication_name=SLOT,
+            webhook_allow_loopback_http=True,  # the receiver is http on 127.0.0.1
         )
         self.log = tmp_path / "bridge.log"
         self.writers = Writers(self.url, workers=3)

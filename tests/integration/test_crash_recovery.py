@@ -46,6 +46,7 @@ def spawn_bridge(
         "BRIDGE_BATCH_SIZE": str(settings.batch_size),
         "BRIDGE_SLOT": settings.slot_name,
         "BRIDGE_PUBLICATION": settings.publication_name,
+        "BRIDGE_WEBHOOK_ALLOW_LOOPBACK_HTTP": str(settings.webhook_allow_loopback_http).lower(),
         **(extra_env or {}),
     }
     env.pop("DATABASE_URL", None)
