@@ -136,7 +136,7 @@ async def repair_bookings(
         if operation == "known":
             continue  # recorded by record_known, never sent
         marks.append(SyncMark(d.hotel_id, d.booking_id, _SYNC_OP[operation], now))
-        intents.append(DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, operation, now, None))
+        intents.append(DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, operation, now))
     async with conn.transaction():
         await sync_status.apply(conn, marks)
         await events.enqueue(conn, intents)

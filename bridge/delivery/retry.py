@@ -34,9 +34,7 @@ async def requeue(conn: psycopg.AsyncConnection[Any], booking_id: uuid.UUID | No
         return queued
     cur = await conn.execute(query("delivery_booking_hotel"), {"booking_id": booking_id})
     intents = [
-        DeliveryIntent(
-            uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone(), None
-        )
+        DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone())
         for (hotel_id,) in await cur.fetchall()
     ]
     queued = await enqueue(conn, intents)
