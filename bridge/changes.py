@@ -64,3 +64,9 @@ class RawReject(msgspec.Struct, frozen=True):
     op: str | None
     payload: dict[str, Any]
     error: str
+
+
+def xid_array(xids: tuple[int, ...]) -> str:
+    """A booking's transactions as one PostgreSQL array literal: a batch binds one per
+    booking, and the lists differ in length, which a bound 2-D array cannot hold."""
+    return "{" + ",".join(str(xid) for xid in xids) + "}"

@@ -145,7 +145,7 @@ async def repair_bookings(
         operation = d.operation
         if operation == "known":
             continue  # recorded by record_known, never sent
-        intents.append(DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, operation, now, None))
+        intents.append(DeliveryIntent(event_id(d), d.hotel_id, d.booking_id, operation, now))
     await tell(conn, intents)
 
 
@@ -175,7 +175,7 @@ async def resend(conn: psycopg.AsyncConnection[Any], hotel_id: int, since: date 
     # Fresh ids: the booking engine is to get every booking again, even one told the same
     # state before (reconciliation's ids would repeat those).
     intents = [
-        DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", now, None)
+        DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", now)
         for (booking_id,) in await cur.fetchall()
     ]
     queued = await tell(conn, intents)

@@ -3,7 +3,7 @@
 The stage runs inside the batch's transaction, so an event exists exactly when its change is
 applied; the worker sends it later. Event ids are derived from the change (uuid5), so a batch
 applied twice cannot enqueue an event twice. A booking whose changes in the batch all come
-from the booking engine's own API transaction (booking_sync_status.origin_xid) is not echoed.
+from the booking engine's own API transactions (pms_bridge.engine_writes) is not echoed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 import psycopg
 
-from bridge.changes import Change
+from bridge.changes import Change, xid_array
 from bridge.sql import query
 
 TABLES = frozenset({"reservations", "reservation_details"})
@@ -33,8 +33,9 @@ class DeliveryIntent(msgspec.Struct, gc=False):
     booking_id: uuid.UUID
     operation: Operation
     occurred_at: datetime
-    # The one transaction all of the batch's changes of this booking came from, else None.
-    only_xid: int | None
+    # The transactions the batch's changes of this booking came from: when every one is the
+    # booking engine's own write through the API, the event is its echo and not enqueued.
+    xids: tuple[int, ...] = ()
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -42,9 +43,9 @@ def _uuid(value: Any) -> uuid.UUID:
 
 
 def project(changes: Iterable[Change]) -> list[DeliveryIntent]:
-    # Per booking: (operation, only_xid, deciding change); the event id is hashed once per
-    # booking at the end, not once per change (a stay's nights are many changes).
-    intents: dict[tuple[int, uuid.UUID], tuple[Operation, int | None, Change]] = {}
+    # Per booking: (operation, its transactions, deciding change); the event id is hashed
+    # once per booking at the end, not once per change (a stay's nights are many changes).
+    intents: dict[tuple[int, uuid.UUID], tuple[Operation, tuple[int, ...], Change]] = {}
     for change in changes:
         if change.table not in TABLES or change.op == "truncate":
             continue
@@ -71,10 +72,10 @@ def project(changes: Iterable[Change]) -> list[DeliveryIntent]:
                 operation = "cancelled"
         if previous is not None and operation == "updated" and previous[0] != "updated":
             operation = previous[0]  # created/cancelled/deleted stays what it was
-        xid: int | None = change.xid
-        if previous is not None and previous[1] != change.xid:
-            xid = None
-        intents[key] = (operation, xid, change)
+        xids = previous[1] if previous is not None else ()
+        if change.xid not in xids:
+            xids = (*xids, change.xid)
+        intents[key] = (operation, xids, change)
     return [
         DeliveryIntent(
             uuid.uuid5(NAMESPACE, f"{hotel_id}:{booking_id}:{last.xid}:{last.position}"),
@@ -82,9 +83,9 @@ def project(changes: Iterable[Change]) -> list[DeliveryIntent]:
             booking_id,
             operation,
             last.committed_at,
-            xid,
+            xids,
         )
-        for (hotel_id, booking_id), (operation, xid, last) in intents.items()
+        for (hotel_id, booking_id), (operation, xids, last) in intents.items()
     ]
 
 
@@ -100,7 +101,7 @@ async def enqueue(conn: psycopg.AsyncConnection[Any], intents: Sequence[Delivery
             "booking_ids": [i.booking_id for i in intents],
             "operations": [i.operation for i in intents],
             "occurred_at": [i.occurred_at for i in intents],
-            "only_xids": [i.only_xid for i in intents],
+            "xids": [xid_array(i.xids) for i in intents],
         },
     )
     row = await cur.fetchone()

@@ -64,9 +64,7 @@ async def requeue(
         return queued
     cur = await conn.execute(query("delivery_booking_hotel"), scope)
     intents = [
-        DeliveryIntent(
-            uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone(), None
-        )
+        DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone())
         for (hotel_id,) in await cur.fetchall()
     ]
     queued = await enqueue(conn, intents)

@@ -18,9 +18,9 @@ class SyncMark(msgspec.Struct, frozen=True, gc=False):
     booking_id: uuid.UUID
     op: Op
     changed_at: datetime
-    # The one transaction all of the batch's changes of this booking came from, else None:
-    # equal to the row's origin_xid, it is the booking engine's own write (not echoed).
-    only_xid: int | None = None
+    # The transactions the batch's changes of this booking came from: when every one is the
+    # booking engine's own write through the API, the mark is its echo and not written.
+    xids: tuple[int, ...] = ()
 
 
 def project(changes: Iterable[Change]) -> list[SyncMark]:
@@ -44,8 +44,8 @@ def project(changes: Iterable[Change]) -> list[SyncMark]:
         previous = marks.get(key)
         if previous is not None and previous.op in ("insert", "delete") and op == "update":
             op = previous.op  # a new or deleted booking stays new or deleted within a batch
-        only_xid: int | None = change.xid
-        if previous is not None and previous.only_xid != change.xid:
-            only_xid = None
-        marks[key] = SyncMark(hotel_id, booking_id, op, change.committed_at, only_xid)
+        xids = previous.xids if previous is not None else ()
+        if change.xid not in xids:
+            xids = (*xids, change.xid)
+        marks[key] = SyncMark(hotel_id, booking_id, op, change.committed_at, xids)
     return list(marks.values())

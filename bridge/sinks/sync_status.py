@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 
+from bridge.changes import xid_array
 from bridge.projectors.sync_status import SyncMark
 from bridge.sql import query
 
@@ -21,6 +22,6 @@ async def apply(conn: psycopg.AsyncConnection[Any], marks: Sequence[SyncMark]) -
             "booking_ids": [m.booking_id for m in marks],
             "ops": [m.op for m in marks],
             "changed_at": [m.changed_at.replace(tzinfo=None) for m in marks],
-            "only_xids": [m.only_xid for m in marks],
+            "xids": [xid_array(m.xids) for m in marks],
         },
     )

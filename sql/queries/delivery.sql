@@ -1,6 +1,7 @@
 -- name: delivery_enqueue
 -- Webhook events for a batch's bookings, for hotels with sync enabled, skipping a booking
--- whose only transaction in the batch is the booking engine's own write through our API.
+-- whose transactions in the batch are all the booking engine's own writes through our API
+-- (pms_bridge.engine_writes; a booking's transactions come as an array literal per row).
 -- The body is built here, once (pms_bridge.reservation_document): every attempt sends the
 -- same bytes under the same key. What the event tells is recorded in the same statement
 -- (pms_bridge.booking_digests), so reconciliation knows it exactly when the event exists.
@@ -8,15 +9,15 @@
 WITH x AS (
     SELECT *
     FROM unnest(%(event_ids)b::uuid[], %(hotel_ids)b::int[], %(booking_ids)b::uuid[],
-                %(operations)b::text[], %(occurred_at)b::timestamptz[], %(only_xids)b::bigint[])
-         AS x(event_id, hotel_id, booking_id, operation, occurred_at, only_xid)
+                %(operations)b::text[], %(occurred_at)b::timestamptz[], %(xids)b::text[])
+         AS x(event_id, hotel_id, booking_id, operation, occurred_at, xids)
 ), due AS (
     SELECT x.*, s.booking_engine_id
     FROM x
     LEFT JOIN booking_sync_status s ON s.hotel_id = x.hotel_id AND s.booking_id = x.booking_id
     WHERE EXISTS (SELECT 1 FROM booking_engine_config c
                   WHERE c.hotel_id = x.hotel_id AND c.sync_enabled)
-      AND NOT coalesce(s.origin = 'booking_engine' AND s.origin_xid = x.only_xid, false)
+      AND NOT pms_bridge.engine_wrote_all(x.hotel_id, x.booking_id, x.xids::bigint[])
 ), ins AS (
     INSERT INTO pms_bridge.delivery_events (event_id, hotel_id, booking_id, operation,
                                             occurred_at, payload)
@@ -234,8 +235,12 @@ SELECT count(*) FROM pms_bridge.delivery_events WHERE status = 'pending';
 -- name: delivery_prune
 -- Delivered events are the delivery log; they are kept for a week (a reservation's open
 -- events are never pruned, so order and idempotency keys stay intact).
-DELETE FROM pms_bridge.delivery_events
-WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => %(days)s);
+WITH events AS (
+    DELETE FROM pms_bridge.delivery_events
+    WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => %(days)s)
+)
+DELETE FROM pms_bridge.engine_writes
+WHERE written_at < now() - make_interval(days => %(days)s);
 
 -- name: delivery_hotel_hold
 -- The hotel's endpoint is down: its waiting events are not due before the next probe.

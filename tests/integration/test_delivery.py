@@ -274,6 +274,9 @@ async def test_order_is_kept_per_reservation(settings: Settings) -> None:
 
 
 async def test_booking_engine_write_is_not_echoed(settings: Settings, capture_mode: str) -> None:
+    """The booking engine's own writes through the API, one or two of them in one batch (a
+    create and a change in quick succession), come back neither as a pending row nor as an
+    event; a change made in the PMS does."""
     url = settings.database_url
     assert url is not None
     mode = msgspec.structs.replace(settings, capture=capture_mode)
@@ -281,7 +284,8 @@ async def test_booking_engine_write_is_not_echoed(settings: Settings, capture_mo
         await run_once(mode, MemoryCache())  # a logical slot starts here
         booking = uuid.uuid4()
         night = date.today() + timedelta(days=40)
-        # What the API does: the booking and its sync row in one transaction.
+        # What the API does: each write and its echo mark (pms_bridge.api_booking_echo) in
+        # one transaction; both transactions are captured in the same batch.
         async with await psycopg.AsyncConnection.connect(url) as conn:
             client = await (await conn.execute("SELECT id FROM clients LIMIT 1")).fetchone()
             assert client is not None
@@ -292,10 +296,14 @@ async def test_booking_engine_write_is_not_echoed(settings: Settings, capture_mo
                 (booking, client[0], night, night + timedelta(days=1)),
             )
             await conn.execute(
-                "INSERT INTO booking_sync_status (hotel_id, booking_id, booking_engine_id,"
-                " sync_status, origin, origin_xid) VALUES (1, %s, 'be-own', 'synced',"
-                " 'booking_engine', pg_current_xact_id()::text::bigint %% 4294967296)",
-                (booking,),
+                "SELECT pms_bridge.api_booking_echo(1, %s, 'be-own', 'insert')", (booking,)
+            )
+            await conn.commit()
+            await conn.execute(
+                "UPDATE reservations SET comment = 'engine change' WHERE id = %s", (booking,)
+            )
+            await conn.execute(
+                "SELECT pms_bridge.api_booking_echo(1, %s, 'be-own', 'update')", (booking,)
             )
         await run_once(mode, MemoryCache())
         assert (await sync_row(url, booking))[0] == "synced"

@@ -49,10 +49,10 @@ def test_one_mark_per_booking_and_the_last_change_time_wins() -> None:
             change("reservations", "update", res(B), res(B, "hold"), 3, xid=9),
         ]
     )
-    # only_xid is kept only when every change of the booking came from one transaction.
+    # Each booking's mark carries every transaction its changes in the batch came from.
     assert sorted(marks, key=lambda m: m.booking_id) == [
-        SyncMark(1, A, "update", T0 + timedelta(seconds=2), None),
-        SyncMark(1, B, "update", T0 + timedelta(seconds=3), 9),
+        SyncMark(1, A, "update", T0 + timedelta(seconds=2), (7, 8)),
+        SyncMark(1, B, "update", T0 + timedelta(seconds=3), (9,)),
     ]
 
 
@@ -63,7 +63,7 @@ def test_a_new_booking_stays_an_insert_through_its_details() -> None:
             change("reservation_details", "insert", None, night(A), 1),
         ]
     )
-    assert marks == [SyncMark(1, A, "insert", T0 + timedelta(seconds=1), 1)]
+    assert marks == [SyncMark(1, A, "insert", T0 + timedelta(seconds=1), (1,))]
 
 
 def test_a_deleted_booking_is_marked_delete() -> None:
@@ -73,7 +73,7 @@ def test_a_deleted_booking_is_marked_delete() -> None:
             change("reservations", "delete", res(A), None, 1),
         ]
     )
-    assert marks == [SyncMark(1, A, "delete", T0 + timedelta(seconds=1), 1)]
+    assert marks == [SyncMark(1, A, "delete", T0 + timedelta(seconds=1), (1,))]
 
 
 def test_other_tables_and_truncates_mark_nothing() -> None:

@@ -275,6 +275,9 @@ BEGIN
         last_changed_at = EXCLUDED.last_changed_at,
         error_message = NULL,
         retry_count = 0;
+    INSERT INTO pms_bridge.engine_writes (hotel_id, booking_id, xid)
+    VALUES (p_hotel_id, p_booking_id, pg_current_xact_id()::text::bigint % 4294967296)
+    ON CONFLICT DO NOTHING;
     -- The booking engine made this change, so it knows it: recorded as told, for
     -- reconciliation not to report it (called after the booking's writes).
     INSERT INTO pms_bridge.booking_digests AS b (hotel_id, booking_id, digest, status)
@@ -497,4 +500,15 @@ BEGIN
     END IF;
     RETURN json_build_object('outcome', 'created', 'booking', v_answer);
 END
+$$;
+
+-- Whether every one of the transactions (32-bit ids, as Change.xid) that changed the booking
+-- in a batch was the booking engine's own write through the API: then the change is its
+-- echo, neither marked pending nor delivered back.
+CREATE OR REPLACE FUNCTION pms_bridge.engine_wrote_all(p_hotel_id INT, p_booking_id UUID,
+                                                       p_xids BIGINT[])
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT cardinality(p_xids) > 0 AND count(*) = cardinality(p_xids)
+    FROM pms_bridge.engine_writes w
+    WHERE w.hotel_id = p_hotel_id AND w.booking_id = p_booking_id AND w.xid = ANY(p_xids)
 $$;
