@@ -81,6 +81,8 @@ async def test_chromium_renders_deliveries_slot_parked_changes_and_reconciliatio
         "BRIDGE_POLL_INTERVAL": "0.1",
         # Every 3.6 s rather than daily, so that the page has a reconciliation to show.
         "BRIDGE_RECONCILE_INTERVAL": "0.001",
+        # The receiver stands in for the booking engine on http://127.0.0.1.
+        "BRIDGE_WEBHOOK_ALLOW_LOOPBACK_HTTP": "true",
     }
     env.pop("REDIS_URL", None)
     base = f"http://127.0.0.1:{api_port}"

@@ -35,6 +35,7 @@ async def delivering(url: str, *, allow_loopback_http: bool) -> AsyncIterator[De
         max_delay=0.2,
         poll_interval=0.1,
         max_attempts=2,
+        retry_for=0.0,
         allow_loopback_http=allow_loopback_http,
     )
     stop = asyncio.Event()

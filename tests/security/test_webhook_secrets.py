@@ -94,6 +94,7 @@ async def delivering(url: str, key: bytes | None) -> AsyncIterator[None]:
         max_delay=0.2,
         poll_interval=0.1,
         max_attempts=2,
+        retry_for=0.0,
         allow_loopback_http=True,
         secret_key=key,
     )
