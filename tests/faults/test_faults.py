@@ -72,10 +72,12 @@ async def test_postgresql_restarted_under_load_loses_nothing(
 
 
 async def test_redis_killed_and_restarted_empty_is_refilled(
-    settings: Settings, own_redis: RedisServer, tmp_path: Path
+    settings: Settings, capture_mode: str, own_redis: RedisServer, tmp_path: Path
 ) -> None:
-    """Redis without persistence comes back empty: the bridge applies again once it answers,
-    and the refresher fills every night back in from the PMS."""
+    """Redis without persistence comes back empty: the bridge applies again once it answers
+    (the batch it was applying comes again: from the outbox, or from the slot it was not
+    acknowledged to), and the refresher fills every night back in from the PMS."""
+    settings = msgspec.structs.replace(settings, capture=capture_mode)
     async with rig(settings, own_redis, tmp_path) as world:
         await world.begin()
         await world.written(100)
@@ -89,7 +91,7 @@ async def test_redis_killed_and_restarted_empty_is_refilled(
         refilled = time.monotonic() - started
     record_figure(
         "Redis killed, restarted empty",
-        "trigger",
+        capture_mode,
         max_s=round(recovered, 2),
         cache_equal_after_load_s=round(refilled, 2),
     )
