@@ -166,6 +166,18 @@ class Bridge:
         self._resync = False
         self._ahead: asyncio.Task[Prepared | None] | None = None
         self.heartbeats = HeartbeatMonitor(heartbeat_interval)
+        # Set whenever the status's version moves (bridge/announce.py publishes it).
+        self.moved = asyncio.Event()
+
+    @property
+    def capture(self) -> str:
+        return self.source.name
+
+    def heartbeat_age(self) -> float | None:
+        return self.heartbeats.age()
+
+    def latency_percentile(self, q: float) -> float:
+        return self.latencies.percentile(q)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: finishes the batch in hand, then returns. Reconnects on loss."""
@@ -246,10 +258,12 @@ class Bridge:
                 self.source.capture_gap_since = saved.capture_gap_since
         self.connections += 1
         self.connected = True
+        self.moved.set()
         m.consumer_active.set(1)
 
     async def _close(self) -> None:
         self.connected = False
+        self.moved.set()
         m.consumer_active.set(0)
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
@@ -426,6 +440,8 @@ class Bridge:
         for reject in rejects:
             m.changes_parked.labels(table=reject.table or "unknown").inc()
         self.applied += len(good)
+        if good:
+            self.moved.set()
         self.parked += len(rejects)
         self._pause_backoff = 1.0
         m.batches_applied.inc()

@@ -73,23 +73,6 @@ async def identify(ctx: ApiContext, credential: str) -> Principal:
     return _key_principal(ctx.keys, await ctx.keys.verify(credential))
 
 
-def identify_now(ctx: ApiContext, credential: str) -> Principal | None:
-    """identify's Principal when it needs no wait (the key's record is cached and current),
-    else None: for a refusal too, which identify then gives with its reason."""
-    keys = ctx.keys
-    if keys is None:
-        return None
-    try:
-        if _is_token(credential):
-            claims = _claims(ctx, credential)
-            record = keys.current(claims.key_id)
-            return None if record is None else _token_principal(keys, claims, record)
-        record = keys.verified(credential)
-        return None if record is None else _key_principal(keys, record)
-    except ApiError:
-        return None
-
-
 def _is_token(credential: str) -> bool:
     return credential.count(".") == 2
 
@@ -124,11 +107,7 @@ async def rate_decision(
 ) -> Decision:
     """Takes a token from the caller's bucket; the decision's headers go on the response."""
     assert ctx.limiter is not None
-    return decided(state, await ctx.limiter.hit(caller, klass), klass)
-
-
-def decided(state: dict[str, Any], decision: Decision, klass: str) -> Decision:
-    """Notes a rate decision for the response's headers, and counts a refusal."""
+    decision = await ctx.limiter.hit(caller, klass)
     state["ratelimit"] = decision
     if not decision.allowed:
         api_rate_limited.labels(klass=klass, outcome="rejected").inc()
