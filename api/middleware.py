@@ -20,6 +20,7 @@ from litestar.types import (
 )
 
 from api.audit import AuditEntry, AuditWriter, now
+from api.call import Call, call_of
 from api.errors import ApiError
 from api.ratelimit import FailedAuth
 from api.routes.common import PREFIX
@@ -47,7 +48,7 @@ def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
 
 def _account(
     scope: Scope,
-    state: dict[str, Any],
+    call: Call,
     route: str,
     status: int,
     started: float,
@@ -59,7 +60,7 @@ def _account(
     requests.inc()
     latency.observe(time.perf_counter() - started)
     if audit is not None and scope["path"].startswith(PREFIX):
-        audit.record(_entry(scope, state, route, method, status))
+        audit.record(_entry(scope, call, route, method, status))
 
 
 def body_deadline(receive: Receive, timeout: float) -> Receive:
@@ -102,7 +103,7 @@ def wrap(
             await app(scope, receive, send)
             return
         receive = body_deadline(receive, body_timeout)
-        state: dict[str, Any] = scope.setdefault("state", {})
+        call = call_of(scope)
         started = time.perf_counter()
         status = 500
 
@@ -110,7 +111,7 @@ def wrap(
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                decision = state.get("ratelimit")
+                decision = call.ratelimit
                 if decision is not None:
                     headers = message.get("headers", [])
                     if not decision.allowed:
@@ -123,30 +124,32 @@ def wrap(
         try:
             await app(scope, receive, send_with_headers)
         finally:
-            _account(scope, state, _route(scope), status, started, audit)
+            _account(scope, call, _route(scope), status, started, audit)
         if status == 401 and failed_auth is not None and scope["path"].startswith(PREFIX):
             await failed_auth.failed(client_address(scope))
 
     return middleware
 
 
-def _entry(scope: Scope, state: dict[str, Any], route: str, method: str, status: int) -> AuditEntry:
-    notes: dict[str, Any] = state.get("audit") or {}
-    principal = state.get("principal")
-    hotel_id = principal.hotel_id if principal is not None else state.get("hotel_id")
-    request: dict[str, Any] = {"method": method, "route": route, **notes.get("request", {})}
+def _entry(scope: Scope, call: Call, route: str, method: str, status: int) -> AuditEntry:
+    notes = call.audit
+    principal = call.principal
+    hotel_id = principal.hotel_id if principal is not None else call.hotel_id
+    request: dict[str, Any] = {"method": method, "route": route}
+    if notes is not None:
+        request.update(notes.request)
     if principal is not None:
         request["key_id"] = principal.key_id
     else:
         request["client"] = client_address(scope)
-    error = state.get("error")
+    error = call.error
     return AuditEntry(
         hotel_id=hotel_id,
-        action=notes.get("action") or f"{method} {route}",
-        entity_type=notes.get("entity_type") or "request",
-        entity_id=notes.get("entity_id"),
+        action=notes.action if notes else f"{method} {route}",
+        entity_type=notes.entity_type if notes else "request",
+        entity_id=notes.entity_id if notes else None,
         request_data=request,
-        response_data={"status_code": status, **notes.get("response", {})},
+        response_data={"status_code": status, **(notes.response if notes else {})},
         status=_outcome(status),
         error_message=error,
         created_at=now(),

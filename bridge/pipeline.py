@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 import msgspec
 import psycopg
-import redis.exceptions
 
 from bridge import checkpoint, contract
 from bridge.cache.base import Cache
@@ -20,6 +19,7 @@ from bridge.capture.base import Source
 from bridge.changes import Batch, Change, RawReject
 from bridge.db import SCHEMA_ERRORS, connect, first_line
 from bridge.heartbeat import HeartbeatMonitor
+from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 from bridge.projectors import availability, sync_status
 from bridge.rows import MalformedChange, validate
 from bridge.sinks import availability as availability_sink
@@ -32,13 +32,11 @@ log = logging.getLogger("pms_bridge.pipeline")
 
 # Errors after which the bridge reconnects and carries on rather than exiting. A Redis outage
 # is one: the batch's transaction rolls back, its changes stay unconsumed and come again.
-RECOVERABLE = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
+RECOVERABLE: tuple[type[Exception], ...] = (
+    *DATABASE_DOWN,
+    *CACHE_DOWN,
     OSError,
     ConnectionError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
 )
 # Errors a change's own data can cause in a stage: the change is parked, the stream goes on.
 POISON = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
