@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import NamedTuple
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import ASGIApp
 
 from api.audit import AuditWriter
 from api.auth.guard import admit, provide_anonymous, provide_principal
 from api.auth.keys import KeyStore
 from api.context import CONTEXT, ApiContext
 from api.errors import EXCEPTION_HANDLERS
-from api.fastpath import FastReads
-from api.middleware import front, immediate, wrap
+from api.middleware import wrap
 from api.openapi import HEADERS, ExactStructs
 from api.ratelimit import FailedAuth, open_limiter
 from api.request import ApiRequest
@@ -37,7 +34,6 @@ from api.routes import (
     plans,
     room_types,
 )
-from bridge.http import Immediate
 
 log = logging.getLogger("pms_bridge.api")
 
@@ -164,16 +160,3 @@ def create_app(ctx: ApiContext) -> Litestar:
         ),
         debug=False,
     )
-
-
-class Served(NamedTuple):
-    """What the server runs: the app behind the entry that sends memoized answers, and the
-    same answers for the HTTP protocol to send when they need no wait."""
-
-    app: ASGIApp
-    immediate: Immediate
-
-
-def create_asgi(ctx: ApiContext) -> Served:
-    fast = FastReads(ctx)
-    return Served(front(create_app(ctx), fast, ctx.audit), immediate(fast, ctx.audit))

@@ -5,24 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
-import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from api.call import Call, call_of
 from bridge.db import SCHEMA_ERRORS, first_line
+from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 
 log = logging.getLogger("pms_bridge.api")
 
 # The PMS database or Redis is down, or the PMS schema no longer fits (SCHEMA_ERRORS): the
 # caller may retry later; nothing was half-written.
 UNAVAILABLE: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
+    *DATABASE_DOWN,
     *SCHEMA_ERRORS,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
+    *CACHE_DOWN,
     ConnectionError,
     TimeoutError,
 )
@@ -70,22 +68,22 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         reason = ', error="invalid_token"' if error == "invalid_token" else ""
         headers = {"WWW-Authenticate": f'Bearer realm="pms-bridge"{reason}'}
     return Response(
-        error_body(request.scope.setdefault("state", {}), error, detail),
+        error_body(call_of(request.scope), error, detail),
         status_code=exc.status_code,
         headers=headers,
     )
 
 
-def error_body(state: dict[str, Any], error: str, detail: Any) -> dict[str, Any]:
+def error_body(call: Call, error: str, detail: Any) -> dict[str, Any]:
     """The body of an error answer; the call's audit entry records what went wrong."""
-    state["error"] = f"{error}: {detail}"[:500]
+    call.error = f"{error}: {detail}"[:500]
     return {"error": error, "detail": detail}
 
 
-def unavailable(state: dict[str, Any], exc: Exception) -> tuple[dict[str, Any], dict[str, str]]:
+def unavailable(call: Call, exc: Exception) -> tuple[dict[str, Any], dict[str, str]]:
     """The 503 body and headers when the PMS database or Redis cannot be reached, or the PMS
     schema no longer keeps the bridge's contract."""
-    state["error"] = f"unavailable: {type(exc).__name__}"
+    call.error = f"unavailable: {type(exc).__name__}"
     detail = (
         "the PMS database's schema does not fit the bridge right now (see /health/ready)"
         if isinstance(exc, SCHEMA_ERRORS)
@@ -104,11 +102,10 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
             request.url.path,
             first_line(exc),
         )
-        body, headers = unavailable(request.scope.setdefault("state", {}), exc)
+        body, headers = unavailable(call_of(request.scope), exc)
         return Response(body, status_code=503, headers=headers)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    state = request.scope.setdefault("state", {})
-    state["error"] = f"internal_error: {type(exc).__name__}"
+    call_of(request.scope).error = f"internal_error: {type(exc).__name__}"
     return Response(
         {"error": "internal_error", "detail": "unexpected server error; it has been logged"},
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,

@@ -1,10 +1,10 @@
-"""A short-lived memo of encoded availability answers, valid while the bridge applied nothing.
+"""A short-lived memo of encoded answers, kept under the bridge's version (bridge/live_status.py).
 
-Only used when this process runs the bridge: every cache change from capture bumps
-`Bridge.applied`, so an answer stored under the counter's value before the read is exact
-until the counter moves. The age bound covers writes the counter does not see (a read-through
-or refresh by another replica sharing Redis, the TTL refresher); it is well inside the
-5-second sync target.
+Every cache change from capture moves the version, so an answer stored under the version read
+before the cache is exact until the version moves; an API-only replica follows the version
+through Redis (bridge/shared_version.py). The age bound covers writes the version does not
+see (a read-through or refresh by another replica sharing Redis, the TTL refresher, a version
+message lost in transit); it is well inside the 5-second sync target.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from metrics.definitions import api_memo_answers
 
 MAX_AGE_SECONDS = 1.0
 GRACE_SECONDS = 0.25
@@ -23,7 +25,13 @@ V = TypeVar("V")
 
 
 class ResponseMemo(Generic[V]):
-    def __init__(self, max_age: float = MAX_AGE_SECONDS, size: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, name: str = "availability", max_age: float = MAX_AGE_SECONDS, size: int = MAX_ENTRIES
+    ) -> None:
+        self._hit, self._shared, self._computed = (
+            api_memo_answers.labels(memo=name, outcome=outcome)
+            for outcome in ("hit", "shared", "computed")
+        )
         self._max_age = max_age
         self._size = size
         self._entries: dict[Hashable, tuple[Hashable, float, V]] = {}
@@ -59,15 +67,18 @@ class ResponseMemo(Generic[V]):
         whether it may be kept."""
         body = self.get(key, version)
         if body is not None:
+            self._hit.inc()
             return body
         pending = self._inflight.get((key, version))
         if pending is not None:
+            self._shared.inc()
             try:
                 return (await asyncio.shield(pending))[0]
             except asyncio.CancelledError:
                 if not pending.cancelled():
                     raise
                 return (await compute())[0]  # the computing caller went away: do it here
+        self._computed.inc()
         future: asyncio.Future[tuple[V, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[(key, version)] = future
         try:

@@ -1,5 +1,5 @@
-"""ASGI around every call: rate-limit headers, request metrics and the audit entry, and the
-server's entry, which sends memoized answers of the hottest reads before Litestar sees the call."""
+"""ASGI around every call: the body's deadline, rate-limit headers, request metrics, the audit
+entry and the count of failed authentications."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import (
     ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    HTTPScope,
     Message,
     Receive,
     ReceiveMessage,
@@ -23,11 +20,10 @@ from litestar.types import (
 )
 
 from api.audit import AuditEntry, AuditWriter, now
+from api.call import Call, call_of
 from api.errors import ApiError
-from api.fastpath import FastReads, Reply
 from api.ratelimit import FailedAuth
 from api.routes.common import PREFIX
-from bridge.http import Headers, Immediate
 from metrics.definitions import api_latency, api_requests
 
 log = logging.getLogger("pms_bridge.api")
@@ -52,7 +48,7 @@ def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
 
 def _account(
     scope: Scope,
-    state: dict[str, Any],
+    call: Call,
     route: str,
     status: int,
     started: float,
@@ -64,7 +60,7 @@ def _account(
     requests.inc()
     latency.observe(time.perf_counter() - started)
     if audit is not None and scope["path"].startswith(PREFIX):
-        audit.record(_entry(scope, state, route, method, status))
+        audit.record(_entry(scope, call, route, method, status))
 
 
 def body_deadline(receive: Receive, timeout: float) -> Receive:
@@ -107,7 +103,7 @@ def wrap(
             await app(scope, receive, send)
             return
         receive = body_deadline(receive, body_timeout)
-        state: dict[str, Any] = scope.setdefault("state", {})
+        call = call_of(scope)
         started = time.perf_counter()
         status = 500
 
@@ -115,7 +111,7 @@ def wrap(
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                decision = state.get("ratelimit")
+                decision = call.ratelimit
                 if decision is not None:
                     headers = message.get("headers", [])
                     if not decision.allowed:
@@ -128,95 +124,32 @@ def wrap(
         try:
             await app(scope, receive, send_with_headers)
         finally:
-            _account(scope, state, _route(scope), status, started, audit)
+            _account(scope, call, _route(scope), status, started, audit)
         if status == 401 and failed_auth is not None and scope["path"].startswith(PREFIX):
             await failed_auth.failed(client_address(scope))
 
     return middleware
 
 
-def front(app: ASGIApp, fast: FastReads, audit: AuditWriter | None) -> ASGIApp:
-    """The server's entry: a memoized availability or hotel answer is sent from here, with the
-    same headers, metrics and audit entry as the middleware gives; every other call goes to
-    app."""
-
-    async def entry(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
-            state: dict[str, Any] = {}
-            started = time.perf_counter()
-            try:
-                reply = await fast.answer(scope, state)
-            except Exception:
-                # A bug there must not cost the call: the app answers it (and logs its own).
-                log.exception("the fast path failed on %s; the app answers", scope["path"])
-                reply = None
-            if reply is not None:
-                code, headers, body = _sent(scope, state, reply, started, audit)
-                start: HTTPResponseStartEvent = {
-                    "type": "http.response.start",
-                    "status": code,
-                    "headers": headers,
-                }
-                await send(start)
-                done: HTTPResponseBodyEvent = {
-                    "type": "http.response.body",
-                    "body": body,
-                    "more_body": False,
-                }
-                await send(done)
-                return
-        await app(scope, receive, send)
-
-    return entry
-
-
-def immediate(fast: FastReads, audit: AuditWriter | None) -> Immediate:
-    """What the server's HTTP protocol asks before it starts an ASGI cycle: the entry's answer
-    when it is at hand without a wait, already counted and audited; None sends the call on to
-    the entry."""
-
-    def answer_now(scope: HTTPScope) -> tuple[int, Headers, bytes] | None:
-        state: dict[str, Any] = {}
-        started = time.perf_counter()
-        try:
-            reply = fast.answer_now(scope, state)
-            return None if reply is None else _sent(scope, state, reply, started, audit)
-        except Exception:
-            log.exception("the fast path failed on %s; the app answers", scope["path"])
-            return None
-
-    return answer_now
-
-
-def _sent(
-    scope: Scope, state: dict[str, Any], reply: Reply, started: float, audit: AuditWriter | None
-) -> tuple[int, Headers, bytes]:
-    """A fast reply as sent, with its rate-limit headers, its metrics and audit entry taken."""
-    code, headers, body, route = reply
-    decision = state.get("ratelimit")
-    if decision is not None:
-        headers = [*headers, *decision.headers()]
-    _account(scope, state, route, code, started, audit)
-    return code, headers, body
-
-
-def _entry(scope: Scope, state: dict[str, Any], route: str, method: str, status: int) -> AuditEntry:
-    notes: dict[str, Any] = state.get("audit") or {}
-    principal = state.get("principal")
-    hotel_id = principal.hotel_id if principal is not None else state.get("hotel_id")
-    request: dict[str, Any] = {"method": method, "route": route, **notes.get("request", {})}
+def _entry(scope: Scope, call: Call, route: str, method: str, status: int) -> AuditEntry:
+    notes = call.audit
+    principal = call.principal
+    hotel_id = principal.hotel_id if principal is not None else call.hotel_id
+    request: dict[str, Any] = {"method": method, "route": route}
+    if notes is not None:
+        request.update(notes.request)
     if principal is not None:
         request["key_id"] = principal.key_id
     else:
         request["client"] = client_address(scope)
-    error = state.get("error")
+    error = call.error
     return AuditEntry(
         hotel_id=hotel_id,
-        action=notes.get("action") or f"{method} {route}",
-        entity_type=notes.get("entity_type") or "request",
-        entity_id=notes.get("entity_id"),
+        action=notes.action if notes else f"{method} {route}",
+        entity_type=notes.entity_type if notes else "request",
+        entity_id=notes.entity_id if notes else None,
         request_data=request,
-        response_data={"status_code": status, **notes.get("response", {})},
+        response_data={"status_code": status, **(notes.response if notes else {})},
         status=_outcome(status),
         error_message=error,
         created_at=now(),

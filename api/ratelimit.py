@@ -84,9 +84,6 @@ def _decision(limit: Limit, allowed: bool, tokens: float, wait: float) -> Decisi
 class Limiter(Protocol):
     async def hit(self, caller: str, klass: str) -> Decision: ...
 
-    def hit_now(self, caller: str, klass: str) -> Decision | None:
-        """hit's decision when it needs no wait, else None (and no token is taken)."""
-
     async def close(self) -> None: ...
 
 
@@ -98,9 +95,6 @@ class MemoryLimiter:
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
 
     async def hit(self, caller: str, klass: str) -> Decision:
-        return self.take(caller, klass)
-
-    def hit_now(self, caller: str, klass: str) -> Decision:
         return self.take(caller, klass)
 
     def take(self, caller: str, klass: str) -> Decision:
@@ -174,7 +168,7 @@ class RedisLimiter:
         self._leases: dict[tuple[str, str], _Lease] = {}
         self._refills: dict[tuple[str, str], asyncio.Future[None]] = {}
 
-    def hit_now(self, caller: str, klass: str) -> Decision | None:
+    def _leased(self, caller: str, klass: str) -> Decision | None:
         """A token from this replica's lease, if it holds one."""
         lease = self._leases.get((caller, klass))
         if lease is not None and lease.left > 0 and time.monotonic() < lease.expires:
@@ -186,7 +180,7 @@ class RedisLimiter:
         limit = self.limits[klass]
         bucket = (caller, klass)
         while True:
-            leased = self.hit_now(caller, klass)
+            leased = self._leased(caller, klass)
             if leased is not None:
                 return leased
             now = time.monotonic()

@@ -11,8 +11,6 @@ from typing import Any
 
 import uvicorn
 
-from bridge.http import JoinedWritesProtocol
-
 BODY = b'{"status":"live"}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
@@ -31,7 +29,7 @@ if __name__ == "__main__":
         port=int(sys.argv[1]),
         log_level="warning",
         access_log=False,
-        http=JoinedWritesProtocol,
+        http="httptools",
         loop="uvloop",
         server_header=False,
     )

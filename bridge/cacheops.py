@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.db import SCHEMA_ERRORS
+from bridge.outage import DATABASE_DOWN
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
@@ -210,7 +211,7 @@ async def _update_catalog(
             await catalog.mark_updated(conn, cache_type, scope, CATALOG_TTL_MINUTES)
             if hotel_id is None:
                 await conn.execute(query("cacheops_drop_status"))
-    except (psycopg.OperationalError, psycopg.InterfaceError):
+    except DATABASE_DOWN:
         raise
     except Exception as exc:  # the cache backend failed: record it, the request gets an answer
         log.warning("%s cache update %s failed: %s", cache_type, trigger_id, exc)
@@ -396,7 +397,7 @@ async def refresh_availability(
         async with conn.transaction():
             entries, deletes = await _recompute_keys(conn, cache, horizon, keys)
             await catalog.mark_updated(conn, "availability", [hotel_id], AVAILABILITY_TTL_MINUTES)
-    except (psycopg.OperationalError, psycopg.InterfaceError):
+    except DATABASE_DOWN:
         raise
     except Exception as exc:
         error = str(exc) or type(exc).__name__

@@ -7,6 +7,9 @@ import asyncio
 import importlib
 import importlib.metadata
 import logging
+import os
+import signal
+import subprocess
 import sys
 import urllib.parse
 from collections.abc import Callable, Coroutine
@@ -105,17 +108,41 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "BRIDGE_JWT_SECRET is not set; the API signs its access tokens with it "
             "(e.g. export BRIDGE_JWT_SECRET=$(openssl rand -hex 32))"
         )
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: give 1 or more API processes")
+    if args.workers > 1 and args.no_api:
+        raise ConfigError("--workers runs API processes: drop --no-api or --workers")
+    if args.workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            "--workers N needs REDIS_URL: the API processes share the cache and rate limits"
+        )
     stop = asyncio.Event()
     install_stop_signals(stop)
-    await serve(
-        settings,
-        stop,
-        run_bridge=not args.api_only,
-        run_api=not args.no_api,
-        on_started=settle_heap,
-        on_listening=_say_where,
-    )
+    workers = [_api_worker(settings) for _ in range(args.workers - 1)]
+    try:
+        await serve(
+            settings,
+            stop,
+            run_bridge=not args.api_only,
+            run_api=not args.no_api,
+            on_started=settle_heap,
+            on_listening=_say_where,
+            reuse_port=args.workers > 1 or args.reuse_port,
+        )
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            await asyncio.to_thread(worker.wait)
     return 0
+
+
+def _api_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """One more API process on the same port (`run --workers N`)."""
+    env = {**os.environ, "API_HOST": settings.api_host, "API_PORT": str(settings.api_port)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run", "--api-only", "--reuse-port"], env=env
+    )
 
 
 def _say_where(url: str) -> None:
@@ -217,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--api-only", action="store_true", help="only the API")
     run.add_argument("--host", help="$API_HOST (127.0.0.1)")
     run.add_argument("--port", type=int, help="$API_PORT (8000)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes on the port (1); more than one needs REDIS_URL, and the others"
+        " run as `run --api-only`",
+    )
+    # How `--workers` starts the other API processes: listening beside this one.
+    run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
 
     demo = sub.add_parser(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 APPLICATION_NAME = "pms-bridge"
 
@@ -37,14 +36,4 @@ async def connect(
         application_name=kwargs.pop("application_name", APPLICATION_NAME),
         connect_timeout=kwargs.pop("connect_timeout", 10),
         **kwargs,
-    )
-
-
-async def connect_dict(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(
-        url,
-        autocommit=autocommit,
-        application_name=APPLICATION_NAME,
-        connect_timeout=10,
-        row_factory=dict_row,
     )

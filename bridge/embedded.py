@@ -54,16 +54,6 @@ def embedded_bindir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def system_bindir() -> Path | None:
-    """The machine's own PostgreSQL binaries (`pg_config --bindir`), when there are any."""
-    pg_config = shutil.which("pg_config")
-    if pg_config is None:
-        return None
-    out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-    bindir = Path(out.stdout.strip())
-    return bindir if (bindir / "postgres").exists() else None
-
-
 def _as_service_user() -> dict[str, Any]:
     """subprocess arguments that drop root to SERVICE_USER; empty when not root."""
     if os.geteuid() != 0:

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 import msgspec
 import psycopg
-import redis.exceptions
 
 from bridge import checkpoint, contract
 from bridge.cache.base import Cache
@@ -20,6 +19,7 @@ from bridge.capture.base import Source
 from bridge.changes import Batch, Change, RawReject
 from bridge.db import SCHEMA_ERRORS, connect, first_line
 from bridge.heartbeat import HeartbeatMonitor
+from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 from bridge.projectors import availability, sync_status
 from bridge.rows import MalformedChange, validate
 from bridge.sinks import availability as availability_sink
@@ -32,13 +32,11 @@ log = logging.getLogger("pms_bridge.pipeline")
 
 # Errors after which the bridge reconnects and carries on rather than exiting. A Redis outage
 # is one: the batch's transaction rolls back, its changes stay unconsumed and come again.
-RECOVERABLE = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
+RECOVERABLE: tuple[type[Exception], ...] = (
+    *DATABASE_DOWN,
+    *CACHE_DOWN,
     OSError,
     ConnectionError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
 )
 # Errors a change's own data can cause in a stage: the change is parked, the stream goes on.
 POISON = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
@@ -166,6 +164,18 @@ class Bridge:
         self._resync = False
         self._ahead: asyncio.Task[Prepared | None] | None = None
         self.heartbeats = HeartbeatMonitor(heartbeat_interval)
+        # Set whenever the status's version moves (bridge/announce.py publishes it).
+        self.moved = asyncio.Event()
+
+    @property
+    def capture(self) -> str:
+        return self.source.name
+
+    def heartbeat_age(self) -> float | None:
+        return self.heartbeats.age()
+
+    def latency_percentile(self, q: float) -> float:
+        return self.latencies.percentile(q)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: finishes the batch in hand, then returns. Reconnects on loss."""
@@ -246,10 +256,12 @@ class Bridge:
                 self.source.capture_gap_since = saved.capture_gap_since
         self.connections += 1
         self.connected = True
+        self.moved.set()
         m.consumer_active.set(1)
 
     async def _close(self) -> None:
         self.connected = False
+        self.moved.set()
         m.consumer_active.set(0)
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
@@ -426,6 +438,8 @@ class Bridge:
         for reject in rejects:
             m.changes_parked.labels(table=reject.table or "unknown").inc()
         self.applied += len(good)
+        if good:
+            self.moved.set()
         self.parked += len(rejects)
         self._pause_backoff = 1.0
         m.batches_applied.inc()

@@ -17,20 +17,21 @@ import uvicorn
 from psycopg import AsyncConnection, OperationalError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.app import create_asgi
+from api.app import create_app
 from api.context import ApiContext
 from bridge import contract
 from bridge.cache import Cache, open_cache
 from bridge.config import ConfigError, Settings, require_database
 from bridge.db import APPLICATION_NAME, connect, first_line
 from bridge.deadlines import with_head_deadline
-from bridge.http import answering
 from bridge.migrate import require_migrated
 from bridge.observer import Observer
 from bridge.pipeline import Bridge
 from bridge.refresher import start_background
 from bridge.service import build_bridge, horizon
+from bridge.shared_version import SharedVersion, announce
 from bridge.snapshot import BUILT_MARKER, rebuild_availability
 from bridge.sql import query
 from metrics import definitions as m
@@ -123,13 +124,16 @@ async def check_migrations(settings: Settings) -> None:
             )
 
 
-def bind_api(host: str, port: int) -> socket.socket:
+def bind_api(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """The API's socket, bound before anything starts. Left to uvicorn, a port in use ended
     the process with sys.exit from inside the server's task: a traceback after its message
     in `run`, and a demo that hung, deaf to SIGTERM and Ctrl-C."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        # `run --workers N`: N processes listen on one port; the kernel spreads connections.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -198,11 +202,14 @@ async def serve(
     cache: Cache | None = None,
     on_started: Callable[[Bridge | None, ApiContext | None], None] | None = None,
     on_listening: Callable[[str], None] | None = None,
+    reuse_port: bool = False,
 ) -> Bridge | None:
     """Serve until `stop` is set; the bridge finishes the batch in hand before returning.
     A database unreachable at start is waited for, with the API (when it runs) answering
     meanwhile: the bridge, its background tasks and the API's pools start once it is up."""
-    sock = bind_api(settings.api_host, settings.api_port) if run_api else None
+    sock = (
+        bind_api(settings.api_host, settings.api_port, reuse_port=reuse_port) if run_api else None
+    )
     bridge: Bridge | None = None
     if run_bridge:
         bridge, cache = build_bridge(settings, cache)
@@ -221,16 +228,24 @@ async def serve(
             pools = [pool, booking_pool]
             if reachable:
                 await open_pools(pools)
+            shared = None
+            if bridge is None and settings.redis_url:
+                shared = SharedVersion(settings.redis_url, settings.redis_prefix)
+                shared.start()
             ctx = ApiContext(
-                settings=settings, cache=cache, pool=pool, booking_pool=booking_pool, bridge=bridge
+                settings=settings,
+                cache=cache,
+                pool=pool,
+                booking_pool=booking_pool,
+                status=bridge,
+                shared=shared,
             )
-            served = create_asgi(ctx)
             config = uvicorn.Config(
-                served.app,
+                create_app(ctx),
                 log_level="warning",
                 access_log=False,
                 lifespan="on",
-                http=with_head_deadline(answering(served.immediate), settings.header_timeout),
+                http=with_head_deadline(HttpToolsProtocol, settings.header_timeout),
                 # Whose X-Forwarded-For is believed: BRIDGE_TRUSTED_PROXIES only, never
                 # uvicorn's default (127.0.0.1, or FORWARDED_ALLOW_IPS from the environment).
                 proxy_headers=bool(settings.trusted_proxies),
@@ -238,7 +253,7 @@ async def serve(
                 # Connections beyond this are answered 503 (each held at most header_timeout
                 # before its request head).
                 limit_concurrency=settings.max_connections,
-                # No websocket routes: an upgrade never hands the joined-writes transport on.
+                # No websocket routes.
                 ws="none",
                 # No `server: uvicorn` on every answer: it tells callers nothing they need.
                 server_header=False,
@@ -257,6 +272,11 @@ async def serve(
             tasks.append(asyncio.create_task(observer.run(stop), name="observer"))
         if reachable and bridge is not None:
             tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
+            if settings.redis_url:
+                announcing = announce(
+                    settings.redis_url, settings.redis_prefix, bridge, bridge.moved, stop
+                )
+                tasks.append(asyncio.create_task(announcing, name="announce"))
             tasks.extend(start_background(settings, cache, stop, bridge.source, bridge.consumer))
         if on_started is not None:
             on_started(bridge, ctx)
@@ -278,6 +298,8 @@ async def serve(
         for task in tasks:
             if not task.done():
                 await asyncio.gather(task, return_exceptions=True)
+        if ctx is not None and ctx.shared is not None:
+            await ctx.shared.stop()
         for pool in pools:
             await pool.close()
         if sock is not None:

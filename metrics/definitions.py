@@ -94,11 +94,11 @@ api_latency = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
-api_fast_answers = Counter(
-    "pms_bridge_api_fast_answers_total",
-    "Calls answered ahead of Litestar's routing (memoized reads), by route, status and where:"
-    " at the HTTP protocol (no ASGI cycle) or at the ASGI entry (after a wait)",
-    ["route", "status", "at"],
+api_memo_answers = Counter(
+    "pms_bridge_api_memo_answers_total",
+    "Memoized reads (availability, hotel) by outcome: hit (the memo's answer), shared (waited"
+    " for a computation in progress) or computed",
+    ["memo", "outcome"],
     registry=REGISTRY,
 )
 api_rate_limited = Counter(

@@ -7,10 +7,12 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
 
 from api.auth import tokens
 from api.auth.keys import KeyRecord, KeyStore
+from api.call import Call, call_of
 from api.context import CONTEXT, ApiContext
 from api.errors import ApiError
 from api.ratelimit import Decision
@@ -23,12 +25,6 @@ class Principal(msgspec.Struct, frozen=True):
     hotel_id: int
     scopes: tuple[str, ...]
     via: str  # "api_key" | "jwt"
-
-
-def call_state(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
-    """The per-call notes the audit middleware reads (principal, rate decision, audit fields)."""
-    state: dict[str, Any] = connection.scope.setdefault("state", {})
-    return state
 
 
 def credential_of(authorization: str | None, api_key: str | None) -> str | None:
@@ -73,23 +69,6 @@ async def identify(ctx: ApiContext, credential: str) -> Principal:
     return _key_principal(ctx.keys, await ctx.keys.verify(credential))
 
 
-def identify_now(ctx: ApiContext, credential: str) -> Principal | None:
-    """identify's Principal when it needs no wait (the key's record is cached and current),
-    else None: for a refusal too, which identify then gives with its reason."""
-    keys = ctx.keys
-    if keys is None:
-        return None
-    try:
-        if _is_token(credential):
-            claims = _claims(ctx, credential)
-            record = keys.current(claims.key_id)
-            return None if record is None else _token_principal(keys, claims, record)
-        record = keys.verified(credential)
-        return None if record is None else _key_principal(keys, record)
-    except ApiError:
-        return None
-
-
 def _is_token(credential: str) -> bool:
     return credential.count(".") == 2
 
@@ -119,17 +98,11 @@ def _key_principal(keys: KeyStore, found: KeyRecord | None) -> Principal:
     return Principal(record.id, record.key_id, record.hotel_id, record.scopes, "api_key")
 
 
-async def rate_decision(
-    state: dict[str, Any], ctx: ApiContext, caller: str, klass: str
-) -> Decision:
+async def rate_decision(call: Call, ctx: ApiContext, caller: str, klass: str) -> Decision:
     """Takes a token from the caller's bucket; the decision's headers go on the response."""
     assert ctx.limiter is not None
-    return decided(state, await ctx.limiter.hit(caller, klass), klass)
-
-
-def decided(state: dict[str, Any], decision: Decision, klass: str) -> Decision:
-    """Notes a rate decision for the response's headers, and counts a refusal."""
-    state["ratelimit"] = decision
+    decision = await ctx.limiter.hit(caller, klass)
+    call.ratelimit = decision
     if not decision.allowed:
         api_rate_limited.labels(klass=klass, outcome="rejected").inc()
     return decision
@@ -147,7 +120,7 @@ def rate_limited(decision: Decision, klass: str) -> ApiError:
 async def limit(
     connection: ASGIConnection[Any, Any, Any, Any], ctx: ApiContext, caller: str, klass: str
 ) -> None:
-    decision = await rate_decision(call_state(connection), ctx, caller, klass)
+    decision = await rate_decision(call_of(connection.scope), ctx, caller, klass)
     if not decision.allowed:
         raise rate_limited(decision, klass)
 
@@ -161,7 +134,7 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     if "scope" not in opt and "rate" not in opt:
         return
     ctx: ApiContext = connection.app.state[CONTEXT]
-    state = call_state(connection)
+    call = call_of(connection.scope)
     if not plain_ids(connection.scope["path"]):
         raise ApiError(404, "not_found", "ids in a path are ASCII digits")
     client = connection.client.host if connection.client else "unknown"
@@ -175,12 +148,12 @@ async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
                 401, "unauthorized", "missing credentials: send 'Authorization: Bearer …'"
             )
         principal = await identify(ctx, credential)
-        state["principal"] = principal
+        call.principal = principal
         await limit(connection, ctx, principal.key_id, opt.get("rate", scope))
         if scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
     else:
-        state["client"] = client
+        call.client = client
         await limit(connection, ctx, f"ip:{client}", opt["rate"])
     if not opt.get("query") and connection.scope["query_string"]:
         raise ApiError(400, "validation_failed", "this call takes no query parameters")
@@ -214,15 +187,24 @@ def refuse_failing(ctx: ApiContext, client: str) -> None:
         )
 
 
-async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    """Dependency for protected routes: the caller `admit` identified."""
-    principal: Principal = call_state(request)["principal"]
+async def provide_principal(
+    request: Request[Any, Any, Any], ctx: NamedDependency[ApiContext]
+) -> Principal:
+    """Dependency for protected routes: the caller `admit` identified. It takes `ctx` only to
+    be resolved after it: Litestar resolves the dependencies of one level in a task group, a
+    task each, which costs more than the route's memoized answer."""
+    principal = call_of(request.scope).principal
+    assert principal is not None
     return principal
 
 
-async def provide_anonymous(request: Request[Any, Any, Any]) -> str:
-    """Dependency for the token endpoints: the client address `admit` rate-limited."""
-    client: str = call_state(request)["client"]
+async def provide_anonymous(
+    request: Request[Any, Any, Any], ctx: NamedDependency[ApiContext]
+) -> str:
+    """Dependency for the token endpoints: the client address `admit` rate-limited (after
+    `ctx`, as provide_principal)."""
+    client = call_of(request.scope).client
+    assert client is not None
     return client
 
 

@@ -156,10 +156,11 @@ class KeyStore:
         while the others go on with it (when every busy key's record ended at once under
         load, each of its callers queued for a pool connection, hundreds of milliseconds at
         100 connections); past its end, callers wait for that one re-read."""
+        current = self.current(key_id)
+        if current is not None:
+            return current
         cached = self._records.get(key_id)
         now = self._clock()
-        if cached is not None and now < cached.refresh_at:
-            return cached.record
         if cached is None and self._known_unknown(key_id, now):
             return None
         reading = self._reading.get(key_id)
@@ -216,12 +217,6 @@ class KeyStore:
         if key_id is None:
             return None
         return _genuine(key, await self.by_key_id(key_id))
-
-    def verified(self, key: str) -> KeyRecord | None:
-        """The key's record if the key is genuine and its record needs no re-read; None says
-        only that `verify` must decide."""
-        key_id = key_id_of(key)
-        return None if key_id is None else _genuine(key, self.current(key_id))
 
     def touch(self, record: KeyRecord) -> None:
         self._used.add(record.id)

@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from api.auth import tokens
 from api.auth.guard import Principal, identify, usable
 from api.auth.keys import KEY_ID
+from api.call import call_of
 from api.context import ApiContext
 from api.errors import ApiError
 from api.openapi import Documented
@@ -80,7 +81,7 @@ async def token(
         {"grant_type": data.grant_type},
         {"hotel_id": record.hotel_id},
     )
-    request.scope["state"]["hotel_id"] = record.hotel_id
+    call_of(request.scope).hotel_id = record.hotel_id
     try:
         refresh = await tokens.issue_refresh(
             ctx.pool, record, ctx.settings.refresh_family_days, family
@@ -118,7 +119,7 @@ async def _audit_reuse(
         {"grant_type": "refresh_token", "key_id": record.key_id},
         {"hotel_id": record.hotel_id},
     )
-    request.scope["state"]["hotel_id"] = record.hotel_id
+    call_of(request.scope).hotel_id = record.hotel_id
 
 
 @post(
@@ -150,7 +151,7 @@ async def validate_token(
     expires_at = None
     if principal.via == "jwt":
         expires_at = tokens.decode_access(data.token, ctx.jwt_secret).expires_at
-    request.scope["state"]["hotel_id"] = principal.hotel_id
+    call_of(request.scope).hotel_id = principal.hotel_id
     return ValidateResponse(True, _identity(principal, expires_at))
 
 

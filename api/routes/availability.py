@@ -31,7 +31,6 @@ from api.routes.common import (
 )
 from api.schemas import AvailabilityQuery, AvailabilityResponse, NightOut, RoomTypeNights
 from bridge import cacheops
-from bridge.pipeline import Bridge
 
 MAX_NIGHTS = 90
 ROUTE = f"{PREFIX}/availability/{{hotel_id:int}}"
@@ -74,12 +73,11 @@ async def availability(
     same_hotel(principal, hotel_id)
     check_range(q)
     check_window(ctx.horizon, q.start_date, q.end_date, "availability")
-    bridge = ctx.bridge
-    live = bridge is None or bridge.connected
-
-    if bridge is None:
-        body, _ = await _answer(ctx, hotel_id, q, live)
+    version = ctx.memo_version()
+    if version is None:
+        body, _ = await _answer(ctx, hotel_id, q, ctx.status is None)
         return respond(request, Encoded(body, None))
+    live = version[1].connected
 
     async def compute() -> tuple[Encoded, bool]:
         body, keep = await _answer(ctx, hotel_id, q, live)
@@ -87,7 +85,7 @@ async def availability(
 
     # The version is read before the cache: a change applied meanwhile invalidates it.
     memo = ctx.availability_memo
-    return respond(request, await memo.fetch(memo_key(hotel_id, q), version(bridge), compute))
+    return respond(request, await memo.fetch(memo_key(hotel_id, q), version, compute))
 
 
 def check_range(q: AvailabilityQuery) -> None:
@@ -99,13 +97,6 @@ def check_range(q: AvailabilityQuery) -> None:
 
 def memo_key(hotel_id: int, q: AvailabilityQuery) -> Hashable:
     return (hotel_id, q.start_date, q.end_date, q.room_type_id, q.plan_id, q.plan_key)
-
-
-def version(bridge: Bridge) -> Hashable:
-    """A memoized answer is exact while the bridge has applied nothing since and its source
-    stayed live without a break (an answer built while capture was down says `stale`; one
-    from before a reconnection may miss changes still being caught up on)."""
-    return (bridge.applied, bridge.connections, bridge.connected)
 
 
 async def _answer(

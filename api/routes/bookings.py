@@ -12,6 +12,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from api import bookings
 from api.auth.guard import Principal, same_hotel
+from api.call import call_of
 from api.context import ApiContext
 from api.errors import ApiError
 from api.openapi import Documented
@@ -122,9 +123,9 @@ async def create_booking(
 
 
 def request_summary(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    audit: dict[str, Any] = request.scope["state"]["audit"]
-    summary: dict[str, Any] = audit["request"]
-    return summary
+    audit = call_of(request.scope).audit
+    assert audit is not None
+    return audit.request
 
 
 @get(

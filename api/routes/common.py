@@ -12,7 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth.guard import call_state
+from api.call import AuditNotes, call_of
 from api.context import ApiContext
 from api.errors import ApiError
 from api.schemas import PLAN_KEY_PATTERN, ErrorBody
@@ -57,23 +57,17 @@ def errors(*codes: int, scoped: bool = True) -> dict[int, ResponseSpec]:
 
 
 def note(
-    call: Request[Any, Any, Any] | dict[str, Any],
+    request: Request[Any, Any, Any],
     action: str,
     entity_type: str,
     entity_id: str | None = None,
     summary: dict[str, Any] | None = None,
     result: dict[str, Any] | None = None,
 ) -> None:
-    """What the audit log records for this call (a request, or its state where there is no
-    Request object yet), beyond method, path and status."""
-    state = call if isinstance(call, dict) else call_state(call)
-    state["audit"] = {
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "request": summary or {},
-        "response": result or {},
-    }
+    """What the audit log records for this call, beyond method, path and status."""
+    call_of(request.scope).audit = AuditNotes(
+        action, entity_type, entity_id, summary or {}, result or {}
+    )
 
 
 def OPT(scope: str, rate: str | None = None, *, query: bool = False) -> dict[str, Any]:

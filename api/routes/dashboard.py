@@ -107,7 +107,7 @@ def _oldest_open() -> float:
 
 
 def collect(ctx: ApiContext) -> DashboardData:
-    bridge = ctx.bridge
+    bridge = ctx.status
     hits = sum(
         v
         for lb, v, s in _samples("pms_bridge_cache_requests")
@@ -125,13 +125,13 @@ def collect(ctx: ApiContext) -> DashboardData:
     logical = ctx.settings.capture == "logical"
     last_run = _value("pms_bridge_reconcile_last_run_timestamp_seconds")
     return DashboardData(
-        capture=bridge.source.name if bridge else "off (api only)",
+        capture=bridge.capture if bridge else "off (api only)",
         connected=bool(bridge and bridge.connected),
         applied=applied,
         parked=int(_value("pms_bridge_parked_changes")),
         changes_per_second=_rate.update(applied),
-        latency_p50_ms=bridge.latencies.percentile(0.5) * 1000 if bridge else 0.0,
-        latency_p99_ms=bridge.latencies.percentile(0.99) * 1000 if bridge else 0.0,
+        latency_p50_ms=bridge.latency_percentile(0.5) * 1000 if bridge else 0.0,
+        latency_p99_ms=bridge.latency_percentile(0.99) * 1000 if bridge else 0.0,
         within_target_ratio=_within_target(),
         target_seconds=SYNC_TARGET_SECONDS,
         lag_seconds=bridge.lag[1] if bridge else 0.0,

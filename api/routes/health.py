@@ -58,15 +58,16 @@ async def ready(ctx: NamedDependency[ApiContext]) -> Response[Readiness]:
         except Exception as exc:
             checks["database"] = Check(False, type(exc).__name__)
     checks["cache"] = Check(await ctx.cache.ping())
-    if ctx.bridge is not None and ctx.bridge.paused is not None:
-        checks["capture"] = Check(False, f"applying paused: {ctx.bridge.paused}")
-    elif ctx.bridge is not None:
-        waiting, seconds = ctx.bridge.lag
-        ok = ctx.bridge.connected and seconds <= ctx.settings.lag_ready_seconds
+    status = ctx.status
+    if status is not None and status.paused is not None:
+        checks["capture"] = Check(False, f"applying paused: {status.paused}")
+    elif status is not None:
+        waiting, seconds = status.lag
+        ok = status.connected and seconds <= ctx.settings.lag_ready_seconds
         # Logical capture counts the WAL bytes not yet confirmed, the trigger's the outbox rows.
-        unit = "bytes" if ctx.bridge.source.name == "logical" else "changes"
+        unit = "bytes" if status.capture == "logical" else "changes"
         detail = f"lag {seconds:.1f}s, {waiting:.0f} {unit} waiting"
-        age = ctx.bridge.heartbeats.age()
+        age = status.heartbeat_age()
         if age is not None:
             detail += f", heartbeat {age:.1f}s ago"
         checks["capture"] = Check(ok, detail)

@@ -40,7 +40,6 @@ from api.schemas import (
     PricingResponse,
 )
 from bridge import cacheops
-from bridge.pipeline import Bridge
 
 _encode = msgspec.json.Encoder().encode
 MAX_PRICING_NIGHTS = 366
@@ -91,11 +90,6 @@ def hotel_memo_key(hotel_id: int) -> Hashable:
     return ("hotel", hotel_id)
 
 
-def catalog_version(bridge: Bridge) -> Hashable:
-    """Same rule as availability: an answer is reused while the bridge applied nothing."""
-    return bridge.applied
-
-
 @get(
     HOTEL_ROUTE,
     tags=["hotels"],
@@ -120,11 +114,12 @@ async def get_hotel(
     async def compute() -> tuple[bytes, bool]:
         return _encode(hotel_out(await catalog.hotel(ctx, hotel_id))), True
 
-    if ctx.bridge is None:
+    # Same rule as availability: an answer is reused while the bridge's version stands.
+    version = ctx.memo_version()
+    if version is None:
         body, _ = await compute()
     else:
-        memo = ctx.catalog_memo
-        body = await memo.fetch(hotel_memo_key(hotel_id), catalog_version(ctx.bridge), compute)
+        body = await ctx.catalog_memo.fetch(hotel_memo_key(hotel_id), version, compute)
     return Response(body, media_type=MediaType.JSON)
 
 

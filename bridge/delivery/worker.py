@@ -35,6 +35,7 @@ from bridge.delivery.signing import (
     sign,
     standard_headers,
 )
+from bridge.outage import DATABASE_DOWN
 from bridge.sql import query
 from metrics import definitions as m
 
@@ -46,7 +47,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 # Answers that say the endpoint itself is down, not that this event is unwelcome.
 ENDPOINT_DOWN = frozenset({502, 503, 504})
-RECOVERABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
+RECOVERABLE: tuple[type[Exception], ...] = (*DATABASE_DOWN, OSError)
 # What ends a delivery session (then restarted after a pause) rather than the whole process.
 SESSION_ERRORS = (psycopg.Error, OSError)
 

@@ -11,8 +11,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
-from bridge.db import connect_dict
+from bridge.db import connect
 from bridge.sql import query
 
 
@@ -42,14 +43,14 @@ class Workload:
         self.reservations = [(row["hotel_id"], row["id"]) for row in await cur.fetchall()]
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with await connect_dict(self.database_url) as conn:
+        async with await connect(self.database_url, row_factory=dict_row) as conn:
             await self.load(conn)
         await asyncio.gather(*(self._worker(stop) for _ in range(self.workers)))
 
     async def _worker(self, stop: asyncio.Event) -> None:
         interval = self.workers / self.rate if self.rate > 0 else 0.0
         next_at = time.monotonic()
-        async with await connect_dict(self.database_url) as conn:
+        async with await connect(self.database_url, row_factory=dict_row) as conn:
             while not stop.is_set():
                 try:
                     changed = await self.one(conn)

@@ -49,6 +49,7 @@ class ApiServer:
     url: str
     ctx: ApiContext
     settings: Settings
+    bridge: Bridge | None
 
     def client(
         self, key: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
@@ -84,11 +85,11 @@ async def running_api(
         settings, api_port=port, jwt_secret=JWT_SECRET, rate_limits=rate_limits
     )
     stop = asyncio.Event()
-    contexts: list[ApiContext] = []
+    contexts: list[tuple[Bridge | None, ApiContext]] = []
 
     def started(bridge: Bridge | None, ctx: ApiContext | None) -> None:
         assert ctx is not None
-        contexts.append(ctx)
+        contexts.append((bridge, ctx))
 
     task = asyncio.create_task(
         serve(settings, stop, run_bridge=run_bridge, cache=cache, on_started=started)
@@ -105,7 +106,7 @@ async def running_api(
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
-        yield ApiServer(url, contexts[0], settings)
+        yield ApiServer(url, contexts[0][1], settings, contexts[0][0])
     finally:
         stop.set()
         await task

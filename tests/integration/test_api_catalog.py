@@ -197,10 +197,10 @@ async def test_catalog_answers_follow_each_manual_cache_update_while_memoized(
     admin = await create_key(db_url, 1, "admin")
     type_id, _ = await room_type_with_rooms(db_url, 1)
     async with running_api(settings, MemoryCache(), run_bridge=True) as api:
-        bridge = api.ctx.bridge
+        bridge = api.bridge
         assert bridge is not None
         # Only a new applied count or an update may retire a memoized answer here, not its age.
-        api.ctx.catalog_memo = ResponseMemo(max_age=3600)
+        api.ctx.catalog_memo = ResponseMemo("hotel", max_age=3600)
         async with api.client(admin) as http:
 
             async def read() -> tuple[str, str]:

@@ -196,27 +196,21 @@ async def test_concurrent_calls_within_the_limit_all_pass(settings: Settings, db
     assert {r.status_code for r in replies} == {200}
 
 
-async def test_a_replica_decides_without_redis_only_while_its_lease_lasts(
+async def test_a_replica_spends_its_lease_before_asking_redis_again(
     redis_url: str, redis_prefix: str
 ) -> None:
-    """hit_now (what the server asks before it starts an ASGI cycle) spends only tokens this
-    replica already leased; with none, it takes nothing and leaves the call to hit."""
+    """A replica leases a tenth of the shared bucket and spends it call by call; the
+    remaining count it reports is the shared bucket's, lease included."""
     limiter = RedisLimiter(redis_url, redis_prefix, parse_limits("read=0.01:30"))
     memory = MemoryLimiter(parse_limits("read=0.01:2"))
     try:
-        assert limiter.hit_now("k", "read") is None  # no lease yet
         first = await limiter.hit("k", "read")  # leases a tenth of the bucket, spends one
-        leased = [limiter.hit_now("k", "read") for _ in range(3)]
+        leased = [await limiter.hit("k", "read") for _ in range(2)]
         assert first.allowed and first.remaining == 29
-        assert [d is not None and d.allowed for d in leased] == [True, True, False]
-        assert [d.remaining for d in leased[:2] if d is not None] == [28, 27]
+        assert [d.allowed for d in leased] == [True, True]
+        assert [d.remaining for d in leased] == [28, 27]
         again = await limiter.hit("k", "read")  # a new lease from what Redis still holds
         assert again.allowed and again.remaining == 26
-        # In-process buckets always decide at once, refusals included.
-        assert [d.allowed for d in (memory.hit_now("k", "read") for _ in range(3))] == [
-            True,
-            True,
-            False,
-        ]
+        assert [(await memory.hit("k", "read")).allowed for _ in range(3)] == [True, True, False]
     finally:
         await limiter.close()

@@ -1,5 +1,6 @@
-"""The availability memo: one computation for concurrent callers, nothing kept across versions,
-and its answers sent gzipped to clients that accept it."""
+"""The availability memo: one computation for concurrent callers, nothing kept across versions
+(an applied change, a capture reconnection), and its answers sent gzipped to clients that
+accept it."""
 
 from __future__ import annotations
 
@@ -7,16 +8,44 @@ import asyncio
 import gzip
 from datetime import date, timedelta
 
+import httpx
+import psycopg
 import pytest
 
 from api.memo import ResponseMemo
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import create_key, running_api
+from metrics.definitions import REGISTRY
+from tests.integration.api_server import (
+    create_key,
+    fill_all_but,
+    room_type_with_rooms,
+    running_api,
+)
+
+START = date.today() + timedelta(days=9)
+PATH = f"/api/booking-engine/availability/1?start_date={START}&end_date={START + timedelta(30)}"
+
+
+def memo_hits() -> float:
+    labels = {"memo": "availability", "outcome": "hit"}
+    return REGISTRY.get_sample_value("pms_bridge_api_memo_answers_total", labels) or 0.0
+
+
+async def answered_from_memo(http: httpx.AsyncClient) -> httpx.Response:
+    """Asks until an answer comes from the memo: one built before capture is connected says
+    `stale` and is not kept."""
+    for _ in range(100):  # an upper bound on waiting for capture, not a timing assertion
+        hits = memo_hits()
+        reply = await http.get(PATH)
+        if memo_hits() == hits + 1:
+            return reply
+        await asyncio.sleep(0.1)
+    raise AssertionError("no answer came from the memo")
 
 
 async def test_concurrent_callers_share_one_computation() -> None:
-    memo = ResponseMemo()
+    memo = ResponseMemo[bytes]("test")
     calls = 0
     release = asyncio.Event()
 
@@ -36,7 +65,7 @@ async def test_concurrent_callers_share_one_computation() -> None:
 
 
 async def test_stale_answers_and_failures_are_not_kept() -> None:
-    memo = ResponseMemo()
+    memo = ResponseMemo[bytes]("test")
     answers = iter([(b"stale", False), (b"fresh", True)])
 
     async def compute() -> tuple[bytes, bool]:
@@ -54,7 +83,7 @@ async def test_stale_answers_and_failures_are_not_kept() -> None:
 
 
 async def test_an_aged_answer_is_served_while_its_successor_is_computed() -> None:
-    memo = ResponseMemo(max_age=0.5)
+    memo = ResponseMemo[bytes]("test", max_age=0.5)
     memo.put("k", 1, b"old")
     await asyncio.sleep(0.6)
     assert memo.get("k", 1) is None  # aged out: the next caller computes
@@ -74,7 +103,7 @@ async def test_an_aged_answer_is_served_while_its_successor_is_computed() -> Non
 
 
 async def test_the_aged_answer_is_given_only_briefly_and_never_after_a_stale_one() -> None:
-    memo = ResponseMemo(max_age=0.1)
+    memo = ResponseMemo[bytes]("test", max_age=0.1)
     memo.put("k", 1, b"old")
     release = asyncio.Event()
 
@@ -101,7 +130,7 @@ async def test_the_aged_answer_is_given_only_briefly_and_never_after_a_stale_one
 
 
 async def test_answers_age_out() -> None:
-    memo = ResponseMemo(max_age=0.0)
+    memo = ResponseMemo[bytes]("test", max_age=0.0)
     memo.put("k", 1, b"x")
     await asyncio.sleep(0.01)
     assert memo.get("k", 1) is None
@@ -140,3 +169,59 @@ async def test_memoized_availability_is_sent_gzipped_to_clients_that_accept_it(
     # On the wire: compressed bytes, a fraction of the answer, inflating to exactly it.
     assert len(wire) * 4 < len(plain.content)
     assert gzip.decompress(wire) == plain.content
+
+
+async def test_a_change_applied_by_the_bridge_retires_the_memoized_answer(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(key) as http,
+    ):
+        bridge = api.bridge
+        assert bridge is not None
+        # Only a new version may retire the answer here, not its age.
+        api.ctx.availability_memo = ResponseMemo("availability", max_age=3600)
+
+        def night_of(reply: httpx.Response) -> int:
+            kinds = {t["room_type_id"]: t["nights"] for t in reply.json()["room_types"]}
+            return int(kinds[type_id][0]["available"])
+
+        assert night_of(await answered_from_memo(http)) > 1
+        await fill_all_but(db_url, 1, type_id, [START], keep=1)
+        for _ in range(300):  # an upper bound on waiting for capture, not a timing assertion
+            if night_of(await http.get(PATH)) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert night_of(await http.get(PATH)) == 1
+
+
+async def test_answers_from_before_a_capture_reconnection_are_not_reused(
+    settings: Settings, db_url: str
+) -> None:
+    key = await create_key(db_url, 1, "read")
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(key) as http,
+    ):
+        bridge = api.bridge
+        assert bridge is not None
+        api.ctx.availability_memo = ResponseMemo("availability", max_age=3600)
+        await answered_from_memo(http)
+        opened = bridge.connections
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'pms-bridge'"
+            )
+        for _ in range(300):  # an upper bound on waiting for the reconnection, not a timing
+            if bridge.connections > opened and bridge.connected:
+                break
+            await asyncio.sleep(0.1)
+        assert bridge.connections > opened and bridge.connected
+        hits = memo_hits()
+        assert (await http.get(PATH)).status_code == 200
+        assert memo_hits() == hits  # the memoized answer predates the reconnection
+        await answered_from_memo(http)

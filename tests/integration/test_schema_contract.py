@@ -156,7 +156,7 @@ async def test_a_column_renamed_under_load_pauses_applying_and_loses_nothing(
     writers = Writers(db_url, workers=3)
     stop_writing = asyncio.Event()
     async with running_api(settings, cache, run_bridge=True) as api:
-        bridge = api.ctx.bridge
+        bridge = api.bridge
         assert bridge is not None
         writing = asyncio.create_task(writers.run(10**9, stop_writing))
         async with api.client(key) as http:
@@ -234,7 +234,7 @@ async def test_a_statement_failing_on_the_schema_pauses_and_bookings_get_503(
     key = await create_key(db_url, 1, "book")
     writers = Writers(db_url, workers=2)
     async with running_api(settings, MemoryCache(), run_bridge=True) as api:
-        bridge = api.ctx.bridge
+        bridge = api.bridge
         assert bridge is not None
         async with api.client(key) as http:
             await writers.run(10)

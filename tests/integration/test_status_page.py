@@ -26,7 +26,7 @@ async def test_dashboard_shows_applied_changes_and_latency(settings: Settings) -
     await drain(bridge, settings)
     assert bridge.applied > 0
 
-    app = create_app(ApiContext(settings=settings, cache=cache, bridge=bridge))
+    app = create_app(ApiContext(settings=settings, cache=cache, status=bridge))
     async with AsyncTestClient(app) as client:
         data = (await client.get("/dashboard/data")).json()
         assert data["applied"] == bridge.applied
