@@ -31,11 +31,12 @@ test: $(STAMP)
 
 # The capture and migrate suites again on the machine's own PostgreSQL (e.g. Debian's 15), when
 # it has one, and the booking connections' JIT test (the embedded server has no JIT).
-SYSTEM_PG_TESTS := tests/integration/test_trigger_basic.py \
-	tests/integration/test_booking_connections.py tests/integration/test_migrate.py \
-	tests/integration/test_capture_correctness.py tests/integration/test_crash_recovery.py \
-	tests/integration/test_malformed.py tests/integration/test_partitions.py \
-	$(wildcard tests/integration/test_logical_*.py)
+SYSTEM_PG_TESTS := tests/integration/capture/test_trigger_basic.py \
+	tests/integration/api/test_booking_connections.py tests/integration/capture/test_migrate.py \
+	tests/integration/capture/test_capture_correctness.py \
+	tests/integration/capture/test_crash_recovery.py tests/integration/capture/test_malformed.py \
+	tests/integration/capture/test_partitions.py \
+	$(wildcard tests/integration/capture/test_logical_*.py)
 test-system-pg: $(STAMP)
 	@bindir=$$(pg_config --bindir 2>/dev/null); \
 	if [ -x "$$bindir/postgres" ]; then \

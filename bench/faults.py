@@ -1,6 +1,6 @@
 """Recovery figures of the fault suite: `python -m bench faults [--fault-outage SECONDS]`.
 
-Runs tests/faults (each fault under a PMS write load, each checked to lose nothing) and
+Runs tests/integration/faults (each fault under a PMS write load, each checked to lose nothing) and
 reports what they measured: seconds from a fault's end until the bridge applies changes
 again, and the events per second delivered while a webhook's backlog drains.
 """
@@ -38,7 +38,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "PMS_BRIDGE_FAULT_OUTAGE": f"{args.fault_outage:g}",
         }
         tests = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/faults"],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/integration/faults",
+            ],
             cwd=ROOT,
             env=env,
             check=False,

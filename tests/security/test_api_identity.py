@@ -15,7 +15,7 @@ from api.auth import keys as key_store
 from api.auth.keys import KeyStore, key_id_of
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import create_key, running_api
+from tests.support.api_server import create_key, running_api
 
 P = "/api/booking-engine"
 # Generous for everything but what a test is about.

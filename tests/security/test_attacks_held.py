@@ -14,7 +14,7 @@ import pytest
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import (
+from tests.support.api_server import (
     JWT_SECRET,
     body,
     create_key,

@@ -15,7 +15,7 @@ import msgspec
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import free_port, read_response, running_api
+from tests.support.api_server import free_port, read_response, running_api
 
 # Only a hung test is stopped by this; nothing here asserts a speed.
 HUNG = 60.0

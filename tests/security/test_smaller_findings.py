@@ -11,7 +11,7 @@ import pytest
 
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from tests.integration.api_server import body, create_key, room_type_with_rooms, running_api
+from tests.support.api_server import body, create_key, room_type_with_rooms, running_api
 
 P = "/api/booking-engine"
 

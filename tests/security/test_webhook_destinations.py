@@ -20,9 +20,9 @@ from bridge.delivery.destination import CheckedTransport, DestinationRefused, re
 from bridge.delivery.receiver import Received
 from bridge.delivery.worker import DeliveryWorker
 from bridge.sql import migrations
-from tests.helpers import run_once
-from tests.integration.api_server import create_key, running_api
-from tests.integration.test_delivery import book, configure, receiving, sql, sync_row, wait_for
+from tests.support.api_server import create_key, running_api
+from tests.support.delivery import book, configure, receiving, sql, sync_row, wait_for
+from tests.support.pipeline import run_once
 
 P = "/api/booking-engine"
 

@@ -16,9 +16,9 @@ from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 from bridge.delivery.sealing import SealError, parse_key, seal, unseal
 from bridge.delivery.worker import DeliveryWorker
-from tests.helpers import run_once
-from tests.integration.test_api_keys_cli import cli
-from tests.integration.test_delivery import book, receiving, sql, sync_row, wait_for
+from tests.support.delivery import book, receiving, sql, sync_row, wait_for
+from tests.support.pipeline import run_once
+from tests.support.processes import run_cli
 
 KEY = os.urandom(32)
 KEY_ENV = {"BRIDGE_SECRET_KEY": base64.b64encode(KEY).decode()}
@@ -57,14 +57,14 @@ async def stored_secret(db_url: str, hotel_id: int) -> str:
 
 async def test_webhook_set_shows_the_secret_once_and_stores_it_sealed(db_url: str) -> None:
     args = ("--database-url", db_url, "webhook", "set", "--hotel", "1")
-    code, out, err = await cli(*args, "--url", "https://93.184.216.34/hook", env=KEY_ENV)
+    code, out, err = await run_cli(*args, "--url", "https://93.184.216.34/hook", env=KEY_ENV)
     assert code == 0, err
     secret = out.strip()
     assert len(secret) == 64 and "shown only now" in err and "sealed" in err
     stored = await stored_secret(db_url, 1)
     assert stored.startswith("sealed:v1:") and secret not in stored
     assert unseal(KEY, 1, stored) == secret
-    again, out2, _ = await cli(*args, "--url", "https://93.184.216.34/hook", env=KEY_ENV)
+    again, out2, _ = await run_cli(*args, "--url", "https://93.184.216.34/hook", env=KEY_ENV)
     assert again == 0 and out2.strip() != secret
 
 
@@ -80,7 +80,7 @@ async def test_webhook_set_shows_the_secret_once_and_stores_it_sealed(db_url: st
 async def test_webhook_set_refuses_a_destination_delivery_would_refuse(
     db_url: str, url: str, says: str
 ) -> None:
-    code, out, err = await cli(
+    code, out, err = await run_cli(
         "--database-url", db_url, "webhook", "set", "--hotel", "1", "--url", url, env=KEY_ENV
     )
     assert code != 0 and out == "" and says in err
@@ -118,7 +118,7 @@ async def test_sealed_secrets_sign_deliveries_and_need_the_key(settings: Setting
     url = settings.database_url
     assert url is not None
     async with receiving(url, lambda _r, _s: 200) as (receiver, secret):
-        code, out, err = await cli("--database-url", url, "webhook", "seal", env=KEY_ENV)
+        code, out, err = await run_cli("--database-url", url, "webhook", "seal", env=KEY_ENV)
         assert code == 0 and secret not in out, err
         assert (await stored_secret(url, 1)).startswith("sealed:v1:")
         locked = await book(url)

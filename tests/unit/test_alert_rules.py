@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.tools import tool
+from tests.support.tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "metrics/alerts.yml"

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from metrics.definitions import REGISTRY
+from tests.support.metrics import NAME, exported
 
 ROOT = Path(__file__).resolve().parents[2]
-NAME = re.compile(r"pms_bridge_[a-z_]+")
-
-
-def exported() -> set[str]:
-    names: set[str] = set()
-    for metric in REGISTRY.collect():
-        names.add(metric.name)
-        names.update(sample.name for sample in metric.samples)
-        if metric.type == "counter":
-            names.add(metric.name + "_total")
-        if metric.type == "histogram":
-            names.update(metric.name + s for s in ("_bucket", "_count", "_sum"))
-    return names
 
 
 def test_dashboard_queries_known_metrics() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from tests.deployment import ROOT, compose, mounts, prometheus_config
-from tests.tools import tool
-from tests.unit.test_dashboard_metrics import NAME, exported
+from tests.support.deployment import ROOT, compose, mounts, prometheus_config
+from tests.support.metrics import NAME, exported
+from tests.support.tools import tool
 
 DOCKERFILE = ROOT / "deploy/Dockerfile"
 # Long-running services; `migrate` runs once before the bridges.

@@ -1,5 +1,5 @@
 /**
- * The booking engine's round trip against a live `pms-bridge run`, as tests/integration/
+ * The booking engine's round trip against a live `pms-bridge run`, as tests/integration/api/
  * test_typescript_client.py drives it: prints one JSON line of what each step saw.
  */
 import {
