@@ -39,7 +39,7 @@ from metrics import definitions as m
 log = logging.getLogger("pms_bridge.runner")
 
 # Booking commits queue one at a time in PostgreSQL anyway (the PMS's reservation trigger
-# NOTIFYs, and notifying transactions commit in turn): 20 connections measured no faster.
+# NOTIFYs, and notifying transactions commit in turn): more connections only wait longer.
 BOOKING_CONNECTIONS = 10
 
 
@@ -80,15 +80,15 @@ async def open_pools(pools: list[AsyncConnectionPool[Any]]) -> None:
 async def _generic_plans(conn: AsyncConnection[Any]) -> None:
     """Booking statements read and write one hotel's partitions, named by a parameter. Their
     generic plan prunes partitions when it runs, but the planner costs it with every
-    partition and so re-plans each execution (about 1 ms of PostgreSQL time each, more than
-    running them): a booking paid ~2.5 ms of planning. Their plans do not depend on the
-    values otherwise, so these connections always use the generic plan."""
+    partition and so re-plans each execution, which costs more than running them. Their plans
+    do not depend on the values otherwise, so these connections always use the generic
+    plan."""
     await conn.execute(query("api_generic_plans"))
 
 
 def settle_heap(*_: object) -> None:
     """Moves everything built at start-up (the app, the cache, imported modules) out of the
-    collector's sight: a full collection walking them stalled every request for 25-45 ms.
+    collector's sight: a full collection walking them stalls every request it interrupts.
     For the process that serves (an `on_started` of serve), not for one that runs serve()
     many times, such as the tests."""
     gc.collect()

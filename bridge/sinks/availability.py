@@ -65,13 +65,14 @@ class Horizon:
         return (hi - lo).days + 1
 
 
-# Measured on the demo data: per key is 1.4-2x faster from 20 to 1,500 scattered nights and
-# for one room type's horizon; counting each dirty hotel-night once is 1.7x faster for a whole
-# hotel's horizon (5 types x 398 nights), i.e. when most keys share their hotel-nights.
+# Per key is the cheaper plan for up to 1,500 scattered nights and for one room type's
+# horizon; counting each dirty hotel-night once is cheaper for a whole hotel's horizon (5
+# types x 398 nights), i.e. when most keys share their hotel-nights.
 PER_KEY_LIMIT = 1500
 # Above this share of its span's hotel-nights dirty, a batch is recomputed over the whole span
-# (hash joins) rather than per dirty hotel-night (index probes): on a 100,000-change backlog of
-# the demo data a hotel-night cost 0.07 ms in the span and 0.28 ms probed, so 1/4 is even.
+# (hash joins) rather than per dirty hotel-night (index probes): a hotel-night probed costs
+# about four times its share of the span's scan, so the two are even at 1/4
+# (docs/benchmarks/history.md, Trigger mode).
 RANGE_SHARE = 0.25
 
 

@@ -1,9 +1,9 @@
 -- The API audit log keeps hotel_id without a foreign key to hotels (the integration document
 -- declares one). Every API call writes a row, thousands a second under a read-heavy booking
 -- engine, and the key check of each row took a third or more of the audit insert's
--- PostgreSQL CPU (10.3 against 6.3 µs a row without it). The key also made the log a burden
--- on hotels: deleting or renumbering any hotel scanned the whole unindexed log (41 ms at
--- 400,000 rows), and a hotel's audit rows, beside its API keys, kept it from being deleted.
+-- PostgreSQL CPU. The key also made the log a burden on hotels: deleting or renumbering any
+-- hotel scanned the whole unindexed log, and a hotel's audit rows, beside its API keys, kept
+-- it from being deleted.
 -- An audit record should outlive what it records. The writer still maps an id
 -- that names no hotel to NULL when it writes (api_audit_insert joins hotels per batch).
 -- The constraint is found by what it references, not by name: a PMS that created this table

@@ -9,8 +9,8 @@ SELECT pms_bridge.api_booking_lock(%(hotel_id)s, %(room_type_id)s, %(check_in)s,
 -- workers take milliseconds to start for work of a tenth of one (costed over every
 -- partition, a generic plan looks big enough to share); never JIT compilation, for the same
 -- reason: with 40 hotels a generic plan costs ~150,000, over jit_above_cost, and a server
--- built with LLVM (Debian's) compiled ~300 functions on every execution, 86 ms per booking
--- instead of 1.9; and READ COMMITTED whatever the database's default, which the booking
+-- built with LLVM (Debian's) compiled ~300 functions on every execution, many times the
+-- booking's own work; and READ COMMITTED whatever the database's default, which the booking
 -- locks need (see pms_bridge.api_booking_lock).
 SET plan_cache_mode = force_generic_plan;
 SET max_parallel_workers_per_gather = 0;

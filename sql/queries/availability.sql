@@ -10,8 +10,8 @@
 -- pms_bridge.availability_keys (migration 050) can also resolve every night of a reservation;
 -- no reservation column changes availability, so these queries pass no reservation (the
 -- signature stays, so that the version before this one can still call it).
--- The key arrays are bound in binary (b placeholders): psycopg dumps a 4,000-night batch's
--- arrays 2-5x faster that way than as text, on the bridge's one busy thread.
+-- The key arrays are bound in binary (b placeholders): psycopg dumps a large batch's arrays
+-- several times faster that way than as text, and it does so on the bridge's one busy thread.
 
 -- name: availability_recompute
 WITH keys AS MATERIALIZED (

@@ -1,5 +1,6 @@
 """The booking pool's connections never JIT-compile: their generic plans are costed over every
-partition, and on a PostgreSQL built with LLVM each booking paid ~85 ms of compiling."""
+partition, and on a PostgreSQL built with LLVM each booking would compile far longer than it
+runs."""
 
 from __future__ import annotations
 
