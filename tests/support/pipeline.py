@@ -1,5 +1,5 @@
-"""Shared test helpers: drive a bridge until the source is drained, read and change the PMS
-directly."""
+"""Driving a bridge until its source is drained, its cache set against a recompute, and the
+PMS read and changed directly."""
 
 from __future__ import annotations
 

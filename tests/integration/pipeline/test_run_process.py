@@ -76,7 +76,7 @@ def test_run_waits_for_a_database_that_is_down_and_starts_when_it_comes_up(
         "BRIDGE_JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
         "BRIDGE_POLL_INTERVAL": "0.1",
     }
-    env.pop("REDIS_URL", None)  # the in-process cache: run used to exit trying to build it
+    env.pop("REDIS_URL", None)  # the in-process cache, which run builds without Redis
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run"], env=env, stderr=subprocess.PIPE, text=True
     )
