@@ -15,9 +15,9 @@ from api.ratelimit import FailedAuth, Limiter
 from bridge.cache.base import Cache
 from bridge.clock import HotelClock
 from bridge.config import Settings
+from bridge.horizon import Horizon
 from bridge.live_status import BridgeStatus, Version, version_of
 from bridge.shared_version import SharedVersion
-from bridge.sinks.availability import Horizon
 
 # Where the app keeps its context in Litestar's app state, for guards (which take no
 # dependencies).

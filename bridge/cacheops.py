@@ -21,13 +21,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.db import SCHEMA_ERRORS
+from bridge.horizon import Horizon
 from bridge.outage import DATABASE_DOWN
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import catalog
 from bridge.sinks import prices as prices_sink
-from bridge.sinks.availability import Horizon
 from bridge.sinks.catalog import (
     CATALOG_TTL_MINUTES,
     Amenity,

@@ -23,11 +23,11 @@ from bridge.config import Settings, require_database
 from bridge.db import connect
 from bridge.delivery import events
 from bridge.delivery.events import DeliveryIntent, Operation
+from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.sync_status import SyncMark
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import sync_status
-from bridge.sinks.availability import Horizon
 from bridge.sql import query
 from metrics import definitions as m
 

@@ -17,7 +17,7 @@ from api.context import ApiContext
 from api.errors import ApiError
 from api.schemas import PLAN_KEY_PATTERN, ErrorBody
 from bridge.cacheops import CacheOpError
-from bridge.sinks.availability import Horizon
+from bridge.horizon import Horizon
 
 Q = TypeVar("Q")
 
