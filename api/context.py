@@ -15,6 +15,7 @@ from api.ratelimit import FailedAuth, Limiter
 from bridge.cache.base import Cache
 from bridge.clock import HotelClock
 from bridge.config import Settings
+from bridge.errors import Unavailable
 from bridge.horizon import Horizon
 from bridge.live_status import BridgeStatus, Version, version_of
 from bridge.shared_version import SharedVersion
@@ -58,3 +59,13 @@ class ApiContext:
         if self.status is not None:
             return 0, version_of(self.status)
         return None if self.shared is None else self.shared.current()
+
+
+def pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
+    if ctx.pool is None:
+        raise Unavailable("unavailable", "the PMS database is not configured")
+    return ctx.pool
+
+
+def booking_pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
+    return ctx.booking_pool or pool_of(ctx)

@@ -22,8 +22,8 @@ from litestar.types import (
 from api.audit import AuditEntry, AuditWriter, now
 from api.call import Call, call_of
 from api.errors import ApiError
+from api.paths import PREFIX
 from api.ratelimit import FailedAuth
-from api.routes.common import PREFIX
 from metrics.definitions import api_latency, api_requests
 
 log = logging.getLogger("pms_bridge.api")

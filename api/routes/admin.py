@@ -12,10 +12,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api.auth.guard import Principal, same_hotel
-from api.context import ApiContext
+from api.context import ApiContext, pool_of
 from api.errors import ApiError
 from api.openapi import Documented
-from api.routes.common import BODY, OPT, PREFIX, QueryId, errors, note, parse_query, pool_of
+from api.paths import PREFIX
+from api.routes.common import BODY, OPT, QueryId, errors, note, parse_query
 from api.schemas import DeadLetterQuery, DeliveryRetryRequest, Requeued, ResendRequest
 from bridge import parked
 from bridge.capture.install import primary_keys
