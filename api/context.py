@@ -30,7 +30,7 @@ class ApiContext:
     settings: Settings
     cache: Cache
     pool: AsyncConnectionPool[Any] | None = None
-    # Connections for booking reads and writes: always the generic plan (see runner).
+    # Connections for booking reads and writes: always the generic plan (see api.server).
     booking_pool: AsyncConnectionPool[Any] | None = None
     # The bridge, when it runs in this process.
     status: BridgeStatus | None = None

@@ -1,4 +1,4 @@
-"""Wires settings into a running bridge: cache, capture source, stages, API server."""
+"""Wires settings into a running bridge: cache, capture source and stages."""
 
 from __future__ import annotations
 
