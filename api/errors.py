@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.call import Call, call_of
 from bridge.db import SCHEMA_ERRORS, first_line
-from bridge.errors import Invalid, NotFound, Refused, Unavailable
+from bridge.errors import Conflict, Invalid, NotFound, Refused, Unavailable
 from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 
 log = logging.getLogger("pms_bridge.api")
@@ -80,6 +80,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 REFUSED_STATUS: dict[type[Refused], int] = {
     NotFound: 404,
     Invalid: 400,
+    Conflict: 409,
     Unavailable: 503,
     Refused: 400,
 }

@@ -21,5 +21,10 @@ class Invalid(Refused):
     """The request contradicts itself, such as a range that ends before it starts."""
 
 
+class Conflict(Refused):
+    """The request does not fit the current state, such as resending to a hotel that does not
+    sync."""
+
+
 class Unavailable(Refused):
     """What the request needs is not there to serve it, such as a database not configured."""
