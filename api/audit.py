@@ -9,11 +9,9 @@ import time
 from collections import deque
 from typing import Any
 
-import msgspec
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from bridge.sql import query
+from bridge.audit_log import AuditEntry, write
 from metrics.definitions import api_audit_failed
 
 log = logging.getLogger("pms_bridge.api.audit")
@@ -21,18 +19,6 @@ log = logging.getLogger("pms_bridge.api.audit")
 MAX_QUEUED = 20_000
 BATCH = 500
 FLUSH_SECONDS = 0.5
-
-
-class AuditEntry(msgspec.Struct, frozen=True):
-    hotel_id: int | None
-    action: str
-    entity_type: str
-    entity_id: str | None
-    request_data: dict[str, Any]
-    response_data: dict[str, Any]
-    status: str
-    error_message: str | None
-    created_at: float  # seconds since the epoch; the insert makes it the table's UTC TIMESTAMP
 
 
 def now() -> float:
@@ -93,12 +79,3 @@ class AuditWriter:
             self._wake.clear()
             while await self.flush() == BATCH:
                 pass
-
-
-_encode = msgspec.json.Encoder().encode
-
-
-async def write(conn: psycopg.AsyncConnection[Any], entries: list[AuditEntry]) -> None:
-    """Entries into the audit log in one statement: the writer's batches, and the admin
-    commands of the CLI, which audit what they change as the API does."""
-    await conn.execute(query("api_audit_insert"), {"entries": _encode(entries).decode()})

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from api.context import ApiContext
-from api.errors import ApiError
-from api.routes.common import cache_error, pool_of
+from api.context import ApiContext, pool_of
 from bridge import cacheops
+from bridge.errors import NotFound
 from metrics.definitions import cache_requests
 
 T = TypeVar("T")
@@ -18,11 +17,8 @@ READ_THROUGH = "api:read-through"
 async def _reload(ctx: ApiContext, kind: str, hotel_id: int) -> None:
     """A miss fills the cache for this hotel from the PMS (recorded as a cache trigger)."""
     update = cacheops.update_hotels if kind == "hotels" else cacheops.update_room_types
-    try:
-        async with pool_of(ctx).connection(timeout=5) as conn:
-            await update(conn, ctx.cache, hotel_id=hotel_id, triggered_by=READ_THROUGH)
-    except cacheops.CacheOpError as exc:
-        raise cache_error(exc) from None
+    async with pool_of(ctx).connection(timeout=5) as conn:
+        await update(conn, ctx.cache, hotel_id=hotel_id, triggered_by=READ_THROUGH)
 
 
 async def read_through(
@@ -38,7 +34,7 @@ async def read_through(
         await _reload(ctx, reload_kind, hotel_id)
         found = await read()
     if found is None:
-        raise ApiError(404, "not_found", f"hotel {hotel_id} not found")
+        raise NotFound("not_found", f"hotel {hotel_id} not found")
     return found
 
 

@@ -15,9 +15,10 @@ from api.ratelimit import FailedAuth, Limiter
 from bridge.cache.base import Cache
 from bridge.clock import HotelClock
 from bridge.config import Settings
+from bridge.errors import Unavailable
+from bridge.horizon import Horizon
 from bridge.live_status import BridgeStatus, Version, version_of
 from bridge.shared_version import SharedVersion
-from bridge.sinks.availability import Horizon
 
 # Where the app keeps its context in Litestar's app state, for guards (which take no
 # dependencies).
@@ -29,7 +30,7 @@ class ApiContext:
     settings: Settings
     cache: Cache
     pool: AsyncConnectionPool[Any] | None = None
-    # Connections for booking reads and writes: always the generic plan (see runner).
+    # Connections for booking reads and writes: always the generic plan (see api.server).
     booking_pool: AsyncConnectionPool[Any] | None = None
     # The bridge, when it runs in this process.
     status: BridgeStatus | None = None
@@ -58,3 +59,13 @@ class ApiContext:
         if self.status is not None:
             return 0, version_of(self.status)
         return None if self.shared is None else self.shared.current()
+
+
+def pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
+    if ctx.pool is None:
+        raise Unavailable("unavailable", "the PMS database is not configured")
+    return ctx.pool
+
+
+def booking_pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
+    return ctx.booking_pool or pool_of(ctx)

@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.call import Call, call_of
 from bridge.db import SCHEMA_ERRORS, first_line
+from bridge.errors import Conflict, Invalid, NotFound, Refused, Unavailable
 from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 
 log = logging.getLogger("pms_bridge.api")
@@ -74,6 +75,22 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
+# Each kind of refusal the core modules raise answers with one status; a refusal of no
+# narrower kind is the caller's to correct.
+REFUSED_STATUS: dict[type[Refused], int] = {
+    NotFound: 404,
+    Invalid: 400,
+    Conflict: 409,
+    Unavailable: 503,
+    Refused: 400,
+}
+
+
+def _refused(request: Request[Any, Any, Any], exc: Refused) -> Response[Any]:
+    status = next(REFUSED_STATUS[kind] for kind in type(exc).__mro__ if kind in REFUSED_STATUS)
+    return Response(error_body(call_of(request.scope), exc.error, exc.detail), status_code=status)
+
+
 def error_body(call: Call, error: str, detail: Any) -> dict[str, Any]:
     """The body of an error answer; the call's audit entry records what went wrong."""
     call.error = f"{error}: {detail}"[:500]
@@ -112,4 +129,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     )
 
 
-EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: _http_error, Exception: _unexpected}
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: _http_error,
+    Refused: _refused,
+    Exception: _unexpected,
+}

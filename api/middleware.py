@@ -19,11 +19,12 @@ from litestar.types import (
     Send,
 )
 
-from api.audit import AuditEntry, AuditWriter, now
+from api.audit import AuditWriter, now
 from api.call import Call, call_of
 from api.errors import ApiError
+from api.paths import PREFIX
 from api.ratelimit import FailedAuth
-from api.routes.common import PREFIX
+from bridge.audit_log import AuditEntry
 from metrics.definitions import api_latency, api_requests
 
 log = logging.getLogger("pms_bridge.api")

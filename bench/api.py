@@ -40,11 +40,11 @@ import psycopg
 from api.bookings import Writer, create
 from api.errors import ApiError
 from api.schemas import BookingCreate
+from api.server import new_pool
 from bench import _wrk, figure
 from bridge.config import Settings
 from bridge.demo.environment import prepare_pms
 from bridge.embedded import PostgresCluster, RedisServer
-from bridge.runner import new_pool
 from bridge.sql import query
 
 ROUNDS = 3

@@ -31,9 +31,9 @@ from bridge.delivery.worker import DeliveryWorker
 from bridge.demo.environment import prepare_pms
 from bridge.demo.workload import Workload
 from bridge.embedded import PostgresCluster
-from bridge.runner import serve
 from bridge.service import build_bridge
 from bridge.sql import query
+from wiring.process import serve
 
 CONCURRENCY = 8
 SYNC_TARGET_SECONDS = 5.0

@@ -21,13 +21,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.db import SCHEMA_ERRORS
+from bridge.errors import Invalid, NotFound
+from bridge.horizon import Horizon
 from bridge.outage import DATABASE_DOWN
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import catalog
 from bridge.sinks import prices as prices_sink
-from bridge.sinks.availability import Horizon
 from bridge.sinks.catalog import (
     CATALOG_TTL_MINUTES,
     Amenity,
@@ -48,7 +49,6 @@ Database = AsyncConnectionPool[Any] | psycopg.AsyncConnection[Any]
 __all__ = [
     "Amenity",
     "AvailabilityRead",
-    "CacheOpError",
     "CacheStatusResponse",
     "CacheTypeStatus",
     "CacheUpdateResult",
@@ -79,20 +79,6 @@ READ_THROUGH_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     *SCHEMA_ERRORS,
 )
-
-
-class CacheOpError(ValueError):
-    """A request the operation cannot carry out; `error` is a short code for the API's body.
-
-    `status` is the HTTP status the API should answer with (404 unknown hotel / room type,
-    400 bad range).
-    """
-
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
 
 
 class CacheUpdateResult(msgspec.Struct):
@@ -201,7 +187,7 @@ async def _update_catalog(
     triggered_by: str,
 ) -> CacheUpdateResult:
     if hotel_id is not None and not await _exists(conn, hotel_id):
-        raise CacheOpError(404, "hotel_not_found", f"hotel {hotel_id} does not exist")
+        raise NotFound("hotel_not_found", f"hotel {hotel_id} does not exist")
     trigger_id = await _start(conn, cache_type, hotel_id, triggered_by)
     scope = None if hotel_id is None else [hotel_id]
     refresh = catalog.refresh_hotels if cache_type == "hotels" else catalog.refresh_room_types
@@ -248,7 +234,7 @@ async def update_hotels(
     """Reload hotel documents with their amenities and images, for one hotel or all.
 
     A full update (hotel_id None) also removes cached hotels that no longer exist, and resets
-    the pending-change counters. Raises CacheOpError(404) for an unknown hotel_id; a cache
+    the pending-change counters. Raises NotFound for an unknown hotel_id; a cache
     failure is recorded and returned as status "failed"; a database failure propagates.
     """
     return await _update_catalog(conn, cache, "hotels", hotel_id, triggered_by)
@@ -376,18 +362,18 @@ async def refresh_availability(
 ) -> CacheUpdateResult:
     """Recompute availability for nights start_date <= night < end_date (clipped to the horizon).
 
-    Raises CacheOpError: 400 when end_date is not after start_date, 404 for an unknown hotel
-    or a room type that is not the hotel's.
+    Raises Invalid when end_date is not after start_date, NotFound for an unknown hotel or a
+    room type that is not the hotel's.
     """
     if end_date <= start_date:
-        raise CacheOpError(400, "invalid_range", "end_date must be after start_date")
+        raise Invalid("invalid_range", "end_date must be after start_date")
     if not await _exists(conn, hotel_id):
-        raise CacheOpError(404, "hotel_not_found", f"hotel {hotel_id} does not exist")
+        raise NotFound("hotel_not_found", f"hotel {hotel_id} does not exist")
     types = await _hotel_room_types(conn, hotel_id)
     if room_type_id is not None:
         if room_type_id not in types:
             detail = f"room type {room_type_id} is not a room type of hotel {hotel_id}"
-            raise CacheOpError(404, "room_type_not_found", detail)
+            raise NotFound("room_type_not_found", detail)
         types = [room_type_id]
     lo, hi = horizon.bounds()
     nights = _nights(max(start_date, lo), min(end_date, hi + timedelta(days=1)))

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import importlib.metadata
 import logging
-import os
-import signal
-import subprocess
 import sys
 import urllib.parse
 from collections.abc import Callable, Coroutine
@@ -21,19 +17,9 @@ import redis.exceptions
 from bridge.config import ConfigError, Settings, load_settings, require_database
 from bridge.db import first_line
 from bridge.embedded import EmbeddedError
+from wiring.commands import COMMAND_MODULES
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
-
-# Each module adds its subcommands with register(subparsers); the core ones live here.
-COMMAND_MODULES: list[str] = [
-    "bridge.commands.keys",
-    "bridge.commands.slot",
-    "bridge.commands.cache",
-    "bridge.commands.sync",
-    "bridge.commands.reconcile",
-    "bridge.commands.parked",
-    "bridge.commands.webhook",
-]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -101,7 +87,7 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.runner import install_stop_signals, serve, settle_heap
+    from wiring.process import run
 
     if not args.no_api and not settings.jwt_secret:
         raise ConfigError(
@@ -116,33 +102,15 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(
             "--workers N needs REDIS_URL: the API processes share the cache and rate limits"
         )
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    workers = [_api_worker(settings) for _ in range(args.workers - 1)]
-    try:
-        await serve(
-            settings,
-            stop,
-            run_bridge=not args.api_only,
-            run_api=not args.no_api,
-            on_started=settle_heap,
-            on_listening=_say_where,
-            reuse_port=args.workers > 1 or args.reuse_port,
-        )
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            await asyncio.to_thread(worker.wait)
-    return 0
-
-
-def _api_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """One more API process on the same port (`run --workers N`)."""
-    env = {**os.environ, "API_HOST": settings.api_host, "API_PORT": str(settings.api_port)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run", "--api-only", "--reuse-port"], env=env
+    await run(
+        settings,
+        run_bridge=not args.api_only,
+        run_api=not args.no_api,
+        workers=args.workers,
+        reuse_port=args.reuse_port,
+        on_listening=_say_where,
     )
+    return 0
 
 
 def _say_where(url: str) -> None:
@@ -199,7 +167,7 @@ async def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.demo.runner import run_demo
+    from wiring.demo import run_demo
 
     return await run_demo(args, settings)
 
@@ -297,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     capture.set_defaults(handler=cmd_capture)
 
     for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
+        module.register(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ from psycopg.rows import class_row
 
 from bridge.capture.trigger import outbox_change
 from bridge.changes import OPS_BY_CODE, Change
+from bridge.errors import NotFound
 from bridge.pipeline import POISON, Stage, apply_change
 from bridge.rows import MalformedChange, validate
 from bridge.sql import query
@@ -29,8 +30,11 @@ _CODES: dict[str, str] = {name: code for code, name in OPS_BY_CODE.items()}
 _NOT_A_CHANGE = (MalformedChange, KeyError, TypeError, ValueError, msgspec.ValidationError)
 
 
-class ParkedNotFound(Exception):
+class ParkedNotFound(NotFound):
     """No parked change of that id (for that hotel)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("not_found", detail)
 
 
 class Parked(msgspec.Struct, kw_only=True):

@@ -19,12 +19,12 @@ from bridge.capture.base import Source
 from bridge.changes import Batch, Change, RawReject
 from bridge.db import SCHEMA_ERRORS, connect, first_line
 from bridge.heartbeat import HeartbeatMonitor
+from bridge.horizon import Horizon
 from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 from bridge.projectors import availability, sync_status
 from bridge.rows import MalformedChange, validate
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import sync_status as sync_sink
-from bridge.sinks.availability import Horizon
 from bridge.sql import query
 from metrics import definitions as m
 

@@ -23,11 +23,12 @@ from bridge.config import Settings, require_database
 from bridge.db import connect
 from bridge.delivery import events
 from bridge.delivery.events import DeliveryIntent, Operation
+from bridge.errors import Conflict
+from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.sync_status import SyncMark
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import sync_status
-from bridge.sinks.availability import Horizon
 from bridge.sql import query
 from metrics import definitions as m
 
@@ -149,8 +150,11 @@ async def repair_bookings(
     await tell(conn, intents)
 
 
-class NotSyncing(Exception):
+class NotSyncing(Conflict):
     """The hotel has no booking_engine_config row with sync_enabled: nothing is sent to it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("conflict", detail)
 
 
 class Resent(msgspec.Struct, kw_only=True):

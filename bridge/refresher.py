@@ -26,12 +26,12 @@ from bridge.cache.base import AvailabilityKey, Cache
 from bridge.capture.base import Source
 from bridge.config import Settings
 from bridge.db import connect
+from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import catalog
 from bridge.sinks import prices as prices_sink
-from bridge.sinks.availability import Horizon
 from bridge.sql import query
 from metrics import definitions as m
 

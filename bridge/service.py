@@ -1,4 +1,4 @@
-"""Wires settings into a running bridge: cache, capture source, stages, API server."""
+"""Wires settings into a running bridge: cache, capture source and stages."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from bridge.capture.logical import LogicalSource
 from bridge.capture.trigger import TriggerSource
 from bridge.config import Settings, require_database
 from bridge.delivery.events import DeliveryStage
+from bridge.horizon import Horizon
 from bridge.pipeline import AvailabilityStage, Bridge, Stage, SyncStatusStage
-from bridge.sinks.availability import Horizon
 from bridge.sinks.catalog import CatalogStage
 from bridge.sinks.prices import PricesStage
 from bridge.snapshot import rebuild_availability

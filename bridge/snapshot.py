@@ -8,9 +8,9 @@ from typing import Any
 import psycopg
 
 from bridge.cache.base import Cache
+from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.sinks import availability as availability_sink
-from bridge.sinks.availability import Horizon
 from bridge.sql import query
 
 # Cache document ("meta" kind) set once the availability cache holds a full build.

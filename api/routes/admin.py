@@ -12,15 +12,15 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api.auth.guard import Principal, same_hotel
-from api.context import ApiContext
-from api.errors import ApiError
+from api.context import ApiContext, pool_of
 from api.openapi import Documented
-from api.routes.common import BODY, OPT, PREFIX, QueryId, errors, note, parse_query, pool_of
+from api.paths import PREFIX
+from api.routes.common import BODY, OPT, QueryId, errors, note, parse_query
 from api.schemas import DeadLetterQuery, DeliveryRetryRequest, Requeued, ResendRequest
 from bridge import parked
 from bridge.capture.install import primary_keys
 from bridge.delivery import retry
-from bridge.reconcile import NotSyncing, Resent, resend
+from bridge.reconcile import Resent, resend
 from bridge.service import build_stages
 
 ParkedId = Annotated[int, PathParameter(ge=1, le=9_223_372_036_854_775_807)]
@@ -44,10 +44,6 @@ def reach(principal: Principal, hotel_id: int | None) -> int | None:
     if hotel_id is not None:
         same_hotel(principal, hotel_id)
     return principal.hotel_id
-
-
-def _not_found(exc: parked.ParkedNotFound) -> ApiError:
-    return ApiError(404, "not_found", str(exc))
 
 
 @get(
@@ -90,10 +86,7 @@ async def show_parked(
 ) -> parked.Parked:
     note(request, "parked.show", "parked_change", str(parked_id))
     async with pool_of(ctx).connection() as conn:
-        try:
-            return await parked.show(conn, parked_id, reach(principal, None))
-        except parked.ParkedNotFound as exc:
-            raise _not_found(exc) from None
+        return await parked.show(conn, parked_id, reach(principal, None))
 
 
 @post(
@@ -118,10 +111,7 @@ async def retry_parked(
     stages = build_stages(ctx.settings, ctx.cache)
     async with pool_of(ctx).connection() as conn:
         keys = await primary_keys(conn, ctx.settings.watched_tables)
-        try:
-            result = await parked.retry(conn, stages, keys, parked_id, reach(principal, None))
-        except parked.ParkedNotFound as exc:
-            raise _not_found(exc) from None
+        result = await parked.retry(conn, stages, keys, parked_id, reach(principal, None))
     if result.applied:
         # Answers kept from the caches before the change was applied are older than them now.
         ctx.availability_memo.clear()
@@ -154,10 +144,7 @@ async def drop_parked(
 ) -> parked.Parked:
     note(request, "parked.drop", "parked_change", str(parked_id))
     async with pool_of(ctx).connection() as conn:
-        try:
-            dropped = await parked.drop(conn, parked_id, reach(principal, None))
-        except parked.ParkedNotFound as exc:
-            raise _not_found(exc) from None
+        dropped = await parked.drop(conn, parked_id, reach(principal, None))
     note(
         request,
         "parked.drop",
@@ -247,10 +234,7 @@ async def resend_bookings(
     note(request, "deliveries.resend", "hotel", str(data.hotel_id), asked)
     reach(principal, data.hotel_id)
     async with pool_of(ctx).connection() as conn:
-        try:
-            resent = await resend(conn, data.hotel_id, data.since)
-        except NotSyncing as exc:
-            raise ApiError(409, "conflict", str(exc)) from None
+        resent = await resend(conn, data.hotel_id, data.since)
     note(
         request,
         "deliveries.resend",

@@ -16,7 +16,8 @@ from api.call import call_of
 from api.context import ApiContext
 from api.errors import ApiError
 from api.openapi import Documented
-from api.routes.common import BODY, OPT, PREFIX, errors, note
+from api.paths import PREFIX
+from api.routes.common import BODY, OPT, errors, note
 from api.schemas import Identity, TokenRequest, TokenResponse, ValidateRequest, ValidateResponse
 
 log = logging.getLogger("pms_bridge.api.auth")

@@ -18,9 +18,9 @@ from api.context import ApiContext
 from api.encoding import Encoded, respond
 from api.errors import ApiError
 from api.openapi import Documented
+from api.paths import PREFIX
 from api.routes.common import (
     OPT,
-    PREFIX,
     PathId,
     QueryId,
     QueryPlanKey,

@@ -13,10 +13,11 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from api import bookings
 from api.auth.guard import Principal, same_hotel
 from api.call import call_of
-from api.context import ApiContext
+from api.context import ApiContext, booking_pool_of
 from api.errors import ApiError
 from api.openapi import Documented
-from api.routes.common import BODY, OPT, PREFIX, booking_pool_of, errors, note, parse_query
+from api.paths import PREFIX
+from api.routes.common import BODY, OPT, errors, note, parse_query
 from api.schemas import MAX_NIGHTS, Booking, BookingCreate, BookingUpdate, CancelQuery
 
 IdempotencyKey = Annotated[

@@ -11,21 +11,12 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from api.auth.guard import Principal, same_hotel
-from api.context import ApiContext
+from api.context import ApiContext, pool_of
 from api.errors import ApiError
 from api.memo import ResponseMemo
 from api.openapi import Documented
-from api.routes.common import (
-    BODY,
-    OPT,
-    PREFIX,
-    QueryId,
-    cache_error,
-    errors,
-    note,
-    parse_query,
-    pool_of,
-)
+from api.paths import PREFIX
+from api.routes.common import BODY, OPT, QueryId, errors, note, parse_query
 from api.schemas import CacheUpdateRequest, RefreshAvailabilityRequest, StatusQuery
 from bridge import cacheops
 
@@ -58,8 +49,6 @@ async def _run(
     try:
         async with pool_of(ctx).connection() as conn:
             return await update(conn)
-    except cacheops.CacheOpError as exc:
-        raise cache_error(exc) from None
     finally:
         # After the update, so no answer read meanwhile outlives it.
         if memo is not None:

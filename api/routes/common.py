@@ -10,18 +10,13 @@ import msgspec
 from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
-from psycopg_pool import AsyncConnectionPool
 
 from api.call import AuditNotes, call_of
-from api.context import ApiContext
 from api.errors import ApiError
 from api.schemas import PLAN_KEY_PATTERN, ErrorBody
-from bridge.cacheops import CacheOpError
-from bridge.sinks.availability import Horizon
+from bridge.horizon import Horizon
 
 Q = TypeVar("Q")
-
-PREFIX = "/api/booking-engine"
 
 # Ids are PostgreSQL integers: one out of that range is a 400 here, not a database error.
 PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
@@ -96,17 +91,3 @@ def check_window(horizon: Horizon, start: date, end: date, what: str) -> None:
         raise ApiError(
             400, "invalid_range", f"{what} is kept for nights {first} to {last}: ask within them"
         )
-
-
-def cache_error(exc: CacheOpError) -> ApiError:
-    return ApiError(exc.status, exc.error, exc.detail)
-
-
-def pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
-    if ctx.pool is None:
-        raise ApiError(503, "unavailable", "the PMS database is not configured")
-    return ctx.pool
-
-
-def booking_pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
-    return ctx.booking_pool or pool_of(ctx)

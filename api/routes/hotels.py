@@ -14,12 +14,12 @@ from litestar.params import FromQuery
 
 from api import catalog
 from api.auth.guard import Principal, same_hotel
-from api.context import ApiContext
+from api.context import ApiContext, pool_of
 from api.errors import ApiError
 from api.openapi import Documented
+from api.paths import PREFIX
 from api.routes.common import (
     OPT,
-    PREFIX,
     PathId,
     QueryId,
     QueryPlanKey,
@@ -27,7 +27,6 @@ from api.routes.common import (
     errors,
     note,
     parse_query,
-    pool_of,
 )
 from api.schemas import (
     HotelOut,

@@ -8,10 +8,11 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 
 from api.auth.guard import Principal, same_hotel
-from api.context import ApiContext
+from api.context import ApiContext, pool_of
 from api.errors import ApiError
 from api.openapi import Documented
-from api.routes.common import OPT, PREFIX, PathId, errors, note, pool_of
+from api.paths import PREFIX
+from api.routes.common import OPT, PathId, errors, note
 from api.schemas import PlanOut, PlansResponse
 from bridge import cacheops
 

@@ -11,7 +11,8 @@ from api import catalog
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.openapi import Documented
-from api.routes.common import OPT, PREFIX, PathId, errors, note
+from api.paths import PREFIX
+from api.routes.common import OPT, PathId, errors, note
 from api.schemas import RoomTypeOut, RoomTypesResponse
 
 

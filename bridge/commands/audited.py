@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 
+from bridge.audit_log import AuditEntry, write
+
 
 async def audit(
     conn: psycopg.AsyncConnection[Any],
@@ -20,8 +22,6 @@ async def audit(
 ) -> None:
     """One booking_engine_audit_log row: the action's name as the API's, `via: cli` and the
     operating-system user who ran it."""
-    from api.audit import AuditEntry, write
-
     entry = AuditEntry(
         hotel_id=hotel_id,
         action=action,

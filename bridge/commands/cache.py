@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from bridge.config import ConfigError, Settings, require_database
+from bridge.errors import Refused
 
 
 def _shared_cache(settings: Settings) -> Any:
@@ -39,7 +40,7 @@ async def cmd_cache_update(args: argparse.Namespace, settings: Settings) -> int:
         async with await connect(require_database(settings), autocommit=True) as conn:
             try:
                 result = await update(conn, cache, hotel_id=args.hotel, triggered_by="cli")
-            except cacheops.CacheOpError as exc:
+            except Refused as exc:
                 raise ConfigError(f"--hotel {args.hotel}: {exc.detail}") from None
     finally:
         await cache.close()
@@ -72,7 +73,7 @@ async def cmd_cache_refresh(args: argparse.Namespace, settings: Settings) -> int
                     end_date=args.end,
                     triggered_by="cli",
                 )
-            except cacheops.CacheOpError as exc:
+            except Refused as exc:
                 raise ConfigError(exc.detail) from None
     finally:
         await cache.close()

@@ -9,7 +9,7 @@ import psycopg
 
 from bridge.cache.base import Cache
 from bridge.cache.memory import MemoryCache
-from bridge.sinks.availability import Horizon
+from bridge.horizon import Horizon
 from bridge.snapshot import rebuild_availability
 
 

@@ -17,9 +17,9 @@ from psycopg.rows import dict_row
 
 from bridge.cache.base import Cache
 from bridge.changes import Change
+from bridge.horizon import Horizon
 from bridge.projectors import prices
 from bridge.projectors.prices import PricesDirty
-from bridge.sinks.availability import Horizon
 from bridge.sql import query
 
 PRICES = "prices"

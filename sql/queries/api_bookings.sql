@@ -4,7 +4,7 @@ SELECT pms_bridge.api_booking_lock(%(hotel_id)s, %(room_type_id)s, %(check_in)s,
                                    %(check_out)s);
 
 -- name: api_generic_plans
--- For the booking pool's connections (see bridge/runner.py): the plan is chosen once per
+-- For the booking pool's connections (see api/server.py): the plan is chosen once per
 -- prepared statement, partitions are pruned when it runs; never a parallel plan, whose
 -- workers take milliseconds to start for work of a tenth of one (costed over every
 -- partition, a generic plan looks big enough to share); never JIT compilation, for the same

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.clock import HotelClock
 from bridge.config import Settings
-from bridge.sinks.availability import Horizon
+from bridge.horizon import Horizon
 
 
 def test_each_hotel_has_the_date_of_its_own_zone() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
-from bridge.sinks.availability import Horizon, plan, span
+from bridge.sinks.availability import plan, span
 
 HORIZON = Horizon()
 TODAY = date.today()

@@ -76,7 +76,8 @@ async def test_every_call_is_audited_without_secrets(settings: Settings, db_url:
 async def test_failed_audit_write_is_counted_not_raised(settings: Settings, db_url: str) -> None:
     from psycopg_pool import AsyncConnectionPool
 
-    from api.audit import AuditEntry, now
+    from api.audit import now
+    from bridge.audit_log import AuditEntry
 
     def failures() -> float:
         return (
@@ -103,7 +104,8 @@ async def test_failed_audit_write_is_counted_not_raised(settings: Settings, db_u
 async def test_audit_batches_keep_call_order_and_survive_a_missing_hotel(db_url: str) -> None:
     from psycopg_pool import AsyncConnectionPool
 
-    from api.audit import AuditEntry, now
+    from api.audit import now
+    from bridge.audit_log import AuditEntry
 
     async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
         writer = AuditWriter(pool)
@@ -129,7 +131,8 @@ async def test_audit_batches_keep_call_order_and_survive_a_missing_hotel(db_url:
 async def test_audit_rows_do_not_hold_their_hotel_and_outlive_it(db_url: str) -> None:
     from psycopg_pool import AsyncConnectionPool
 
-    from api.audit import AuditEntry, now
+    from api.audit import now
+    from bridge.audit_log import AuditEntry
 
     async with AsyncConnectionPool(db_url, min_size=1, open=False) as pool:
         async with pool.connection() as conn:

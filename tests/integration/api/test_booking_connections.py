@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from api.server import new_pool, open_pools
 from bridge.config import Settings
-from bridge.runner import new_pool, open_pools
 
 RANGE = "SELECT pms_bridge.api_rooms_left(1, current_date, current_date + 2)"
 

@@ -14,7 +14,7 @@ from bridge.cache.redis import RedisCache
 from bridge.config import Settings
 from bridge.delivery.receiver import always_ok
 from bridge.reconcile import reconcile, run_periodically
-from bridge.runner import ensure_availability_built
+from bridge.startup import ensure_availability_built
 from metrics import definitions as m
 from tests.support.api_server import body, create_key, room_type_with_rooms, running_api
 from tests.support.delivery import book, delivering, receiving, sql, synced, wait_for

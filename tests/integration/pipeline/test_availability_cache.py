@@ -15,6 +15,7 @@ from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.clock import HotelClock
 from bridge.config import Settings
 from bridge.embedded import free_port
+from bridge.errors import Invalid, NotFound, Refused
 from bridge.refresher import Refresher
 from bridge.service import horizon
 from bridge.snapshot import rebuild_availability
@@ -149,10 +150,10 @@ async def test_manual_refresh_rejects_bad_requests(settings: Settings, cache: Ca
     url = settings.database_url
     assert url is not None
     rt_of_2 = await room_type(url, 2)
-    cases: list[tuple[dict[str, Any], tuple[int, str]]] = [
+    cases: list[tuple[dict[str, Any], tuple[type[Refused], str]]] = [
         (
             {"hotel_id": 1, "room_type_id": None, "start_date": TODAY, "end_date": TODAY},
-            (400, "invalid_range"),
+            (Invalid, "invalid_range"),
         ),
         (
             {
@@ -161,7 +162,7 @@ async def test_manual_refresh_rejects_bad_requests(settings: Settings, cache: Ca
                 "start_date": TODAY,
                 "end_date": TODAY + timedelta(days=1),
             },
-            (404, "hotel_not_found"),
+            (NotFound, "hotel_not_found"),
         ),
         (
             {
@@ -170,7 +171,7 @@ async def test_manual_refresh_rejects_bad_requests(settings: Settings, cache: Ca
                 "start_date": TODAY,
                 "end_date": TODAY + timedelta(days=1),
             },
-            (404, "room_type_not_found"),
+            (NotFound, "room_type_not_found"),
         ),
     ]
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -179,8 +180,8 @@ async def test_manual_refresh_rejects_bad_requests(settings: Settings, cache: Ca
                 await cacheops.refresh_availability(
                     conn, cache, horizon(settings), triggered_by="t", **request
                 )
-            except cacheops.CacheOpError as exc:
-                assert (exc.status, exc.error) == expected
+            except Refused as exc:
+                assert (type(exc), exc.error) == expected
             else:
                 raise AssertionError(f"accepted {request}")
 

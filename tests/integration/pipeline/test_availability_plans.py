@@ -8,8 +8,9 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
-from bridge.sinks.availability import Horizon, recompute_params
+from bridge.sinks.availability import recompute_params
 from bridge.sql import query
 
 HORIZON = Horizon()

@@ -16,9 +16,10 @@ from psycopg.rows import dict_row
 from bridge.cache.base import Availability, Cache
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
+from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.service import build_bridge, horizon
-from bridge.sinks.availability import Horizon, recompute_params
+from bridge.sinks.availability import recompute_params
 from bridge.snapshot import rebuild_availability
 from bridge.sql import query
 from tests.support.pipeline import cached, drain, truth

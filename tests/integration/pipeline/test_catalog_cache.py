@@ -15,6 +15,7 @@ from bridge import cacheops
 from bridge.cache import RedisCache
 from bridge.cache.base import Cache
 from bridge.config import Settings
+from bridge.errors import NotFound
 from tests.support.pipeline import run_once
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -169,8 +170,8 @@ async def test_unknown_hotel_is_a_clear_error(settings: Settings, cache: Cache) 
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         try:
             await cacheops.update_hotels(conn, cache, hotel_id=999, triggered_by="t")
-        except cacheops.CacheOpError as exc:
-            assert (exc.status, exc.error) == (404, "hotel_not_found")
+        except NotFound as exc:
+            assert exc.error == "hotel_not_found"
         else:
             raise AssertionError("no error for an unknown hotel")
     rows = await sql(url, "SELECT count(*) FROM booking_engine_cache_triggers")

@@ -13,6 +13,7 @@ import msgspec
 import psycopg
 from psycopg.rows import class_row, dict_row
 
+from api.auth.keys import IMPLIED, RECORD_TTL_SECONDS, generate, key_id_of
 from bridge.config import ConfigError, Settings, require_database
 from bridge.sql import query
 
@@ -54,7 +55,6 @@ async def create_key(
     description: str | None = None,
 ) -> CreatedKey:
     """A new key for the hotel, stored as a hash: `keys create`, and the demo's key."""
-    from api.auth.keys import IMPLIED, generate
     from bridge.migrate import require_migrated
 
     await require_migrated(conn)
@@ -124,7 +124,6 @@ async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from api.auth.keys import RECORD_TTL_SECONDS, key_id_of
     from bridge.db import connect
     from bridge.migrate import require_migrated
 

@@ -11,8 +11,9 @@ import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from api.commands.keys import create_key
+from api.server import api_url, bind_api
 from bridge.cache import open_cache
-from bridge.commands.keys import create_key
 from bridge.config import Settings
 from bridge.db import connect
 from bridge.delivery.demo import finish_demo_delivery, start_demo_receiver
@@ -21,10 +22,10 @@ from bridge.demo.verify import compare
 from bridge.demo.workload import Workload
 from bridge.embedded import PostgresCluster, embedded_bindir
 from bridge.pipeline import Bridge
-from bridge.runner import api_url, bind_api, install_stop_signals, serve
 from bridge.service import horizon
 from bridge.snapshot import rebuild_availability
 from bridge.sql import query
+from wiring.process import install_stop_signals, serve
 
 DRAIN_SECONDS = 60.0
 # The hotel of the key and the curl line printed at start (the demo seed has hotels 1..N).

@@ -1,89 +1,50 @@
-"""Runs the bridge, the API and /metrics in one process until SIGTERM/SIGINT or a stop event."""
+"""Builds the process: the bridge, the API and its server, run together until SIGTERM/SIGINT
+or a stop event (`pms-bridge run`, `--no-api`, `--api-only`, `--workers N`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import gc
 import logging
+import os
 import signal
-import socket
+import subprocess
+import sys
 from asyncio import FIRST_COMPLETED
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import uvicorn
-from psycopg import AsyncConnection, OperationalError
-from psycopg.rows import dict_row
+from psycopg import OperationalError
 from psycopg_pool import AsyncConnectionPool
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
 from api.context import ApiContext
-from bridge import contract
+from api.server import (
+    BOOKING_CONNECTIONS,
+    ApiServer,
+    api_server,
+    api_url,
+    bind_api,
+    new_pool,
+    open_pools,
+)
 from bridge.cache import Cache, open_cache
-from bridge.config import ConfigError, Settings, require_database
-from bridge.db import APPLICATION_NAME, connect, first_line
-from bridge.deadlines import with_head_deadline
-from bridge.migrate import require_migrated
+from bridge.config import Settings
+from bridge.db import first_line
 from bridge.observer import Observer
 from bridge.pipeline import Bridge
 from bridge.refresher import start_background
-from bridge.service import build_bridge, horizon
+from bridge.service import build_bridge
 from bridge.shared_version import SharedVersion, announce
-from bridge.snapshot import BUILT_MARKER, rebuild_availability
-from bridge.sql import query
-from metrics import definitions as m
+from bridge.startup import check_migrations, ensure_availability_built
 
 log = logging.getLogger("pms_bridge.runner")
-
-# Booking commits queue one at a time in PostgreSQL anyway (the PMS's reservation trigger
-# NOTIFYs, and notifying transactions commit in turn): more connections only wait longer.
-BOOKING_CONNECTIONS = 10
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the runner owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-
-
-def new_pool(
-    settings: Settings, max_size: int = 20, *, generic_plans: bool = False
-) -> AsyncConnectionPool[Any]:
-    """Not open yet: run opens its pools once the database answers. An open pool retries a
-    database that is down in the background, with a warning per attempt."""
-    return AsyncConnectionPool(
-        require_database(settings),
-        min_size=2,
-        max_size=max_size,
-        kwargs={"application_name": f"{APPLICATION_NAME}-api", "autocommit": True},
-        configure=_generic_plans if generic_plans else None,
-        open=False,
-    )
-
-
-async def open_pools(pools: list[AsyncConnectionPool[Any]]) -> None:
-    for pool in pools:
-        await pool.open(wait=False)
-
-
-async def _generic_plans(conn: AsyncConnection[Any]) -> None:
-    """Booking statements read and write one hotel's partitions, named by a parameter. Their
-    generic plan prunes partitions when it runs, but the planner costs it with every
-    partition and so re-plans each execution, which costs more than running them. Their plans
-    do not depend on the values otherwise, so these connections always use the generic
-    plan."""
-    await conn.execute(query("api_generic_plans"))
 
 
 def settle_heap(*_: object) -> None:
@@ -95,63 +56,42 @@ def settle_heap(*_: object) -> None:
     gc.freeze()
 
 
-async def ensure_availability_built(settings: Settings, cache: Cache) -> None:
-    """An in-process cache starts empty and a new Redis has nothing: build it before serving.
-    Rebuilding is always safe, since every entry is recomputed from the PMS tables."""
-    if await cache.get_document("meta", BUILT_MARKER) is not None:
-        return
-    async with await connect(require_database(settings)) as conn:
-        written = await rebuild_availability(conn, cache, horizon(settings))
-    log.info("availability cache built: %d entries", written)
-
-
-async def check_migrations(settings: Settings) -> None:
-    """This version's migrations, and the PMS schema contract for the capture mode in use."""
-    async with await connect(require_database(settings)) as conn:
-        await require_migrated(conn)
-        report = await contract.check(conn, settings.watched_tables, settings.capture)
-        if not report.ok:
-            raise ConfigError(report.line())
-        # Applying pauses (and sets it to 0) when the contract breaks later.
-        m.schema_contract_ok.set(1)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query("contract_pms_user"), {"user_id": settings.pms_user_id})
-            row = await cur.fetchone()
-        if row is None or not row["known"]:
-            raise ConfigError(
-                f"BRIDGE_PMS_USER_ID={settings.pms_user_id} is no user of the PMS (users.id):"
-                " set it to the PMS user bookings are written as"
-            )
-
-
-def bind_api(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    """The API's socket, bound before anything starts. Left to uvicorn, a port in use ended
-    the process with sys.exit from inside the server's task: a traceback after its message
-    in `run`, and a demo that hung, deaf to SIGTERM and Ctrl-C."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        # `run --workers N`: N processes listen on one port; the kernel spreads connections.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+async def run(
+    settings: Settings,
+    *,
+    run_bridge: bool,
+    run_api: bool,
+    workers: int,
+    reuse_port: bool,
+    on_listening: Callable[[str], None],
+) -> None:
+    """`pms-bridge run`: this process, and `workers - 1` more API processes on its port."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    others = [_api_worker(settings) for _ in range(workers - 1)]
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"{host}:{port} is in use; free it or set API_PORT / --port"
-            ) from None
-        raise ConfigError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
-            "set API_HOST / --host and API_PORT / --port"
-        ) from None
-    return sock
+        await serve(
+            settings,
+            stop,
+            run_bridge=run_bridge,
+            run_api=run_api,
+            on_started=settle_heap,
+            on_listening=on_listening,
+            reuse_port=workers > 1 or reuse_port,
+        )
+    finally:
+        for worker in others:
+            worker.send_signal(signal.SIGTERM)
+        for worker in others:
+            await asyncio.to_thread(worker.wait)
 
 
-def api_url(settings: Settings) -> str:
-    host = settings.api_host
-    return f"http://{f'[{host}]' if ':' in host else host}:{settings.api_port}"
+def _api_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """One more API process on the same port (`run --workers N`)."""
+    env = {**os.environ, "API_HOST": settings.api_host, "API_PORT": str(settings.api_port)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run", "--api-only", "--reuse-port"], env=env
+    )
 
 
 async def database_reachable(settings: Settings, run_api: bool) -> bool:
@@ -215,7 +155,7 @@ async def serve(
         bridge, cache = build_bridge(settings, cache)
     cache = cache or open_cache(settings.redis_url, settings.redis_prefix)
     tasks: list[asyncio.Task[Any]] = []
-    server: _Server | None = None
+    server: ApiServer | None = None
     pools: list[AsyncConnectionPool[Any]] = []
     ctx: ApiContext | None = None
     try:
@@ -240,25 +180,7 @@ async def serve(
                 status=bridge,
                 shared=shared,
             )
-            config = uvicorn.Config(
-                create_app(ctx),
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                http=with_head_deadline(HttpToolsProtocol, settings.header_timeout),
-                # Whose X-Forwarded-For is believed: BRIDGE_TRUSTED_PROXIES only, never
-                # uvicorn's default (127.0.0.1, or FORWARDED_ALLOW_IPS from the environment).
-                proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=list(settings.trusted_proxies),
-                # Connections beyond this are answered 503 (each held at most header_timeout
-                # before its request head).
-                limit_concurrency=settings.max_connections,
-                # No websocket routes.
-                ws="none",
-                # No `server: uvicorn` on every answer: it tells callers nothing they need.
-                server_header=False,
-            )
-            server = _Server(config)
+            server = api_server(create_app(ctx), settings)
             tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="api"))
             if on_listening is not None:
                 on_listening(api_url(settings))
