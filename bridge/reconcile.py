@@ -180,11 +180,6 @@ async def resend(conn: psycopg.AsyncConnection[Any], hotel_id: int, since: date 
     return Resent(hotel_id=hotel_id, queued=queued, held_by_failed=int(held or 0))
 
 
-class _RoomType(msgspec.Struct, frozen=True):
-    hotel_id: int
-    room_type_id: int
-
-
 def _state(entry: Availability) -> tuple[int, int, int, int]:
     return entry.sellable, entry.taken, entry.available, entry.overbooked
 
@@ -201,7 +196,9 @@ async def availability_differences(
     rewritten, entries that should not exist removed. The cache is read before the
     recompute, so a repair never writes an older state over what capture wrote meanwhile."""
     params = {"hotel_id": hotel_id}
-    room_types = await fetch_all(conn, _RoomType, query("reconcile_room_types"), params)
+    room_types = await fetch_all(
+        conn, availability_sink.HotelRoomType, query("reconcile_room_types"), params
+    )
     by_hotel: dict[int, set[tuple[int, int]]] = {}
     for t in room_types:
         by_hotel.setdefault(t.hotel_id, set()).add((t.hotel_id, t.room_type_id))
