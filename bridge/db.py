@@ -3,11 +3,12 @@ rows by name."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.abc import Params, QueryNoTemplate
-from psycopg.rows import class_row, scalar_row
+from psycopg.rows import kwargs_row, scalar_row
 
 APPLICATION_NAME = "pms-bridge"
 
@@ -45,29 +46,30 @@ async def connect(
 
 
 # Rows are read by name, never by position: a multi-column row comes out as a msgspec Struct
-# whose fields are the query's column names (fetch_one / fetch_all, psycopg's class_row), a
-# one-column result as its value (fetch_value / fetch_values, scalar_row).
+# whose fields are the query's column names, made with the columns as keywords (fetch_one /
+# fetch_all, psycopg's kwargs_row); a one-column result as its value (fetch_value /
+# fetch_values, scalar_row).
 
 
 async def fetch_one(
     conn: psycopg.AsyncConnection[Any],
-    row_type: type[T],
+    row: Callable[..., T],
     sql: QueryNoTemplate,
     params: Params | None = None,
 ) -> T | None:
-    """The first row as a `row_type`, or None when there is none."""
-    async with conn.cursor(row_factory=class_row(row_type)) as cur:
+    """The first row as `row` makes it from its columns, or None when there is none."""
+    async with conn.cursor(row_factory=kwargs_row(row)) as cur:
         await cur.execute(sql, params)
         return await cur.fetchone()
 
 
 async def fetch_all(
     conn: psycopg.AsyncConnection[Any],
-    row_type: type[T],
+    row: Callable[..., T],
     sql: QueryNoTemplate,
     params: Params | None = None,
 ) -> list[T]:
-    async with conn.cursor(row_factory=class_row(row_type)) as cur:
+    async with conn.cursor(row_factory=kwargs_row(row)) as cur:
         await cur.execute(sql, params)
         return await cur.fetchall()
 
