@@ -15,7 +15,6 @@ from typing import Any
 
 import uvicorn
 from psycopg import AsyncConnection, OperationalError
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -24,7 +23,7 @@ from api.context import ApiContext
 from bridge import contract
 from bridge.cache import Cache, open_cache
 from bridge.config import ConfigError, Settings, require_database
-from bridge.db import APPLICATION_NAME, connect, first_line
+from bridge.db import APPLICATION_NAME, connect, fetch_value, first_line
 from bridge.deadlines import with_head_deadline
 from bridge.migrate import require_migrated
 from bridge.observer import Observer
@@ -114,10 +113,8 @@ async def check_migrations(settings: Settings) -> None:
             raise ConfigError(report.line())
         # Applying pauses (and sets it to 0) when the contract breaks later.
         m.schema_contract_ok.set(1)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query("contract_pms_user"), {"user_id": settings.pms_user_id})
-            row = await cur.fetchone()
-        if row is None or not row["known"]:
+        params = {"user_id": settings.pms_user_id}
+        if not await fetch_value(conn, query("contract_pms_user"), params):
             raise ConfigError(
                 f"BRIDGE_PMS_USER_ID={settings.pms_user_id} is no user of the PMS (users.id):"
                 " set it to the PMS user bookings are written as"
