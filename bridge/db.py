@@ -48,7 +48,7 @@ async def connect(
 # Rows are read by name, never by position: a multi-column row comes out as a msgspec Struct
 # whose fields are the query's column names, made with the columns as keywords (fetch_one /
 # fetch_all, psycopg's kwargs_row); a one-column result as its value (fetch_value /
-# fetch_values, scalar_row).
+# fetch_values, scalar_row). dict_row only where columns are looked up by a computed name.
 
 
 async def fetch_one(
