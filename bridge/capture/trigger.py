@@ -111,10 +111,10 @@ class TriggerSource:
         rejects: list[RawReject] = []
         heartbeats: list[heartbeat.Heartbeat] = []
         for row in rows:
-            new = row.new_row
             if row.op == heartbeat.OUTBOX_OP and row.table_name == heartbeat.PREFIX:
                 # Claimed with the batch; one that does not parse is dropped, not parked.
-                found = heartbeat.parse(new if isinstance(new, dict) else {}, row.captured_at)
+                new = row.new_row if isinstance(row.new_row, dict) else {}
+                found = heartbeat.parse(new, row.captured_at)
                 if found is not None:
                     heartbeats.append(found)
                 continue
@@ -128,11 +128,11 @@ class TriggerSource:
                         row.table_name,
                         row.op,
                         row.old_row,
-                        new,
+                        row.new_row,
                     )
                 )
             except (KeyError, ValueError, TypeError, msgspec.ValidationError) as exc:
-                payload = {"old": row.old_row, "new": new}
+                payload = {"old": row.old_row, "new": row.new_row}
                 error = f"{type(exc).__name__}: {exc}"
                 # Parked with the op's name, as a validated change would be ("X" stays "X").
                 op = OPS_BY_CODE.get(row.op, row.op)
