@@ -335,7 +335,7 @@ async def left_in_place(
     if info is not None and info.database == conn.info.dbname:
         found.append(f"slot {slot}")
     params = {"publication": publication}
-    if await fetch_one(conn, _Publication, query("logical_publication_exists"), params):
+    if await fetch_one(conn, _Publication, query("logical_publication_exists"), params) is not None:
         found.append(f"publication {publication}")
     return found
 
