@@ -36,6 +36,7 @@ from typing import Any
 import msgspec
 import psutil
 import psycopg
+from psycopg.rows import scalar_row
 
 from api.bookings import Writer, create
 from api.errors import ApiError
@@ -43,6 +44,7 @@ from api.schemas import BookingCreate
 from api.server import new_pool
 from bench import _wrk, figure
 from bridge.config import Settings
+from bridge.db import fetch_one
 from bridge.demo.environment import prepare_pms
 from bridge.embedded import PostgresCluster, RedisServer
 from bridge.sql import query
@@ -217,19 +219,24 @@ async def load(
     result = await asyncio.to_thread(_wrk.run, port, connections, seconds, raws)
     phase.add(result, cpu_seconds(pid) - cpu, cpu_seconds(postgres, with_children=True) - pg)
     after = await database_counters(database)
-    phase.checkpoints.append(after[0] - before[0])
-    phase.wal_bytes += after[1] - before[1]
+    phase.checkpoints.append(after.checkpoints - before.checkpoints)
+    phase.wal_bytes += after.wal_bytes - before.wal_bytes
     return phase
 
 
-async def database_counters(url: str | None) -> tuple[int, int]:
+class DatabaseCounters(msgspec.Struct, frozen=True):
+    checkpoints: int
+    wal_bytes: int
+
+
+async def database_counters(url: str | None) -> DatabaseCounters:
     """Checkpoints begun and WAL bytes written so far; zeros without a database."""
     if url is None:
-        return 0, 0
+        return DatabaseCounters(0, 0)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        row = await (await conn.execute(query("api_bench_database_counters"))).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+        found = await fetch_one(conn, DatabaseCounters, query("api_bench_database_counters"))
+    assert found is not None
+    return found
 
 
 def free_port() -> int:
@@ -365,7 +372,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         url = cluster.url("pms")
         await prepare_pms(url, Settings(database_url=url), hotels=3, rooms_per_hotel=100)
         with psycopg.connect(url) as conn:
-            types = [r[0] for r in conn.execute(query("api_bench_room_types")).fetchall()]
+            cur = conn.cursor(row_factory=scalar_row)
+            types = cur.execute(query("api_bench_room_types")).fetchall()
         port, replica_port, bare_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,

@@ -23,8 +23,10 @@ import psycopg
 
 from bench import figure
 from bridge.cache import MemoryCache
+from bridge.capture.trigger import OutboxLag
 from bridge.config import Settings
-from bridge.db import connect
+from bridge.db import connect, fetch_all, fetch_one, fetch_value, fetch_values
+from bridge.delivery.demo import HotelSecret
 from bridge.delivery.receiver import Receiver
 from bridge.delivery.signing import LEGACY_SIGNATURE_HEADER, sign, standard_headers
 from bridge.delivery.worker import DeliveryWorker
@@ -87,11 +89,10 @@ async def _wait_delivered(url: str, expected: int, limit: float = 600.0) -> None
     deadline = time.monotonic() + limit
     async with await connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            cur = await conn.execute(
-                "SELECT count(*) FROM pms_bridge.delivery_events WHERE status = 'delivered'"
+            delivered = await fetch_value(
+                conn, "SELECT count(*) FROM pms_bridge.delivery_events WHERE status = 'delivered'"
             )
-            row = await cur.fetchone()
-            if row is not None and row[0] >= expected:
+            if delivered is not None and delivered >= expected:
                 return
             await asyncio.sleep(0.05)
     raise TimeoutError("deliveries did not finish")
@@ -135,9 +136,10 @@ async def _throughput(url: str, settings: Settings, events: int) -> float:
 async def _latency(url: str, settings: Settings, seconds: float, rate: float) -> list[float]:
     """Commit in the PMS -> acknowledged by the receiver, for every event of a fixed load."""
     async with await connect(url, autocommit=True) as conn:
-        cur = await conn.execute("SELECT coalesce(max(seq), 0) FROM pms_bridge.delivery_events")
-        row = await cur.fetchone()
-        first_seq = int(row[0]) if row else 0
+        last = await fetch_value(
+            conn, "SELECT coalesce(max(seq), 0) FROM pms_bridge.delivery_events"
+        )
+        first_seq = int(last or 0)
     stop_all, stop_load = asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve(settings, stop_all, run_api=False, cache=MemoryCache()))
     workload = Workload(url, rate)
@@ -148,26 +150,25 @@ async def _latency(url: str, settings: Settings, seconds: float, rate: float) ->
     async with await connect(url, autocommit=True) as conn:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            cur = await conn.execute(query("delivery_open_events"))
-            row = await cur.fetchone()
-            if row is not None and row[0] == 0 and (await bridge_idle(conn)):
+            open_events = await fetch_value(conn, query("delivery_open_events"))
+            if open_events == 0 and (await bridge_idle(conn)):
                 break
             await asyncio.sleep(0.2)
-        cur = await conn.execute(
+        delays = await fetch_values(
+            conn,
             "SELECT extract(epoch FROM delivered_at - occurred_at) FROM pms_bridge.delivery_events"
             " WHERE seq > %s AND status = 'delivered'",
             (first_seq,),
         )
-        latencies = [float(r[0]) for r in await cur.fetchall()]
+        latencies = [float(delay) for delay in delays]
     stop_all.set()
     await server
     return latencies
 
 
 async def bridge_idle(conn: psycopg.AsyncConnection[Any]) -> bool:
-    cur = await conn.execute(query("outbox_lag"))
-    row = await cur.fetchone()
-    return row is not None and row[0] == 0
+    lag = await fetch_one(conn, OutboxLag, query("outbox_lag"))
+    return lag is not None and lag.rows == 0
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,8 +186,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await prepare_pms(url, settings, hotels=2, rooms_per_hotel=100, days=120)
         endpoint = await receiver.start()
         async with await connect(url, autocommit=True) as conn:
-            cur = await conn.execute(query("delivery_demo_configure"), {"url": endpoint})
-            receiver.secrets.update(dict(await cur.fetchall()))
+            params = {"url": endpoint}
+            rows = await fetch_all(conn, HotelSecret, query("delivery_demo_configure"), params)
+            receiver.secrets.update({row.hotel_id: row.webhook_secret for row in rows})
         body = b'{"event_id": "x", "hotel_id": 1, "reservation": {"id": "y", "nights": []}}'
         baseline = await _raw_posts(endpoint, receiver.secrets[1], body, events)
         rate = await _throughput(url, settings, events)

@@ -28,7 +28,7 @@ from bridge.capture import slot as slots
 from bridge.capture.logical import LogicalSource
 from bridge.capture.pgoutput import Decoder
 from bridge.config import Settings
-from bridge.db import connect
+from bridge.db import connect, fetch_value, fetch_values
 from bridge.demo.environment import prepare_pms
 from bridge.embedded import PostgresCluster, RedisServer, embedded_bindir
 from bridge.pipeline import Bridge
@@ -120,9 +120,9 @@ async def drop_slots(url: str, *names: str) -> None:
 
 async def current_lsn(url: str) -> str:
     async with await connect(url, autocommit=True) as conn:
-        row = await (await conn.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
-    assert row is not None
-    return str(row[0])
+        lsn = await fetch_value(conn, "SELECT pg_current_wal_lsn()::text")
+    assert lsn is not None
+    return str(lsn)
 
 
 def recvlogical(cluster: PostgresCluster, publication: str, endpos: str) -> float:
@@ -152,12 +152,13 @@ def recvlogical(cluster: PostgresCluster, publication: str, endpos: str) -> floa
 async def raw_messages(url: str, publication: str) -> list[bytes]:
     """The slot's pgoutput messages as bytes, as the server sends them in CopyData."""
     async with await connect(url, autocommit=True) as conn:
-        cur = await conn.execute(
+        messages = await fetch_values(
+            conn,
             "SELECT data FROM pg_logical_slot_get_binary_changes(%s, NULL, NULL,"
             " 'proto_version', '2', 'publication_names', %s)",
             (RAW_SLOT, publication),
         )
-        return [bytes(row[0]) for row in await cur.fetchall()]
+        return [bytes(data) for data in messages]
 
 
 def decode_rate(messages: list[bytes], settings: Settings, rounds: int) -> tuple[float, float, int]:

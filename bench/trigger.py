@@ -22,7 +22,7 @@ from bench import figure
 from bridge.cache import Cache, MemoryCache, RedisCache
 from bridge.capture import install as capture
 from bridge.config import Settings
-from bridge.db import connect
+from bridge.db import connect, fetch_value
 from bridge.demo.environment import prepare_pms
 from bridge.demo.workload import Workload
 from bridge.embedded import PostgresCluster, RedisServer
@@ -124,10 +124,10 @@ async def prefill(url: str, changes: int, offset: int) -> int:
             await conn.commit()
         await conn.execute(query("bench_bulk_shift"), {"count": shifts})
         await conn.commit()
-        row = await (await conn.execute(query("bench_outbox_count"))).fetchone()
+        queued = await fetch_value(conn, query("bench_outbox_count"))
         await conn.execute(query("analyze_pms"))
         await conn.commit()
-    return int(row[0]) if row else 0
+    return int(queued or 0)
 
 
 async def remove_bulk(url: str) -> None:
@@ -285,8 +285,8 @@ async def write_elsewhere(
 
 async def outbox_count(url: str) -> int:
     async with await connect(url, autocommit=True) as conn:
-        row = await (await conn.execute(query("bench_outbox_count"))).fetchone()
-    return int(row[0]) if row else 0
+        queued = await fetch_value(conn, query("bench_outbox_count"))
+    return int(queued or 0)
 
 
 async def prepared_bridge(settings: Settings) -> tuple[Bridge, Cache]:

@@ -20,7 +20,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
-from bridge.db import SCHEMA_ERRORS
+from bridge.db import SCHEMA_ERRORS, fetch_all, fetch_value, fetch_values
 from bridge.errors import Invalid, NotFound
 from bridge.horizon import Horizon
 from bridge.outage import DATABASE_DOWN
@@ -133,16 +133,15 @@ class AvailabilityRead(msgspec.Struct):
 
 
 async def _exists(conn: psycopg.AsyncConnection[Any], hotel_id: int) -> bool:
-    cur = await conn.execute(query("cacheops_hotel_exists"), {"hotel_id": hotel_id})
-    row = await cur.fetchone()
-    return bool(row and row[0])
+    return bool(await fetch_value(conn, query("cacheops_hotel_exists"), {"hotel_id": hotel_id}))
 
 
 async def _start(
     conn: psycopg.AsyncConnection[Any], cache_type: str, hotel_id: int | None, triggered_by: str
 ) -> int:
     async with conn.transaction():
-        cur = await conn.execute(
+        trigger_id = await fetch_value(
+            conn,
             query("cacheops_trigger_start"),
             {
                 "trigger_type": "hotel" if hotel_id is not None else "full",
@@ -151,9 +150,8 @@ async def _start(
                 "triggered_by": triggered_by,
             },
         )
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+    assert trigger_id is not None
+    return int(trigger_id)
 
 
 async def _finish(
@@ -165,7 +163,8 @@ async def _finish(
     removed: int,
 ) -> datetime | None:
     async with conn.transaction():
-        cur = await conn.execute(
+        completed: datetime | None = await fetch_value(
+            conn,
             query("cacheops_trigger_finish"),
             {
                 "id": trigger_id,
@@ -175,8 +174,7 @@ async def _finish(
                 "removed": removed,
             },
         )
-        row = await cur.fetchone()
-    return row[0].replace(tzinfo=UTC) if row and row[0] else None
+    return completed.replace(tzinfo=UTC) if completed else None
 
 
 async def _update_catalog(
@@ -291,6 +289,13 @@ async def get_hotel_images(cache: Cache, hotel_id: int) -> list[HotelImage] | No
 # --- cache status ------------------------------------------------------------------------
 
 
+class _CacheTypeRow(msgspec.Struct, frozen=True):
+    cache_type: str
+    last_updated: datetime | None
+    is_active: bool | None
+    pending_changes: int
+
+
 async def cache_status(
     conn: psycopg.AsyncConnection[Any], hotel_id: int | None
 ) -> CacheStatusResponse:
@@ -299,19 +304,17 @@ async def cache_status(
     For all hotels, last_updated is the newest update and pending_changes the sum. The
     availability cache is updated live, so its last_updated is also moved by applied changes.
     """
-    cur = await conn.execute(query("cacheops_status"), {"hotel_id": hotel_id})
-    rows = {row[0]: row for row in await cur.fetchall()}
-    cur = await conn.execute(query("cacheops_last_applied"))
-    applied = await cur.fetchone()
-    live: datetime | None = applied[0] if applied else None
+    found = await fetch_all(conn, _CacheTypeRow, query("cacheops_status"), {"hotel_id": hotel_id})
+    rows = {row.cache_type: row for row in found}
+    live: datetime | None = await fetch_value(conn, query("cacheops_last_applied"))
 
     def one(cache_type: str, ttl: int) -> CacheTypeStatus:
         row = rows.get(cache_type)
-        last: datetime | None = row[1] if row else None
+        last = row.last_updated if row else None
         if cache_type == "availability" and live is not None:
             last = live if last is None else max(last, live)
-        pending = int(row[3]) if row else 0
-        is_active = bool(row[2]) if row else last is not None
+        pending = int(row.pending_changes) if row else 0
+        is_active = bool(row.is_active) if row else last is not None
         if last is not None:
             last = last.astimezone(UTC)
         return CacheTypeStatus(last, is_active, ttl, pending, pending > 0 or last is None)
@@ -331,8 +334,7 @@ def _nights(start: date, end: date) -> list[date]:
 
 
 async def _hotel_room_types(conn: psycopg.AsyncConnection[Any], hotel_id: int) -> list[int]:
-    cur = await conn.execute(query("cacheops_hotel_room_types"), {"hotel_id": hotel_id})
-    return [row[0] for row in await cur.fetchall()]
+    return await fetch_values(conn, query("cacheops_hotel_room_types"), {"hotel_id": hotel_id})
 
 
 async def _recompute_keys(

@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 import psycopg
-from psycopg.rows import dict_row
 
+from bridge.db import fetch_one
 from bridge.sql import query
 
 
@@ -21,19 +21,22 @@ class Checkpoint(msgspec.Struct, frozen=True):
     capture_gap_since: datetime | None = None
 
 
-async def load(conn: psycopg.AsyncConnection[Any], consumer: str) -> Checkpoint | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("checkpoint_load"), {"consumer": consumer})
-        row = await cur.fetchone()
-    if row is None:
-        return None
+def _loaded(
+    *,
+    position: str,
+    changes_applied: int,
+    last_captured_at: datetime | None,
+    updated_at: datetime | None,
+    capture_gap_since: datetime | None,
+) -> Checkpoint:
+    """A checkpoint_load row; the position is stored as text (an LSN or outbox id)."""
     return Checkpoint(
-        int(row["position"]),
-        int(row["changes_applied"]),
-        row["last_captured_at"],
-        row["updated_at"],
-        row["capture_gap_since"],
+        int(position), int(changes_applied), last_captured_at, updated_at, capture_gap_since
     )
+
+
+async def load(conn: psycopg.AsyncConnection[Any], consumer: str) -> Checkpoint | None:
+    return await fetch_one(conn, _loaded, query("checkpoint_load"), {"consumer": consumer})
 
 
 async def save(

@@ -7,11 +7,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import msgspec
 import psycopg
 
 from bridge import contract
 from bridge.capture import install as capture_install
 from bridge.config import ConfigError
+from bridge.db import fetch_all, fetch_one, fetch_values
 from bridge.sql import function_files, migrations, query
 
 LOCK_ATTEMPTS = 8
@@ -19,8 +21,7 @@ LOCK_BACKOFF_SECONDS = 0.5
 
 
 async def missing_tables(conn: psycopg.AsyncConnection[Any], tables: Sequence[str]) -> list[str]:
-    cur = await conn.execute(query("existing_tables"), {"names": list(tables)})
-    present = {name for (name,) in await cur.fetchall()}
+    present = set(await fetch_values(conn, query("existing_tables"), {"names": list(tables)}))
     return [t for t in tables if t not in present]
 
 
@@ -83,21 +84,34 @@ class _Step(NamedTuple):
     params: dict[str, Any]
 
 
+class _AppliedFunctions(msgspec.Struct, frozen=True):
+    name: str
+    digest: str
+
+
+class _Bookkeeping(msgspec.Struct, frozen=True):
+    """Whether the tables recording applied migrations and function files exist."""
+
+    migrations: bool
+    functions: bool
+
+
+_SET_UP = _Bookkeeping(migrations=True, functions=True)
+
+
 async def _pending(
-    conn: psycopg.AsyncConnection[Any], bookkeeping: tuple[bool, bool] = (True, True)
+    conn: psycopg.AsyncConnection[Any], bookkeeping: _Bookkeeping = _SET_UP
 ) -> list[_Step]:
     """What this version would apply, in order: each migration the database lacks, then each
     function file whose text differs from the one it last applied (after the migrations,
     whose tables the functions use)."""
-    has_migrations, has_functions = bookkeeping
     done: set[int] = set()
-    if has_migrations:
-        cur = await conn.execute(query("migrate_applied"))
-        done = {version for (version,) in await cur.fetchall()}
+    if bookkeeping.migrations:
+        done = set(await fetch_values(conn, query("migrate_applied")))
     digests: dict[str, str] = {}
-    if has_functions:
-        cur = await conn.execute(query("migrate_functions_applied"))
-        digests = dict(await cur.fetchall())
+    if bookkeeping.functions:
+        applied = await fetch_all(conn, _AppliedFunctions, query("migrate_functions_applied"))
+        digests = {row.name: row.digest for row in applied}
     steps = [
         _Step(m.label, m.sql, "migrate_record", {"version": m.version, "name": m.name})
         for m in migrations("bridge")
@@ -111,10 +125,9 @@ async def _pending(
     return steps
 
 
-async def _bookkeeping(conn: psycopg.AsyncConnection[Any]) -> tuple[bool, bool]:
-    cur = await conn.execute(query("migrate_bookkeeping_exists"))
-    row = await cur.fetchone()
-    return (bool(row[0]), bool(row[1])) if row is not None else (False, False)
+async def _bookkeeping(conn: psycopg.AsyncConnection[Any]) -> _Bookkeeping:
+    found = await fetch_one(conn, _Bookkeeping, query("migrate_bookkeeping_exists"))
+    return found or _Bookkeeping(False, False)
 
 
 async def pending(conn: psycopg.AsyncConnection[Any]) -> list[str]:
@@ -128,7 +141,7 @@ async def require_migrated(conn: psycopg.AsyncConnection[Any]) -> None:
     (a booking answered 500 because a function returns last version's shape): refuse to start
     instead, naming what is missing. Every command that reads the bridge's tables asks it."""
     bookkeeping = await _bookkeeping(conn)
-    if not bookkeeping[0]:
+    if not bookkeeping.migrations:
         raise ConfigError(
             "the database has no bridge schema (never migrated): run `pms-bridge migrate` first"
         )

@@ -11,17 +11,26 @@ import contextlib
 import logging
 from typing import Any
 
+import msgspec
 import psycopg
 
 from bridge.capture import slot as slots
 from bridge.config import Settings, require_database
-from bridge.db import connect
+from bridge.db import connect, fetch_all, fetch_value
 from bridge.sql import query
 from metrics import definitions as m
 
 log = logging.getLogger("pms_bridge.observer")
 
 INTERVAL_SECONDS = 5.0
+
+
+class OpenDeliveries(msgspec.Struct, frozen=True):
+    hotel_id: int
+    pending: int
+    failed: int
+    retrying: int
+    oldest_seconds: float
 
 
 class Observer:
@@ -58,15 +67,14 @@ class Observer:
                 await conn.close()
 
     async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        cur = await conn.execute(query("observe_deliveries"))
         seen: set[str] = set()
-        for hotel_id, pending, failed, retrying, oldest in await cur.fetchall():
-            hotel = str(hotel_id)
+        for row in await fetch_all(conn, OpenDeliveries, query("observe_deliveries")):
+            hotel = str(row.hotel_id)
             seen.add(hotel)
-            m.delivery_events_open.labels(hotel_id=hotel, status="pending").set(pending)
-            m.delivery_events_open.labels(hotel_id=hotel, status="failed").set(failed)
-            m.delivery_events_retrying.labels(hotel_id=hotel).set(retrying)
-            m.delivery_oldest_open_seconds.labels(hotel_id=hotel).set(oldest)
+            m.delivery_events_open.labels(hotel_id=hotel, status="pending").set(row.pending)
+            m.delivery_events_open.labels(hotel_id=hotel, status="failed").set(row.failed)
+            m.delivery_events_retrying.labels(hotel_id=hotel).set(row.retrying)
+            m.delivery_oldest_open_seconds.labels(hotel_id=hotel).set(row.oldest_seconds)
         # A hotel with nothing open and sync turned off (or deleted) no longer has series.
         for hotel in self._hotels - seen:
             for status in ("pending", "failed"):
@@ -74,9 +82,7 @@ class Observer:
             m.delivery_events_retrying.remove(hotel)
             m.delivery_oldest_open_seconds.remove(hotel)
         self._hotels = seen
-        cur = await conn.execute(query("observe_parked"))
-        row = await cur.fetchone()
-        m.parked_changes.set(row[0] if row else 0)
+        m.parked_changes.set(await fetch_value(conn, query("observe_parked")) or 0)
         if self.slot is not None:
             lag = await slots.slot_lag(conn, self.slot)
             m.slot_retained_bytes.set(lag.retained_bytes if lag else 0)

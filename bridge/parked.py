@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row
 
 from bridge.capture.trigger import outbox_change
 from bridge.changes import OPS_BY_CODE, Change
+from bridge.db import fetch_all, fetch_one
 from bridge.errors import NotFound
 from bridge.pipeline import POISON, Stage, apply_change
 from bridge.rows import MalformedChange, validate
@@ -61,15 +61,13 @@ class RetryResult(msgspec.Struct, kw_only=True):
 async def list_parked(
     conn: psycopg.AsyncConnection[Any], hotel_id: int | None, limit: int = 1000
 ) -> list[Parked]:
-    async with conn.cursor(row_factory=class_row(Parked)) as cur:
-        await cur.execute(query("parked_list"), {"hotel_id": hotel_id, "limit": limit})
-        return await cur.fetchall()
+    params = {"hotel_id": hotel_id, "limit": limit}
+    return await fetch_all(conn, Parked, query("parked_list"), params)
 
 
 async def _get(conn: psycopg.AsyncConnection[Any], parked_id: int, hotel_id: int | None) -> Parked:
-    async with conn.cursor(row_factory=class_row(Parked)) as cur:
-        await cur.execute(query("parked_get"), {"id": parked_id, "hotel_id": hotel_id})
-        found = await cur.fetchone()
+    params = {"id": parked_id, "hotel_id": hotel_id}
+    found = await fetch_one(conn, Parked, query("parked_get"), params)
     if found is None:
         raise ParkedNotFound(f"no parked change {parked_id}")
     return found

@@ -17,7 +17,7 @@ from bridge import checkpoint, contract
 from bridge.cache.base import Cache
 from bridge.capture.base import Source
 from bridge.changes import Batch, Change, RawReject
-from bridge.db import SCHEMA_ERRORS, connect, first_line
+from bridge.db import SCHEMA_ERRORS, connect, fetch_value, first_line
 from bridge.heartbeat import HeartbeatMonitor
 from bridge.horizon import Horizon
 from bridge.outage import CACHE_DOWN, DATABASE_DOWN
@@ -230,9 +230,8 @@ class Bridge:
     async def _open(self, stop: asyncio.Event) -> None:
         self._conn = await connect(self.database_url, autocommit=True)
         while not stop.is_set():
-            cur = await self._conn.execute(query("try_consumer_lock"), {"consumer": self.consumer})
-            row = await cur.fetchone()
-            if row is not None and row[0]:
+            params = {"consumer": self.consumer}
+            if await fetch_value(self._conn, query("try_consumer_lock"), params):
                 break
             # Another process is the active consumer; stand by until it lets go.
             with contextlib.suppress(TimeoutError):

@@ -14,13 +14,12 @@ from typing import Any, Literal
 import msgspec
 import psycopg
 import redis.exceptions
-from psycopg.rows import class_row
 
 from bridge import checkpoint
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.capture.base import Source
 from bridge.config import Settings, require_database
-from bridge.db import connect
+from bridge.db import connect, fetch_all, fetch_value, fetch_values
 from bridge.delivery import events
 from bridge.delivery.events import DeliveryIntent, Operation
 from bridge.errors import Conflict
@@ -107,9 +106,8 @@ def event_id(difference: BookingDifference) -> uuid.UUID:
 async def booking_differences(
     conn: psycopg.AsyncConnection[Any], since: date | None, hotel_id: int | None
 ) -> list[BookingDifference]:
-    async with conn.cursor(row_factory=class_row(BookingDifference)) as cur:
-        await cur.execute(query("reconcile_bookings"), {"since": since, "hotel_id": hotel_id})
-        return await cur.fetchall()
+    params = {"since": since, "hotel_id": hotel_id}
+    return await fetch_all(conn, BookingDifference, query("reconcile_bookings"), params)
 
 
 async def record_known(conn: psycopg.AsyncConnection[Any], known: list[BookingDifference]) -> None:
@@ -170,27 +168,20 @@ async def resend(conn: psycopg.AsyncConnection[Any], hotel_id: int, since: date 
     """Every reservation of the hotel (whose stay ends on or after `since`) told again, as an
     `updated` event with its current state, through the normal delivery path: queued behind
     its open events, so order per reservation holds. For a booking engine that lost data."""
-    cur = await conn.execute(query("delivery_hotel_syncs"), {"hotel_id": hotel_id})
-    row = await cur.fetchone()
-    if row is None or not row[0]:
+    if not await fetch_value(conn, query("delivery_hotel_syncs"), {"hotel_id": hotel_id}):
         raise NotSyncing(f"hotel {hotel_id} has no booking_engine_config row with sync_enabled")
-    cur = await conn.execute(query("resend_bookings"), {"hotel_id": hotel_id, "since": since})
+    params = {"hotel_id": hotel_id, "since": since}
+    booking_ids = await fetch_values(conn, query("resend_bookings"), params)
     now = datetime.now(UTC)
     # Fresh ids: the booking engine is to get every booking again, even one told the same
     # state before (reconciliation's ids would repeat those).
     intents = [
         DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", now)
-        for (booking_id,) in await cur.fetchall()
+        for booking_id in booking_ids
     ]
     queued = await tell(conn, intents)
-    cur = await conn.execute(query("delivery_failed_bookings"), {"hotel_id": hotel_id})
-    held = await cur.fetchone()
-    return Resent(hotel_id=hotel_id, queued=queued, held_by_failed=int(held[0]) if held else 0)
-
-
-class _RoomType(msgspec.Struct, frozen=True):
-    hotel_id: int
-    room_type_id: int
+    held = await fetch_value(conn, query("delivery_failed_bookings"), {"hotel_id": hotel_id})
+    return Resent(hotel_id=hotel_id, queued=queued, held_by_failed=int(held or 0))
 
 
 def _state(entry: Availability) -> tuple[int, int, int, int]:
@@ -208,9 +199,10 @@ async def availability_differences(
     """Each hotel's cached horizon against a recompute; differing and missing entries are
     rewritten, entries that should not exist removed. The cache is read before the
     recompute, so a repair never writes an older state over what capture wrote meanwhile."""
-    async with conn.cursor(row_factory=class_row(_RoomType)) as cur:
-        await cur.execute(query("reconcile_room_types"), {"hotel_id": hotel_id})
-        room_types = await cur.fetchall()
+    params = {"hotel_id": hotel_id}
+    room_types = await fetch_all(
+        conn, availability_sink.HotelRoomType, query("reconcile_room_types"), params
+    )
     by_hotel: dict[int, set[tuple[int, int]]] = {}
     for t in room_types:
         by_hotel.setdefault(t.hotel_id, set()).add((t.hotel_id, t.room_type_id))
@@ -232,7 +224,7 @@ async def availability_differences(
         ]
         # What is left in the cache is a night or room type the PMS no longer has.
         # (the recompute's deletes are among them, when they were cached).
-        remove = [AvailabilityKey(hotel, k[0], k[1]) for k in cached]
+        remove = [AvailabilityKey(hotel, room_type, night) for room_type, night in cached]
         found += len(rewrite) + len(remove)
         if repair and (rewrite or remove):
             await cache.put_availability(rewrite, remove)

@@ -32,7 +32,6 @@ from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
 from bridge.sinks import catalog
 from bridge.sinks import prices as prices_sink
-from bridge.sql import query
 from metrics import definitions as m
 
 log = logging.getLogger("pms_bridge.refresher")
@@ -120,10 +119,9 @@ class Refresher:
         if self.fill_catalog and not self._filled:
             await self.first_fill(conn)
             self._filled = True
-        cur = await conn.execute(query("availability_all_room_types"))
         types: dict[int, list[int]] = {}
-        for hotel_id, room_type_id in await cur.fetchall():
-            types.setdefault(hotel_id, []).append(room_type_id)
+        for room_type in await availability_sink.all_room_types(conn):
+            types.setdefault(room_type.hotel_id, []).append(room_type.room_type_id)
         result = TickResult()
         if not types:
             return result

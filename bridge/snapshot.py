@@ -11,7 +11,6 @@ from bridge.cache.base import Cache
 from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.sinks import availability as availability_sink
-from bridge.sql import query
 
 # Cache document ("meta" kind) set once the availability cache holds a full build.
 BUILT_MARKER = "availability_built"
@@ -21,10 +20,9 @@ async def rebuild_availability(
     conn: psycopg.AsyncConnection[Any], cache: Cache, horizon: Horizon
 ) -> int:
     """Recompute every (hotel, room type, night) in the horizon; returns entries written."""
-    cur = await conn.execute(query("availability_all_room_types"))
     by_hotel: dict[int, set[tuple[int, int]]] = {}
-    for hotel_id, room_type_id in await cur.fetchall():
-        by_hotel.setdefault(hotel_id, set()).add((hotel_id, room_type_id))
+    for t in await availability_sink.all_room_types(conn):
+        by_hotel.setdefault(t.hotel_id, set()).add((t.hotel_id, t.room_type_id))
     written = 0
     for room_types in by_hotel.values():
         written += await availability_sink.apply(

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from psycopg.rows import dict_row
-
 from bridge import contract
 from bridge.cache import Cache
 from bridge.config import ConfigError, Settings, require_database
-from bridge.db import connect
+from bridge.db import connect, fetch_value
 from bridge.migrate import require_migrated
 from bridge.service import horizon
 from bridge.snapshot import BUILT_MARKER, rebuild_availability
@@ -39,10 +37,8 @@ async def check_migrations(settings: Settings) -> None:
             raise ConfigError(report.line())
         # Applying pauses (and sets it to 0) when the contract breaks later.
         m.schema_contract_ok.set(1)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query("contract_pms_user"), {"user_id": settings.pms_user_id})
-            row = await cur.fetchone()
-        if row is None or not row["known"]:
+        params = {"user_id": settings.pms_user_id}
+        if not await fetch_value(conn, query("contract_pms_user"), params):
             raise ConfigError(
                 f"BRIDGE_PMS_USER_ID={settings.pms_user_id} is no user of the PMS (users.id):"
                 " set it to the PMS user bookings are written as"

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import msgspec
 
 from bridge.capture.slot import slot_status
 from bridge.config import Settings, require_database
-from bridge.db import connect
+from bridge.db import connect, fetch_one
 from bridge.migrate import require_migrated
 from bridge.sql import query
+
+
+class _Overview(msgspec.Struct, frozen=True):
+    position: str | None
+    changes_applied: int | None
+    updated_at: datetime | None
+    waiting: int
+    lag_seconds: Decimal | int | float | None
+    parked: int
 
 
 class StatusReport(msgspec.Struct):
@@ -47,12 +57,11 @@ async def collect_status(settings: Settings) -> StatusReport:
     consumer = f"{settings.capture}:{settings.consumer_name}"
     async with await connect(require_database(settings), autocommit=True) as conn:
         await require_migrated(conn)
-        cur = await conn.execute(query("status_overview"), {"consumer": consumer})
-        row = await cur.fetchone()
+        row = await fetch_one(conn, _Overview, query("status_overview"), {"consumer": consumer})
         logical = settings.capture == "logical"
         slot = await slot_status(conn, settings, consumer) if logical else None
     assert row is not None
-    position, applied, checkpoint_at, waiting, lag, parked = row
+    waiting, lag = row.waiting, row.lag_seconds
     extra: dict[str, str] = {}
     if slot is not None:
         # The outbox is empty in logical mode: what waits is WAL behind the slot.
@@ -60,11 +69,11 @@ async def collect_status(settings: Settings) -> StatusReport:
     return StatusReport(
         settings.capture,
         consumer,
-        position,
-        int(applied or 0),
-        checkpoint_at,
+        row.position,
+        int(row.changes_applied or 0),
+        row.updated_at,
         int(waiting or 0),
         float(lag or 0.0),
-        int(parked or 0),
+        int(row.parked or 0),
         extra,
     )

@@ -15,7 +15,7 @@ from api.commands.keys import create_key
 from api.server import api_url, bind_api
 from bridge.cache import open_cache
 from bridge.config import Settings
-from bridge.db import connect
+from bridge.db import connect, fetch_value
 from bridge.delivery.demo import finish_demo_delivery, start_demo_receiver
 from bridge.demo.environment import prepare_pms, start_embedded
 from bridge.demo.verify import compare
@@ -180,9 +180,9 @@ async def _run(args: argparse.Namespace, settings: Settings, cache: Any, key: st
         print(file=sys.stderr, flush=True)
     async with await connect(settings.database_url) as conn:
         verdict = await compare(conn, cache, horizon(settings))
-        cur = await conn.execute(query("verify_reservations_without_sync"), {"since": started_at})
-        row = await cur.fetchone()
-        missing_sync = int(row[0]) if row else 0
+        params = {"since": started_at}
+        missing = await fetch_value(conn, query("verify_reservations_without_sync"), params)
+        missing_sync = int(missing or 0)
     p50 = bridge.latencies.percentile(0.5) * 1000
     p99 = bridge.latencies.percentile(0.99) * 1000
     stop_all.set()

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from bridge.db import fetch_one
 from bridge.sql import query
 
 log = logging.getLogger("pms_bridge.api.keys")
@@ -85,16 +85,31 @@ def key_id_of(key: str) -> str | None:
     return match[1] if match else None
 
 
-def _record(row: dict[str, Any]) -> KeyRecord:
+class _KeyRow(msgspec.Struct, frozen=True):
+    """booking_engine_api_keys as api_key_lookup and api_key_by_id read it."""
+
+    id: int
+    key_id: str
+    hotel_id: int
+    api_key_hash: str
+    scopes: list[str] | None
+    is_active: bool | None
+    expires_at: datetime | None
+    expired: bool | None
+    # Until the key expires (api_key_lookup only; None for a key that never does).
+    seconds_left: float | None = None
+
+
+def _record(row: _KeyRow) -> KeyRecord:
     return KeyRecord(
-        id=row["id"],
-        key_id=row["key_id"],
-        hotel_id=row["hotel_id"],
-        key_hash=row["api_key_hash"],
-        scopes=tuple(row["scopes"] or ()),
-        is_active=bool(row["is_active"]),
-        expires_at=row["expires_at"],
-        expired=bool(row["expired"]),
+        id=row.id,
+        key_id=row.key_id,
+        hotel_id=row.hotel_id,
+        key_hash=row.api_key_hash,
+        scopes=tuple(row.scopes or ()),
+        is_active=bool(row.is_active),
+        expires_at=row.expires_at,
+        expired=bool(row.expired),
     )
 
 
@@ -183,14 +198,12 @@ class KeyStore:
             # Aged from before the query (the row is read at some moment after this), not
             # from before the wait for a connection, which would shorten its life under load.
             started = self._clock()
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(query("api_key_lookup"), {"key_id": key_id})
-            row = await cur.fetchone()
+            row = await fetch_one(conn, _KeyRow, query("api_key_lookup"), {"key_id": key_id})
         record = _record(row) if row else None
         life = self._record_ttl
-        if row is not None and not row["expired"] and row["seconds_left"] is not None:
+        if row is not None and not row.expired and row.seconds_left is not None:
             # A key that expires sooner is re-read when it does.
-            life = min(life, row["seconds_left"])
+            life = min(life, row.seconds_left)
         if record is None:
             # A key deleted since it was read is forgotten; the made-up ones are bounded.
             self._records.pop(key_id, None)
@@ -206,9 +219,7 @@ class KeyStore:
 
     async def by_id(self, id_: int) -> KeyRecord | None:
         async with self._pool.connection(timeout=READ_TIMEOUT) as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(query("api_key_by_id"), {"id": id_})
-            row = await cur.fetchone()
+            row = await fetch_one(conn, _KeyRow, query("api_key_by_id"), {"id": id_})
         return _record(row) if row else None
 
     async def verify(self, key: str) -> KeyRecord | None:

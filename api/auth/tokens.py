@@ -14,6 +14,7 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth.keys import KeyRecord
+from bridge.db import fetch_one, fetch_value
 from bridge.sql import query
 
 ALGORITHM = "HS256"
@@ -48,6 +49,17 @@ class TokenReused(TokenError):
 class RefreshOutcome(msgspec.Struct, frozen=True):
     api_key_id: int
     family: uuid.UUID
+
+
+class _Spent(msgspec.Struct, frozen=True):
+    """A refresh token as api_refresh_spend found it."""
+
+    family: uuid.UUID
+    api_key_id: int
+    reused: bool
+    revoked: bool
+    expired: bool
+    family_ended: bool
 
 
 class Refresh(msgspec.Struct, frozen=True):
@@ -115,7 +127,8 @@ async def issue_refresh(
     """A refresh token of a new family, or the next one of `family`."""
     token = REFRESH_PREFIX + secrets.token_urlsafe(32)
     async with pool.connection() as conn:
-        cur = await conn.execute(
+        expires_in = await fetch_value(
+            conn,
             query("api_refresh_insert"),
             {
                 "token_hash": _hash(token),
@@ -125,10 +138,9 @@ async def issue_refresh(
                 "ttl": REFRESH_TTL_SECONDS,
             },
         )
-        row = await cur.fetchone()
-    if row is None:
+    if expires_in is None:
         raise TokenError(FAMILY_ENDED)
-    return Refresh(token, row[0])
+    return Refresh(token, expires_in)
 
 
 async def spend_refresh(pool: AsyncConnectionPool[Any], token: str) -> RefreshOutcome:
@@ -136,18 +148,17 @@ async def spend_refresh(pool: AsyncConnectionPool[Any], token: str) -> RefreshOu
     if not token.startswith(REFRESH_PREFIX):
         raise TokenError("not a refresh token")
     async with pool.connection() as conn:
-        cur = await conn.execute(query("api_refresh_spend"), {"token_hash": _hash(token)})
-        row = await cur.fetchone()
-        if row is None:
+        params = {"token_hash": _hash(token)}
+        spent = await fetch_one(conn, _Spent, query("api_refresh_spend"), params)
+        if spent is None:
             raise TokenError("refresh token unknown")
-        family, api_key_id, reused, revoked, expired, family_ended = row
-        if reused:
-            await conn.execute(query("api_refresh_revoke_family"), {"family": family})
-            raise TokenReused(api_key_id)
-    if revoked:
+        if spent.reused:
+            await conn.execute(query("api_refresh_revoke_family"), {"family": spent.family})
+            raise TokenReused(spent.api_key_id)
+    if spent.revoked:
         raise TokenError("refresh token revoked")
-    if family_ended:
+    if spent.family_ended:
         raise TokenError(FAMILY_ENDED)
-    if expired:
+    if spent.expired:
         raise TokenError("refresh token expired")
-    return RefreshOutcome(api_key_id, family)
+    return RefreshOutcome(spent.api_key_id, spent.family)

@@ -11,7 +11,6 @@ from typing import Any
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row, dict_row
 
 from api.auth.keys import IMPLIED, RECORD_TTL_SECONDS, generate, key_id_of
 from bridge.config import ConfigError, Settings, require_database
@@ -37,6 +36,15 @@ class CreatedKey(msgspec.Struct, frozen=True):
     expires_at: datetime | None
 
 
+class _InsertedKey(msgspec.Struct, frozen=True):
+    id: int
+    expires_at: datetime | None
+
+
+class _RevokedKey(msgspec.Struct, frozen=True):
+    hotel_id: int | None
+
+
 class ListedKey(msgspec.Struct, frozen=True):
     key_id: str
     hotel_id: int
@@ -55,28 +63,27 @@ async def create_key(
     description: str | None = None,
 ) -> CreatedKey:
     """A new key for the hotel, stored as a hash: `keys create`, and the demo's key."""
+    from bridge.db import fetch_one, fetch_value
     from bridge.migrate import require_migrated
 
     await require_migrated(conn)
-    cur = await conn.execute(query("api_hotel_exists"), {"hotel_id": hotel_id})
-    row: Any = await cur.fetchone()
-    if not row or not row[0]:
+    if not await fetch_value(conn, query("api_hotel_exists"), {"hotel_id": hotel_id}):
         raise ConfigError(f"--hotel {hotel_id}: no such hotel in the PMS")
     new = generate()
-    async with conn.cursor(row_factory=dict_row) as stored:
-        await stored.execute(
-            query("api_key_insert"),
-            {
-                "hotel_id": hotel_id,
-                "key_id": new.key_id,
-                "hash": new.key_hash,
-                "description": description,
-                "scopes": list(IMPLIED[scope]),
-                "expires_in": expires_in.total_seconds() if expires_in else None,
-            },
-        )
-        inserted = await stored.fetchone()
-    return CreatedKey(new.key_id, new.key, inserted["expires_at"] if inserted else None)
+    inserted = await fetch_one(
+        conn,
+        _InsertedKey,
+        query("api_key_insert"),
+        {
+            "hotel_id": hotel_id,
+            "key_id": new.key_id,
+            "hash": new.key_hash,
+            "description": description,
+            "scopes": list(IMPLIED[scope]),
+            "expires_in": expires_in.total_seconds() if expires_in else None,
+        },
+    )
+    return CreatedKey(new.key_id, new.key, inserted.expires_at if inserted else None)
 
 
 async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,14 +110,12 @@ def _when(moment: datetime | None, otherwise: str) -> str:
 
 
 async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.db import connect
+    from bridge.db import connect, fetch_all
     from bridge.migrate import require_migrated
 
     async with await connect(require_database(settings), autocommit=True) as conn:
         await require_migrated(conn)
-        cur = conn.cursor(row_factory=class_row(ListedKey))
-        await cur.execute(query("api_key_list"), {"hotel_id": args.hotel})
-        keys = await cur.fetchall()
+        keys = await fetch_all(conn, ListedKey, query("api_key_list"), {"hotel_id": args.hotel})
     print(
         f"{'KEY ID':<16}  {'HOTEL':>5}  {'SCOPES':<15}  {'CREATED':<16}  {'EXPIRES':<16}  REVOKED"
     )
@@ -124,20 +129,18 @@ async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.db import connect
+    from bridge.db import connect, fetch_one
     from bridge.migrate import require_migrated
 
     # The key id, or the whole key pasted: its id is the part after `pmsb_`.
     key_id = key_id_of(args.key_id) or args.key_id
     async with await connect(require_database(settings), autocommit=True) as conn:
         await require_migrated(conn)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query("api_key_revoke"), {"key_id": key_id})
-            revoked = await cur.fetchone()
+        revoked = await fetch_one(conn, _RevokedKey, query("api_key_revoke"), {"key_id": key_id})
     if revoked is None:
         raise ConfigError(f"no API key {key_id!r} (`pms-bridge keys list` shows them)")
     print(
-        f"keys: revoked key {key_id} of hotel {revoked['hotel_id']}; a running API refuses it "
+        f"keys: revoked key {key_id} of hotel {revoked.hotel_id}; a running API refuses it "
         f"within {RECORD_TTL_SECONDS:.0f} s, and its refresh tokens with it"
     )
     return 0

@@ -5,17 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg import sql
 
+from bridge.db import fetch_all
 from bridge.sql import query
+
+
+class _PrimaryKey(msgspec.Struct, frozen=True):
+    table_name: str
+    columns: list[str]
+
+
+class _Trigger(msgspec.Struct, frozen=True):
+    table_name: str
+    trigger_name: str
 
 
 async def primary_keys(
     conn: psycopg.AsyncConnection[Any], tables: Sequence[str]
 ) -> dict[str, tuple[str, ...]]:
-    cur = await conn.execute(query("primary_keys"), {"tables": list(tables)})
-    return {name: tuple(cols) for name, cols in await cur.fetchall()}
+    rows = await fetch_all(conn, _PrimaryKey, query("primary_keys"), {"tables": list(tables)})
+    return {row.table_name: tuple(row.columns) for row in rows}
 
 
 async def _each_table(
@@ -42,5 +54,5 @@ async def remove(conn: psycopg.AsyncConnection[Any], tables: Sequence[str]) -> N
 
 
 async def installed(conn: psycopg.AsyncConnection[Any]) -> set[str]:
-    cur = await conn.execute(query("capture_triggers"))
-    return {table for table, trigger in await cur.fetchall() if trigger == "pms_bridge_capture"}
+    rows = await fetch_all(conn, _Trigger, query("capture_triggers"))
+    return {row.table_name for row in rows if row.trigger_name == "pms_bridge_capture"}

@@ -67,7 +67,7 @@ from bridge.capture.pgoutput import (
 )
 from bridge.changes import Batch, Change
 from bridge.config import Settings
-from bridge.db import connect
+from bridge.db import connect, fetch_value
 from bridge.sql import query
 from metrics import definitions as m
 
@@ -609,9 +609,8 @@ class LogicalSource:
             return
         conn = self._connection()
         for attempt in range(10_000):
-            cur = await conn.execute(query("logical_xids_running"), {"xids": xids})
-            row = await cur.fetchone()
-            if row is None or row[0] == 0:
+            running = await fetch_value(conn, query("logical_xids_running"), {"xids": xids})
+            if not running:
                 return
             await asyncio.sleep(0.001 if attempt < 100 else 0.01)
         raise psycopg.OperationalError(f"transactions {xids[:5]} never became visible")

@@ -10,11 +10,11 @@ from typing import Any
 import msgspec
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
+from bridge import checkpoint
 from bridge.capture.pgoutput import format_lsn, parse_lsn
 from bridge.config import ConfigError, Settings
-from bridge.db import connect
+from bridge.db import connect, fetch_one, fetch_value, fetch_values
 from bridge.sql import query
 
 # Tables whose old rows the projectors read (docs/logical-replication.md, sql/bridge/030).
@@ -38,6 +38,41 @@ class SlotLag(msgspec.Struct, frozen=True):
     retained_bytes: int
     active: bool
     wal_status: str | None = None
+
+
+class _Server(msgspec.Struct, frozen=True):
+    wal_level: str
+    can_replicate: bool
+    role: str
+    server_version: int
+
+
+class _Publication(msgspec.Struct, frozen=True):
+    pubviaroot: bool
+
+
+class _SlotInfo(msgspec.Struct, frozen=True):
+    plugin: str
+    database: str
+    active: bool
+    active_pid: int | None
+    confirmed_flush_lsn: str | None
+
+
+class _CreatedSlot(msgspec.Struct, frozen=True):
+    """CREATE_REPLICATION_SLOT's answer."""
+
+    slot_name: str
+    consistent_point: str
+    snapshot_name: str | None
+    output_plugin: str
+
+
+class _SlotLagRow(msgspec.Struct, frozen=True):
+    behind: int | None
+    retained: int | None
+    active: bool
+    wal_status: str | None
 
 
 class SlotHealth(msgspec.Struct, frozen=True):
@@ -82,22 +117,22 @@ def check_name(kind: str, name: str) -> str:
 
 async def check_server(conn: psycopg.AsyncConnection[Any]) -> int:
     """Refuse to start unless wal_level is logical and the role may replicate; the version."""
-    cur = await conn.execute(query("logical_server_check"))
-    row = await cur.fetchone()
-    if row is None:
+    server = await fetch_one(conn, _Server, query("logical_server_check"))
+    if server is None:
         raise LogicalSetupError("cannot read the current role from pg_roles")
-    wal_level, can_replicate, role, version = row
-    if wal_level != "logical":
+    if server.wal_level != "logical":
         raise LogicalSetupError(
-            f"wal_level is {wal_level}, logical capture needs logical: run "
+            f"wal_level is {server.wal_level}, logical capture needs logical: run "
             "ALTER SYSTEM SET wal_level = logical and restart PostgreSQL "
             "(or use BRIDGE_CAPTURE=trigger)"
         )
-    if not can_replicate:
+    role = server.role
+    if not server.can_replicate:
         raise LogicalSetupError(
             f"role {role} lacks REPLICATION: run ALTER ROLE {role} REPLICATION as a superuser "
             "(or use BRIDGE_CAPTURE=trigger)"
         )
+    version = server.server_version
     if version < 140000:
         raise LogicalSetupError(
             f"PostgreSQL {version // 10000} is too old for logical capture (14 or later needed)"
@@ -115,24 +150,22 @@ async def ensure_publication(
     """Create the publication, or bring an existing one to exactly the watched tables."""
     check_name("publication", publication)
     ident = sql.Identifier(publication)
-    cur = await conn.execute(query("logical_publication_exists"), {"publication": publication})
-    row = await cur.fetchone()
-    if row is None:
+    params = {"publication": publication}
+    found = await fetch_one(conn, _Publication, query("logical_publication_exists"), params)
+    if found is None:
         statement = sql.SQL(query("logical_publication_create"))
         await conn.execute(statement.format(publication=ident, tables=_tables(tables)))
         return
-    if not row[0]:
+    if not found.pubviaroot:
         await conn.execute(sql.SQL(query("logical_publication_via_root")).format(publication=ident))
-    cur = await conn.execute(query("logical_publication_tables"), {"publication": publication})
-    if {name for (name,) in await cur.fetchall()} != set(tables):
+    if set(await fetch_values(conn, query("logical_publication_tables"), params)) != set(tables):
         statement = sql.SQL(query("logical_publication_set_tables"))
         await conn.execute(statement.format(publication=ident, tables=_tables(tables)))
 
 
 async def identity_missing(conn: psycopg.AsyncConnection[Any], tables: Sequence[str]) -> list[str]:
     wanted = [t for t in FULL_IDENTITY_TABLES if t in tables]
-    cur = await conn.execute(query("logical_identity_missing"), {"tables": wanted})
-    return [name for (name,) in await cur.fetchall()]
+    return await fetch_values(conn, query("logical_identity_missing"), {"tables": wanted})
 
 
 async def ensure_replica_identity(
@@ -187,12 +220,10 @@ async def replication_connection(url: str) -> psycopg.AsyncConnection[Any]:
 
 
 async def slot_exists(conn: psycopg.AsyncConnection[Any], slot: str) -> bool:
-    cur = await conn.execute(query("logical_slot_info"), {"slot": slot})
-    row = await cur.fetchone()
-    if row is None:
+    info = await fetch_one(conn, _SlotInfo, query("logical_slot_info"), {"slot": slot})
+    if info is None:
         return False
-    plugin, database, _active, _pid, _lsn = row
-    _check_owner(conn, slot, plugin, database)
+    _check_owner(conn, slot, info.plugin, info.database)
     return True
 
 
@@ -201,12 +232,9 @@ async def slot_health(
 ) -> SlotHealth | None:
     """The slot's state, or None when there is none; refuses another database's slot."""
     name = "logical_slot_health_17" if version >= 170000 else "logical_slot_health"
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query(name), {"slot": slot})
-        row = await cur.fetchone()
-    if row is None:
+    health = await fetch_one(conn, SlotHealth, query(name), {"slot": slot})
+    if health is None:
         return None
-    health = msgspec.convert(row, SlotHealth)
     _check_owner(conn, slot, health.plugin, health.database)
     return health
 
@@ -262,16 +290,15 @@ async def create_slot(
             ident, sql.SQL(option)
         )
     try:
-        cur = await repl.execute(statement)
+        row = await fetch_one(repl, _CreatedSlot, statement)
     except psycopg.errors.ConfigurationLimitExceeded:
         raise LogicalSetupError(
             "every replication slot is in use: raise max_replication_slots (a restart) or "
             "drop an unused slot"
         ) from None
-    row = await cur.fetchone()
     if row is None:
         raise RuntimeError("CREATE_REPLICATION_SLOT returned no row")
-    return SlotCreated(row[0], parse_lsn(row[1]), row[2])
+    return SlotCreated(row.slot_name, parse_lsn(row.consistent_point), row.snapshot_name)
 
 
 async def set_failover(repl: psycopg.AsyncConnection[Any], slot: str) -> None:
@@ -287,12 +314,15 @@ async def import_snapshot(conn: psycopg.AsyncConnection[Any], snapshot: str) -> 
 
 
 async def slot_lag(conn: psycopg.AsyncConnection[Any], slot: str) -> SlotLag | None:
-    cur = await conn.execute(query("logical_slot_lag"), {"slot": slot})
-    row = await cur.fetchone()
+    row = await fetch_one(conn, _SlotLagRow, query("logical_slot_lag"), {"slot": slot})
     if row is None:
         return None
-    behind, retained, active, wal_status = row
-    return SlotLag(max(int(behind or 0), 0), max(int(retained or 0), 0), bool(active), wal_status)
+    return SlotLag(
+        max(int(row.behind or 0), 0),
+        max(int(row.retained or 0), 0),
+        bool(row.active),
+        row.wal_status,
+    )
 
 
 async def left_in_place(
@@ -301,14 +331,12 @@ async def left_in_place(
     """The logical capture's slot and publication in this database, when they exist: what
     trigger capture leaves behind unless asked to drop them."""
     found: list[str] = []
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("logical_slot_info"), {"slot": slot})
-        row = await cur.fetchone()
-        if row is not None and row["database"] == conn.info.dbname:
-            found.append(f"slot {slot}")
-        await cur.execute(query("logical_publication_exists"), {"publication": publication})
-        if await cur.fetchone() is not None:
-            found.append(f"publication {publication}")
+    info = await fetch_one(conn, _SlotInfo, query("logical_slot_info"), {"slot": slot})
+    if info is not None and info.database == conn.info.dbname:
+        found.append(f"slot {slot}")
+    params = {"publication": publication}
+    if await fetch_one(conn, _Publication, query("logical_publication_exists"), params) is not None:
+        found.append(f"publication {publication}")
     return found
 
 
@@ -322,19 +350,19 @@ async def drop(url: str, slot: str, publication: str) -> Dropped:
     check_name("slot", slot)
     check_name("publication", publication)
     async with await connect(url, autocommit=True) as conn:
-        cur = await conn.execute(query("logical_slot_info"), {"slot": slot})
-        row = await cur.fetchone()
+        info = await fetch_one(conn, _SlotInfo, query("logical_slot_info"), {"slot": slot})
         slot_dropped = False
-        if row is not None:
-            _plugin, _database, active, pid, _lsn = row
-            if active:
+        if info is not None:
+            if info.active:
                 raise LogicalSetupError(
-                    f"slot {slot} is in use by process {pid}: stop the bridge, then drop it"
+                    f"slot {slot} is in use by process {info.active_pid}: stop the bridge, "
+                    "then drop it"
                 )
             await conn.execute(query("logical_slot_drop"), {"slot": slot})
             slot_dropped = True
-        cur = await conn.execute(query("logical_publication_exists"), {"publication": publication})
-        publication_dropped = await cur.fetchone() is not None
+        params = {"publication": publication}
+        found = await fetch_one(conn, _Publication, query("logical_publication_exists"), params)
+        publication_dropped = found is not None
         statement = sql.SQL(query("logical_publication_drop"))
         await conn.execute(statement.format(publication=sql.Identifier(publication)))
     return Dropped(slot_dropped, publication_dropped)
@@ -358,14 +386,13 @@ async def slot_status(
         return SlotStatus(0, 0.0, lines)
     seconds = 0.0
     if lag.behind_bytes:
-        cur = await conn.execute(query("logical_status_seconds"), {"consumer": consumer})
-        row = await cur.fetchone()
-        seconds = float(row[0]) if row and row[0] is not None else 0.0
-    cur = await conn.execute(query("checkpoint_load"), {"consumer": consumer})
-    checkpoint = await cur.fetchone()
+        params = {"consumer": consumer}
+        found = await fetch_value(conn, query("logical_status_seconds"), params)
+        seconds = float(found) if found is not None else 0.0
+    saved = await checkpoint.load(conn, consumer)
     lines = {
         "slot": f"{settings.slot_name} ({'streaming' if lag.active else 'inactive'})",
-        "slot lsn": format_lsn(int(checkpoint[0])) if checkpoint else "-",
+        "slot lsn": format_lsn(saved.position) if saved else "-",
         "slot lag": f"{lag.behind_bytes} bytes, {seconds:.1f} s",
         "wal retained": f"{lag.retained_bytes} bytes",
     }

@@ -11,6 +11,7 @@ leaves the rows in place, so they are applied again, idempotently.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -19,8 +20,23 @@ import psycopg
 from bridge import heartbeat
 from bridge.capture.install import primary_keys
 from bridge.changes import OPS_BY_CODE, Batch, Change, RawReject
-from bridge.db import connect
+from bridge.db import connect, fetch_all, fetch_one
 from bridge.sql import query
+
+
+class OutboxRow(msgspec.Struct, frozen=True):
+    id: int
+    txid: int
+    captured_at: datetime
+    table_name: str
+    op: str
+    old_row: Any
+    new_row: Any
+
+
+class OutboxLag(msgspec.Struct, frozen=True):
+    rows: int
+    seconds: Decimal | None
 
 
 class TriggerSource:
@@ -58,9 +74,9 @@ class TriggerSource:
             raise RuntimeError("TriggerSource.open() was not called")
         return self._conn
 
-    async def _fetch(self) -> list[tuple[Any, ...]]:
-        cur = await self._connection().execute(query("outbox_fetch"), {"limit": self.batch_size})
-        return await cur.fetchall()
+    async def _fetch(self) -> list[OutboxRow]:
+        conn = self._connection()
+        return await fetch_all(conn, OutboxRow, query("outbox_fetch"), {"limit": self.batch_size})
 
     async def _wait_for_notify(self, seconds: float) -> None:
         # psycopg keeps notifications that arrive during other queries in a backlog that
@@ -90,29 +106,39 @@ class TriggerSource:
         rows = await self._fetch()
         return self._decode(rows) if rows else None
 
-    def _decode(self, rows: list[tuple[Any, ...]]) -> Batch:
+    def _decode(self, rows: list[OutboxRow]) -> Batch:
         changes: list[Change] = []
         rejects: list[RawReject] = []
         heartbeats: list[heartbeat.Heartbeat] = []
-        for outbox_id, txid, captured_at, table, code, old, new in rows:
-            if code == heartbeat.OUTBOX_OP and table == heartbeat.PREFIX:
+        for row in rows:
+            if row.op == heartbeat.OUTBOX_OP and row.table_name == heartbeat.PREFIX:
                 # Claimed with the batch; one that does not parse is dropped, not parked.
-                found = heartbeat.parse(new if isinstance(new, dict) else {}, captured_at)
+                new = row.new_row if isinstance(row.new_row, dict) else {}
+                found = heartbeat.parse(new, row.captured_at)
                 if found is not None:
                     heartbeats.append(found)
                 continue
             try:
                 changes.append(
-                    outbox_change(self._keys, outbox_id, txid, captured_at, table, code, old, new)
+                    outbox_change(
+                        self._keys,
+                        row.id,
+                        row.txid,
+                        row.captured_at,
+                        row.table_name,
+                        row.op,
+                        row.old_row,
+                        row.new_row,
+                    )
                 )
             except (KeyError, ValueError, TypeError, msgspec.ValidationError) as exc:
-                payload = {"old": old, "new": new}
+                payload = {"old": row.old_row, "new": row.new_row}
                 error = f"{type(exc).__name__}: {exc}"
                 # Parked with the op's name, as a validated change would be ("X" stays "X").
-                op = OPS_BY_CODE.get(code, code)
-                rejects.append(RawReject(outbox_id, table, op, payload, error))
-        claim = [r[0] for r in rows]
-        return Batch(changes, rows[-1][0], rejects, claim=claim, heartbeats=heartbeats)
+                op = OPS_BY_CODE.get(row.op, row.op)
+                rejects.append(RawReject(row.id, row.table_name, op, payload, error))
+        claim = [row.id for row in rows]
+        return Batch(changes, rows[-1].id, rejects, claim=claim, heartbeats=heartbeats)
 
     async def batch_waiting(self) -> None:
         # Never read ahead (reads_ahead is False): the outbox is read only when asked.
@@ -129,11 +155,10 @@ class TriggerSource:
         return None
 
     async def lag(self) -> tuple[float, float]:
-        cur = await self._connection().execute(query("outbox_lag"))
-        row = await cur.fetchone()
+        row = await fetch_one(self._connection(), OutboxLag, query("outbox_lag"))
         if row is None:
             return 0.0, 0.0
-        return float(row[0]), float(row[1] or 0.0)
+        return float(row.rows), float(row.seconds or 0.0)
 
 
 def outbox_change(

@@ -11,8 +11,16 @@ import sys
 import urllib.parse
 from typing import Any
 
+import msgspec
+
 from bridge.config import ConfigError, Settings, require_database, secret_key
 from bridge.sql import query
+
+
+class PlainSecret(msgspec.Struct, frozen=True):
+    id: int
+    hotel_id: int
+    webhook_secret: str
 
 
 def checked_url(url: str, settings: Settings) -> str:
@@ -37,7 +45,7 @@ def checked_url(url: str, settings: Settings) -> str:
 
 
 async def cmd_webhook_set(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.db import connect
+    from bridge.db import connect, fetch_value
     from bridge.delivery.sealing import seal
     from bridge.migrate import require_migrated
 
@@ -47,9 +55,7 @@ async def cmd_webhook_set(args: argparse.Namespace, settings: Settings) -> int:
     stored = seal(key, args.hotel, secret) if key is not None else secret
     async with await connect(require_database(settings), autocommit=True) as conn:
         await require_migrated(conn)
-        cur = await conn.execute(query("api_hotel_exists"), {"hotel_id": args.hotel})
-        row: Any = await cur.fetchone()
-        if not row or not row[0]:
+        if not await fetch_value(conn, query("api_hotel_exists"), {"hotel_id": args.hotel}):
             raise ConfigError(f"--hotel {args.hotel}: no such hotel in the PMS")
         await conn.execute(
             query("webhook_set"), {"hotel_id": args.hotel, "url": url, "secret": stored}
@@ -65,7 +71,7 @@ async def cmd_webhook_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_webhook_seal(_args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.db import connect
+    from bridge.db import connect, fetch_all
     from bridge.delivery.sealing import seal
     from bridge.migrate import require_migrated
 
@@ -77,11 +83,11 @@ async def cmd_webhook_seal(_args: argparse.Namespace, settings: Settings) -> int
     sealed = 0
     async with await connect(require_database(settings), autocommit=True) as conn:
         await require_migrated(conn)
-        cur = await conn.execute(query("webhook_plain_secrets"))
-        for row_id, hotel_id, plain in await cur.fetchall():
+        for row in await fetch_all(conn, PlainSecret, query("webhook_plain_secrets")):
+            plain = row.webhook_secret
             done = await conn.execute(
                 query("webhook_seal"),
-                {"id": row_id, "plain": plain, "sealed": seal(key, hotel_id, plain)},
+                {"id": row.id, "plain": plain, "sealed": seal(key, row.hotel_id, plain)},
             )
             sealed += done.rowcount
     print(f"webhook: sealed {sealed} secret(s)")

@@ -7,7 +7,9 @@ import random
 import time
 from datetime import datetime
 
-from bridge.db import connect
+import msgspec
+
+from bridge.db import connect, fetch_all, fetch_value
 from bridge.delivery.receiver import Received, Receiver
 from bridge.delivery.retry import summary
 from bridge.sql import query
@@ -26,9 +28,14 @@ async def start_demo_receiver(database_url: str, *, seed: int = 11) -> Receiver:
     receiver = Receiver({}, flaky)
     url = await receiver.start()
     async with await connect(database_url, autocommit=True) as conn:
-        cur = await conn.execute(query("delivery_demo_configure"), {"url": url})
-        receiver.secrets.update({hotel_id: secret for hotel_id, secret in await cur.fetchall()})
+        rows = await fetch_all(conn, HotelSecret, query("delivery_demo_configure"), {"url": url})
+        receiver.secrets.update({row.hotel_id: row.webhook_secret for row in rows})
     return receiver
+
+
+class HotelSecret(msgspec.Struct, frozen=True):
+    hotel_id: int
+    webhook_secret: str
 
 
 async def finish_demo_delivery(
@@ -39,9 +46,7 @@ async def finish_demo_delivery(
     deadline = time.monotonic() + limit
     async with await connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            cur = await conn.execute(query("delivery_open_events"))
-            row = await cur.fetchone()
-            if row is None or row[0] == 0:
+            if not await fetch_value(conn, query("delivery_open_events")):
                 break
             await asyncio.sleep(0.2)
         totals = await summary(conn, since.astimezone())

@@ -17,6 +17,7 @@ import msgspec
 import psycopg
 
 from bridge.changes import Change, xid_array
+from bridge.db import fetch_value
 from bridge.sql import query
 
 TABLES = frozenset({"reservations", "reservation_details"})
@@ -93,7 +94,8 @@ async def enqueue(conn: psycopg.AsyncConnection[Any], intents: Sequence[Delivery
     """Insert the events of sync-enabled hotels, payloads frozen now; one statement."""
     if not intents:
         return 0
-    cur = await conn.execute(
+    queued = await fetch_value(
+        conn,
         query("delivery_enqueue"),
         {
             "event_ids": [i.event_id for i in intents],
@@ -104,8 +106,7 @@ async def enqueue(conn: psycopg.AsyncConnection[Any], intents: Sequence[Delivery
             "xids": [xid_array(i.xids) for i in intents],
         },
     )
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return int(queued or 0)
 
 
 class DeliveryStage:

@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row
 
+from bridge.db import fetch_all, fetch_one, fetch_value, fetch_values
 from bridge.delivery.events import DeliveryIntent, enqueue
 from bridge.sql import query
 
@@ -41,9 +41,8 @@ async def failed(
     conn: psycopg.AsyncConnection[Any], hotel_id: int | None, limit: int = 1000
 ) -> list[FailedDelivery]:
     """Failed events, of one hotel or all, oldest first."""
-    async with conn.cursor(row_factory=class_row(FailedDelivery)) as cur:
-        await cur.execute(query("delivery_failed"), {"hotel_id": hotel_id, "limit": limit})
-        return await cur.fetchall()
+    params = {"hotel_id": hotel_id, "limit": limit}
+    return await fetch_all(conn, FailedDelivery, query("delivery_failed"), params)
 
 
 async def requeue(
@@ -57,15 +56,12 @@ async def requeue(
     Returns the events queued.
     """
     scope = {"booking_id": booking_id, "hotel_id": hotel_id}
-    cur = await conn.execute(query("delivery_requeue"), scope)
-    row = await cur.fetchone()
-    queued = int(row[0]) if row else 0
+    queued = int(await fetch_value(conn, query("delivery_requeue"), scope) or 0)
     if booking_id is None or queued:
         return queued
-    cur = await conn.execute(query("delivery_booking_hotel"), scope)
     intents = [
         DeliveryIntent(uuid.uuid4(), hotel_id, booking_id, "updated", datetime.now().astimezone())
-        for (hotel_id,) in await cur.fetchall()
+        for hotel_id in await fetch_values(conn, query("delivery_booking_hotel"), scope)
     ]
     queued = await enqueue(conn, intents)
     if queued:
@@ -75,6 +71,5 @@ async def requeue(
 
 async def summary(conn: psycopg.AsyncConnection[Any], since: datetime) -> DeliverySummary:
     """Events created since `since`: delivered, retries made, failed, still pending."""
-    cur = await conn.execute(query("delivery_summary"), {"since": since})
-    row = await cur.fetchone()
-    return DeliverySummary(*(int(v) for v in row)) if row else DeliverySummary(0, 0, 0, 0)
+    found = await fetch_one(conn, DeliverySummary, query("delivery_summary"), {"since": since})
+    return found or DeliverySummary(0, 0, 0, 0)

@@ -25,7 +25,7 @@ import msgspec
 import psycopg
 
 from bridge.config import Settings, require_database, secret_key
-from bridge.db import connect
+from bridge.db import connect, fetch_all, fetch_value
 from bridge.delivery.destination import CheckedTransport, DestinationRefused
 from bridge.delivery.sealing import SealError, unseal
 from bridge.delivery.signing import (
@@ -190,9 +190,7 @@ class DeliveryWorker:
         listen = await connect(self.database_url, autocommit=True)
         try:
             while not stop.is_set():
-                cur = await listen.execute(query("delivery_lock"))
-                row = await cur.fetchone()
-                if row is not None and row[0]:
+                if await fetch_value(listen, query("delivery_lock")):
                     break
                 with contextlib.suppress(TimeoutError):  # another process delivers; stand by
                     await asyncio.wait_for(stop.wait(), 2.0)
@@ -245,10 +243,9 @@ class DeliveryWorker:
         wait = self.poll_interval
         conn = self._conn
         if conn is not None and not self._in_flight:
-            cur = await conn.execute(query("delivery_next_due"))
-            row = await cur.fetchone()
-            if row is not None and row[0] is not None:
-                wait = max(0.01, min(wait, float(row[0])))
+            due_in = await fetch_value(conn, query("delivery_next_due"))
+            if due_in is not None:
+                wait = max(0.01, min(wait, float(due_in)))
         self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
@@ -265,10 +262,8 @@ class DeliveryWorker:
             return 0
         if len(self._backlog) < room:
             busy = [*self._in_flight, *(e.booking_id for e in self._backlog)]
-            cur = await conn.execute(
-                query("delivery_due"), {"in_flight": busy, "limit": self.concurrency * 4}
-            )
-            self._backlog.extend(DueEvent(*row) for row in await cur.fetchall())
+            params = {"in_flight": busy, "limit": self.concurrency * 4}
+            self._backlog.extend(await fetch_all(conn, DueEvent, query("delivery_due"), params))
         started = 0
         while self._backlog and started < room:
             event = self._backlog.popleft()

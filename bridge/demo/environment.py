@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 from bridge.config import ConfigError, Settings
-from bridge.db import connect
+from bridge.db import connect, fetch_value
 from bridge.embedded import PostgresCluster
 from bridge.migrate import apply_pms_schema, migrate, missing_tables
 from bridge.sql import query
@@ -41,9 +40,7 @@ async def prepare_pms(
                 await conn.execute(query("analyze_pms"))
             seeded = True
         else:
-            cur = await conn.execute(query("demo_marker"))
-            row: Any = await cur.fetchone()
-            if not row or not row[0]:
+            if not await fetch_value(conn, query("demo_marker")):
                 raise ConfigError(
                     "the demo writes made-up bookings: point DATABASE_URL at an empty database "
                     "(or unset it for the embedded one)"

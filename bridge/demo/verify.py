@@ -41,7 +41,7 @@ async def compare(conn: psycopg.AsyncConnection[Any], cache: Cache, horizon: Hor
             continue
         mismatched.append(f"{key}: cache={got} truth={expected}")
     for key in cached.keys() - truth.keys():
-        if lo <= key[2] <= hi:
+        if lo <= cached[key].date <= hi:
             duplicated += 1
             mismatched.append(f"{key}: in cache only")
     return Verdict(len(truth), lost, duplicated, mismatched[:20])

@@ -10,11 +10,18 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
+import msgspec
 import psycopg
-from psycopg.rows import dict_row
 
-from bridge.db import connect
+from bridge.db import connect, fetch_all, fetch_value, fetch_values
 from bridge.sql import query
+
+
+class _Row(msgspec.Struct, frozen=True):
+    """A room or a reservation: its hotel and id."""
+
+    hotel_id: int
+    id: Any
 
 
 class Workload:
@@ -34,23 +41,21 @@ class Workload:
         self.clients: list[uuid.UUID] = []
 
     async def load(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        cur = await conn.execute(query("workload_rooms"))
-        for row in await cur.fetchall():
-            self.rooms.setdefault(row["hotel_id"], []).append(row["id"])
-        cur = await conn.execute(query("workload_clients"))
-        self.clients = [row["id"] for row in await cur.fetchall()]
-        cur = await conn.execute(query("workload_reservations"))
-        self.reservations = [(row["hotel_id"], row["id"]) for row in await cur.fetchall()]
+        for room in await fetch_all(conn, _Row, query("workload_rooms")):
+            self.rooms.setdefault(room.hotel_id, []).append(room.id)
+        self.clients = await fetch_values(conn, query("workload_clients"))
+        reservations = await fetch_all(conn, _Row, query("workload_reservations"))
+        self.reservations = [(r.hotel_id, r.id) for r in reservations]
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with await connect(self.database_url, row_factory=dict_row) as conn:
+        async with await connect(self.database_url) as conn:
             await self.load(conn)
         await asyncio.gather(*(self._worker(stop) for _ in range(self.workers)))
 
     async def _worker(self, stop: asyncio.Event) -> None:
         interval = self.workers / self.rate if self.rate > 0 else 0.0
         next_at = time.monotonic()
-        async with await connect(self.database_url, row_factory=dict_row) as conn:
+        async with await connect(self.database_url) as conn:
             while not stop.is_set():
                 try:
                     changed = await self.one(conn)
@@ -85,7 +90,8 @@ class Workload:
         check_in = date.today() + timedelta(days=self.rng.randint(0, 300))
         room_id = self.rng.choice(self.rooms[hotel_id])
         async with conn.transaction():
-            cur = await conn.execute(
+            taken = await fetch_value(
+                conn,
                 query("workload_room_taken"),
                 {
                     "hotel_id": hotel_id,
@@ -94,11 +100,11 @@ class Workload:
                     "end": check_in + timedelta(days=nights),
                 },
             )
-            row = await cur.fetchone()
-            if row is not None and row["taken"]:
+            if taken:
                 return 0
             reservation_id = uuid.uuid4()
-            cur = await conn.execute(
+            written = await fetch_value(
+                conn,
                 query("workload_book"),
                 {
                     "id": reservation_id,
@@ -109,9 +115,8 @@ class Workload:
                     "room_id": room_id,
                 },
             )
-            row = await cur.fetchone()
         self.reservations.append((hotel_id, reservation_id))
-        return 1 + (int(row["written"]) if row else 0)
+        return 1 + int(written or 0)
 
     async def move(self, conn: psycopg.AsyncConnection[Any]) -> int:
         hotel_id, reservation_id = self.rng.choice(self.reservations)
@@ -131,11 +136,9 @@ class Workload:
         """As the PMS cancels: the reservation's status and every one of its nights."""
         hotel_id, reservation_id = self.rng.choice(self.reservations)
         async with conn.transaction():
-            cur = await conn.execute(
-                query("workload_cancel"), {"hotel_id": hotel_id, "reservation_id": reservation_id}
-            )
-            row = await cur.fetchone()
-        return int(row["changed"]) if row else 0
+            params = {"hotel_id": hotel_id, "reservation_id": reservation_id}
+            changed = await fetch_value(conn, query("workload_cancel"), params)
+        return int(changed or 0)
 
     async def edit(self, conn: psycopg.AsyncConnection[Any]) -> int:
         hotel_id, reservation_id = self.rng.choice(self.reservations)

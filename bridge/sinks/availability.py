@@ -10,6 +10,7 @@ import msgspec
 import psycopg
 
 from bridge.cache.base import Availability, AvailabilityKey, Cache
+from bridge.db import fetch_all
 from bridge.horizon import Horizon
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.sql import query
@@ -89,36 +90,59 @@ def recompute_params(
     }
 
 
+class HotelRoomType(msgspec.Struct, frozen=True):
+    hotel_id: int
+    room_type_id: int
+
+
+async def all_room_types(conn: psycopg.AsyncConnection[Any]) -> list[HotelRoomType]:
+    """Every room type of every hotel, by hotel and id."""
+    return await fetch_all(conn, HotelRoomType, query("availability_all_room_types"))
+
+
+class _Recomputed(msgspec.Struct, frozen=True):
+    """A key's availability, or its removal when its room type is gone (not type_exists)."""
+
+    hotel_id: int
+    room_type_id: int
+    date: date
+    type_exists: bool
+    sellable: int
+    taken: int
+    available: int
+    overbooked: int
+
+
 async def recompute(
     conn: psycopg.AsyncConnection[Any], dirty: AvailabilityDirty, horizon: Horizon
 ) -> tuple[list[Availability], list[AvailabilityKey]]:
     """Availability for every dirty key, from the PMS tables as this transaction sees them."""
     room_types = dirty.room_types
     if dirty.everything:
-        cur = await conn.execute(query("availability_all_room_types"))
-        room_types = room_types | {(h, t) for h, t in await cur.fetchall()}
+        everything = await all_room_types(conn)
+        room_types = room_types | {(t.hotel_id, t.room_type_id) for t in everything}
     where = span(dirty, room_types, horizon)
     params = recompute_params(dirty, room_types, horizon, where)
-    cur = await conn.execute(query(plan(dirty, room_types, horizon.nights(), where)), params)
+    statement = query(plan(dirty, room_types, horizon.nights(), where))
     now = time.time()
     entries: list[Availability] = []
     deletes: list[AvailabilityKey] = []
-    for (
-        hotel_id,
-        room_type_id,
-        night,
-        exists,
-        sellable,
-        taken,
-        available,
-        over,
-    ) in await cur.fetchall():
-        if exists:
+    for row in await fetch_all(conn, _Recomputed, statement, params):
+        if row.type_exists:
             entries.append(
-                Availability(hotel_id, room_type_id, night, sellable, taken, available, over, now)
+                Availability(
+                    row.hotel_id,
+                    row.room_type_id,
+                    row.date,
+                    row.sellable,
+                    row.taken,
+                    row.available,
+                    row.overbooked,
+                    now,
+                )
             )
         else:
-            deletes.append(AvailabilityKey(hotel_id, room_type_id, night))
+            deletes.append(AvailabilityKey(row.hotel_id, row.room_type_id, row.date))
     return entries, deletes
 
 

@@ -8,15 +8,17 @@ the documents of hotels (or room types) that no longer exist; nothing else is to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import msgspec
 import psycopg
 
 from bridge.cache.base import Cache
 from bridge.changes import Change
+from bridge.db import fetch_all, fetch_values
 from bridge.projectors import catalog
 from bridge.projectors.catalog import CatalogDirty
 from bridge.sql import query
@@ -28,6 +30,8 @@ AMENITIES = "amenities"
 IMAGES = "hotel_images"
 LIST_KEY = "all"
 CATALOG_TTL_MINUTES = 1440
+
+T = TypeVar("T")
 
 
 class HotelInfo(msgspec.Struct, frozen=True):
@@ -120,10 +124,12 @@ def _params(hotel_ids: Sequence[int] | None) -> dict[str, Any]:
 
 
 async def _rows(
-    conn: psycopg.AsyncConnection[Any], name: str, hotel_ids: Sequence[int] | None
-) -> list[tuple[Any, ...]]:
-    cur = await conn.execute(query(name), _params(hotel_ids))
-    return await cur.fetchall()
+    conn: psycopg.AsyncConnection[Any],
+    row: Callable[..., T],
+    name: str,
+    hotel_ids: Sequence[int] | None,
+) -> list[T]:
+    return await fetch_all(conn, row, query(name), _params(hotel_ids))
 
 
 async def _replace(
@@ -144,16 +150,13 @@ async def refresh_hotels(
 ) -> RefreshCount:
     """Reload hotels with their amenities and images (all hotels when hotel_ids is None)."""
     now = datetime.now(UTC)
-    hotels = [
-        HotelInfo(**dict(zip(HotelInfo.__struct_fields__, row, strict=False)), cached_at=now)
-        for row in await _rows(conn, "catalog_hotels", hotel_ids)
-    ]
+    hotels = await _rows(conn, partial(HotelInfo, cached_at=now), "catalog_hotels", hotel_ids)
     amenities: dict[int, list[Amenity]] = {h.id: [] for h in hotels}
-    for row in await _rows(conn, "catalog_amenities", hotel_ids):
-        amenities.setdefault(row[0], []).append(Amenity(*row))
+    for amenity in await _rows(conn, Amenity, "catalog_amenities", hotel_ids):
+        amenities.setdefault(amenity.hotel_id, []).append(amenity)
     images: dict[int, list[HotelImage]] = {h.id: [] for h in hotels}
-    for row in await _rows(conn, "catalog_hotel_images", hotel_ids):
-        images.setdefault(row[0], []).append(HotelImage(*row))
+    for image in await _rows(conn, HotelImage, "catalog_hotel_images", hotel_ids):
+        images.setdefault(image.hotel_id, []).append(image)
     present = {h.id for h in hotels}
     count = await _replace(cache, HOTELS, {str(h.id): _encode(h) for h in hotels}, hotel_ids)
     amenity_docs = {
@@ -177,8 +180,8 @@ async def refresh_room_types(
     """Reload the room types of these hotels (all when None); a hotel without any loses its list."""
     now = datetime.now(UTC)
     by_hotel: dict[int, list[RoomTypeInfo]] = {}
-    for row in await _rows(conn, "catalog_room_types", hotel_ids):
-        by_hotel.setdefault(row[0], []).append(RoomTypeInfo(*row))
+    for room_type in await _rows(conn, RoomTypeInfo, "catalog_room_types", hotel_ids):
+        by_hotel.setdefault(room_type.hotel_id, []).append(room_type)
     fresh = {str(h): _encode(RoomTypeList(h, types, now)) for h, types in by_hotel.items()}
     return await _replace(cache, ROOM_TYPES, fresh, hotel_ids)
 
@@ -196,8 +199,7 @@ async def mark_updated(
 ) -> None:
     """Record in booking_engine_cache_status that these hotels' cache is fresh (None: all)."""
     if hotel_ids is None:
-        cur = await conn.execute(query("catalog_hotels"), {"hotel_ids": None})
-        ids = [row[0] for row in await cur.fetchall()]
+        ids = await fetch_values(conn, query("catalog_hotel_ids"))
     else:
         ids = list(hotel_ids)
     await conn.execute(

@@ -13,10 +13,10 @@ from typing import Any
 
 import msgspec
 import psycopg
-from psycopg.rows import dict_row
 
 from bridge.cache.base import Cache
 from bridge.changes import Change
+from bridge.db import fetch_all
 from bridge.horizon import Horizon
 from bridge.projectors import prices
 from bridge.projectors.prices import PricesDirty
@@ -59,6 +59,21 @@ class HotelPrices(msgspec.Struct, frozen=True):
     plans: list[PlanPrices]
 
 
+class _PlanNight(msgspec.Struct, frozen=True):
+    """A plan's price on a night (pms_bridge.plan_night_prices). A hotel without plans has one
+    row whose other columns are all NULL; a plan priced on no night of the horizon one row
+    whose night and price are NULL."""
+
+    hotel_id: int
+    plan_key: str | None
+    plan_id: int | None
+    plans_global_id: int | None
+    name: str
+    plan_type: str | None
+    night: date | None
+    price: int
+
+
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(HotelPrices).decode
 
@@ -68,8 +83,9 @@ async def recompute(
 ) -> tuple[dict[int, HotelPrices], list[int]]:
     """Fresh documents for every dirty hotel that exists, and the dirty hotels that do not."""
     lo, hi = horizon.bounds()
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    rows = await fetch_all(
+        conn,
+        _PlanNight,
         query("prices_recompute"),
         {
             "everything": dirty.everything,
@@ -81,18 +97,18 @@ async def recompute(
     )
     now = datetime.now(UTC)
     plans: dict[int, dict[str, PlanPrices]] = {}
-    for row in await cur.fetchall():
-        hotel = plans.setdefault(row["hotel_id"], {})
-        key = row["plan_key"]
+    for row in rows:
+        hotel = plans.setdefault(row.hotel_id, {})
+        key = row.plan_key
         if key is None:
             continue
         plan = hotel.get(key)
         if plan is None:
             plan = hotel[key] = PlanPrices(
-                key, row["plan_id"], row["plans_global_id"], row["name"], row["plan_type"], []
+                key, row.plan_id, row.plans_global_id, row.name, row.plan_type, []
             )
-        if row["night"] is not None:
-            plan.nights.append(NightPrice(row["night"], Decimal(row["price"])))
+        if row.night is not None:
+            plan.nights.append(NightPrice(row.night, Decimal(row.price)))
     documents = {
         hotel_id: HotelPrices(hotel_id, lo, hi, now, list(by_plan.values()))
         for hotel_id, by_plan in plans.items()

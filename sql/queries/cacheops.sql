@@ -39,12 +39,11 @@ DELETE FROM booking_engine_cache_status
 WHERE hotel_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM hotels h WHERE h.id = hotel_id);
 
 -- name: cacheops_status
--- One line per cache type: the newest update, the oldest TTL, and what is still pending.
+-- One line per cache type: the newest update, whether any is active, and what is still pending.
 SELECT cache_type,
        max(last_updated)::timestamptz AS last_updated,
        bool_or(is_active) AS is_active,
-       coalesce(sum(pending_changes), 0)::int AS pending_changes,
-       count(*) FILTER (WHERE last_updated IS NULL)::int AS never_updated
+       coalesce(sum(pending_changes), 0)::int AS pending_changes
 FROM booking_engine_cache_status
 WHERE %(hotel_id)s::int IS NULL OR hotel_id = %(hotel_id)s::int
 GROUP BY cache_type;

@@ -7,6 +7,10 @@ FROM hotels
 WHERE %(hotel_ids)s::int[] IS NULL OR id = ANY(%(hotel_ids)s::int[])
 ORDER BY sort_order, id;
 
+-- name: catalog_hotel_ids
+-- Every hotel, for marking the whole catalog fresh.
+SELECT id FROM hotels ORDER BY sort_order, id;
+
 -- name: catalog_room_types
 -- Room types with what the booking engine needs to sell them: sellable rooms, capacity.
 SELECT rt.hotel_id, rt.id, rt.name, rt.description,

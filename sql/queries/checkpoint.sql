@@ -28,7 +28,8 @@ SET position = EXCLUDED.position,
 -- name: status_overview
 SELECT c.position, c.changes_applied, c.updated_at,
        (SELECT count(*) FROM pms_bridge.outbox) AS waiting,
-       (SELECT extract(epoch FROM clock_timestamp() - min(captured_at)) FROM pms_bridge.outbox),
+       (SELECT extract(epoch FROM clock_timestamp() - min(captured_at)) FROM pms_bridge.outbox)
+           AS lag_seconds,
        (SELECT count(*) FROM pms_bridge.parked_changes) AS parked
 FROM (SELECT 1) AS one
 LEFT JOIN pms_bridge.checkpoint c ON c.consumer = %(consumer)s;

@@ -78,11 +78,11 @@ WITH heads AS (
     ORDER BY e.hotel_id, e.booking_id, e.seq
 )
 -- The previous secret of a rotation signs too until it is cleared or its end has passed.
-SELECT h.event_id, h.hotel_id, h.booking_id, h.attempts, h.occurred_at, h.payload::text,
-       c.booking_engine_url, c.webhook_secret,
+SELECT h.event_id, h.hotel_id, h.booking_id, h.attempts, h.occurred_at,
+       h.payload::text AS body, c.booking_engine_url AS url, c.webhook_secret AS secret,
        CASE WHEN c.webhook_secret_previous_until IS NULL
                  OR c.webhook_secret_previous_until > now()
-            THEN c.webhook_secret_previous END
+            THEN c.webhook_secret_previous END AS previous_secret
 FROM heads h
 JOIN LATERAL (
     SELECT booking_engine_url, webhook_secret, webhook_secret_previous,
@@ -207,7 +207,7 @@ WHERE status = 'failed' AND hotel_id = %(hotel_id)s;
 -- Totals for the demo's summary line and `sync retry`'s report.
 SELECT count(*) FILTER (WHERE status = 'delivered') AS delivered,
        coalesce(sum(CASE status WHEN 'pending' THEN attempts
-                                ELSE greatest(attempts - 1, 0) END), 0) AS retried,
+                                ELSE greatest(attempts - 1, 0) END), 0)::bigint AS retried,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        count(*) FILTER (WHERE status = 'pending') AS pending
 FROM pms_bridge.delivery_events

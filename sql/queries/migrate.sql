@@ -19,8 +19,8 @@ CREATE TABLE IF NOT EXISTS pms_bridge.schema_functions (
 SELECT version FROM pms_bridge.schema_migrations ORDER BY version;
 
 -- name: migrate_bookkeeping_exists
-SELECT to_regclass('pms_bridge.schema_migrations') IS NOT NULL,
-       to_regclass('pms_bridge.schema_functions') IS NOT NULL;
+SELECT to_regclass('pms_bridge.schema_migrations') IS NOT NULL AS migrations,
+       to_regclass('pms_bridge.schema_functions') IS NOT NULL AS functions;
 
 -- name: migrate_functions_applied
 SELECT name, digest FROM pms_bridge.schema_functions;
