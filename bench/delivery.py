@@ -35,7 +35,7 @@ from bridge.demo.workload import Workload
 from bridge.embedded import PostgresCluster
 from bridge.service import build_bridge
 from bridge.sql import query
-from wiring.process import serve
+from bridge.wiring.process import serve
 
 CONCURRENCY = 8
 SYNC_TARGET_SECONDS = 5.0

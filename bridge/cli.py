@@ -17,7 +17,7 @@ import redis.exceptions
 from bridge.config import ConfigError, Settings, load_settings, require_database
 from bridge.db import first_line
 from bridge.embedded import EmbeddedError
-from wiring.commands import COMMAND_MODULES
+from bridge.wiring.commands import COMMAND_MODULES
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -87,7 +87,7 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from wiring.process import run
+    from bridge.wiring.process import run
 
     if not args.no_api and not settings.jwt_secret:
         raise ConfigError(
@@ -167,7 +167,7 @@ async def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from wiring.demo import run_demo
+    from bridge.wiring.demo import run_demo
 
     return await run_demo(args, settings)
 

@@ -21,7 +21,7 @@ from bridge.cache.base import Cache
 from bridge.config import Settings
 from bridge.pipeline import Bridge
 from bridge.sql import query
-from wiring.process import serve
+from bridge.wiring.process import serve
 
 JWT_SECRET = "test-secret-" + "x" * 40
 GENEROUS = "read=5000:5000,book=5000:5000,admin=5000:5000,auth=5000:5000,failed_auth=5000:5000"

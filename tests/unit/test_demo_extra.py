@@ -42,8 +42,8 @@ def test_the_product_imports_none_of_the_extra() -> None:
         "import sys, importlib\n"
         "from bridge.cli import build_parser\n"
         "build_parser()\n"
-        "for name in ['wiring.process', 'bridge.migrate', 'bridge.status', 'bridge.snapshot',\n"
-        "             'wiring.demo', 'api.app']:\n"
+        "for name in ['bridge.wiring.process', 'bridge.migrate', 'bridge.status',\n"
+        "             'bridge.snapshot', 'bridge.wiring.demo', 'api.app']:\n"
         "    importlib.import_module(name)\n"
         f"print(sorted(m for m in {EXTRA!r} if m in sys.modules))\n"
     )

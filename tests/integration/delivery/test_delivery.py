@@ -296,7 +296,7 @@ async def test_cli_sync_retry_requeues_one_booking(settings: Settings) -> None:
 
 async def test_run_delivers_beside_the_bridge(settings: Settings) -> None:
     """`pms-bridge run` (serve) starts the worker and the refresher beside the bridge."""
-    from wiring.process import serve
+    from bridge.wiring.process import serve
 
     url = settings.database_url
     assert url is not None

@@ -25,7 +25,7 @@ from bridge.pipeline import Bridge
 from bridge.service import horizon
 from bridge.snapshot import rebuild_availability
 from bridge.sql import query
-from wiring.process import install_stop_signals, serve
+from bridge.wiring.process import install_stop_signals, serve
 
 DRAIN_SECONDS = 60.0
 # The hotel of the key and the curl line printed at start (the demo seed has hotels 1..N).
