@@ -13,7 +13,6 @@ from litestar.params import JSONBody
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext
 from api.errors import ApiError
-from api.memo import ResponseMemo
 from api.openapi import Documented
 from api.routes.common import (
     BODY,
@@ -50,11 +49,10 @@ def _own(principal: Principal, hotel_id: int | None) -> int:
     return principal.hotel_id
 
 
-async def _run(
-    ctx: ApiContext, update: Update, memo: ResponseMemo[Any] | None
-) -> cacheops.CacheUpdateResult:
-    """The update on a pooled connection, then `memo` emptied: the memo holds answers from the
-    cache just rewritten, and a manual update does not move the bridge count they are kept by."""
+async def _run(ctx: ApiContext, update: Update, moved: int | None) -> cacheops.CacheUpdateResult:
+    """The update on a pooled connection, then the `moved` hotel's memoized answers retired in
+    every API process: they were read from the cache just rewritten, and the bridge's batches
+    did not write it."""
     try:
         async with pool_of(ctx).connection() as conn:
             return await update(conn)
@@ -62,8 +60,8 @@ async def _run(
         raise cache_error(exc) from None
     finally:
         # After the update, so no answer read meanwhile outlives it.
-        if memo is not None:
-            memo.clear()
+        if moved is not None:
+            await ctx.retire([moved])
 
 
 @post(
@@ -89,7 +87,7 @@ async def update_hotels(
         lambda conn: cacheops.update_hotels(
             conn, ctx.cache, hotel_id=hotel_id, triggered_by=_by(principal)
         ),
-        ctx.catalog_memo,
+        hotel_id,
     )
 
 
@@ -164,7 +162,7 @@ async def refresh_availability(
             end_date=data.end_date,
             triggered_by=_by(principal),
         ),
-        ctx.availability_memo,
+        data.hotel_id,
     )
 
 
