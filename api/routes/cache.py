@@ -49,7 +49,7 @@ def _own(principal: Principal, hotel_id: int | None) -> int:
     return principal.hotel_id
 
 
-async def _run(ctx: ApiContext, update: Update, moved: int | None) -> cacheops.CacheUpdateResult:
+async def _run(ctx: ApiContext, update: Update, moved: int) -> cacheops.CacheUpdateResult:
     """The update on a pooled connection, then the `moved` hotel's memoized answers retired in
     every API process: they were read from the cache just rewritten, and the bridge's batches
     did not write it."""
@@ -60,8 +60,7 @@ async def _run(ctx: ApiContext, update: Update, moved: int | None) -> cacheops.C
         raise cache_error(exc) from None
     finally:
         # After the update, so no answer read meanwhile outlives it.
-        if moved is not None:
-            await ctx.retire([moved])
+        await ctx.retire([moved])
 
 
 @post(
@@ -109,14 +108,12 @@ async def update_room_types(
 ) -> cacheops.CacheUpdateResult:
     hotel_id = _own(principal, data.hotel_id)
     note(request, "cache.update_room_types", "cache", str(hotel_id))
-    # No memo to empty: the catalog memo holds only /hotels/{id} answers, read from the hotel
-    # cache alone; room-type answers are read from the cache on every request.
     return await _run(
         ctx,
         lambda conn: cacheops.update_room_types(
             conn, ctx.cache, hotel_id=hotel_id, triggered_by=_by(principal)
         ),
-        None,
+        hotel_id,
     )
 
 
