@@ -17,6 +17,9 @@ from bridge.live_status import MemoVersion, MemoVersions, Moves
 log = logging.getLogger("pms_bridge.shared_version")
 
 RETRY_SECONDS = 1.0
+# How often an idle announcer looks whether Redis lost the versions (restarted empty): until
+# `live` is set again, followers keep nothing.
+RESTATE_SECONDS = 5.0
 # Besides Redis being down, a Redis without the script libraries: said, retried, never fatal.
 DOWN = (aioredis.RedisError, OSError)
 
@@ -74,18 +77,27 @@ async def announce(redis_url: str, prefix: str, moves: Moves, stop: asyncio.Even
     """Publishes what the bridge's writers flushed, until stop; flushes made while one
     announcement is in flight go together in the next."""
     client = aioredis.Redis.from_url(redis_url)
+    key = _names(prefix)[0]
     stopper = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
             ready = asyncio.create_task(moves.ready.wait())
-            await asyncio.wait([ready, stopper], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [ready, stopper], timeout=RESTATE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
             ready.cancel()
             if stop.is_set():
                 break
+            due = moves.ready.is_set()
             moved = moves.take()
             try:
-                await _move(client, prefix, moved.hotels, moved.every, moved.live)
+                if due:
+                    await _move(client, prefix, moved.hotels, moved.every, moved.live)
+                elif not await client.hexists(key, "live"):
+                    await _move(client, prefix, (), False, moved.live)
             except DOWN as exc:
+                if not due:
+                    continue  # looked again in RESTATE_SECONDS
                 # Followers that miss it keep answers at most their memo's age bound.
                 log.warning("could not publish the memo versions: %s", exc)
                 moves.retry(moved)

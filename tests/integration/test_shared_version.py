@@ -183,3 +183,23 @@ async def test_a_subscription_killed_memoizes_nothing_and_still_retires_once_bac
         assert memo.get(3, shared.current(3)) is None
         assert memo.get(4, shared.current(4)) == b"hotel 4 after"
     await redis.aclose()
+
+
+async def test_versions_lost_with_redis_are_restated_by_the_idle_bridge(
+    redis_url: str, redis_prefix: str
+) -> None:
+    redis = aioredis.Redis.from_url(redis_url)
+    async with (
+        following(redis_url, redis_prefix) as shared,
+        announcing(redis_url, redis_prefix) as moves,
+    ):
+        moves.capture(True)
+        await until(lambda: shared.live() is True, "capture's state reached it")
+        # As Redis restarted empty: the hash gone, every subscription dropped.
+        await redis.delete(f"{redis_prefix}:memo:versions")
+        await redis.client_kill_filter(_type="pubsub")
+        await until(lambda: shared.current(1) is None, "it knows nothing after resubscribing")
+        # With nothing to announce, the bridge still says capture's state again.
+        await until(lambda: shared.live() is True, "the versions were restated")
+        assert await redis.hget(f"{redis_prefix}:memo:versions", "live") == b"1"
+    await redis.aclose()
