@@ -15,7 +15,8 @@ import pytest
 from api.memo import ResponseMemo
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from bridge.shared_version import publish
+from bridge.live_status import Moves
+from bridge.shared_version import announce, publish
 from metrics.definitions import REGISTRY
 from tests.integration.api_server import (
     create_key,
@@ -297,3 +298,46 @@ async def test_a_write_in_another_process_retires_only_its_hotel_here(
             raise AssertionError("hotel 1's answer was never retired")
         assert await hit(two, path_of(2))
         assert await hit(one, path_of(1))  # kept again under its new version
+
+
+async def test_a_cache_refresh_on_one_replica_retires_the_hotel_on_the_other(
+    settings: Settings, db_url: str
+) -> None:
+    """Two API-only processes sharing Redis, and a bridge's versions (capture live) in it."""
+    admin = await create_key(db_url, 1, "admin")
+    keys = {hotel: await create_key(db_url, hotel, "read") for hotel in (1, 2)}
+    moves, stop = Moves(), asyncio.Event()
+    moves.capture(True)
+    announcer = asyncio.create_task(
+        announce(settings.redis_url or "", settings.redis_prefix, moves, stop)
+    )
+    try:
+        async with (
+            running_api(settings) as first,
+            running_api(settings) as other,
+            first.client(admin) as operator,
+            other.client(keys[1]) as one,
+            other.client(keys[2]) as two,
+        ):
+            other.ctx.availability_memo = ResponseMemo("availability", max_age=3600)
+            await memoized(one, path_of(1))
+            await memoized(two, path_of(2))
+            refreshed = await operator.post(
+                "/api/booking-engine/cache/refresh-availability",
+                json={
+                    "hotel_id": 1,
+                    "start_date": str(START),
+                    "end_date": str(START + timedelta(3)),
+                },
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            for _ in range(300):  # an upper bound on waiting for Redis, not a timing assertion
+                if not await hit(one, path_of(1)):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("hotel 1's answer was never retired on the other replica")
+            assert await hit(two, path_of(2))
+    finally:
+        stop.set()
+        await announcer
