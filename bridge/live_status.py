@@ -105,6 +105,12 @@ class Moves:
         self._due, self._due_every = set(), False
         return moved
 
+    def written(self) -> Moved:
+        """Everything writers said, at once: for a writer outside the bridge's batches, which
+        publishes it itself (bridge/shared_version.py's `publish`)."""
+        self.flush()
+        return self.take()
+
     def retry(self, moved: Moved) -> None:
         """An announcement that failed goes with the next one."""
         self._due |= moved.hotels

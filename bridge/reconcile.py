@@ -267,8 +267,7 @@ async def reconcile(
             found = await availability_differences(
                 conn, cache, Horizon.of(settings), hotel_id, repair=not dry_run, moves=moves
             )
-            moves.flush()
-            repaired = moves.take().hotels
+            repaired = moves.written().hotels
             if repaired:
                 # The memoized answers of repaired hotels, in every API process.
                 await shared_version.publish(settings.redis_url, settings.redis_prefix, repaired)

@@ -126,8 +126,7 @@ async def retry_parked(
             raise _not_found(exc) from None
     if result.applied:
         # Answers kept from the caches before the change was applied are older than them now.
-        moves.flush()
-        moved = moves.take()
+        moved = moves.written()
         await ctx.retire(sorted(moved.hotels), every=moved.every)
     note(
         request,

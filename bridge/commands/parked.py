@@ -103,8 +103,7 @@ async def cmd_parked_retry(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"parked retry: {parked_id} still parked: {result.error}")
     finally:
         # The hotels whose cached answers the applied changes rewrote, in every API process.
-        moves.flush()
-        moved = moves.take()
+        moved = moves.written()
         await shared_version.publish(
             settings.redis_url, settings.redis_prefix, moved.hotels, moved.every
         )

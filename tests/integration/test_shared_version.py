@@ -219,28 +219,24 @@ async def test_versions_lost_with_redis_are_restated_by_the_idle_bridge(
 async def test_each_sink_names_the_hotels_it_wrote(settings: Settings, db_url: str) -> None:
     cache, moves, kept = MemoryCache(), Moves(), horizon(settings)
 
-    def flushed() -> Moved:
-        moves.flush()
-        return moves.take()
-
     type_id, _ = await room_type_with_rooms(db_url, 2)
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         dirty = AvailabilityDirty(room_types={(2, type_id)})
         await availability_sink.apply(conn, cache, dirty, kept, moves)
-        assert flushed() == Moved(frozenset({2}), False, False)
+        assert moves.written() == Moved(frozenset({2}), False, False)
 
         await prices_sink.apply(conn, cache, PricesDirty(hotels={1}), kept, moves)
-        assert flushed() == Moved(frozenset({1}), False, False)
+        assert moves.written() == Moved(frozenset({1}), False, False)
         # A global plan's hotels are those the recompute repriced: both sell plan 1.
         await prices_sink.apply(conn, cache, PricesDirty(global_plans={1}), kept, moves)
-        assert flushed() == Moved(frozenset({1, 2}), False, False)
+        assert moves.written() == Moved(frozenset({1, 2}), False, False)
 
         auto = CatalogStage(cache, "auto", moves)
         await auto.apply(conn, CatalogDirty(hotels={1: 1}))
-        assert flushed() == Moved(frozenset({1}), False, False)
+        assert moves.written() == Moved(frozenset({1}), False, False)
         # After a truncate any hotel may have changed: every hotel moves.
         await auto.apply(conn, CatalogDirty(everything_room_types=True))
-        assert flushed() == Moved(frozenset(), True, False)
+        assert moves.written() == Moved(frozenset(), True, False)
         # The manual policy writes no cache for a captured change: nothing moves.
         await CatalogStage(cache, "manual", moves).apply(conn, CatalogDirty(hotels={2: 1}))
-        assert flushed() == Moved(frozenset(), False, False)
+        assert moves.written() == Moved(frozenset(), False, False)
