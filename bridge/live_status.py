@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import msgspec
 
-
-class MemoVersion(NamedTuple):
-    """What one hotel's memoized answers are kept under. An answer read under one version is
-    exact until it moves: `hotel` moves when a write changes that hotel's cached answers,
-    `every` when one changes any hotel's (a full rebuild, a capture reconnection, whose
-    answers may miss changes still being caught up on), `epoch` when a replica subscribes
-    anew (moves published while it was not subscribed are lost), and `live` with capture."""
-
-    epoch: int
-    every: int
-    hotel: int
-    live: bool
+# What one hotel's memoized answers are kept under: (epoch, every, hotel, live). An answer
+# read under one version is exact until it moves: `hotel` moves when a write changes that
+# hotel's cached answers, `every` when one changes any hotel's (a full rebuild, a capture
+# reconnection, whose answers may miss changes still being caught up on), `epoch` when a
+# process subscribes anew (moves published while it was not subscribed are lost), and `live`
+# with capture. A plain tuple: it is made for every memoized answer given.
+MemoVersion = tuple[int, int, int, bool]
 
 
 class MemoVersions:
@@ -42,7 +37,7 @@ class MemoVersions:
         self.hotels = {} if hotels is None else hotels
 
     def of(self, hotel_id: int) -> MemoVersion:
-        return MemoVersion(self.epoch, self.every, self.hotels.get(hotel_id, 0), self.live)
+        return (self.epoch, self.every, self.hotels.get(hotel_id, 0), self.live)
 
 
 class Moved(msgspec.Struct, frozen=True):

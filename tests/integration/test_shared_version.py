@@ -16,7 +16,7 @@ from redis.asyncio.client import PubSub
 from api.memo import ResponseMemo
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
-from bridge.live_status import MemoVersion, Moved, Moves
+from bridge.live_status import Moved, Moves
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.catalog import CatalogDirty
 from bridge.projectors.prices import PricesDirty
@@ -26,6 +26,9 @@ from bridge.sinks import availability as availability_sink
 from bridge.sinks import prices as prices_sink
 from bridge.sinks.catalog import CatalogStage
 from tests.integration.api_server import room_type_with_rooms
+
+# A version's fields: (epoch, every, hotel, live).
+EPOCH, EVERY, HOTEL, LIVE = range(4)
 
 
 async def until(check: Callable[[], bool], what: str) -> None:
@@ -59,7 +62,7 @@ async def following(redis_url: str, prefix: str) -> AsyncIterator[SharedVersions
 
 def count(shared: SharedVersions, hotel_id: int) -> int | None:
     version = shared.current(hotel_id)
-    return None if version is None else version.hotel
+    return None if version is None else version[HOTEL]
 
 
 async def test_a_follower_holds_each_hotels_version_as_the_bridge_moves_it(
@@ -74,12 +77,12 @@ async def test_a_follower_holds_each_hotels_version_as_the_bridge_moves_it(
         moves.capture(True)
         await until(lambda: early.current(3) is not None, "capture's state reached it")
         first = early.current(3)
-        assert first is not None and first.live and first.hotel == 0
+        assert first is not None and first[LIVE] and first[HOTEL] == 0
         moves.hotels([3, 5])
         moves.flush()
         await until(lambda: count(early, 3) == 1, "hotel 3 moved")
         moved = early.current(3)
-        assert moved == MemoVersion(first.epoch, first.every, 1, True)  # the same subscription
+        assert moved == (first[EPOCH], first[EVERY], 1, True)  # the same subscription
         assert count(early, 5) == 1 and count(early, 7) == 0
         # The hash holds the same counts: one that subscribes later reads them, in an epoch
         # of its own.
@@ -94,7 +97,7 @@ async def test_a_follower_holds_each_hotels_version_as_the_bridge_moves_it(
             moves.capture(True)
             await until(lambda: late.live() is True, "capture is back")
             back = late.current(7)
-            assert back is not None and back.every == late_version.every + 1
+            assert back is not None and back[EVERY] == late_version[EVERY] + 1
     await redis.aclose()
 
 
@@ -144,7 +147,7 @@ async def test_writers_outside_the_bridge_move_their_hotels_or_every_hotel(
         await until(lambda: shared.current(1) != before[1], "every hotel moved")
         after = shared.current(1)
         assert after is not None and before[1] is not None
-        assert after.every == before[1].every + 1
+        assert after[EVERY] == before[1][EVERY] + 1
 
 
 async def test_publishing_without_redis_is_nothing_to_do() -> None:
@@ -177,7 +180,7 @@ async def test_a_subscription_killed_memoizes_nothing_and_still_retires_once_bac
             lambda: (
                 (now := shared.current(3)) is not None
                 and kept is not None
-                and now.epoch > kept.epoch
+                and now[EPOCH] > kept[EPOCH]
             ),
             "subscribed again",
         )
