@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +18,8 @@ from bridge.clock import HotelClock
 from bridge.config import Settings
 from bridge.errors import Unavailable
 from bridge.horizon import Horizon
-from bridge.live_status import BridgeStatus, Version, version_of
-from bridge.shared_version import SharedVersion
+from bridge.live_status import BridgeStatus
+from bridge.shared_version import SharedVersions, publish
 
 # Where the app keeps its context in Litestar's app state, for guards (which take no
 # dependencies).
@@ -34,8 +35,8 @@ class ApiContext:
     booking_pool: AsyncConnectionPool[Any] | None = None
     # The bridge, when it runs in this process.
     status: BridgeStatus | None = None
-    # An API-only replica's view of the bridge's version, published through Redis.
-    shared: SharedVersion | None = None
+    # The memo versions followed through Redis, when there is one.
+    shared: SharedVersions | None = None
     # Set by create_app: key lookup, rate limiter, audit writer and the JWT signing secret.
     keys: KeyStore | None = None
     limiter: Limiter | None = None
@@ -53,12 +54,33 @@ class ApiContext:
             self.settings.horizon_days_back, self.settings.horizon_days_ahead, self.clock
         )
 
-    def memo_version(self) -> tuple[int, Version] | None:
-        """What memoized answers are kept under: the bridge's version, from this process's
-        bridge or through Redis (with the subscription's epoch); None memoizes nothing."""
+    def memo_version(self, hotel_id: int) -> Hashable | None:
+        """What the hotel's memoized answers are kept under; None memoizes nothing. Through
+        Redis, every writer's moves arrive; this process's bridge also moves its own at once,
+        so answers never outlive a batch it applied while its message is on the way."""
+        status = self.status
+        if self.shared is not None:
+            version = self.shared.current(hotel_id)
+            if version is None or status is None:
+                return version
+            return version, status.memo_version(hotel_id)
+        return None if status is None else status.memo_version(hotel_id)
+
+    def source_live(self) -> bool:
+        """Whether capture is connected: the bridge's state, in its process or as it last
+        published it; taken as connected while no bridge has said."""
         if self.status is not None:
-            return 0, version_of(self.status)
-        return None if self.shared is None else self.shared.current()
+            return self.status.connected
+        live = None if self.shared is None else self.shared.live()
+        return True if live is None else live
+
+    async def retire(self, hotel_ids: list[int], *, every: bool = False) -> None:
+        """After a write to these hotels' cached answers outside the bridge's batches: this
+        process's memos are emptied (so the caller reads its write), and every other API
+        process is told through Redis."""
+        self.availability_memo.clear()
+        self.catalog_memo.clear()
+        await publish(self.settings.redis_url, self.settings.redis_prefix, hotel_ids, every)
 
 
 def pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:

@@ -1,10 +1,14 @@
-"""A short-lived memo of encoded answers, kept under the bridge's version (bridge/live_status.py).
+"""A short-lived memo of encoded answers, each kept under its hotel's memo version
+(bridge/live_status.py).
 
-Every cache change from capture moves the version, so an answer stored under the version read
-before the cache is exact until the version moves; an API-only replica follows the version
-through Redis (bridge/shared_version.py). The age bound covers writes the version does not
-see (a read-through or refresh by another replica sharing Redis, the TTL refresher, a version
-message lost in transit); it is well inside the 5-second sync target.
+The caches' writers move a hotel's version once their writes have landed (the bridge's sinks
+per batch, cache commands and admin routes, reconcile's repairs), and every API process follows
+the versions through Redis (bridge/shared_version.py), so an answer stored under the version
+read before the cache is exact until that hotel's version moves; a change in one hotel leaves
+the others' answers standing. The age bound covers writes no version sees (a read-through by
+another process sharing Redis, the TTL refresher) and a subscription lost before it is noticed:
+no answer is served older than MAX_AGE_SECONDS (+ GRACE_SECONDS while its successor is being
+computed), well inside the 5-second sync target.
 """
 
 from __future__ import annotations

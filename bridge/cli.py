@@ -123,6 +123,7 @@ def _say_where(url: str) -> None:
 
 
 async def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge import shared_version
     from bridge.cache import open_shared_cache
     from bridge.db import connect
     from bridge.migrate import require_migrated
@@ -137,6 +138,8 @@ async def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
         async with await connect(require_database(settings)) as conn:
             await require_migrated(conn)
             written = await rebuild_availability(conn, cache, horizon(settings))
+        # Every hotel's memoized answers, in every API process.
+        await shared_version.publish(settings.redis_url, settings.redis_prefix, [], every=True)
     finally:
         await cache.close()
     print(f"snapshot: wrote {written} availability entries")

@@ -20,6 +20,7 @@ from bridge.changes import Batch, Change, RawReject
 from bridge.db import SCHEMA_ERRORS, connect, fetch_value, first_line
 from bridge.heartbeat import HeartbeatMonitor
 from bridge.horizon import Horizon
+from bridge.live_status import MemoVersion, Moves
 from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 from bridge.projectors import availability, sync_status
 from bridge.rows import MalformedChange, validate
@@ -65,9 +66,10 @@ class Stage(Protocol):
 class AvailabilityStage:
     name = "availability"
 
-    def __init__(self, cache: Cache, horizon: Horizon) -> None:
+    def __init__(self, cache: Cache, horizon: Horizon, moves: Moves | None = None) -> None:
         self.cache = cache
         self.horizon = horizon
+        self.moves = moves
 
     def project(self, changes: Sequence[Change]) -> availability.AvailabilityDirty:
         return availability.project(changes)
@@ -75,7 +77,7 @@ class AvailabilityStage:
     async def apply(
         self, conn: psycopg.AsyncConnection[Any], effect: availability.AvailabilityDirty
     ) -> None:
-        await availability_sink.apply(conn, self.cache, effect, self.horizon)
+        await availability_sink.apply(conn, self.cache, effect, self.horizon, self.moves)
 
 
 class SyncStatusStage:
@@ -137,6 +139,7 @@ class Bridge:
         watched: Sequence[str] = (),
         contract_interval: float = 5.0,
         heartbeat_interval: float = 0.0,
+        moves: Moves | None = None,
     ) -> None:
         self.database_url = database_url
         self.source = source
@@ -164,8 +167,9 @@ class Bridge:
         self._resync = False
         self._ahead: asyncio.Task[Prepared | None] | None = None
         self.heartbeats = HeartbeatMonitor(heartbeat_interval)
-        # Set whenever the status's version moves (bridge/announce.py publishes it).
-        self.moved = asyncio.Event()
+        # The stages' sinks say which hotels' cached answers they wrote; flushed once a
+        # batch is done (bridge/shared_version.py publishes them).
+        self.moves = moves or Moves()
 
     @property
     def capture(self) -> str:
@@ -176,6 +180,9 @@ class Bridge:
 
     def latency_percentile(self, q: float) -> float:
         return self.latencies.percentile(q)
+
+    def memo_version(self, hotel_id: int) -> MemoVersion:
+        return self.moves.versions.of(hotel_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: finishes the batch in hand, then returns. Reconnects on loss."""
@@ -255,12 +262,13 @@ class Bridge:
                 self.source.capture_gap_since = saved.capture_gap_since
         self.connections += 1
         self.connected = True
-        self.moved.set()
+        self.moves.capture(True)
         m.consumer_active.set(1)
 
     async def _close(self) -> None:
         self.connected = False
-        self.moved.set()
+        # With what a batch that failed had written to the caches already.
+        self.moves.capture(False)
         m.consumer_active.set(0)
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
@@ -437,8 +445,8 @@ class Bridge:
         for reject in rejects:
             m.changes_parked.labels(table=reject.table or "unknown").inc()
         self.applied += len(good)
-        if good:
-            self.moved.set()
+        # The batch's cache writes have landed: the hotels they moved move as one.
+        self.moves.flush()
         self.parked += len(rejects)
         self._pause_backoff = 1.0
         m.batches_applied.inc()

@@ -15,7 +15,7 @@ import msgspec
 import psycopg
 import redis.exceptions
 
-from bridge import checkpoint
+from bridge import checkpoint, shared_version
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.capture.base import Source
 from bridge.config import Settings, require_database
@@ -24,6 +24,7 @@ from bridge.delivery import events
 from bridge.delivery.events import DeliveryIntent, Operation
 from bridge.errors import Conflict
 from bridge.horizon import Horizon
+from bridge.live_status import Moves
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.sync_status import SyncMark
 from bridge.sinks import availability as availability_sink
@@ -195,10 +196,12 @@ async def availability_differences(
     hotel_id: int | None,
     *,
     repair: bool,
+    moves: Moves | None = None,
 ) -> int:
     """Each hotel's cached horizon against a recompute; differing and missing entries are
-    rewritten, entries that should not exist removed. The cache is read before the
-    recompute, so a repair never writes an older state over what capture wrote meanwhile."""
+    rewritten, entries that should not exist removed (and their hotels told to `moves`). The
+    cache is read before the recompute, so a repair never writes an older state over what
+    capture wrote meanwhile."""
     params = {"hotel_id": hotel_id}
     room_types = await fetch_all(
         conn, availability_sink.HotelRoomType, query("reconcile_room_types"), params
@@ -229,6 +232,8 @@ async def availability_differences(
         if repair and (rewrite or remove):
             await cache.put_availability(rewrite, remove)
             m.availability_keys_written.inc(len(rewrite) + len(remove))
+            if moves is not None:
+                moves.hotels([hotel])
     return found
 
 
@@ -254,9 +259,14 @@ async def reconcile(
             await repair_bookings(conn, differences)
         found = 0
         if cache is not None:
+            moves = Moves()
             found = await availability_differences(
-                conn, cache, Horizon.of(settings), hotel_id, repair=not dry_run
+                conn, cache, Horizon.of(settings), hotel_id, repair=not dry_run, moves=moves
             )
+            repaired = moves.written().hotels
+            if repaired:
+                # The memoized answers of repaired hotels, in every API process.
+                await shared_version.publish(settings.redis_url, settings.redis_prefix, repaired)
     counts = Counter(d.operation for d in differences)
     report = Report(
         created=counts["created"],

@@ -14,6 +14,7 @@ from bridge.capture.trigger import TriggerSource
 from bridge.config import Settings, require_database
 from bridge.delivery.events import DeliveryStage
 from bridge.horizon import Horizon
+from bridge.live_status import Moves
 from bridge.pipeline import AvailabilityStage, Bridge, Stage, SyncStatusStage
 from bridge.sinks.catalog import CatalogStage
 from bridge.sinks.prices import PricesStage
@@ -27,7 +28,8 @@ def horizon(settings: Settings) -> Horizon:
 def snapshot_hook(
     settings: Settings, cache: Cache
 ) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]:
-    """Rebuilds the caches on a connection the source opened at its slot's exported snapshot."""
+    """Rebuilds the caches on a connection the source opened at its slot's exported snapshot.
+    It runs as the source opens, so every hotel's memo version moves with the connection."""
 
     async def rebuild(conn: psycopg.AsyncConnection[Any]) -> None:
         await rebuild_availability(conn, cache, horizon(settings))
@@ -50,25 +52,28 @@ def build_source(settings: Settings, cache: Cache | None = None) -> Source:
     )
 
 
-def build_stages(settings: Settings, cache: Cache) -> list[Stage]:
+def build_stages(settings: Settings, cache: Cache, moves: Moves | None = None) -> list[Stage]:
+    """The bridge's stages; their sinks tell `moves` which hotels' cached answers they wrote."""
     return [
-        AvailabilityStage(cache, horizon(settings)),
+        AvailabilityStage(cache, horizon(settings), moves),
         SyncStatusStage(),
-        CatalogStage(cache, settings.catalog_policy),
-        PricesStage(cache, horizon(settings)),
+        CatalogStage(cache, settings.catalog_policy, moves),
+        PricesStage(cache, horizon(settings), moves),
         DeliveryStage(),
     ]
 
 
 def build_bridge(settings: Settings, cache: Cache | None = None) -> tuple[Bridge, Cache]:
     cache = cache or open_cache(settings.redis_url, settings.redis_prefix)
+    moves = Moves()
     bridge = Bridge(
         require_database(settings),
         build_source(settings, cache),
-        build_stages(settings, cache),
+        build_stages(settings, cache, moves),
         consumer=settings.consumer_name,
         watched=settings.watched_tables,
         contract_interval=settings.contract_interval,
         heartbeat_interval=settings.heartbeat_seconds,
+        moves=moves,
     )
     return bridge, cache

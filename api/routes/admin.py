@@ -20,6 +20,7 @@ from api.schemas import DeadLetterQuery, DeliveryRetryRequest, Requeued, ResendR
 from bridge import parked
 from bridge.capture.install import primary_keys
 from bridge.delivery import retry
+from bridge.live_status import Moves
 from bridge.reconcile import Resent, resend
 from bridge.service import build_stages
 
@@ -108,14 +109,15 @@ async def retry_parked(
     parked_id: ParkedId,
 ) -> parked.RetryResult:
     note(request, "parked.retry", "parked_change", str(parked_id))
-    stages = build_stages(ctx.settings, ctx.cache)
+    moves = Moves()
+    stages = build_stages(ctx.settings, ctx.cache, moves)
     async with pool_of(ctx).connection() as conn:
         keys = await primary_keys(conn, ctx.settings.watched_tables)
         result = await parked.retry(conn, stages, keys, parked_id, reach(principal, None))
     if result.applied:
         # Answers kept from the caches before the change was applied are older than them now.
-        ctx.availability_memo.clear()
-        ctx.catalog_memo.clear()
+        moved = moves.written()
+        await ctx.retire(sorted(moved.hotels), every=moved.every)
     note(
         request,
         "parked.retry",

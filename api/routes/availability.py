@@ -73,17 +73,17 @@ async def availability(
     same_hotel(principal, hotel_id)
     check_range(q)
     check_window(ctx.horizon, q.start_date, q.end_date, "availability")
-    version = ctx.memo_version()
+    version = ctx.memo_version(hotel_id)
+    live = ctx.source_live()
     if version is None:
-        body, _ = await _answer(ctx, hotel_id, q, ctx.status is None)
+        body, _ = await _answer(ctx, hotel_id, q, live)
         return respond(request, Encoded(body, None))
-    live = version[1].connected
 
     async def compute() -> tuple[Encoded, bool]:
         body, keep = await _answer(ctx, hotel_id, q, live)
         return (Encoded.of(body) if keep else Encoded(body, None)), keep
 
-    # The version is read before the cache: a change applied meanwhile invalidates it.
+    # The hotel's version is read before the cache: a change applied meanwhile retires it.
     memo = ctx.availability_memo
     return respond(request, await memo.fetch(memo_key(hotel_id, q), version, compute))
 

@@ -13,7 +13,6 @@ from litestar.params import JSONBody
 from api.auth.guard import Principal, same_hotel
 from api.context import ApiContext, pool_of
 from api.errors import ApiError
-from api.memo import ResponseMemo
 from api.openapi import Documented
 from api.paths import PREFIX
 from api.routes.common import BODY, OPT, QueryId, errors, note, parse_query
@@ -41,18 +40,16 @@ def _own(principal: Principal, hotel_id: int | None) -> int:
     return principal.hotel_id
 
 
-async def _run(
-    ctx: ApiContext, update: Update, memo: ResponseMemo[Any] | None
-) -> cacheops.CacheUpdateResult:
-    """The update on a pooled connection, then `memo` emptied: the memo holds answers from the
-    cache just rewritten, and a manual update does not move the bridge count they are kept by."""
+async def _run(ctx: ApiContext, update: Update, moved: int) -> cacheops.CacheUpdateResult:
+    """The update on a pooled connection, then the `moved` hotel's memoized answers retired in
+    every API process: they were read from the cache just rewritten, and the bridge's batches
+    did not write it."""
     try:
         async with pool_of(ctx).connection() as conn:
             return await update(conn)
     finally:
         # After the update, so no answer read meanwhile outlives it.
-        if memo is not None:
-            memo.clear()
+        await ctx.retire([moved])
 
 
 @post(
@@ -78,7 +75,7 @@ async def update_hotels(
         lambda conn: cacheops.update_hotels(
             conn, ctx.cache, hotel_id=hotel_id, triggered_by=_by(principal)
         ),
-        ctx.catalog_memo,
+        hotel_id,
     )
 
 
@@ -100,14 +97,12 @@ async def update_room_types(
 ) -> cacheops.CacheUpdateResult:
     hotel_id = _own(principal, data.hotel_id)
     note(request, "cache.update_room_types", "cache", str(hotel_id))
-    # No memo to empty: the catalog memo holds only /hotels/{id} answers, read from the hotel
-    # cache alone; room-type answers are read from the cache on every request.
     return await _run(
         ctx,
         lambda conn: cacheops.update_room_types(
             conn, ctx.cache, hotel_id=hotel_id, triggered_by=_by(principal)
         ),
-        None,
+        hotel_id,
     )
 
 
@@ -153,7 +148,7 @@ async def refresh_availability(
             end_date=data.end_date,
             triggered_by=_by(principal),
         ),
-        ctx.availability_memo,
+        data.hotel_id,
     )
 
 

@@ -113,8 +113,8 @@ async def get_hotel(
     async def compute() -> tuple[bytes, bool]:
         return _encode(hotel_out(await catalog.hotel(ctx, hotel_id))), True
 
-    # Same rule as availability: an answer is reused while the bridge's version stands.
-    version = ctx.memo_version()
+    # Same rule as availability: an answer is reused while the hotel's version stands.
+    version = ctx.memo_version(hotel_id)
     if version is None:
         body, _ = await compute()
     else:

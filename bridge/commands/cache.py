@@ -20,6 +20,19 @@ def _shared_cache(settings: Settings) -> Any:
     )
 
 
+async def _retire(settings: Settings, hotel_id: int | None) -> None:
+    """Memoized answers read from what was rewritten, in every API process: the hotel's, or
+    every hotel's after an update of all."""
+    from bridge import shared_version
+
+    await shared_version.publish(
+        settings.redis_url,
+        settings.redis_prefix,
+        [] if hotel_id is None else [hotel_id],
+        every=hotel_id is None,
+    )
+
+
 def _report(result: Any) -> int:
     scope = f"hotel {result.hotel_id}" if result.hotel_id is not None else "all hotels"
     line = (
@@ -42,6 +55,7 @@ async def cmd_cache_update(args: argparse.Namespace, settings: Settings) -> int:
                 result = await update(conn, cache, hotel_id=args.hotel, triggered_by="cli")
             except Refused as exc:
                 raise ConfigError(f"--hotel {args.hotel}: {exc.detail}") from None
+            await _retire(settings, args.hotel)
     finally:
         await cache.close()
     return _report(result)
@@ -75,6 +89,7 @@ async def cmd_cache_refresh(args: argparse.Namespace, settings: Settings) -> int
                 )
             except Refused as exc:
                 raise ConfigError(exc.detail) from None
+            await _retire(settings, args.hotel)
     finally:
         await cache.close()
     return _report(result)

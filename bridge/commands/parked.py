@@ -59,10 +59,12 @@ async def _ids(conn: Any, args: argparse.Namespace) -> list[int]:
 
 
 async def cmd_parked_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge import shared_version
     from bridge.cache import open_shared_cache
     from bridge.capture.install import primary_keys
     from bridge.commands.audited import audit
     from bridge.db import connect
+    from bridge.live_status import Moves
     from bridge.migrate import require_migrated
     from bridge.parked import ParkedNotFound, retry
     from bridge.service import build_stages
@@ -72,8 +74,9 @@ async def cmd_parked_retry(args: argparse.Namespace, settings: Settings) -> int:
         "ask that process instead (POST /api/booking-engine/admin/parked-changes/ID/retry)",
     )
     still = 0
+    moves = Moves()
     try:
-        stages = build_stages(settings, cache)
+        stages = build_stages(settings, cache, moves)
         async with await connect(require_database(settings), autocommit=True) as conn:
             await require_migrated(conn)
             keys = await primary_keys(conn, settings.watched_tables)
@@ -99,6 +102,11 @@ async def cmd_parked_retry(args: argparse.Namespace, settings: Settings) -> int:
                     still += 1
                     print(f"parked retry: {parked_id} still parked: {result.error}")
     finally:
+        # The hotels whose cached answers the applied changes rewrote, in every API process.
+        moved = moves.written()
+        await shared_version.publish(
+            settings.redis_url, settings.redis_prefix, moved.hotels, moved.every
+        )
         await cache.close()
     return 1 if still else 0
 

@@ -12,6 +12,7 @@ import psycopg
 from bridge.cache.base import Availability, AvailabilityKey, Cache
 from bridge.db import fetch_all
 from bridge.horizon import Horizon
+from bridge.live_status import Moves
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.sql import query
 from metrics.definitions import availability_keys_written
@@ -147,11 +148,18 @@ async def recompute(
 
 
 async def apply(
-    conn: psycopg.AsyncConnection[Any], cache: Cache, dirty: AvailabilityDirty, horizon: Horizon
+    conn: psycopg.AsyncConnection[Any],
+    cache: Cache,
+    dirty: AvailabilityDirty,
+    horizon: Horizon,
+    moves: Moves | None = None,
 ) -> int:
+    """Recomputes and writes the dirty keys; `moves` is told the hotels written."""
     if not dirty:
         return 0
     entries, deletes = await recompute(conn, dirty, horizon)
     await cache.put_availability(entries, deletes)
+    if moves is not None:
+        moves.hotels({e.hotel_id for e in entries} | {k.hotel_id for k in deletes})
     availability_keys_written.inc(len(entries) + len(deletes))
     return len(entries) + len(deletes)

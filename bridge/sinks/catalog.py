@@ -19,6 +19,7 @@ import psycopg
 from bridge.cache.base import Cache
 from bridge.changes import Change
 from bridge.db import fetch_all, fetch_values
+from bridge.live_status import Moves
 from bridge.projectors import catalog
 from bridge.projectors.catalog import CatalogDirty
 from bridge.sql import query
@@ -248,9 +249,10 @@ class CatalogStage:
 
     name = "catalog"
 
-    def __init__(self, cache: Cache, policy: str = "manual") -> None:
+    def __init__(self, cache: Cache, policy: str = "manual", moves: Moves | None = None) -> None:
         self.cache = cache
         self.policy = policy
+        self.moves = moves
 
     def project(self, changes: Sequence[Change]) -> CatalogDirty:
         return catalog.project(changes)
@@ -264,8 +266,19 @@ class CatalogStage:
         if dirty.hotels or dirty.everything_hotels:
             scope = None if dirty.everything_hotels else sorted(dirty.hotels)
             await refresh_hotels(conn, self.cache, scope)
+            self._moved(scope)
             await mark_updated(conn, HOTELS, scope, CATALOG_TTL_MINUTES)
         if dirty.room_types or dirty.everything_room_types:
             scope = None if dirty.everything_room_types else sorted(dirty.room_types)
             await refresh_room_types(conn, self.cache, scope)
+            self._moved(scope)
             await mark_updated(conn, ROOM_TYPES, scope, CATALOG_TTL_MINUTES)
+
+    def _moved(self, scope: list[int] | None) -> None:
+        """A hotel's document feeds its memoized answers; a truncate's refresh, every hotel's."""
+        if self.moves is None:
+            return
+        if scope is None:
+            self.moves.every()
+        else:
+            self.moves.hotels(scope)

@@ -18,6 +18,7 @@ from bridge.cache.base import Cache
 from bridge.changes import Change
 from bridge.db import fetch_all
 from bridge.horizon import Horizon
+from bridge.live_status import Moves
 from bridge.projectors import prices
 from bridge.projectors.prices import PricesDirty
 from bridge.sql import query
@@ -118,8 +119,14 @@ async def recompute(
 
 
 async def apply(
-    conn: psycopg.AsyncConnection[Any], cache: Cache, dirty: PricesDirty, horizon: Horizon
+    conn: psycopg.AsyncConnection[Any],
+    cache: Cache,
+    dirty: PricesDirty,
+    horizon: Horizon,
+    moves: Moves | None = None,
 ) -> int:
+    """Reprices the dirty hotels; `moves` is told the hotels written (a global plan's
+    hotels are known here, from the recompute)."""
     if not dirty:
         return 0
     documents, gone = await recompute(conn, dirty, horizon)
@@ -127,6 +134,8 @@ async def apply(
         gone = [int(k) for k in await cache.document_keys(PRICES) if int(k) not in documents]
     await cache.put_documents(PRICES, {str(h): _encode(d) for h, d in documents.items()})
     await cache.delete_documents(PRICES, [str(h) for h in gone])
+    if moves is not None:
+        moves.hotels([*documents, *gone])
     return len(documents) + len(gone)
 
 
@@ -147,12 +156,13 @@ class PricesStage:
 
     name = "prices"
 
-    def __init__(self, cache: Cache, horizon: Horizon) -> None:
+    def __init__(self, cache: Cache, horizon: Horizon, moves: Moves | None = None) -> None:
         self.cache = cache
         self.horizon = horizon
+        self.moves = moves
 
     def project(self, changes: Sequence[Change]) -> PricesDirty:
         return prices.project(changes)
 
     async def apply(self, conn: psycopg.AsyncConnection[Any], dirty: PricesDirty) -> None:
-        await apply(conn, self.cache, dirty, self.horizon)
+        await apply(conn, self.cache, dirty, self.horizon, self.moves)

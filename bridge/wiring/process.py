@@ -35,7 +35,7 @@ from bridge.observer import Observer
 from bridge.pipeline import Bridge
 from bridge.refresher import start_background
 from bridge.service import build_bridge
-from bridge.shared_version import SharedVersion, announce
+from bridge.shared_version import SharedVersions, announce
 from bridge.startup import check_migrations, ensure_availability_built
 
 log = logging.getLogger("pms_bridge.runner")
@@ -169,8 +169,10 @@ async def serve(
             if reachable:
                 await open_pools(pools)
             shared = None
-            if bridge is None and settings.redis_url:
-                shared = SharedVersion(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url:
+                # Followed by the bridge's own API too: writers in other processes (a cache
+                # command, a replica's admin route) move versions through Redis alone.
+                shared = SharedVersions(settings.redis_url, settings.redis_prefix)
                 shared.start()
             ctx = ApiContext(
                 settings=settings,
@@ -195,9 +197,7 @@ async def serve(
         if reachable and bridge is not None:
             tasks.append(asyncio.create_task(bridge.run(stop), name="bridge"))
             if settings.redis_url:
-                announcing = announce(
-                    settings.redis_url, settings.redis_prefix, bridge, bridge.moved, stop
-                )
+                announcing = announce(settings.redis_url, settings.redis_prefix, bridge.moves, stop)
                 tasks.append(asyncio.create_task(announcing, name="announce"))
             tasks.extend(start_background(settings, cache, stop, bridge.source, bridge.consumer))
         if on_started is not None:

@@ -191,15 +191,16 @@ async def test_cache_endpoints_need_admin_and_report_status(
 async def test_catalog_answers_follow_each_manual_cache_update_while_memoized(
     settings: Settings, db_url: str
 ) -> None:
-    """Beside the in-process bridge, answers are memoized under the bridge's applied count. A
-    manual cache update does not move that count, so an update must not leave an answer it
-    changed in the memo; and an update of one cache must not change the other's answers."""
+    """Beside the in-process bridge, answers are memoized under their hotel's version. Under
+    the manual policy a captured catalog change writes no cache and moves no version, so an
+    update must retire the answers it changed; and an update of one cache must not change the
+    other's answers."""
     admin = await create_key(db_url, 1, "admin")
     type_id, _ = await room_type_with_rooms(db_url, 1)
     async with running_api(settings, MemoryCache(), run_bridge=True) as api:
         bridge = api.bridge
         assert bridge is not None
-        # Only a new applied count or an update may retire a memoized answer here, not its age.
+        # Only a new version or an update may retire a memoized answer here, not its age.
         api.ctx.catalog_memo = ResponseMemo("hotel", max_age=3600)
         async with api.client(admin) as http:
 
@@ -222,8 +223,7 @@ async def test_catalog_answers_follow_each_manual_cache_update_while_memoized(
                     break
                 await asyncio.sleep(0.1)
             assert bridge.applied >= counted + 2
-            # Manual policy: captured, counted as pending, the caches untouched. These answers
-            # are memoized under the count that no update below moves.
+            # Manual policy: captured, counted as pending, the caches untouched.
             assert await read() == (hotel_name, type_name)
 
             types = await http.post(f"{P}/cache/update-room-types", json={"hotel_id": 1})

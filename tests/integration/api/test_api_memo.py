@@ -15,6 +15,8 @@ import pytest
 from api.memo import ResponseMemo
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
+from bridge.live_status import Moves
+from bridge.shared_version import announce, publish
 from metrics.definitions import REGISTRY
 from tests.support.api_server import (
     create_key,
@@ -225,3 +227,117 @@ async def test_answers_from_before_a_capture_reconnection_are_not_reused(
         assert (await http.get(PATH)).status_code == 200
         assert memo_hits() == hits  # the memoized answer predates the reconnection
         await answered_from_memo(http)
+
+
+def path_of(hotel_id: int) -> str:
+    return PATH.replace("/availability/1?", f"/availability/{hotel_id}?")
+
+
+async def hit(http: httpx.AsyncClient, path: str) -> bool:
+    """Whether this answer came from the memo."""
+    hits = memo_hits()
+    assert (await http.get(path)).status_code == 200
+    return memo_hits() == hits + 1
+
+
+async def memoized(http: httpx.AsyncClient, path: str) -> None:
+    for _ in range(100):  # an upper bound on waiting for capture, not a timing assertion
+        if await hit(http, path):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never came from the memo")
+
+
+async def test_a_change_in_one_hotel_retires_its_answers_and_not_another_hotels(
+    settings: Settings, db_url: str
+) -> None:
+    keys = {hotel: await create_key(db_url, hotel, "read") for hotel in (1, 2)}
+    type_id, _ = await room_type_with_rooms(db_url, 1)
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(keys[1]) as one,
+        api.client(keys[2]) as two,
+    ):
+        # Only a new version may retire an answer here, not its age.
+        api.ctx.availability_memo = ResponseMemo("availability", max_age=3600)
+        await memoized(one, path_of(1))
+        await memoized(two, path_of(2))
+
+        await fill_all_but(db_url, 1, type_id, [START], keep=1)
+        for _ in range(300):  # an upper bound on waiting for capture, not a timing assertion
+            nights = {
+                t["room_type_id"]: t["nights"] for t in (await one.get(PATH)).json()["room_types"]
+            }
+            if nights[type_id][0]["available"] == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert nights[type_id][0]["available"] == 1
+        # Hotel 2's answer, kept before hotel 1 changed, still stands.
+        assert await hit(two, path_of(2))
+
+
+async def test_a_write_in_another_process_retires_only_its_hotel_here(
+    settings: Settings, db_url: str
+) -> None:
+    keys = {hotel: await create_key(db_url, hotel, "read") for hotel in (1, 2)}
+    async with (
+        running_api(settings, MemoryCache(), run_bridge=True) as api,
+        api.client(keys[1]) as one,
+        api.client(keys[2]) as two,
+    ):
+        api.ctx.availability_memo = ResponseMemo("availability", max_age=3600)
+        await memoized(one, path_of(1))
+        await memoized(two, path_of(2))
+        # As `pms-bridge cache refresh-availability --hotel 1` or a replica's admin route does.
+        await publish(settings.redis_url, settings.redis_prefix, [1])
+        for _ in range(300):  # an upper bound on waiting for Redis, not a timing assertion
+            if not await hit(one, path_of(1)):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("hotel 1's answer was never retired")
+        assert await hit(two, path_of(2))
+        assert await hit(one, path_of(1))  # kept again under its new version
+
+
+async def test_a_cache_refresh_on_one_replica_retires_the_hotel_on_the_other(
+    settings: Settings, db_url: str
+) -> None:
+    """Two API-only processes sharing Redis, and a bridge's versions (capture live) in it."""
+    admin = await create_key(db_url, 1, "admin")
+    keys = {hotel: await create_key(db_url, hotel, "read") for hotel in (1, 2)}
+    moves, stop = Moves(), asyncio.Event()
+    moves.capture(True)
+    announcer = asyncio.create_task(
+        announce(settings.redis_url or "", settings.redis_prefix, moves, stop)
+    )
+    try:
+        async with (
+            running_api(settings) as first,
+            running_api(settings) as other,
+            first.client(admin) as operator,
+            other.client(keys[1]) as one,
+            other.client(keys[2]) as two,
+        ):
+            other.ctx.availability_memo = ResponseMemo("availability", max_age=3600)
+            await memoized(one, path_of(1))
+            await memoized(two, path_of(2))
+            refreshed = await operator.post(
+                "/api/booking-engine/cache/refresh-availability",
+                json={
+                    "hotel_id": 1,
+                    "start_date": str(START),
+                    "end_date": str(START + timedelta(3)),
+                },
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            for _ in range(300):  # an upper bound on waiting for Redis, not a timing assertion
+                if not await hit(one, path_of(1)):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("hotel 1's answer was never retired on the other replica")
+            assert await hit(two, path_of(2))
+    finally:
+        stop.set()
+        await announcer

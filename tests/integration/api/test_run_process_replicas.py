@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 import httpx
 import psutil
+import redis
 
 from bridge.embedded import free_port
 from tests.support.api_server import create_key, fill_all_but, room_type_with_rooms
@@ -91,15 +92,42 @@ def test_a_change_reaches_both_replicas_and_neither_answers_from_before_it(
             assert memo_hits(base) > hits, f"{base} never answered from its memo"
             assert before > 1
 
-        asyncio.run(fill_all_but(db_url, 1, type_id, [START], keep=1))
-        for base in bases:
-            deadline = time.monotonic() + REACH_LIMIT_S
-            while time.monotonic() < deadline and available(base, key, type_id) != 1:
-                time.sleep(0.05)
-        # Once there, the change stays: no replica answers from a memo older than it.
-        seen = [available(base, key, type_id) for _ in range(20) for base in bases]
-        assert seen == [1] * len(seen)
-        assert all(memo_hits(base) > 0 for base in bases)
+        reaches_both(db_url, key, type_id, bases, keep=1)
+
+        # Their subscriptions killed, the replicas subscribe again, and a change still reaches
+        # both, memoized again after it.
+        assert redis_cli(redis_url, "CLIENT", "KILL", "TYPE", "pubsub") == "2"
+        channel = f"{redis_prefix}:memo:moved"
+        deadline = time.monotonic() + REACH_LIMIT_S
+        while time.monotonic() < deadline and subscribers(redis_url, channel) != 2:
+            time.sleep(0.1)
+        assert subscribers(redis_url, channel) == 2
+        hits = [memo_hits(base) for base in bases]
+        reaches_both(db_url, key, type_id, bases, keep=2)
+        assert all(memo_hits(base) > before for base, before in zip(bases, hits, strict=True))
+
+
+def reaches_both(db_url: str, key: str, type_id: int, bases: list[str], keep: int) -> None:
+    """A change of the first night reaches every replica, and then stays: no replica answers
+    from a memo older than it."""
+    asyncio.run(fill_all_but(db_url, 1, type_id, [START], keep=keep))
+    for base in bases:
+        deadline = time.monotonic() + REACH_LIMIT_S
+        while time.monotonic() < deadline and available(base, key, type_id) != keep:
+            time.sleep(0.05)
+    seen = [available(base, key, type_id) for _ in range(20) for base in bases]
+    assert seen == [keep] * len(seen)
+    assert all(memo_hits(base) > 0 for base in bases)
+
+
+def redis_cli(redis_url: str, *command: str) -> str:
+    with redis.Redis.from_url(redis_url) as client:
+        return str(client.execute_command(*command))
+
+
+def subscribers(redis_url: str, channel: str) -> int:
+    with redis.Redis.from_url(redis_url) as client:
+        return int(dict(client.pubsub_numsub(channel)).get(channel.encode(), 0))
 
 
 def listening(process: psutil.Process) -> list[int]:
