@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -16,7 +15,8 @@ import psycopg
 
 from bridge.capture import slot as slots
 from bridge.config import Settings, require_database
-from bridge.db import connect, fetch_all, fetch_value
+from bridge.db import fetch_all, fetch_value
+from bridge.periodic import every
 from bridge.sql import query
 from metrics import definitions as m
 
@@ -48,23 +48,15 @@ class Observer:
         return cls(require_database(settings), slot)
 
     async def run(self, stop: asyncio.Event) -> None:
-        conn: psycopg.AsyncConnection[Any] | None = None
-        try:
-            while not stop.is_set():
-                try:
-                    if conn is None or conn.closed:
-                        conn = await connect(self.database_url, autocommit=True)
-                    await self.refresh(conn)
-                except (psycopg.Error, OSError) as exc:
-                    log.warning("operator gauges not refreshed: %s", exc)
-                    if conn is not None:
-                        await conn.close()
-                        conn = None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.interval)
-        finally:
-            if conn is not None:
-                await conn.close()
+        await every(
+            self.interval,
+            stop,
+            self.database_url,
+            self.refresh,
+            recoverable=(psycopg.Error, OSError),
+            log=log,
+            skipped="operator gauges not refreshed",
+        )
 
     async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> None:
         seen: set[str] = set()

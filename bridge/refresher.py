@@ -10,7 +10,6 @@ of the horizon takes far less than the TTL at the default settings.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -25,8 +24,8 @@ from bridge import cacheops
 from bridge.cache.base import AvailabilityKey, Cache
 from bridge.capture.base import Source
 from bridge.config import Settings
-from bridge.db import connect
 from bridge.horizon import Horizon
+from bridge.periodic import every
 from bridge.projectors.availability import AvailabilityDirty
 from bridge.projectors.prices import PricesDirty
 from bridge.sinks import availability as availability_sink
@@ -95,23 +94,15 @@ class Refresher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop`; a lost database or cache only skips ticks."""
-        conn: psycopg.AsyncConnection[Any] | None = None
-        try:
-            while not stop.is_set():
-                try:
-                    if conn is None or conn.closed:
-                        conn = await connect(self.database_url, autocommit=True)
-                    await self.tick(conn)
-                except RECOVERABLE as exc:
-                    log.warning("refresher tick skipped: %s", exc)
-                    if conn is not None:
-                        await conn.close()
-                        conn = None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.interval)
-        finally:
-            if conn is not None:
-                await conn.close()
+        await every(
+            self.interval,
+            stop,
+            self.database_url,
+            self.tick,
+            recoverable=RECOVERABLE,
+            log=log,
+            skipped="refresher tick skipped",
+        )
 
     async def tick(
         self, conn: psycopg.AsyncConnection[Any], today: date | None = None
