@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar.connection import ASGIConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
@@ -19,8 +20,8 @@ from bridge.live_status import BridgeStatus, Version, version_of
 from bridge.shared_version import SharedVersion
 from bridge.sinks.availability import Horizon
 
-# Where the app keeps its context in Litestar's app state, for guards (which take no
-# dependencies).
+# Where the app keeps its context in Litestar's app state, for what takes no dependencies
+# (the admission hook, the busiest routes).
 CONTEXT = "ctx"
 
 
@@ -58,3 +59,9 @@ class ApiContext:
         if self.status is not None:
             return 0, version_of(self.status)
         return None if self.shared is None else self.shared.current()
+
+
+def context_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiContext:
+    """The context of the app serving the call."""
+    ctx: ApiContext = connection.app.state[CONTEXT]
+    return ctx

@@ -17,15 +17,14 @@ import uvicorn
 from psycopg import AsyncConnection, OperationalError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
 from api.context import ApiContext
 from bridge import contract
+from bridge.api_server import server_config
 from bridge.cache import Cache, open_cache
 from bridge.config import ConfigError, Settings, require_database
 from bridge.db import APPLICATION_NAME, connect, first_line
-from bridge.deadlines import with_head_deadline
 from bridge.migrate import require_migrated
 from bridge.observer import Observer
 from bridge.pipeline import Bridge
@@ -240,24 +239,7 @@ async def serve(
                 status=bridge,
                 shared=shared,
             )
-            config = uvicorn.Config(
-                create_app(ctx),
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                http=with_head_deadline(HttpToolsProtocol, settings.header_timeout),
-                # Whose X-Forwarded-For is believed: BRIDGE_TRUSTED_PROXIES only, never
-                # uvicorn's default (127.0.0.1, or FORWARDED_ALLOW_IPS from the environment).
-                proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=list(settings.trusted_proxies),
-                # Connections beyond this are answered 503 (each held at most header_timeout
-                # before its request head).
-                limit_concurrency=settings.max_connections,
-                # No websocket routes.
-                ws="none",
-                # No `server: uvicorn` on every answer: it tells callers nothing they need.
-                server_header=False,
-            )
+            config = server_config(create_app(ctx), settings)
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="api"))
             if on_listening is not None:
