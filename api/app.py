@@ -85,7 +85,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             health.prometheus,
             dashboard.dashboard,
             dashboard.dashboard_data,
-            # The booking engine's routes, admitted by one guard; health stays without one,
+            # The booking engine's routes, admitted by one hook; health stays without it,
             # as probes call it often and it admits everyone.
             Router(
                 "/",
@@ -100,7 +100,7 @@ def create_app(ctx: ApiContext) -> Litestar:
                     *cache.ROUTES,
                     *admin.ROUTES,
                 ],
-                guards=[admit],
+                before_request=admit,
             ),
         ],
         dependencies={

@@ -6,6 +6,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar.connection import ASGIConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
@@ -21,8 +22,8 @@ from bridge.horizon import Horizon
 from bridge.live_status import BridgeStatus
 from bridge.shared_version import SharedVersions, publish
 
-# Where the app keeps its context in Litestar's app state, for guards (which take no
-# dependencies).
+# Where the app keeps its context in Litestar's app state, for what takes no dependencies
+# (the admission hook, the busiest routes).
 CONTEXT = "ctx"
 
 
@@ -91,3 +92,9 @@ def pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
 
 def booking_pool_of(ctx: ApiContext) -> AsyncConnectionPool[Any]:
     return ctx.booking_pool or pool_of(ctx)
+
+
+def context_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiContext:
+    """The context of the app serving the call."""
+    ctx: ApiContext = connection.app.state[CONTEXT]
+    return ctx

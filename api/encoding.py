@@ -1,12 +1,13 @@
-"""Memoized JSON answers kept in the encodings a client may accept: gzip is done once per answer."""
+"""Memoized JSON answers kept in the encodings a client may accept: gzip is done once per answer,
+and each encoding's response is built once and sent as often as it is asked for."""
 
 from __future__ import annotations
 
 import gzip
-from typing import Any
 
-import msgspec
-from litestar import MediaType, Request, Response
+from litestar import MediaType
+from litestar.response.base import ASGIResponse
+from litestar.types import Scope
 
 # Below this a compressed answer saves less than its headers cost.
 MIN_GZIP_BYTES = 1024
@@ -14,9 +15,21 @@ VARY = {"vary": "Accept-Encoding"}
 GZIPPED = {"content-encoding": "gzip", **VARY}
 
 
-class Encoded(msgspec.Struct, frozen=True):
-    json: bytes
-    gzip: bytes | None
+class Encoded:
+    """An answer's JSON, its gzip when worth it, and the response that sends each. A response
+    sends the same bytes every time it is called, so one instance serves every caller."""
+
+    __slots__ = ("_plain", "_zipped", "gzip", "json")
+
+    def __init__(self, json: bytes, gzip: bytes | None) -> None:
+        self.json = json
+        self.gzip = gzip
+        self._plain = ASGIResponse(body=json, media_type=MediaType.JSON, headers=VARY)
+        self._zipped = (
+            None
+            if gzip is None
+            else ASGIResponse(body=gzip, media_type=MediaType.JSON, headers=GZIPPED)
+        )
 
     @classmethod
     def of(cls, body: bytes) -> Encoded:
@@ -25,6 +38,21 @@ class Encoded(msgspec.Struct, frozen=True):
         bytes the same for the same answer)."""
         small = len(body) < MIN_GZIP_BYTES
         return cls(body, None if small else gzip.compress(body, compresslevel=6, mtime=0))
+
+    def response(self, scope: Scope) -> ASGIResponse:
+        """The response in the encoding the call accepts."""
+        if self._zipped is not None and accepts_gzip(accept_encoding(scope)):
+            return self._zipped
+        return self._plain
+
+
+def accept_encoding(scope: Scope) -> str:
+    """The call's (first) Accept-Encoding header, read from the raw ASGI headers: building
+    the request's header mapping for it cost more than the rest of a memoized answer."""
+    for name, value in scope["headers"]:
+        if name == b"accept-encoding":
+            return value.decode("latin-1")
+    return ""
 
 
 def accepts_gzip(header: str) -> bool:
@@ -36,9 +64,3 @@ def accepts_gzip(header: str) -> bool:
         weight = params.strip().lower().removeprefix("q=").strip()
         return not (params.strip() and weight.replace("0", "").replace(".", "") == "")
     return False
-
-
-def respond(request: Request[Any, Any, Any], answer: Encoded) -> Response[bytes]:
-    if answer.gzip is not None and accepts_gzip(request.headers.get("accept-encoding", "")):
-        return Response(answer.gzip, media_type=MediaType.JSON, headers=GZIPPED)
-    return Response(answer.json, media_type=MediaType.JSON, headers=VARY)

@@ -142,15 +142,22 @@ return {granted, tostring(tokens), tostring(wait)}
 # A replica leases up to a tenth of a bucket per script call and spends the lease locally for
 # at most LEASE_SECONDS. Leased tokens have left the shared bucket, so the replicas together
 # never admit more than the limit; a lease that expires unspent only makes the limit stricter.
+# A lease in use is topped up ahead of its end (once RENEW_AT of its life has passed or a
+# quarter of it is left) while callers go on spending it, so a busy caller never waits on
+# Redis: a replica still holds at most a tenth of a bucket, and a token at most LEASE_SECONDS
+# past the top-up that took it.
 LEASE_FRACTION = 0.1
 LEASE_SECONDS = 0.5
+RENEW_AT = 0.6
 
 
 class _Lease:
-    __slots__ = ("expires", "left", "shared")
+    __slots__ = ("expires", "left", "renew_at", "shared", "size")
 
-    def __init__(self, left: int, shared: float, expires: float) -> None:
-        self.left, self.shared, self.expires = left, shared, expires
+    def __init__(self, size: int, left: int, shared: float, now: float) -> None:
+        self.size, self.left, self.shared = size, left, shared
+        self.expires = now + LEASE_SECONDS
+        self.renew_at = now + LEASE_SECONDS * RENEW_AT
 
 
 class RedisLimiter:
@@ -168,22 +175,27 @@ class RedisLimiter:
         self._leases: dict[tuple[str, str], _Lease] = {}
         self._refills: dict[tuple[str, str], asyncio.Future[None]] = {}
 
-    def _leased(self, caller: str, klass: str) -> Decision | None:
-        """A token from this replica's lease, if it holds one."""
-        lease = self._leases.get((caller, klass))
-        if lease is not None and lease.left > 0 and time.monotonic() < lease.expires:
-            lease.left -= 1
-            return _decision(self.limits[klass], True, lease.shared + lease.left, 0.0)
-        return None
+    def _leased(self, bucket: tuple[str, str], now: float) -> Decision | None:
+        """A token from this replica's lease, if it holds one; a lease running out or getting
+        old is topped up meanwhile."""
+        lease = self._leases.get(bucket)
+        if lease is None or lease.left <= 0 or now >= lease.expires:
+            return None
+        lease.left -= 1
+        if (now >= lease.renew_at or lease.left * 4 <= lease.size) and bucket not in self._refills:
+            renewal = asyncio.ensure_future(self._top_up(bucket, lease))
+            self._refills[bucket] = renewal
+            renewal.add_done_callback(lambda _: self._refills.pop(bucket, None))
+        return _decision(self.limits[bucket[1]], True, lease.shared + lease.left, 0.0)
 
     async def hit(self, caller: str, klass: str) -> Decision:
         limit = self.limits[klass]
         bucket = (caller, klass)
         while True:
-            leased = self._leased(caller, klass)
+            now = time.monotonic()
+            leased = self._leased(bucket, now)
             if leased is not None:
                 return leased
-            now = time.monotonic()
             pending = self._refills.get(bucket)
             if pending is None:
                 break
@@ -197,27 +209,58 @@ class RedisLimiter:
             del self._refills[bucket]
             refill.set_result(None)
 
+    async def _take(
+        self, limit: Limit, caller: str, klass: str, want: int
+    ) -> tuple[int, float, float]:
+        """Up to `want` tokens from the shared bucket: how many, what it holds then, and the
+        wait for a token when it had none."""
+        granted, tokens, wait = await self._script(
+            keys=[f"{self._prefix}:rl:{klass}:{caller}"], args=[limit.rate, limit.burst, want]
+        )
+        return int(granted), float(tokens), float(wait)
+
     async def _lease(self, limit: Limit, caller: str, klass: str, now: float) -> Decision:
         want = max(1, int(limit.burst * LEASE_FRACTION))
         try:
-            granted, tokens, wait = await self._script(
-                keys=[f"{self._prefix}:rl:{klass}:{caller}"], args=[limit.rate, limit.burst, want]
-            )
+            granted, shared, wait = await self._take(limit, caller, klass, want)
         except Exception as exc:
             # Redis down must not take the API with it: limit this replica on its own meanwhile.
             api_rate_limited.labels(klass=klass, outcome="redis_error").inc()
             log.warning("rate limiter falls back to in-process buckets: %s", exc)
             return self._fallback.take(caller, klass)
-        granted, shared = int(granted), float(tokens)
         if granted == 0:
-            return _decision(limit, False, shared, float(wait))
+            return _decision(limit, False, shared, wait)
         if granted > 1:
             if len(self._leases) > 100_000:
                 self._leases.clear()
-            self._leases[(caller, klass)] = _Lease(granted - 1, shared, now + LEASE_SECONDS)
+            self._leases[(caller, klass)] = _Lease(want, granted - 1, shared, now)
         return _decision(limit, True, shared + granted - 1, 0.0)
 
+    async def _top_up(self, bucket: tuple[str, str], lease: _Lease) -> None:
+        """The lease filled back to its size from the shared bucket, its life renewed; left as
+        it is when the bucket has nothing to give or Redis fails (a caller then finds it
+        spent or ended, and asks in its own time)."""
+        caller, klass = bucket
+        try:
+            granted, shared, _ = await self._take(
+                self.limits[klass], caller, klass, max(1, lease.size - lease.left)
+            )
+        except Exception as exc:
+            api_rate_limited.labels(klass=klass, outcome="redis_error").inc()
+            log.warning("rate limiter could not top up a lease: %s", exc)
+            return
+        if granted and self._leases.get(bucket) is lease:
+            self._leases[bucket] = _Lease(
+                lease.size, lease.left + granted, shared, time.monotonic()
+            )
+
     async def close(self) -> None:
+        top_ups = [
+            pending for pending in self._refills.values() if isinstance(pending, asyncio.Task)
+        ]
+        for top_up in top_ups:
+            top_up.cancel()
+        await asyncio.gather(*top_ups, return_exceptions=True)
         await self._redis.aclose(close_connection_pool=True)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar
+from litestar.types import ASGIApp
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -91,9 +92,11 @@ def api_url(settings: Settings) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{settings.api_port}"
 
 
-def api_server(app: Litestar, settings: Settings) -> ApiServer:
-    """uvicorn serving `app` with the API's edges from the settings."""
-    config = uvicorn.Config(
+def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings for the API (the event loop is the process's: uvloop, see the CLI).
+    The benchmark's bare ASGI baseline is served on these too, so it measures the very server
+    the API runs on."""
+    return uvicorn.Config(
         app,
         log_level="warning",
         access_log=False,
@@ -111,4 +114,8 @@ def api_server(app: Litestar, settings: Settings) -> ApiServer:
         # No `server: uvicorn` on every answer: it tells callers nothing they need.
         server_header=False,
     )
-    return ApiServer(config)
+
+
+def api_server(app: Litestar, settings: Settings) -> ApiServer:
+    """uvicorn serving `app` with the API's edges from the settings."""
+    return ApiServer(server_config(app, settings))

@@ -1,7 +1,8 @@
-"""The floor of the API benchmark: a framework-less ASGI app on uvicorn as `run` configures it.
+"""The floor of the API benchmark: a framework-less ASGI app on the server as `run` configures it.
 
-`python -m bench._bare PORT` serves one fixed JSON answer; what it measures is the HTTP
-server, the event loop and this machine, with no application code at all.
+`python -m bench._bare PORT` serves one fixed JSON answer on api.server's settings (read
+from the environment, as `run` reads them); what it measures is the HTTP server, the event loop
+and this machine, with no application code at all.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from typing import Any
 
 import uvicorn
 
+from api.server import bind_api, server_config
+from bridge.config import load_settings
+
 BODY = b'{"status":"live"}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
     if scope["type"] != "http":
         return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
@@ -23,13 +32,5 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        log_level="warning",
-        access_log=False,
-        http="httptools",
-        loop="uvloop",
-        server_header=False,
-    )
+    server = uvicorn.Server(server_config(app, load_settings()))
+    server.run(sockets=[bind_api("127.0.0.1", int(sys.argv[1]))])

@@ -3,14 +3,15 @@ connections, each figure a ratio to a baseline measured in the same run.
 
 Two API processes share one Redis: `run` (bridge and API) and a `run --api-only` replica. At
 100 connections, memoized 30-night availability (authenticated, rate-limited, audited) on
-each is set against a framework-less ASGI app on the same server settings (bench/_bare.py):
-throughput and p99, rounds interleaved so a neighbour's load hits all alike. Bookings per
-second at 50 connections are set against the same booking function (api.bookings.create,
-one SQL statement) called by 50 tasks directly, without HTTP. The seed's absolute targets
-(at 100 concurrent calls: availability < 200 ms, booking < 500 ms, hotel < 100 ms, as p99)
-are reported met or not. The load generator is wrk (C, one thread; `apt-get install wrk`):
-a Python generator took half of a two-core machine from the server it measured. The database
-is an embedded PostgreSQL with the demo seed (3 hotels x 100 rooms, a year of bookings).
+each is set against a framework-less ASGI app on the same server settings (bench/_bare.py,
+served by api/server.py as `run` is): throughput and p99, rounds interleaved so a
+neighbour's load hits all alike. Bookings per second at 50 connections are set against the
+same booking function (api.bookings.create, one SQL statement) called by 50 tasks directly,
+without HTTP. The seed's absolute targets (at 100 concurrent calls: availability < 200 ms,
+booking < 500 ms, hotel < 100 ms, as p99) are reported met or not. The load generator is
+wrk (C, one thread; `apt-get install wrk`): a Python generator took half of a two-core
+machine from the server it measured. The database is an embedded PostgreSQL with the demo
+seed (3 hotels x 100 rooms, a year of bookings).
 """
 
 from __future__ import annotations
@@ -538,8 +539,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "figures": figures,
         "details": {
             "phases": phases,
-            "server": "uvicorn + httptools + uvloop (stock protocol, head deadline around it);"
-            " `run` (bridge + API) and `run --api-only`, sharing Redis",
+            "server": "uvicorn + httptools + uvloop, head deadline around its protocol"
+            " (api/server.py): `run` (bridge + API), `run --api-only` sharing its Redis,"
+            " and the bare ASGI app, all on these settings",
             "load_generator": "wrk -t1 (closed loop, keep-alive)",
             "seconds_per_phase": seconds,
             "throughput": {name: round(p.throughput) for name, p in ran.items()},

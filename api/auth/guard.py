@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.handlers import BaseRouteHandler
 
 from api.auth import tokens
 from api.auth.keys import KeyRecord, KeyStore
 from api.call import Call, call_of
-from api.context import CONTEXT, ApiContext
+from api.context import ApiContext, context_of
 from api.errors import ApiError
 from api.ratelimit import Decision
 from metrics.definitions import api_rate_limited
@@ -117,48 +117,50 @@ def rate_limited(decision: Decision, klass: str) -> ApiError:
     )
 
 
-async def limit(
-    connection: ASGIConnection[Any, Any, Any, Any], ctx: ApiContext, caller: str, klass: str
-) -> None:
-    decision = await rate_decision(call_of(connection.scope), ctx, caller, klass)
+async def limit(call: Call, ctx: ApiContext, caller: str, klass: str) -> None:
+    decision = await rate_decision(call, ctx, caller, klass)
     if not decision.allowed:
         raise rate_limited(decision, klass)
 
 
-async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Guard of the booking engine's routes, run before a body or query is read: who is
-    calling, how often (the route's opt names its scope and rate class; a route with neither
-    is open), and no query string where the route takes none. So a caller without
-    credentials gets 401, and one over its limit 429, before any body is parsed."""
-    opt = handler.opt
+async def admit(request: Request[Any, Any, Any]) -> None:
+    """Admission to the booking engine's routes, run (as their router's before_request hook)
+    before a body or query is read: who is calling, how often (the route's opt names its
+    scope and rate class; a route with neither is open), and no query string where the route
+    takes none. So a caller without credentials gets 401, and one over its limit 429, before
+    any body is parsed. A hook rather than a guard: Litestar hands each guard call its own
+    copy of the route handler, which cost more than the rest of admission."""
+    opt = request.route_handler.opt
     if "scope" not in opt and "rate" not in opt:
         return
-    ctx: ApiContext = connection.app.state[CONTEXT]
-    call = call_of(connection.scope)
-    if not plain_ids(connection.scope["path"]):
+    scope = request.scope
+    ctx = context_of(request)
+    call = call_of(scope)
+    if not plain_ids(scope["path"]):
         raise ApiError(404, "not_found", "ids in a path are ASCII digits")
-    client = connection.client.host if connection.client else "unknown"
+    client = request.client.host if request.client else "unknown"
     refuse_failing(ctx, client)
     if "scope" in opt:
         # A scope alone still means a protected route: its class is then its scope.
-        scope: str = opt["scope"]
-        credential = _bearer(connection)
+        needed: str = opt["scope"]
+        credential = _bearer(request)
         if credential is None:
             raise ApiError(
                 401, "unauthorized", "missing credentials: send 'Authorization: Bearer …'"
             )
         principal = await identify(ctx, credential)
         call.principal = principal
-        await limit(connection, ctx, principal.key_id, opt.get("rate", scope))
-        if scope not in principal.scopes:
-            raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+        await limit(call, ctx, principal.key_id, opt.get("rate", needed))
+        if needed not in principal.scopes:
+            raise ApiError(403, "forbidden", f"this key lacks the '{needed}' scope")
     else:
         call.client = client
-        await limit(connection, ctx, f"ip:{client}", opt["rate"])
-    if not opt.get("query") and connection.scope["query_string"]:
+        await limit(call, ctx, f"ip:{client}", opt["rate"])
+    if not opt.get("query") and scope["query_string"]:
         raise ApiError(400, "validation_failed", "this call takes no query parameters")
 
 
+@functools.lru_cache(maxsize=4096)
 def plain_ids(path: str) -> bool:
     """Whether every part of the path is ASCII and every number in it is written in plain
     digits: Python's int(), and so the router, also reads Arabic-Indic or full-width digits,
@@ -187,15 +189,20 @@ def refuse_failing(ctx: ApiContext, client: str) -> None:
         )
 
 
+def principal_of(call: Call) -> Principal:
+    """The caller `admit` identified, for a protected route."""
+    principal = call.principal
+    assert principal is not None
+    return principal
+
+
 async def provide_principal(
     request: Request[Any, Any, Any], ctx: NamedDependency[ApiContext]
 ) -> Principal:
-    """Dependency for protected routes: the caller `admit` identified. It takes `ctx` only to
-    be resolved after it: Litestar resolves the dependencies of one level in a task group, a
+    """Dependency for protected routes: principal_of the call. It takes `ctx` only to be
+    resolved after it: Litestar resolves the dependencies of one level in a task group, a
     task each, which costs more than the route's memoized answer."""
-    principal = call_of(request.scope).principal
-    assert principal is not None
-    return principal
+    return principal_of(call_of(request.scope))
 
 
 async def provide_anonymous(

@@ -7,15 +7,16 @@ from datetime import date, timedelta
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get
-from litestar.di import NamedDependency
+from litestar import Request, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery
+from litestar.response.base import ASGIResponse
 
 from api import catalog
-from api.auth.guard import Principal, same_hotel
-from api.context import ApiContext
-from api.encoding import Encoded, respond
+from api.auth.guard import principal_of, same_hotel
+from api.call import call_of
+from api.context import ApiContext, context_of
+from api.encoding import Encoded
 from api.errors import ApiError
 from api.openapi import Documented
 from api.paths import PREFIX
@@ -54,30 +55,32 @@ _encode = msgspec.json.Encoder().encode
 )
 async def availability(
     request: Request[Any, Any, Any],
-    ctx: NamedDependency[ApiContext],
-    principal: NamedDependency[Principal],
     hotel_id: PathId,
     start_date: FromQuery[date],
     end_date: FromQuery[date],
     room_type_id: QueryId = None,
     plan_id: QueryId = None,
     plan_key: QueryPlanKey = None,
-) -> Response[bytes]:
+) -> ASGIResponse:
     """Nights start_date <= night < end_date (the check-out day excluded); with plan_id (a
     hotel plan) or plan_key (any plan the hotel sells, the PMS's key), each night carries that
     plan's price, the PMS's price of one room (per person on a per-person plan). `stale` says
     the figures may be old (capture or PMS down). A room type or plan the hotel does not have
     is 404."""
+    # The context and caller are read here, not injected: each dependency Litestar resolves
+    # costs about as much as a memoized answer, and this is the API's busiest route.
+    ctx = context_of(request)
+    call = call_of(request.scope)
     q = parse_query(request, AvailabilityQuery)
     note(request, ACTION, "hotel", str(hotel_id))
-    same_hotel(principal, hotel_id)
+    same_hotel(principal_of(call), hotel_id)
     check_range(q)
     check_window(ctx.horizon, q.start_date, q.end_date, "availability")
     version = ctx.memo_version(hotel_id)
     live = ctx.source_live()
     if version is None:
         body, _ = await _answer(ctx, hotel_id, q, live)
-        return respond(request, Encoded(body, None))
+        return Encoded(body, None).response(request.scope)
 
     async def compute() -> tuple[Encoded, bool]:
         body, keep = await _answer(ctx, hotel_id, q, live)
@@ -85,7 +88,8 @@ async def availability(
 
     # The hotel's version is read before the cache: a change applied meanwhile retires it.
     memo = ctx.availability_memo
-    return respond(request, await memo.fetch(memo_key(hotel_id, q), version, compute))
+    answer = await memo.fetch(memo_key(hotel_id, q), version, compute)
+    return answer.response(request.scope)
 
 
 def check_range(q: AvailabilityQuery) -> None:

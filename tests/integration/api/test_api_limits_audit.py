@@ -8,6 +8,7 @@ import httpx
 import msgspec
 import psycopg
 import pytest
+import redis.asyncio as aioredis
 
 from api.audit import AuditWriter
 from api.ratelimit import MemoryLimiter, RedisLimiter, parse_limits
@@ -216,4 +217,29 @@ async def test_a_replica_spends_its_lease_before_asking_redis_again(
         assert again.allowed and again.remaining == 26
         assert [(await memory.hit("k", "read")).allowed for _ in range(3)] == [True, True, False]
     finally:
+        await limiter.close()
+
+
+async def test_a_lease_running_low_is_topped_up_while_it_is_spent(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Once a quarter of a lease is left it is filled back from the shared bucket in the
+    background, so the callers that spend it never wait on Redis; the bucket gives up only
+    what brings the lease back to its size (a tenth of the bucket)."""
+    limiter = RedisLimiter(redis_url, redis_prefix, parse_limits("read=0.01:100"))
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        spent = [await limiter.hit("k", "read") for _ in range(8)]  # a lease of 10, 2 left
+        assert all(d.allowed for d in spent) and spent[-1].remaining == 92
+        deadline = asyncio.get_running_loop().time() + 30
+        while float(await redis.hget(f"{redis_prefix}:rl:read:k", "tokens") or 0) > 85:
+            assert asyncio.get_running_loop().time() < deadline, "the lease was not topped up"
+            await asyncio.sleep(0.02)
+        # 90 left after the first lease, 82 after topping up 8: the lease is 10 again.
+        assert 82 <= float(await redis.hget(f"{redis_prefix}:rl:read:k", "tokens") or 0) < 83
+        after = [await limiter.hit("k", "read") for _ in range(10)]
+        assert all(d.allowed for d in after)
+        assert after[-1].remaining == 82
+    finally:
+        await redis.aclose()
         await limiter.close()
