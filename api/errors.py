@@ -9,6 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from api import booking_errors as booking
 from api.call import Call, call_of
 from bridge.db import SCHEMA_ERRORS, first_line
 from bridge.outage import CACHE_DOWN, DATABASE_DOWN
@@ -92,6 +93,35 @@ def unavailable(call: Call, exc: Exception) -> tuple[dict[str, Any], dict[str, s
     return {"error": "unavailable", "detail": detail}, {"Retry-After": "5"}
 
 
+# Each refusal of a booking call as the API answers it: status and error code.
+BOOKING_ANSWERS: dict[type[booking.BookingError], tuple[int, str]] = {
+    booking.InvalidStay: (422, "invalid_stay"),
+    booking.OverCapacity: (422, "over_capacity"),
+    booking.UnknownPlan: (422, "unknown_plan"),
+    booking.Unpriced: (422, "unpriced"),
+    booking.InvalidName: (422, "invalid_name"),
+    booking.UnknownPaymentType: (422, "unknown_payment_type"),
+    booking.PrepaidOverTotal: (422, "prepaid_over_total"),
+    booking.KeyReused: (422, "idempotency_key_reused"),
+    booking.NotFound: (404, "not_found"),
+    booking.NotAvailable: (409, "not_available"),
+    booking.KeyBookingGone: (409, "conflict"),
+    booking.NotAWebBooking: (409, "not_a_web_booking"),
+    booking.Cancelled: (409, "booking_cancelled"),
+    booking.NoRoomToRecheck: (409, "no_room_type"),
+}
+
+
+def booking_answer(exc: booking.BookingError) -> tuple[int, str]:
+    """The status and error code a booking refusal is answered with."""
+    return BOOKING_ANSWERS[type(exc)]
+
+
+def _booking_refused(request: Request[Any, Any, Any], exc: booking.BookingError) -> Response[Any]:
+    status, error = booking_answer(exc)
+    return Response(error_body(call_of(request.scope), error, exc.detail), status_code=status)
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, UNAVAILABLE):
         # The PMS database or Redis is down: the caller may retry, nothing was half-written
@@ -112,4 +142,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     )
 
 
-EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: _http_error, Exception: _unexpected}
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: _http_error,
+    booking.BookingError: _booking_refused,
+    Exception: _unexpected,
+}

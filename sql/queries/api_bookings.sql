@@ -34,11 +34,11 @@ SELECT pms_bridge.api_booking_echo(%(hotel_id)s, %(booking_id)s, %(booking_engin
 
 -- name: api_booking_get
 -- The booking as JSON text (api.schemas.Booking), NULL when there is none.
-SELECT pms_bridge.api_booking_json(%(hotel_id)s, %(id)s)::text;
+SELECT pms_bridge.api_booking_json(%(hotel_id)s, %(id)s)::text AS json;
 
 -- name: api_booking_earlier
 -- The committed claim of an Idempotency-Key (JSON text tagged "earlier"), NULL when there is none.
-SELECT pms_bridge.api_idempotency_earlier(%(api_key_id)s, %(idempotency_key)s)::text;
+SELECT pms_bridge.api_idempotency_earlier(%(api_key_id)s, %(idempotency_key)s)::text AS json;
 
 -- name: api_booking_as_user
 -- The PMS user the rest of the transaction writes as, for the PMS's audit triggers.
@@ -89,7 +89,7 @@ WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
   AND number_of_people IS DISTINCT FROM %(people)s;
 
 -- name: api_booking_current_nights
-SELECT d.date, d.room_id, r.room_type_id, r.capacity, d.plans_hotel_id, d.plans_global_id,
+SELECT d.date AS night, d.room_id, r.room_type_id, r.capacity, d.plans_hotel_id, d.plans_global_id,
        d.plan_name, d.plan_type
 FROM reservation_details d
 LEFT JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
@@ -151,4 +151,4 @@ SELECT pms_bridge.api_booking_create(
     %(person)s, %(email)s, %(phone)s, %(payment_timing)s, %(comment)s, %(agent)s,
     %(booking_engine_id)s, %(user_id)s, %(prepaid)s, %(payment_type_id)s,
     %(payment_comment)s, %(today)s, %(api_key_id)s, %(idempotency_key)s,
-    %(request_hash)s)::text;
+    %(request_hash)s)::text AS json;
