@@ -63,7 +63,7 @@ class NotAWebBooking(BookingError):
     """Only bookings made through the booking engine change here."""
 
 
-class Cancelled(BookingError):
+class BookingCancelled(BookingError):
     """A cancelled booking cannot change."""
 
 

@@ -364,10 +364,12 @@ async def _locked(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> Reservati
     if res is None:
         raise refused.NotFound(f"booking {booking_id} not found")
     if res.type != "web":
-        raise refused.NotAWebBooking(
-            "only bookings made through the booking engine can change here"
-        )
+        raise _not_web()
     return res
+
+
+def _not_web() -> refused.NotAWebBooking:
+    return refused.NotAWebBooking("only bookings made through the booking engine can change here")
 
 
 async def update(
@@ -385,7 +387,7 @@ async def update(
         await conn.execute(query("api_booking_as_user"), {"user_id": writer.user_id})
         res = await _locked(conn, hotel_id, booking_id)
         if res.status == "cancelled":
-            raise refused.Cancelled("a cancelled booking cannot be changed")
+            raise refused.BookingCancelled("a cancelled booking cannot be changed")
         check_in = body.check_in or res.check_in
         check_out = body.check_out or res.check_out
         guests = body.guests or res.number_of_people
@@ -616,6 +618,25 @@ async def _echo(conn: Conn, hotel_id: int, booking_id: uuid.UUID) -> None:
     )
 
 
+class Cancelled(msgspec.Struct, tag="cancelled", tag_field="outcome"):
+    booking: Booking
+
+
+class NotWeb(msgspec.Struct, tag="not_web", tag_field="outcome"):
+    """The booking was not made through the booking engine."""
+
+
+class NoBooking(msgspec.Struct, tag="not_found", tag_field="outcome"):
+    """The hotel has no such booking."""
+
+
+class Begun(msgspec.Struct, tag="begun", tag_field="outcome"):
+    """The stay has begun: its nights spent are billed."""
+
+
+_decode_cancelled = msgspec.json.Decoder(Cancelled | NotWeb | NoBooking | Begun).decode
+
+
 async def cancel(
     pool: AsyncConnectionPool[Any],
     hotel_id: int,
@@ -626,29 +647,30 @@ async def cancel(
     """Cancels as the PMS does (status, and each night cancelled and not billable); the first
     fee_nights nights stay billable at their cancellation-fee rates. Twice is a no-op. A stay
     that has begun is not cancelled: its nights spent are billed, and it ends early by a
-    change of check_out."""
-    async with pool.connection() as conn, conn.transaction():
-        await conn.execute(query("api_booking_as_user"), {"user_id": writer.user_id})
-        res = await _locked(conn, hotel_id, booking_id)
-        if res.status != "cancelled" and res.check_in < writer.today:
-            raise refused.InvalidStay(
-                "the stay has begun: it cannot be cancelled; end it early with check_out"
-            )
-        if res.status != "cancelled":
-            await conn.execute(
-                query("api_booking_cancel"),
-                {
-                    "hotel_id": hotel_id,
-                    "id": booking_id,
-                    "fee_nights": fee_nights,
-                    "user_id": writer.user_id,
-                },
-            )
-            await _echo(conn, hotel_id, booking_id)
-        booking = await read_booking(conn, hotel_id, booking_id)
-        assert booking is not None
+    change of check_out. One statement (pms_bridge.api_booking_cancel), its own transaction,
+    as a new booking's."""
+    params = {
+        "hotel_id": hotel_id,
+        "id": booking_id,
+        "fee_nights": fee_nights,
+        "user_id": writer.user_id,
+        "today": writer.today,
+    }
+    async with pool.connection() as conn:
+        assert conn.autocommit, "the booking write needs an autocommit connection"
+        found = await _json_of(conn, "api_booking_cancel", params)
+        assert found is not None
+    outcome: Cancelled | NotWeb | NoBooking | Begun = _decode_cancelled(found)
+    if isinstance(outcome, NoBooking):
+        raise refused.NotFound(f"booking {booking_id} not found")
+    if isinstance(outcome, NotWeb):
+        raise _not_web()
+    if isinstance(outcome, Begun):
+        raise refused.InvalidStay(
+            "the stay has begun: it cannot be cancelled; end it early with check_out"
+        )
     api_bookings.labels(op="cancel", outcome="cancelled").inc()
-    return booking
+    return outcome.booking
 
 
 async def get(pool: AsyncConnectionPool[Any], hotel_id: int, booking_id: uuid.UUID) -> Booking:

@@ -107,7 +107,7 @@ BOOKING_ANSWERS: dict[type[booking.BookingError], tuple[int, str]] = {
     booking.NotAvailable: (409, "not_available"),
     booking.KeyBookingGone: (409, "conflict"),
     booking.NotAWebBooking: (409, "not_a_web_booking"),
-    booking.Cancelled: (409, "booking_cancelled"),
+    booking.BookingCancelled: (409, "booking_cancelled"),
     booking.NoRoomToRecheck: (409, "no_room_type"),
 }
 

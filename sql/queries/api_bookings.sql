@@ -113,35 +113,9 @@ SET name = coalesce(%(name)s, name),
 WHERE id = %(client_id)s;
 
 -- name: api_booking_cancel
--- The PMS's cancellation (api/models/reservations/main.js): the reservation's status, and
--- every night marked cancelled and not billable, but the first fee_nights nights, which stay
--- billable at the price of their rates flagged include_in_cancel_fee (its
--- cancelReservationRooms with a fee).
-WITH res AS (
-    UPDATE reservations
-    SET status = 'cancelled', updated_by = %(user_id)s
-    WHERE hotel_id = %(hotel_id)s AND id = %(id)s
-    RETURNING hotel_id, id
-), nights AS (
-    SELECT d.id, row_number() OVER (ORDER BY d.date, d.id) <= %(fee_nights)s AS fee
-    FROM res
-    JOIN reservation_details d ON d.hotel_id = res.hotel_id AND d.reservation_id = res.id
-    WHERE d.cancelled IS NULL
-)
-UPDATE reservation_details d
-SET cancelled = gen_random_uuid(),
-    billable = n.fee,
-    price = CASE WHEN n.fee THEN (
-                SELECT pms_bridge.pms_price_of_lines(array_agg(rr.adjustment_type),
-                                                     array_agg(rr.tax_type_id),
-                                                     array_agg(rr.adjustment_value))
-                FROM reservation_rates rr
-                WHERE rr.hotel_id = d.hotel_id AND rr.reservation_details_id = d.id
-                  AND rr.include_in_cancel_fee)
-            ELSE d.price END,
-    updated_by = %(user_id)s
-FROM nights n
-WHERE d.hotel_id = %(hotel_id)s AND d.id = n.id;
+-- A booking cancelled in one statement (see the function); JSON text tagged by "outcome".
+SELECT pms_bridge.api_booking_cancel(%(hotel_id)s, %(id)s, %(fee_nights)s, %(user_id)s,
+                                     %(today)s)::text AS json;
 
 -- name: api_booking_create
 -- A whole booking in one statement (see the function); JSON text tagged by "outcome".
