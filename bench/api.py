@@ -455,12 +455,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "bookings" in phases:
             # A third as long each (the API at 50, the direct calls, the API at 100): the
             # year of rooms fills up, and a full year measures 409s. The API and the direct
-            # calls take turns on bodies of their own drawn alike, so that neither meets a
-            # fuller hotel than the other.
+            # calls take turns, first one then the other leading, on bodies of their own
+            # drawn alike, so that neither always meets the fuller hotel.
             part = seconds / ROUNDS
             for turn in range(ROUNDS):
                 bodies = booking_bodies(types, 7 + turn, 2 * BODIES)
-                await load(
+                api_turn = load(
                     port,
                     50,
                     part / ROUNDS,
@@ -470,7 +470,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     postgres=cluster.pid(),
                     database=url,
                 )
-                await direct_bookings(url, bodies[BODIES:], 50, part / ROUNDS, direct)
+                direct_turn = direct_bookings(url, bodies[BODIES:], 50, part / ROUNDS, direct)
+                for step in (api_turn, direct_turn) if turn % 2 == 0 else (direct_turn, api_turn):
+                    await step
             await load(
                 port,
                 100,
