@@ -6,8 +6,8 @@ Two API processes share one Redis: `run` (bridge and API) and a `run --api-only`
 each is set against a framework-less ASGI app on the same server settings (bench/_bare.py):
 throughput and p99, rounds interleaved so a neighbour's load hits all alike. Bookings per
 second at 50 connections are set against the same booking function (api.bookings.create,
-one SQL statement, through the API's driver with the booking pool's settings) called by 50
-tasks directly, without HTTP, on bodies drawn alike, in interleaved rounds. The seed's
+one SQL statement, through a pool made as the API's booking pool) called by 50 tasks
+directly, without HTTP, on bodies drawn alike, in interleaved rounds. The seed's
 absolute targets (at 100 concurrent calls: availability < 200 ms, booking < 500 ms, hotel
 < 100 ms, as p99) are reported met or not. The load generator is wrk (C, one thread;
 `apt-get install wrk`): a Python generator took half of a two-core machine from the server
@@ -47,7 +47,7 @@ from bench import _wrk, figure
 from bridge.config import Settings
 from bridge.demo.environment import prepare_pms
 from bridge.embedded import PostgresCluster, RedisServer
-from bridge.runner import new_pool
+from bridge.runner import BOOKING_CONNECTIONS, new_pool
 from bridge.sql import query
 
 ROUNDS = 3
@@ -320,13 +320,14 @@ class Direct:
 async def direct_bookings(
     url: str, bodies: list[bytes], connections: int, seconds: float, direct: Direct
 ) -> None:
-    """`connections` tasks calling the API's booking function directly, each on a connection
-    of its own configured as the API's booking pool's, for `seconds` after a one-second
-    warm-up (as wrk's); the outcomes are counted by the status the API would answer."""
+    """`connections` tasks calling the API's booking function directly, through a pool made
+    as the API's booking pool (its size and settings: more connections only queue longer on
+    the commits), for `seconds` after a one-second warm-up (as wrk's); the outcomes are
+    counted by the status the API would answer."""
     settings = Settings(database_url=url)
     writer = Writer(settings.pms_user_id, settings.pms_agent, date.today())
     decoded = [msgspec.json.decode(body, type=BookingCreate) for body in bodies]
-    pool = new_pool(settings, connections, generic_plans=True)
+    pool = new_pool(settings, BOOKING_CONNECTIONS, generic_plans=True)
     await pool.open(wait=True)
     try:
         stop_at = 0.0
