@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.call import Call, call_of
 from bridge.db import SCHEMA_ERRORS, first_line
-from bridge.errors import Conflict, Invalid, NotFound, Refused, Unavailable
+from bridge.errors import Conflict, Invalid, NotFound, Refused, Unavailable, Unprocessable
 from bridge.outage import CACHE_DOWN, DATABASE_DOWN
 
 log = logging.getLogger("pms_bridge.api")
@@ -80,15 +80,22 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 REFUSED_STATUS: dict[type[Refused], int] = {
     NotFound: 404,
     Invalid: 400,
+    Unprocessable: 422,
     Conflict: 409,
     Unavailable: 503,
     Refused: 400,
 }
 
 
-def _refused(request: Request[Any, Any, Any], exc: Refused) -> Response[Any]:
+def refused_answer(exc: Refused) -> tuple[int, str]:
+    """The status and error code a refusal is answered with."""
     status = next(REFUSED_STATUS[kind] for kind in type(exc).__mro__ if kind in REFUSED_STATUS)
-    return Response(error_body(call_of(request.scope), exc.error, exc.detail), status_code=status)
+    return status, exc.error
+
+
+def _refused(request: Request[Any, Any, Any], exc: Refused) -> Response[Any]:
+    status, error = refused_answer(exc)
+    return Response(error_body(call_of(request.scope), error, exc.detail), status_code=status)
 
 
 def error_body(call: Call, error: str, detail: Any) -> dict[str, Any]:

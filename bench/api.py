@@ -4,14 +4,16 @@ connections, each figure a ratio to a baseline measured in the same run.
 Two API processes share one Redis: `run` (bridge and API) and a `run --api-only` replica. At
 100 connections, memoized 30-night availability (authenticated, rate-limited, audited) on
 each is set against a framework-less ASGI app on the same server settings (bench/_bare.py,
-served by api/server.py as `run` is): throughput and p99, rounds interleaved so a
-neighbour's load hits all alike. Bookings per second at 50 connections are set against the
-same booking function (api.bookings.create, one SQL statement) called by 50 tasks directly,
-without HTTP. The seed's absolute targets (at 100 concurrent calls: availability < 200 ms,
-booking < 500 ms, hotel < 100 ms, as p99) are reported met or not. The load generator is
-wrk (C, one thread; `apt-get install wrk`): a Python generator took half of a two-core
-machine from the server it measured. The database is an embedded PostgreSQL with the demo
-seed (3 hotels x 100 rooms, a year of bookings).
+served by api/server.py as `run` is):
+throughput and p99, rounds interleaved so a neighbour's load hits all alike. Bookings per
+second at 50 connections are set against the same booking function (api.bookings.create,
+one SQL statement, through a pool made as the API's booking pool) called by 50 tasks
+directly, without HTTP, on bodies drawn alike, in interleaved rounds. The seed's
+absolute targets (at 100 concurrent calls: availability < 200 ms, booking < 500 ms, hotel
+< 100 ms, as p99) are reported met or not. The load generator is wrk (C, one thread;
+`apt-get install wrk`): a Python generator took half of a two-core machine from the server
+it measured. The database is an embedded PostgreSQL with the demo seed (3 hotels x 100
+rooms, a year of bookings).
 """
 
 from __future__ import annotations
@@ -39,18 +41,21 @@ import psutil
 import psycopg
 from psycopg.rows import scalar_row
 
+from api.booking_errors import BookingError
 from api.bookings import Writer, create
-from api.errors import ApiError
+from api.errors import refused_answer
 from api.schemas import BookingCreate
-from api.server import new_pool
+from api.server import BOOKING_CONNECTIONS, new_pool
 from bench import _wrk, figure
 from bridge.config import Settings
-from bridge.db import fetch_one
+from bridge.db import fetch_one, fetch_value
 from bridge.demo.environment import prepare_pms
 from bridge.embedded import PostgresCluster, RedisServer
 from bridge.sql import query
 
 ROUNDS = 3
+# Booking bodies per turn: more than a turn books.
+BODIES = 5_000
 PHASES = ("availability", "replica", "hotel", "bookings")
 GENEROUS_LIMITS = "read=1000000:1000000,book=1000000:1000000,admin=1000:1000,auth=1000:1000"
 
@@ -146,6 +151,7 @@ class Phase:
         self.rounds: list[float] = []
         self.checkpoints: list[int] = []
         self.wal_bytes = 0
+        self.xids = 0
 
     def add(self, result: _wrk.WrkResult, cpu_seconds: float, pg_cpu_seconds: float) -> None:
         self.requests += result.requests
@@ -222,22 +228,25 @@ async def load(
     after = await database_counters(database)
     phase.checkpoints.append(after.checkpoints - before.checkpoints)
     phase.wal_bytes += after.wal_bytes - before.wal_bytes
+    phase.xids += after.next_xid - before.next_xid
     return phase
 
 
 class DatabaseCounters(msgspec.Struct, frozen=True):
     checkpoints: int
     wal_bytes: int
+    next_xid: int = 0
 
 
 async def database_counters(url: str | None) -> DatabaseCounters:
-    """Checkpoints begun and WAL bytes written so far; zeros without a database."""
+    """Checkpoints begun, WAL bytes written and the next transaction id (see next_xid) so far;
+    zeros without a database."""
     if url is None:
         return DatabaseCounters(0, 0)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         found = await fetch_one(conn, DatabaseCounters, query("api_bench_database_counters"))
     assert found is not None
-    return found
+    return msgspec.structs.replace(found, next_xid=await next_xid(url))
 
 
 def free_port() -> int:
@@ -303,44 +312,69 @@ def booking_requests(key: str, bodies: list[bytes]) -> list[bytes]:
     return [request("POST", "/api/booking-engine/bookings", key, body) for body in bodies]
 
 
+class Direct:
+    """Booking calls made without HTTP, summed over rounds."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.seconds = 0.0
+        self.statuses: Counter[int] = Counter()
+        self.xids = 0
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+
 async def direct_bookings(
-    url: str, bodies: list[bytes], connections: int, seconds: float
-) -> tuple[float, Counter[int]]:
-    """Bookings per second with `connections` tasks calling the API's booking function
-    directly (its pool configured as the API's booking pool), and the outcomes by the status
-    the API would answer."""
+    url: str, bodies: list[bytes], connections: int, seconds: float, direct: Direct
+) -> None:
+    """`connections` tasks calling the API's booking function directly, through a pool made
+    as the API's booking pool (its size and settings: more connections only queue longer on
+    the commits), for `seconds` after a one-second warm-up (as wrk's); the outcomes are
+    counted by the status the API would answer."""
     settings = Settings(database_url=url)
     writer = Writer(settings.pms_user_id, settings.pms_agent, date.today())
     decoded = [msgspec.json.decode(body, type=BookingCreate) for body in bodies]
-    outcomes: Counter[int] = Counter()
-    pool = new_pool(settings, connections, generic_plans=True)
+    pool = new_pool(settings, BOOKING_CONNECTIONS, generic_plans=True)
     await pool.open(wait=True)
     try:
         stop_at = 0.0
-        served = 0
+        served: Counter[int] = Counter()
 
         async def caller(offset: int) -> None:
-            nonlocal served
             i = offset
             while time.monotonic() < stop_at:
                 try:
                     answer = await create(pool, 0, decoded[i % len(decoded)], None, writer)
                     status = answer.status_code
-                except ApiError as exc:
-                    status = exc.status_code
-                outcomes[status] += 1
-                served += 1
+                except BookingError as exc:
+                    status = refused_answer(exc)[0]
+                served[status] += 1
                 i += connections
 
-        for measured in (False, True):  # a one-second warm-up, then the measured run
-            served = 0
-            outcomes.clear()
-            started = time.monotonic()
-            stop_at = started + (seconds if measured else 1.0)
-            await asyncio.gather(*(caller(n) for n in range(connections)))
-        return served / (time.monotonic() - started), outcomes
+        stop_at = time.monotonic() + 1.0
+        await asyncio.gather(*(caller(n) for n in range(connections)))
+        served.clear()
+        before = await next_xid(url)
+        started = time.monotonic()
+        stop_at = started + seconds
+        await asyncio.gather(*(caller(n) for n in range(connections)))
+        direct.seconds += time.monotonic() - started
+        direct.xids += await next_xid(url) - before
+        direct.calls += served.total()
+        direct.statuses.update(served)
     finally:
         await pool.close()
+
+
+async def next_xid(url: str) -> int:
+    """The next transaction id: its growth counts the transactions that wrote (or their
+    subtransactions), every process's, the bridge's too."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        found = await fetch_value(conn, query("api_bench_next_xid"))
+    assert found is not None
+    return int(found)
 
 
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -366,7 +400,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     bare, avail, replica = Phase(), Phase(), Phase()
     hotel100, book, book100 = Phase(), Phase(), Phase()
-    direct_rate, direct_outcomes = 0.0, Counter[int]()
+    direct = Direct()
     try:
         with psycopg.connect(cluster.url(), autocommit=True) as admin:
             admin.execute(query("create_database_pms"))
@@ -430,25 +464,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             hotel_req = [request("GET", "/api/booking-engine/hotels/1", reader)]
             await load(port, 100, seconds / ROUNDS, hotel_req, server.pid, hotel100)
         if "bookings" in phases:
-            # A third as long each: the year of rooms fills up, and a full year measures 409s.
+            # A third as long each (the API at 50, the direct calls, the API at 100): the
+            # year of rooms fills up, and a full year measures 409s. The API and the direct
+            # calls take turns, first one then the other leading, on bodies of their own
+            # drawn alike, so that neither always meets the fuller hotel.
             part = seconds / ROUNDS
-            bodies = booking_bodies(types, 7, 20_000)
-            await load(
-                port,
-                50,
-                part,
-                booking_requests(booker, bodies[:10_000]),
-                server.pid,
-                book,
-                postgres=cluster.pid(),
-                database=url,
-            )
-            direct_rate, direct_outcomes = await direct_bookings(url, bodies[10_000:], 50, part)
+            for turn in range(ROUNDS):
+                bodies = booking_bodies(types, 7 + turn, 2 * BODIES)
+                api_turn = load(
+                    port,
+                    50,
+                    part / ROUNDS,
+                    booking_requests(booker, bodies[:BODIES]),
+                    server.pid,
+                    book,
+                    postgres=cluster.pid(),
+                    database=url,
+                )
+                direct_turn = direct_bookings(url, bodies[BODIES:], 50, part / ROUNDS, direct)
+                for step in (api_turn, direct_turn) if turn % 2 == 0 else (direct_turn, api_turn):
+                    await step
             await load(
                 port,
                 100,
                 part,
-                booking_requests(booker, booking_bodies(types, 8, 10_000)),
+                booking_requests(booker, booking_bodies(types, 100, 3 * BODIES)),
                 server.pid,
                 book100,
             )
@@ -502,13 +542,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
     if book.requests:
-        vs_direct = ratio(book.throughput, direct_rate)
+        vs_direct = ratio(book.throughput, direct.throughput)
         figures.append(
             figure(
                 "bookings_vs_direct_call",
                 vs_direct,
                 "x",
-                baseline=direct_rate,
+                baseline=direct.throughput,
                 goal=">= 0.5",
                 met=vs_direct >= 0.5,
                 note=f"POST /bookings {book.throughput:.0f}/s at c=50",
@@ -545,8 +585,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_generator": "wrk -t1 (closed loop, keep-alive)",
             "seconds_per_phase": seconds,
             "throughput": {name: round(p.throughput) for name, p in ran.items()},
-            "direct_bookings_per_second": round(direct_rate),
-            "direct_booking_outcomes": dict(direct_outcomes),
+            "direct_bookings_per_second": round(direct.throughput),
+            "direct_booking_outcomes": dict(direct.statuses),
+            # Transactions that wrote, per booking: the booking's own, the audit's, the
+            # bridge's (the same work for both), so the difference is what the API adds.
+            "write_transactions_per_booking": {
+                "api_c50": round(ratio(book.xids, book.requests), 2),
+                "direct_c50": round(ratio(direct.xids, direct.calls), 2),
+            },
             "server_cpu_us_per_request": {
                 name: round(p.cpu_us_per_request, 1) for name, p in ran.items()
             },

@@ -3,11 +3,14 @@ answer (mapped once, in api/errors.py) and one error line of the CLI."""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Refused(Exception):
-    """A request that cannot be carried out: `error` is a short code, `detail` says why."""
+    """A request that cannot be carried out: `error` is a short code, `detail` says why (a
+    sentence, or a JSON-able object such as the rooms still free for a refused stay)."""
 
-    def __init__(self, error: str, detail: str) -> None:
+    def __init__(self, error: str, detail: str | dict[str, Any]) -> None:
         super().__init__(detail)
         self.error = error
         self.detail = detail
@@ -19,6 +22,11 @@ class NotFound(Refused):
 
 class Invalid(Refused):
     """The request contradicts itself, such as a range that ends before it starts."""
+
+
+class Unprocessable(Refused):
+    """The request is well formed but breaks a rule of what it asks for, such as a stay
+    longer than allowed."""
 
 
 class Conflict(Refused):

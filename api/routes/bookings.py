@@ -10,11 +10,10 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from api import bookings
+from api import booking_errors, bookings
 from api.auth.guard import Principal, same_hotel
 from api.call import call_of
 from api.context import ApiContext, booking_pool_of
-from api.errors import ApiError
 from api.openapi import Documented
 from api.paths import PREFIX
 from api.routes.common import BODY, OPT, errors, note, parse_query
@@ -101,7 +100,7 @@ async def create_booking(
         idem = (idempotency_key, bookings.request_hash(msgspec.json.encode(data)))
     try:
         bookings.check_stay(data.check_in, data.check_out, ctx.clock.today(data.hotel_id))
-    except ApiError:
+    except booking_errors.InvalidStay:
         # A retry that arrives once the stay has begun still gets the booking it made.
         replay = None if idem is None else await bookings.earlier(pool, principal.key_pk, idem)
         if replay is None:

@@ -34,11 +34,11 @@ SELECT pms_bridge.api_booking_echo(%(hotel_id)s, %(booking_id)s, %(booking_engin
 
 -- name: api_booking_get
 -- The booking as JSON text (api.schemas.Booking), NULL when there is none.
-SELECT pms_bridge.api_booking_json(%(hotel_id)s, %(id)s)::text;
+SELECT pms_bridge.api_booking_json(%(hotel_id)s, %(id)s)::text AS json;
 
 -- name: api_booking_earlier
 -- The committed claim of an Idempotency-Key (JSON text tagged "earlier"), NULL when there is none.
-SELECT pms_bridge.api_idempotency_earlier(%(api_key_id)s, %(idempotency_key)s)::text;
+SELECT pms_bridge.api_idempotency_earlier(%(api_key_id)s, %(idempotency_key)s)::text AS json;
 
 -- name: api_booking_as_user
 -- The PMS user the rest of the transaction writes as, for the PMS's audit triggers.
@@ -89,7 +89,7 @@ WHERE hotel_id = %(hotel_id)s AND reservation_id = %(reservation_id)s
   AND number_of_people IS DISTINCT FROM %(people)s;
 
 -- name: api_booking_current_nights
-SELECT d.date, d.room_id, r.room_type_id, r.capacity, d.plans_hotel_id, d.plans_global_id,
+SELECT d.date AS night, d.room_id, r.room_type_id, r.capacity, d.plans_hotel_id, d.plans_global_id,
        d.plan_name, d.plan_type
 FROM reservation_details d
 LEFT JOIN rooms r ON r.hotel_id = d.hotel_id AND r.id = d.room_id
@@ -113,35 +113,9 @@ SET name = coalesce(%(name)s, name),
 WHERE id = %(client_id)s;
 
 -- name: api_booking_cancel
--- The PMS's cancellation (api/models/reservations/main.js): the reservation's status, and
--- every night marked cancelled and not billable, but the first fee_nights nights, which stay
--- billable at the price of their rates flagged include_in_cancel_fee (its
--- cancelReservationRooms with a fee).
-WITH res AS (
-    UPDATE reservations
-    SET status = 'cancelled', updated_by = %(user_id)s
-    WHERE hotel_id = %(hotel_id)s AND id = %(id)s
-    RETURNING hotel_id, id
-), nights AS (
-    SELECT d.id, row_number() OVER (ORDER BY d.date, d.id) <= %(fee_nights)s AS fee
-    FROM res
-    JOIN reservation_details d ON d.hotel_id = res.hotel_id AND d.reservation_id = res.id
-    WHERE d.cancelled IS NULL
-)
-UPDATE reservation_details d
-SET cancelled = gen_random_uuid(),
-    billable = n.fee,
-    price = CASE WHEN n.fee THEN (
-                SELECT pms_bridge.pms_price_of_lines(array_agg(rr.adjustment_type),
-                                                     array_agg(rr.tax_type_id),
-                                                     array_agg(rr.adjustment_value))
-                FROM reservation_rates rr
-                WHERE rr.hotel_id = d.hotel_id AND rr.reservation_details_id = d.id
-                  AND rr.include_in_cancel_fee)
-            ELSE d.price END,
-    updated_by = %(user_id)s
-FROM nights n
-WHERE d.hotel_id = %(hotel_id)s AND d.id = n.id;
+-- A booking cancelled in one statement (see the function); JSON text tagged by "outcome".
+SELECT pms_bridge.api_booking_cancel(%(hotel_id)s, %(id)s, %(fee_nights)s, %(user_id)s,
+                                     %(today)s)::text AS json;
 
 -- name: api_booking_create
 -- A whole booking in one statement (see the function); JSON text tagged by "outcome".
@@ -151,4 +125,4 @@ SELECT pms_bridge.api_booking_create(
     %(person)s, %(email)s, %(phone)s, %(payment_timing)s, %(comment)s, %(agent)s,
     %(booking_engine_id)s, %(user_id)s, %(prepaid)s, %(payment_type_id)s,
     %(payment_comment)s, %(today)s, %(api_key_id)s, %(idempotency_key)s,
-    %(request_hash)s)::text;
+    %(request_hash)s)::text AS json;

@@ -20,6 +20,7 @@ def test_every_kind_has_its_status() -> None:
     assert {cls.__name__: code for cls, code in REFUSED_STATUS.items()} == {
         "NotFound": 404,
         "Invalid": 400,
+        "Unprocessable": 422,
         "Conflict": 409,
         "Unavailable": 503,
         "Refused": 400,

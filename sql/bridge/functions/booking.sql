@@ -502,6 +502,66 @@ BEGIN
 END
 $$;
 
+-- A web booking cancelled in one call, run as a statement of its own on an autocommit
+-- connection like api_booking_create: the reservation row is locked, and the PMS's
+-- cancellation (api/models/reservations/main.js) written: the reservation's status, and every
+-- night marked cancelled and not billable, but the first p_fee_nights nights, which stay
+-- billable at the price of their rates flagged include_in_cancel_fee (its
+-- cancelReservationRooms with a fee); then the echo mark. A booking cancelled already is
+-- left as it is. The answer is JSON tagged by "outcome": cancelled (with the booking),
+-- not_found, not_web (not made through the booking engine), begun (its stay has begun
+-- before p_today: it is billed, and ends early by a change of check_out instead).
+CREATE OR REPLACE FUNCTION pms_bridge.api_booking_cancel(p_hotel_id INT, p_id UUID,
+                                                         p_fee_nights INT, p_user_id INT,
+                                                         p_today DATE)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    v_res RECORD;
+BEGIN
+    -- The PMS's audit triggers name the user from this setting.
+    PERFORM set_config('my_app.user_id', p_user_id::text, true);
+    SELECT r.status, r.type, r.check_in INTO v_res
+    FROM reservations r
+    WHERE r.hotel_id = p_hotel_id AND r.id = p_id
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN json_build_object('outcome', 'not_found');
+    ELSIF v_res.type IS DISTINCT FROM 'web' THEN
+        RETURN json_build_object('outcome', 'not_web');
+    END IF;
+    IF v_res.status IS DISTINCT FROM 'cancelled' THEN
+        IF v_res.check_in < p_today THEN
+            RETURN json_build_object('outcome', 'begun');
+        END IF;
+        UPDATE reservations
+        SET status = 'cancelled', updated_by = p_user_id
+        WHERE hotel_id = p_hotel_id AND id = p_id;
+        WITH nights AS (
+            SELECT d.id, row_number() OVER (ORDER BY d.date, d.id) <= p_fee_nights AS fee
+            FROM reservation_details d
+            WHERE d.hotel_id = p_hotel_id AND d.reservation_id = p_id AND d.cancelled IS NULL
+        )
+        UPDATE reservation_details d
+        SET cancelled = gen_random_uuid(),
+            billable = n.fee,
+            price = CASE WHEN n.fee THEN (
+                        SELECT pms_bridge.pms_price_of_lines(array_agg(rr.adjustment_type),
+                                                             array_agg(rr.tax_type_id),
+                                                             array_agg(rr.adjustment_value))
+                        FROM reservation_rates rr
+                        WHERE rr.hotel_id = d.hotel_id AND rr.reservation_details_id = d.id
+                          AND rr.include_in_cancel_fee)
+                    ELSE d.price END,
+            updated_by = p_user_id
+        FROM nights n
+        WHERE d.hotel_id = p_hotel_id AND d.id = n.id;
+        PERFORM pms_bridge.api_booking_echo(p_hotel_id, p_id, NULL, 'update');
+    END IF;
+    RETURN json_build_object('outcome', 'cancelled',
+                             'booking', pms_bridge.api_booking_json(p_hotel_id, p_id));
+END
+$$;
+
 -- Whether every one of the transactions (32-bit ids, as Change.xid) that changed the booking
 -- in a batch was the booking engine's own write through the API: then the change is its
 -- echo, neither marked pending nor delivered back.
