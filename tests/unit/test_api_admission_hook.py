@@ -9,7 +9,7 @@ from litestar.routes import HTTPRoute
 from api.app import create_app
 from api.auth.guard import admit
 from api.context import ApiContext
-from api.routes.common import PREFIX
+from api.paths import PREFIX
 from bridge.cache.memory import MemoryCache
 from bridge.config import Settings
 
