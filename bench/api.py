@@ -398,7 +398,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.to_thread(cluster.start)
     await asyncio.to_thread(redis.start)
     procs: list[subprocess.Popen[bytes]] = []
-    bare, avail, replica = Phase(), Phase(), Phase()
+    bare, floor, avail, replica = Phase(), Phase(), Phase(), Phase()
     hotel100, book, book100 = Phase(), Phase(), Phase()
     direct = Direct()
     try:
@@ -410,6 +410,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cur = conn.cursor(row_factory=scalar_row)
             types = cur.execute(query("api_bench_room_types")).fetchall()
         port, replica_port, bare_port = free_port(), free_port(), free_port()
+        floor_port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": url,
@@ -431,6 +432,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bare_server = spawn([sys.executable, "-m", "bench._bare", str(bare_port)], env)
         procs.append(bare_server)
         await wait_live(bare_port, bare_server)
+        floor_server = spawn(
+            [sys.executable, "-m", "bench._bare", str(floor_port), "litestar"], env
+        )
+        procs.append(floor_server)
+        await wait_live(floor_port, floor_server)
 
         start = date.today() + timedelta(days=7)
         avail_path = (
@@ -450,6 +456,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             # Interleaved rounds, so a neighbour's load on this shared machine hits all alike.
             for _ in range(ROUNDS):
                 await load(bare_port, 100, seconds / ROUNDS, [LIVE], bare_server.pid, bare)
+                await load(floor_port, 100, seconds / ROUNDS, [LIVE], floor_server.pid, floor)
                 await load(port, 100, seconds / ROUNDS, [avail_req], server.pid, avail)
                 if "replica" in phases:
                     await load(
@@ -527,6 +534,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 met=p99_vs_bare <= 2,
                 note=f"availability p99 {avail.p99:.1f} ms at c=100",
             ),
+            # No goal: what the framework alone leaves of the bare app, the ceiling of any
+            # route served through it.
+            figure(
+                "litestar_one_route_vs_bare_asgi",
+                ratio(floor.throughput, bare.throughput),
+                "x",
+                baseline=bare.throughput,
+                note=f"one-route Litestar {floor.throughput:.0f} req/s at c=100",
+            ),
+            figure(
+                "availability_vs_litestar_one_route",
+                ratio(avail.throughput, floor.throughput),
+                "x",
+                baseline=floor.throughput,
+                note="what the API's rules (auth, rate limit, audit, memo) leave of it",
+            ),
         ]
     if replica.requests:
         vs_in_process = ratio(replica.throughput, avail.throughput)
@@ -564,6 +587,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             figures.append(figure(name, phase.p99, "ms", goal=f"< {limit}", met=phase.p99 < limit))
     measured = {
         "bare_asgi": bare,
+        "litestar_one_route": floor,
         "availability": avail,
         "replica_availability": replica,
         "hotel_c100": hotel100,
@@ -581,7 +605,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "phases": phases,
             "server": "uvicorn + httptools + uvloop, head deadline around its protocol"
             " (api/server.py): `run` (bridge + API), `run --api-only` sharing its Redis,"
-            " and the bare ASGI app, all on these settings",
+            " the bare ASGI app and a one-route Litestar app, all on these settings",
             "load_generator": "wrk -t1 (closed loop, keep-alive)",
             "seconds_per_phase": seconds,
             "throughput": {name: round(p.throughput) for name, p in ran.items()},
