@@ -30,8 +30,15 @@ def test_sql_pms_reproduces_the_real_tables_column_for_column(db_url: str) -> No
         assert ours[table]["columns"] == facts["columns"], table
         assert ours[table]["partition_key"] == facts["partition_key"], table
         assert ours[table]["primary_key"] == facts["primary_key"], table
-        triggers = [t for t in facts["triggers"] if (table, t) not in NOT_REPRODUCED]
-        assert ours[table]["triggers"] == triggers, table
+        # Compared without the ones not reproduced: on the real schema (the test suite's
+        # PMS_BRIDGE_TEST_PMS_LOADER) they are there, on sql/pms/ they are not.
+        assert reproduced(table, ours[table]["triggers"]) == reproduced(table, facts["triggers"]), (
+            table
+        )
+
+
+def reproduced(table: str, triggers: list[str]) -> list[str]:
+    return [t for t in triggers if (table, t) not in NOT_REPRODUCED]
 
 
 def test_the_contract_names_only_columns_the_real_pms_has() -> None:
